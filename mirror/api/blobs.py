@@ -1,0 +1,46 @@
+"""``HEAD``/``GET /v2/<name>/blobs/<digest>``: from the cache, or streamed from the fill as it lands."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mirror.api.ranges import parse_range
+from mirror.api.responses import BlobResponse
+from mirror.cache import EdgeCache
+from mirror.reference import parse_digest, parse_name
+
+# Content by digest never changes.
+IMMUTABLE = "max-age=31536000"
+
+
+def _headers(digest: str, length: int) -> dict[str, str]:
+    return {
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(length),
+        "Docker-Content-Digest": digest,
+        "ETag": f'"{digest}"',
+        "Accept-Ranges": "bytes",
+        "Cache-Control": IMMUTABLE,
+    }
+
+
+async def get_blob(request: Request) -> Response | BlobResponse:
+    edge: EdgeCache = request.app.state.edge
+    name = parse_name(request.path_params["name"])
+    digest = parse_digest(request.path_params["digest"])
+    if request.method == "HEAD":
+        size = await edge.blob_size(name, digest)
+        return Response(status_code=200, headers=_headers(str(digest), size))
+    reader = await edge.open_blob(name, digest)
+    try:
+        wanted = parse_range(request.headers.get("range"), reader.size)
+    except BaseException:
+        reader.close()
+        raise
+    if wanted is None:
+        return BlobResponse(reader, 200, _headers(str(digest), reader.size), 0, reader.size, send_body=True)
+    start, end = wanted
+    headers = _headers(str(digest), end - start)
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{reader.size}"
+    return BlobResponse(reader, 206, headers, start, end, send_body=True)

@@ -1,0 +1,41 @@
+"""HTTP Range parsing for blob GETs (RFC 9110 §14): one byte range, or none."""
+
+from __future__ import annotations
+
+import re
+
+from mirror import errors
+
+_SPEC = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """Return the half-open ``(start, end)`` a Range header asks of a `size`-byte blob, or None for the whole.
+
+    Several ranges are answered with the whole blob (RFC 9110 lets a server ignore Range). A malformed or
+    unsatisfiable range raises RANGE_INVALID with ``Content-Range: bytes */size``.
+    """
+    if header is None or not header.strip():
+        return None
+    if "," in header and header.lower().lstrip().startswith("bytes"):
+        return None
+    match = _SPEC.fullmatch(header)
+    if not match or (not match.group(1) and not match.group(2)):
+        raise _invalid(f"malformed Range header {header!r}; expected bytes=START-END", size)
+    first, last = match.group(1), match.group(2)
+    if not first:
+        suffix = int(last)
+        if suffix == 0:
+            raise _invalid("a suffix range of zero bytes cannot be satisfied", size)
+        return max(0, size - suffix), size
+    start = int(first)
+    end = size if not last else int(last) + 1
+    if last and int(last) < start:
+        raise _invalid(f"range end {last} is before its start {start}", size)
+    if start >= size:
+        raise _invalid(f"range starts at {start}, but the blob has {size} bytes", size)
+    return start, min(end, size)
+
+
+def _invalid(message: str, size: int) -> errors.RegistryError:
+    return errors.RegistryError(errors.RANGE_INVALID, message, headers={"Content-Range": f"bytes */{size}"})

@@ -1,0 +1,7 @@
+"""The local disk cache and the fill engine: everything between the API and the storage backend."""
+
+from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
+from mirror.cache.edge import EdgeCache, Manifest
+from mirror.cache.fill import DigestMismatch, FillFailed
+
+__all__ = ["BlobReader", "CachedBlob", "DigestMismatch", "EdgeCache", "FillFailed", "FillingBlob", "Manifest"]

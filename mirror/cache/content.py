@@ -1,0 +1,57 @@
+"""Readers that stream a blob's bytes to a response: from a cached file or from a fill in progress."""
+
+from __future__ import annotations
+
+import os
+from typing import AsyncIterator
+
+from mirror.cache.fill import READ_CHUNK, Fill
+from mirror.cache.store import CachedFile
+
+
+class CachedBlob:
+    """A verified file from the store. Reads are ≥ 1 MiB preads on the event loop: the file is local and
+    usually in the page cache, and a thread hop per chunk would cost more than the read."""
+
+    source = "cache"
+
+    def __init__(self, cached: CachedFile) -> None:
+        self._cached = cached
+        self.size = cached.size
+
+    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+        position = start
+        fd = self._cached.fd
+        while position < end:
+            chunk = os.pread(fd, min(READ_CHUNK, end - position), position)
+            if not chunk:
+                raise OSError(f"cached file ended at {position} of {end}")
+            position += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._cached.close()
+
+
+class FillingBlob:
+    """A blob still being filled: bytes are streamed as they land, and the transfer fails if the fill does."""
+
+    source = "fill"
+
+    def __init__(self, fill: Fill, fd: int, size: int) -> None:
+        self._fill = fill
+        self._fd = fd
+        self.size = size
+
+    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+        fd, self._fd = self._fd, -1
+        async for chunk in self._fill.stream(fd, start, end):
+            yield chunk
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+BlobReader = CachedBlob | FillingBlob

@@ -1,0 +1,193 @@
+"""What the API asks of the edge: tags, manifests and blobs of a repository, served from the local cache and
+filled from the backend on a miss. Repository scoping is checked here, exactly as registry:2 checks it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from mirror import errors, layout, metrics
+from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
+from mirror.cache.fill import FillFailed, FillManager
+from mirror.cache.links import LinkCache
+from mirror.cache.singleflight import SingleFlight
+from mirror.cache.store import ContentStore
+from mirror.config import Config
+from mirror.mediatypes import MANIFEST_MAX_SIZE, NotAManifest, manifest_media_type
+from mirror.reference import Digest
+from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
+
+# Manifests are small and hot (every pull starts with them): keep the most recent ones parsed in memory.
+MANIFEST_MEMORY_ENTRIES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    digest: Digest
+    data: bytes
+    media_type: str
+
+
+class EdgeCache:
+    def __init__(self, config: Config, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self.store = ContentStore(config.cache.dir, config.cache.size)
+        self.links = LinkCache(upstream, config.cache.dir / "links", config.cache.tag_ttl)
+        self.fills = FillManager(self.store, upstream, config.fill)
+        self._manifests: OrderedDict[Digest, Manifest] = OrderedDict()
+        self._manifest_flight: SingleFlight[Manifest] = SingleFlight()
+
+    async def close(self) -> None:
+        await self.fills.close()
+        self.links.close()
+        self.store.close()
+
+    async def probe(self) -> bool:
+        """Whether the backend answers right now (feeds /readyz and ``mirror_backend_up``)."""
+        try:
+            await self.upstream.probe()
+        except BackendError:
+            metrics.backend_up.set(0)
+            return False
+        metrics.backend_up.set(1)
+        return True
+
+    # -- tags and manifests -------------------------------------------------------------------------------
+
+    async def resolve_tag(self, name: str, tag: str) -> Digest:
+        return await self.links.resolve_tag(name, tag)
+
+    async def manifest(self, name: str, digest: Digest) -> Manifest:
+        """The manifest `digest` if repository `name` links it; MANIFEST_UNKNOWN otherwise."""
+        await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
+        manifest = self._manifests.get(digest)
+        if manifest is not None:
+            self._manifests.move_to_end(digest)
+            metrics.cache_requests.labels("manifest", "hit").inc()
+            return manifest
+        data = self.store.read_small(digest)
+        if data is not None:
+            metrics.cache_requests.labels("manifest", "hit").inc()
+            return self._remember_manifest(digest, data)
+        metrics.cache_requests.labels("manifest", "miss").inc()
+        return await self._manifest_flight.do(digest, lambda: self._fetch_manifest(digest))
+
+    async def _fetch_manifest(self, digest: Digest) -> Manifest:
+        try:
+            data = await self.upstream.read(layout.blob_data(digest), MANIFEST_MAX_SIZE)
+        except NotFound:
+            raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in storage") from None
+        except TooLarge:
+            raise errors.RegistryError(errors.MANIFEST_INVALID, f"manifest {digest} is larger than 4 MiB") from None
+        except BackendError as error:
+            raise _unavailable(error) from error
+        actual = hashlib.new(digest.algorithm, data).hexdigest()
+        if actual != digest.hex:
+            metrics.fills.labels("digest_mismatch").inc()
+            raise errors.RegistryError(
+                errors.UNAVAILABLE, f"manifest {digest} in storage is corrupt (hashes to {digest.algorithm}:{actual})"
+            )
+        manifest = self._remember_manifest(digest, data)
+        self.store.put_bytes(digest, data)
+        return manifest
+
+    def _remember_manifest(self, digest: Digest, data: bytes) -> Manifest:
+        try:
+            media_type = manifest_media_type(data)
+        except NotAManifest as error:
+            raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"{digest} is not a manifest: {error}") from None
+        manifest = Manifest(digest, data, media_type)
+        self._manifests[digest] = manifest
+        if len(self._manifests) > MANIFEST_MEMORY_ENTRIES:
+            self._manifests.popitem(last=False)
+        return manifest
+
+    # -- blobs --------------------------------------------------------------------------------------------
+
+    async def blob_size(self, name: str, digest: Digest) -> int:
+        """Size of blob `digest` in `name`, for HEAD: from the cache when held, else a backend stat (no fill)."""
+        await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
+        cached = self.store.open(digest)
+        if cached is not None:
+            cached.close()
+            metrics.cache_requests.labels("blob", "hit").inc()
+            return cached.size
+        metrics.cache_requests.labels("blob", "miss").inc()
+        try:
+            return (await self.upstream.stat(layout.blob_data(digest))).size
+        except NotFound:
+            raise _blob_unknown(digest) from None
+        except BackendError as error:
+            raise _unavailable(error) from error
+
+    async def open_blob(self, name: str, digest: Digest) -> BlobReader:
+        """A reader for blob `digest` of `name`: the cached file, or the (new or running) fill for it."""
+        await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
+        while True:
+            cached = self.store.open(digest)
+            if cached is not None:
+                metrics.cache_requests.labels("blob", "hit").inc()
+                return CachedBlob(cached)
+            fill = self.fills.join(digest)
+            try:
+                size = await fill.wait_size()
+                fd = fill.open_reader()
+            except NotFound:
+                raise _blob_unknown(digest) from None
+            except (BackendError, FillFailed) as error:
+                raise _unavailable(error) from error
+            if fd is None:
+                continue  # finished between our join and now: it is in the store
+            metrics.cache_requests.labels("blob", "miss").inc()
+            reader = FillingBlob(fill, fd, size)
+            if size == 0 and fill.task is not None:
+                await asyncio.wait({fill.task})
+                if fill.error is not None:
+                    reader.close()
+                    raise _unavailable(fill.error)
+            return reader
+
+    async def _require_link(self, name: str, kind: str, digest: Digest, unknown: errors.ErrorCode) -> None:
+        if not await self.links.is_linked(name, kind, digest):
+            raise errors.RegistryError(unknown, f"{kind} {digest} is not in repository {name!r}", {"digest": str(digest)})
+
+    # -- listings -----------------------------------------------------------------------------------------
+
+    async def tags(self, name: str) -> list[str]:
+        """Every tag of `name`, sorted; NAME_UNKNOWN when the repository has none."""
+        try:
+            listing = await self.upstream.list(layout.tags_directory(name))
+        except BackendError as error:
+            raise _unavailable(error) from error
+        if not listing.directories:
+            raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
+        return sorted(listing.directories)
+
+    async def repositories(self) -> list[str]:
+        """Every repository in storage, sorted: directories under ``repositories/`` that hold ``_layers``."""
+        found: list[str] = []
+        pending = [""]
+        try:
+            while pending:
+                relative = pending.pop()
+                directory = f"{layout.REPOSITORIES}/{relative}" if relative else layout.REPOSITORIES
+                listing = await self.upstream.list(directory)
+                if "_layers" in listing.directories:
+                    found.append(relative)
+                for child in listing.directories:
+                    if not layout.is_repository_marker(child):
+                        pending.append(f"{relative}/{child}" if relative else child)
+        except BackendError as error:
+            raise _unavailable(error) from error
+        return sorted(found)
+
+
+def _blob_unknown(digest: Digest) -> errors.RegistryError:
+    return errors.RegistryError(errors.BLOB_UNKNOWN, f"blob {digest} is not in storage", {"digest": str(digest)})
+
+
+def _unavailable(error: BaseException) -> errors.RegistryError:
+    return errors.RegistryError(errors.UNAVAILABLE, f"storage backend unavailable: {error}")

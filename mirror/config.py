@@ -1,0 +1,258 @@
+"""Typed settings: defaults, then a TOML file, then ``MIRROR_*`` environment overrides.
+
+Every key ``[section.sub] key`` can be overridden by ``MIRROR_SECTION_SUB_KEY`` (registry:2's ``REGISTRY_``
+convention). The S3 keys carry registry:2's S3 driver names so an operator can copy their registry's settings.
+Any bad value raises `ConfigError`, whose text names the key; the CLI prints it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "http": {"addr": "0.0.0.0:5000"},
+    "storage": {"driver": "filesystem", "delete": False},
+    "storage.filesystem": {"rootdirectory": "./data"},
+    "storage.s3": {
+        "region": "us-east-1",
+        "regionendpoint": "",
+        "bucket": "",
+        "accesskey": "",
+        "secretkey": "",
+        "rootdirectory": "",
+    },
+    "cache": {"dir": "./cache", "size": "10GiB", "tag_ttl": "30s"},
+    "fill": {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
+}
+
+DRIVERS = ("filesystem", "s3")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message starts with the key's dotted name."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class FilesystemConfig:
+    rootdirectory: Path
+
+
+@dataclass(frozen=True)
+class S3Config:
+    region: str
+    regionendpoint: str
+    bucket: str
+    accesskey: str
+    secretkey: str
+    rootdirectory: str
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    driver: str
+    delete: bool
+    filesystem: FilesystemConfig
+    s3: S3Config
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    dir: Path
+    size: int
+    tag_ttl: float
+
+
+@dataclass(frozen=True)
+class FillConfig:
+    part_size: int
+    first_part_size: int
+    parallelism: int
+
+
+@dataclass(frozen=True)
+class Config:
+    http: HttpConfig
+    storage: StorageConfig
+    cache: CacheConfig
+    fill: FillConfig
+
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": KIB, "kb": 1000, "kib": KIB,
+    "m": MIB, "mb": 1000**2, "mib": MIB,
+    "g": GIB, "gb": 1000**3, "gib": GIB,
+    "t": 1024 * GIB, "tb": 1000**4, "tib": 1024 * GIB,
+}
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
+
+
+def parse_size(key: str, value: Any) -> int:
+    """Parse ``10GiB``, ``64MiB``, ``500MB`` or a plain byte count."""
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected a size such as 64MiB, got {value!r}")
+    if isinstance(value, int):
+        number, unit = value, ""
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+        if not match or match.group(2).lower() not in _SIZE_UNITS:
+            raise ConfigError(key, f"cannot parse {value!r} as a size (examples: 10GiB, 64MiB, 500MB, 1048576)")
+        number, unit = float(match.group(1)), match.group(2).lower()
+    size = int(number * _SIZE_UNITS[unit])
+    if size <= 0:
+        raise ConfigError(key, f"must be greater than zero, got {value!r}")
+    return size
+
+
+def parse_duration(key: str, value: Any) -> float:
+    """Parse ``30s``, ``5m``, ``1h``, ``250ms`` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected a duration such as 30s, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|)\s*", str(value))
+        if not match:
+            raise ConfigError(key, f"cannot parse {value!r} as a duration (examples: 30s, 5m, 1h, 250ms)")
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds < 0:
+        raise ConfigError(key, f"must not be negative, got {value!r}")
+    return seconds
+
+
+def parse_addr(key: str, value: Any) -> tuple[str, int]:
+    """Parse ``host:port`` or ``[v6]:port``."""
+    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^:\[\]]*):(\d+)", str(value))
+    if not match:
+        raise ConfigError(key, f"expected host:port such as 0.0.0.0:5000, got {value!r}")
+    host = match.group(1) or match.group(3) or "0.0.0.0"
+    port = int(match.group(2) or match.group(4))
+    if not 0 <= port <= 65535:
+        raise ConfigError(key, f"port {port} is out of range 0-65535")
+    return host, port
+
+
+def parse_int(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"expected a whole number, got {value!r}")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(key, f"expected a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(key, f"must be between {low} and {high}, got {number}")
+    return number
+
+
+def parse_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(key, f"expected true or false, got {value!r}")
+
+
+def env_name(section: str, key: str) -> str:
+    """``storage.s3`` + ``bucket`` → ``MIRROR_STORAGE_S3_BUCKET``."""
+    return "MIRROR_" + "_".join(section.split(".") + [key]).upper()
+
+
+def _flatten_toml(document: Mapping[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Turn nested TOML tables into ``{"storage.s3": {"bucket": ...}}``; unknown keys raise ConfigError."""
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in document.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            if dotted not in DEFAULTS:
+                raise ConfigError(dotted, f"unknown section (known: {', '.join(sorted(DEFAULTS))})")
+            sections.update(_flatten_toml(value, dotted))
+        else:
+            if prefix not in DEFAULTS or key not in DEFAULTS[prefix]:
+                raise ConfigError(dotted, "unknown setting")
+            sections.setdefault(prefix, {})[key] = value
+    return sections
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read defaults, then the TOML file at `path` (if any), then ``MIRROR_*`` overrides, and validate."""
+    environ = os.environ if environ is None else environ
+    raw = {section: dict(values) for section, values in DEFAULTS.items()}
+    if path is not None:
+        try:
+            document = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError("--config", f"file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
+        for section, values in _flatten_toml(document).items():
+            raw[section].update(values)
+    for section, values in raw.items():
+        for key in values:
+            override = environ.get(env_name(section, key))
+            if override is not None:
+                values[key] = override
+    return _validate(raw)
+
+
+def _validate(raw: dict[str, dict[str, Any]]) -> Config:
+    host, port = parse_addr("http.addr", raw["http"]["addr"])
+    driver = str(raw["storage"]["driver"]).strip().lower()
+    if driver not in DRIVERS:
+        raise ConfigError("storage.driver", f"unknown driver {raw['storage']['driver']!r} (choose one of: {', '.join(DRIVERS)})")
+    s3_raw = {key: str(value).strip() for key, value in raw["storage.s3"].items()}
+    if driver == "s3":
+        if not s3_raw["bucket"]:
+            raise ConfigError("storage.s3.bucket", "is required when storage.driver is s3")
+        if not s3_raw["region"]:
+            raise ConfigError("storage.s3.region", "is required when storage.driver is s3")
+        endpoint = s3_raw["regionendpoint"]
+        if endpoint and (urlparse(endpoint).scheme not in ("http", "https") or not urlparse(endpoint).netloc):
+            raise ConfigError("storage.s3.regionendpoint", f"expected an http(s) URL, got {endpoint!r}")
+    part_size = parse_size("fill.part_size", raw["fill"]["part_size"])
+    first_part_size = parse_size("fill.first_part_size", raw["fill"]["first_part_size"])
+    if part_size < 64 * KIB:
+        raise ConfigError("fill.part_size", "must be at least 64KiB")
+    if first_part_size > part_size:
+        raise ConfigError("fill.first_part_size", "must not be larger than fill.part_size")
+    return Config(
+        http=HttpConfig(host=host, port=port),
+        storage=StorageConfig(
+            driver=driver,
+            delete=parse_bool("storage.delete", raw["storage"]["delete"]),
+            filesystem=FilesystemConfig(rootdirectory=Path(str(raw["storage.filesystem"]["rootdirectory"]))),
+            s3=S3Config(**s3_raw),
+        ),
+        cache=CacheConfig(
+            dir=Path(str(raw["cache"]["dir"])),
+            size=parse_size("cache.size", raw["cache"]["size"]),
+            tag_ttl=parse_duration("cache.tag_ttl", raw["cache"]["tag_ttl"]),
+        ),
+        fill=FillConfig(
+            part_size=part_size,
+            first_part_size=first_part_size,
+            parallelism=parse_int("fill.parallelism", raw["fill"]["parallelism"], 1, 256),
+        ),
+    )

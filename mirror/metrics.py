@@ -1,0 +1,86 @@
+"""Every Prometheus metric of the mirror, defined once. Names are a contract with the shipped dashboard."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+cache_requests = Counter(
+    "mirror_cache_requests",
+    "Cache lookups by kind (manifest, blob, tag) and result (hit, miss, stale).",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+served_bytes = Counter(
+    "mirror_served_bytes",
+    "Body bytes sent to clients, by where they came from (cache file or a running fill).",
+    ["source"],
+    registry=REGISTRY,
+)
+backend_bytes = Counter(
+    "mirror_backend_bytes",
+    "Bytes read from the storage backend.",
+    registry=REGISTRY,
+)
+backend_requests = Counter(
+    "mirror_backend_requests",
+    "Requests to the storage backend by operation and outcome (ok, not_found, error).",
+    ["op", "status"],
+    registry=REGISTRY,
+)
+fills = Counter(
+    "mirror_fills",
+    "Finished fills by result (ok, digest_mismatch, error).",
+    ["result"],
+    registry=REGISTRY,
+)
+fill_waiters = Counter(
+    "mirror_fill_waiters",
+    "Requests that joined a fill already running for the same digest.",
+    registry=REGISTRY,
+)
+fill_duration = Histogram(
+    "mirror_fill_duration_seconds",
+    "Time from the start of a fill to its commit or failure.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+    registry=REGISTRY,
+)
+fill_part_retries = Counter(
+    "mirror_fill_part_retries",
+    "Ranged backend reads of a fill part that failed and were retried.",
+    registry=REGISTRY,
+)
+cache_size_bytes = Gauge(
+    "mirror_cache_size_bytes",
+    "Bytes of content held in the disk cache.",
+    registry=REGISTRY,
+)
+cache_evictions = Counter(
+    "mirror_cache_evictions",
+    "Content entries evicted from the disk cache (least recently used first).",
+    registry=REGISTRY,
+)
+http_requests = Counter(
+    "mirror_http_requests",
+    "HTTP requests answered, by method, route and status.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+http_request_duration = Histogram(
+    "mirror_http_request_duration_seconds",
+    "Time to the end of the response, by route.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
+    registry=REGISTRY,
+)
+backend_up = Gauge(
+    "mirror_backend_up",
+    "1 when the last backend probe succeeded, else 0.",
+    registry=REGISTRY,
+)
+
+
+def exposition() -> bytes:
+    """The registry in Prometheus text format."""
+    return generate_latest(REGISTRY)

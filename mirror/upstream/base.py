@@ -1,0 +1,66 @@
+"""The one `Upstream` protocol every storage backend implements, and its errors.
+
+Keys are storage-layout keys built by `mirror.layout` (``docker/registry/v2/...``); a backend prefixes its own
+root directory. Ranges are half-open: ``[start, end)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Protocol
+
+# Chunk size for streamed reads: large enough that per-chunk overhead does not matter (aiobotocore yields 1 KiB
+# by default, which costs a Python iteration per KiB).
+STREAM_CHUNK = 1024 * 1024
+
+
+class NotFound(Exception):
+    """The key does not exist in the backend."""
+
+
+class BackendError(Exception):
+    """The backend could not answer (unreachable, timed out, refused, 5xx). Worth a retry later."""
+
+
+class TooLarge(Exception):
+    """The object is larger than the caller is willing to hold in memory."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    size: int
+
+
+@dataclass(slots=True)
+class Listing:
+    """Immediate children of a directory key: sub-directory names and file names (no slashes)."""
+
+    directories: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+class Upstream(Protocol):
+    """Read access to the registry:2 storage layout in some backend."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open clients and pools; must not fail when the backend is unreachable."""
+
+    async def close(self) -> None:
+        """Release clients and pools."""
+
+    async def probe(self) -> None:
+        """Raise BackendError when the backend cannot be reached right now."""
+
+    async def stat(self, key: str) -> ObjectInfo:
+        """Size of the object at `key`; NotFound when absent."""
+
+    async def read(self, key: str, max_size: int) -> bytes:
+        """The whole small object at `key` (links, manifests); NotFound when absent, TooLarge over `max_size`."""
+
+    def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Stream bytes ``[start, end)`` of the object at `key` in chunks of about STREAM_CHUNK."""
+
+    async def list(self, directory: str) -> Listing:
+        """Immediate children of `directory`; an empty Listing when it does not exist."""

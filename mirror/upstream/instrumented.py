@@ -1,0 +1,64 @@
+"""Counts every backend call and every byte read, whatever the backend."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from mirror import metrics
+from mirror.upstream.base import Listing, NotFound, ObjectInfo, Upstream
+
+
+class InstrumentedUpstream:
+    """Wraps an Upstream; feeds ``mirror_backend_requests_total`` and ``mirror_backend_bytes_total``."""
+
+    def __init__(self, inner: Upstream) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def probe(self) -> None:
+        await self._call("probe", self.inner.probe())
+
+    async def stat(self, key: str) -> ObjectInfo:
+        return await self._call("stat", self.inner.stat(key))
+
+    async def read(self, key: str, max_size: int) -> bytes:
+        data = await self._call("read", self.inner.read(key, max_size))
+        metrics.backend_bytes.inc(len(data))
+        return data
+
+    async def list(self, directory: str) -> Listing:
+        return await self._call("list", self.inner.list(directory))
+
+    async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        status = "ok"
+        try:
+            async for chunk in self.inner.read_range(key, start, end):
+                metrics.backend_bytes.inc(len(chunk))
+                yield chunk
+        except NotFound:
+            status = "not_found"
+            raise
+        except BaseException:
+            status = "error"
+            raise
+        finally:
+            metrics.backend_requests.labels("read_range", status).inc()
+
+    @staticmethod
+    async def _call(op: str, awaitable):  # type: ignore[no-untyped-def]
+        try:
+            result = await awaitable
+        except NotFound:
+            metrics.backend_requests.labels(op, "not_found").inc()
+            raise
+        except BaseException:
+            metrics.backend_requests.labels(op, "error").inc()
+            raise
+        metrics.backend_requests.labels(op, "ok").inc()
+        return result

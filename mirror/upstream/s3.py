@@ -1,0 +1,133 @@
+"""S3 backend (aioboto3): the registry:2 layout in a bucket, e.g. Storj DCS through its S3 gateway.
+
+Path-style addressing (Storj's examples use it), a connection pool sized for the fill parallelism, and
+bodies streamed in STREAM_CHUNK pieces rather than aiobotocore's default 1 KiB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, AsyncIterator
+
+import aioboto3
+import aiohttp
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mirror import layout
+from mirror.config import S3Config
+from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, NotFound, ObjectInfo, TooLarge
+
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+_TRANSIENT = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+class S3Upstream:
+    name = "s3"
+
+    def __init__(self, settings: S3Config, pool_size: int) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self._pool_size = pool_size
+        self._session = aioboto3.Session()
+        self._exit_stack = contextlib.AsyncExitStack()
+        self._client: Any = None
+
+    async def start(self) -> None:
+        config = AioConfig(
+            max_pool_connections=self._pool_size,
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        self._client = await self._exit_stack.enter_async_context(
+            self._session.client(
+                "s3",
+                region_name=self.settings.region,
+                endpoint_url=self.settings.regionendpoint or None,
+                aws_access_key_id=self.settings.accesskey or None,
+                aws_secret_access_key=self.settings.secretkey or None,
+                config=config,
+            )
+        )
+
+    async def close(self) -> None:
+        await self._exit_stack.aclose()
+
+    def _key(self, key: str) -> str:
+        return layout.rooted(self.settings.rootdirectory, key)
+
+    async def probe(self) -> None:
+        try:
+            await self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            raise BackendError(f"bucket {self.bucket}: {_describe(error)}") from error
+        except _TRANSIENT as error:
+            raise BackendError(f"bucket {self.bucket}: {error}") from error
+
+    async def stat(self, key: str) -> ObjectInfo:
+        try:
+            response = await self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            raise _translate(error, key) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{key}: {error}") from error
+        return ObjectInfo(size=int(response["ContentLength"]))
+
+    async def read(self, key: str, max_size: int) -> bytes:
+        try:
+            response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            async with response["Body"] as body:
+                if int(response["ContentLength"]) > max_size:
+                    raise TooLarge(f"{key} is larger than {max_size} bytes")
+                return await body.read()
+        except ClientError as error:
+            raise _translate(error, key) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{key}: {error}") from error
+
+    async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        try:
+            response = await self._client.get_object(
+                Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
+            )
+            async with response["Body"] as body:
+                received = 0
+                async for chunk in body.iter_chunks(STREAM_CHUNK):
+                    received += len(chunk)
+                    yield chunk
+            if received != end - start:
+                raise BackendError(f"{key}: got {received} bytes for range {start}-{end - 1}")
+        except ClientError as error:
+            raise _translate(error, key) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{key}: {error}") from error
+
+    async def list(self, directory: str) -> Listing:
+        prefix = self._key(directory).rstrip("/") + "/"
+        listing = Listing()
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+                for common in page.get("CommonPrefixes", []):
+                    listing.directories.append(common["Prefix"][len(prefix):].rstrip("/"))
+                for item in page.get("Contents", []):
+                    listing.files.append(item["Key"][len(prefix):])
+        except ClientError as error:
+            raise _translate(error, directory) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{directory}: {error}") from error
+        return listing
+
+
+def _describe(error: ClientError) -> str:
+    details = error.response.get("Error", {})
+    return f"{details.get('Code', '?')} {details.get('Message', '')}".strip()
+
+
+def _translate(error: ClientError, key: str) -> Exception:
+    if error.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES:
+        return NotFound(key)
+    return BackendError(f"{key}: {_describe(error)}")
