@@ -162,7 +162,7 @@ class Fill:
                 hashing.cancel()
             if actual != self.digest.hex:
                 result = "digest_mismatch"
-                raise DigestMismatch(f"{self.digest}: backend content hashes to {self.digest.algorithm}:{actual}")
+                raise DigestMismatch(f"backend content hashes to {self.digest.algorithm}:{actual}")
             self._store.commit(self.digest, self._path, info.size)
             self.committed = True
             result = "ok"
@@ -203,9 +203,14 @@ class Fill:
             while not queue.empty():
                 await self._fetch_part(queue.get_nowait())
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(self._settings.parallelism, len(self.parts))):
-                group.create_task(worker())
+        workers = [asyncio.create_task(worker()) for _ in range(min(self._settings.parallelism, len(self.parts)))]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
 
     async def _fetch_part(self, part: Part) -> None:
         attempt = 0

@@ -79,10 +79,13 @@ class S3Upstream:
     async def read(self, key: str, max_size: int) -> bytes:
         try:
             response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key))
-            async with response["Body"] as body:
+            body = response["Body"]
+            try:
                 if int(response["ContentLength"]) > max_size:
                     raise TooLarge(f"{key} is larger than {max_size} bytes")
                 return await body.read()
+            finally:
+                body.close()
         except ClientError as error:
             raise _translate(error, key) from error
         except _TRANSIENT as error:
@@ -93,11 +96,14 @@ class S3Upstream:
             response = await self._client.get_object(
                 Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
             )
-            async with response["Body"] as body:
-                received = 0
+            body = response["Body"]
+            received = 0
+            try:
                 async for chunk in body.iter_chunks(STREAM_CHUNK):
                     received += len(chunk)
                     yield chunk
+            finally:
+                body.close()
             if received != end - start:
                 raise BackendError(f"{key}: got {received} bytes for range {start}-{end - 1}")
         except ClientError as error:

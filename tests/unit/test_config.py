@@ -1,0 +1,85 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mirror import config
+from mirror.config import ConfigError, load
+
+GIB = 1024**3
+
+
+def test_defaults_use_the_embedded_filesystem_backend():
+    settings = load(None, environ={})
+    assert settings.storage.driver == "filesystem"
+    assert settings.cache.size == 10 * GIB
+    assert settings.cache.tag_ttl == 30
+    assert settings.fill.part_size == 64 * 1024**2
+    assert (settings.http.host, settings.http.port) == ("0.0.0.0", 5000)
+
+
+def test_toml_file_then_environment_override(tmp_path: Path):
+    file = tmp_path / "mirror.toml"
+    file.write_text('[cache]\nsize = "2GiB"\n[storage.s3]\nbucket = "from-file"\n')
+    settings = load(file, environ={"MIRROR_STORAGE_S3_BUCKET": "from-env", "MIRROR_FILL_PARALLELISM": "3"})
+    assert settings.cache.size == 2 * GIB
+    assert settings.storage.s3.bucket == "from-env"
+    assert settings.fill.parallelism == 3
+
+
+def test_env_names_follow_the_section_path():
+    assert config.env_name("storage.s3", "regionendpoint") == "MIRROR_STORAGE_S3_REGIONENDPOINT"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("10GiB", 10 * GIB), ("64MiB", 64 * 1024**2), ("500MB", 500 * 10**6), ("1048576", 1048576), (4096, 4096)]
+)
+def test_sizes_parse(text, expected):
+    assert config.parse_size("k", text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [("30s", 30), ("5m", 300), ("1h", 3600), ("250ms", 0.25), (7, 7)])
+def test_durations_parse(text, expected):
+    assert config.parse_duration("k", text) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"MIRROR_STORAGE_DRIVER": "azure"}, "storage.driver"),
+        ({"MIRROR_CACHE_SIZE": "lots"}, "cache.size"),
+        ({"MIRROR_STORAGE_DRIVER": "s3"}, "storage.s3.bucket"),
+        ({"MIRROR_FILL_PARALLELISM": "0"}, "fill.parallelism"),
+        ({"MIRROR_HTTP_ADDR": "nowhere"}, "http.addr"),
+        ({"MIRROR_CACHE_TAG_TTL": "soon"}, "cache.tag_ttl"),
+        ({"MIRROR_FILL_FIRST_PART_SIZE": "1GiB"}, "fill.first_part_size"),
+        ({"MIRROR_STORAGE_DRIVER": "s3", "MIRROR_STORAGE_S3_BUCKET": "b", "MIRROR_STORAGE_S3_REGIONENDPOINT": "ftp://x"}, "storage.s3.regionendpoint"),
+    ],
+)
+def test_bad_values_name_their_key(environ, key):
+    with pytest.raises(ConfigError) as raised:
+        load(None, environ=environ)
+    assert raised.value.key == key
+    assert str(raised.value).startswith(f"{key}: ")
+
+
+def test_unknown_keys_in_the_file_are_rejected(tmp_path: Path):
+    file = tmp_path / "mirror.toml"
+    file.write_text("[cache]\nsise = 1\n")
+    with pytest.raises(ConfigError) as raised:
+        load(file, environ={})
+    assert raised.value.key == "cache.sise"
+
+
+def test_serve_with_a_bad_config_exits_non_zero_with_one_line_naming_the_key(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mirror", "serve"],
+        env={"MIRROR_STORAGE_DRIVER": "s3", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["edge-mirror: config error: storage.s3.bucket: is required when storage.driver is s3"]

@@ -1,0 +1,39 @@
+import pytest
+
+from mirror import errors
+from mirror.api.ranges import parse_range
+
+
+def test_no_range_header_means_the_whole_blob():
+    assert parse_range(None, 100) is None
+    assert parse_range("", 100) is None
+
+
+def test_closed_range_is_half_open_internally():
+    assert parse_range("bytes=0-9", 100) == (0, 10)
+
+
+def test_open_ended_range_runs_to_the_end():
+    assert parse_range("bytes=90-", 100) == (90, 100)
+
+
+def test_suffix_range_takes_the_last_bytes():
+    assert parse_range("bytes=-10", 100) == (90, 100)
+    assert parse_range("bytes=-1000", 100) == (0, 100)
+
+
+def test_range_past_the_end_is_clamped():
+    assert parse_range("bytes=50-1000", 100) == (50, 100)
+
+
+def test_multiple_ranges_are_answered_with_the_whole_blob():
+    assert parse_range("bytes=0-1,5-6", 100) is None
+
+
+@pytest.mark.parametrize("header", ["bytes=100-", "bytes=200-300", "bytes=5-2", "bytes=-0", "items=0-1", "bytes=a-b", "bytes=-"])
+def test_unsatisfiable_or_malformed_range_is_range_invalid_with_size(header):
+    with pytest.raises(errors.RegistryError) as raised:
+        parse_range(header, 100)
+    assert raised.value.code is errors.RANGE_INVALID
+    assert raised.value.status == 416
+    assert raised.value.headers["Content-Range"] == "bytes */100"
