@@ -23,7 +23,8 @@ served_bytes = Counter(
 )
 backend_bytes = Counter(
     "mirror_backend_bytes",
-    "Bytes read from the storage backend.",
+    "Bytes read from the storage backend, by operation (read: links and manifests; read_range: blob fills).",
+    ["op"],
     registry=REGISTRY,
 )
 backend_requests = Counter(

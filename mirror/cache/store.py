@@ -1,7 +1,8 @@
 """The content store: verified blobs and manifests as files on local disk, indexed by digest.
 
-diskcache is the index. It owns the files, accounts their bytes and evicts the least recently used
-down to ``cache.size``. A fill writes its bytes into a partial file under ``partial/`` (same filesystem),
+diskcache is the index. It owns the files, accounts their bytes and records every access; we evict the least
+recently used entry one at a time down to ``cache.size`` (diskcache's own cull drops ten entries per step, far
+too coarse when entries are gigabyte blobs). A fill writes its bytes into a partial file under ``partial/`` (same filesystem),
 and `commit` moves that file into diskcache's directory with a rename (no copy) through `_CommittingDisk`.
 
 Eviction unlinks files; a reader holding an open descriptor keeps reading the whole file (POSIX unlink
@@ -61,6 +62,7 @@ class ContentStore:
         self.partial_directory.mkdir(parents=True, exist_ok=True)
         for leftover in self.partial_directory.iterdir():
             leftover.unlink(missing_ok=True)
+        self.size_limit = size_limit
         self._index = diskcache.Cache(
             str(self.directory / "content"),
             size_limit=size_limit,
@@ -111,10 +113,19 @@ class ContentStore:
         self._evict()
 
     def _evict(self) -> None:
-        evicted = self._index.cull()
-        if evicted:
-            metrics.cache_evictions.inc(evicted)
+        while self._index.volume() > self.size_limit:
+            oldest = self._least_recently_used()
+            if oldest is None:
+                break
+            if self._index.delete(oldest):
+                metrics.cache_evictions.inc()
         self._record_size()
+
+    def _least_recently_used(self) -> str | None:
+        # diskcache keeps access_time current under the least-recently-used policy but offers no public
+        # "oldest key" query; its Cache table is a documented, stable schema.
+        rows = self._index._sql("SELECT key FROM Cache ORDER BY access_time LIMIT 1").fetchall()
+        return rows[0][0] if rows else None
 
     def _record_size(self) -> None:
         metrics.cache_size_bytes.set(self._index.volume())

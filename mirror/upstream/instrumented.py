@@ -29,7 +29,7 @@ class InstrumentedUpstream:
 
     async def read(self, key: str, max_size: int) -> bytes:
         data = await self._call("read", self.inner.read(key, max_size))
-        metrics.backend_bytes.inc(len(data))
+        metrics.backend_bytes.labels("read").inc(len(data))
         return data
 
     async def list(self, directory: str) -> Listing:
@@ -37,9 +37,10 @@ class InstrumentedUpstream:
 
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         status = "ok"
+        counted = metrics.backend_bytes.labels("read_range")
         try:
             async for chunk in self.inner.read_range(key, start, end):
-                metrics.backend_bytes.inc(len(chunk))
+                counted.inc(len(chunk))
                 yield chunk
         except NotFound:
             status = "not_found"

@@ -1,0 +1,149 @@
+"""Run the edge mirror as a real process (``python -m mirror serve --config FILE``) on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_toml(sections: dict[str, dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+    return "\n".join(lines) + "\n"
+
+
+class Metrics:
+    """One scrape of /metrics; `value` sums the samples of a name whose labels include the given ones."""
+
+    def __init__(self, text: str) -> None:
+        self.samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+    def value(self, name: str, **labels: str) -> float:
+        return sum(
+            sample.value
+            for sample in self.samples
+            if sample.name == name and all(sample.labels.get(key) == wanted for key, wanted in labels.items())
+        )
+
+
+class EdgeMirror:
+    """An edge mirror process with its own config file, cache directory and log."""
+
+    def __init__(self, workdir: Path, storage: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = f"127.0.0.1:{self.port}"
+        config: dict[str, dict[str, Any]] = {"http": {"addr": self.host}}
+        config.update(storage)
+        config["cache"] = {"dir": str(self.workdir / "cache"), **sections.pop("cache", {})}
+        config.update(sections)
+        self.config_path = self.workdir / "mirror.toml"
+        self.config_path.write_text(render_toml(config))
+        self.log_path = self.workdir / "mirror.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> "EdgeMirror":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mirror", "serve", "--config", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"edge mirror exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"edge mirror did not answer /healthz in {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def metrics(self) -> Metrics:
+        return Metrics(httpx.get(f"{self.url}/metrics", timeout=10).text)
+
+    def peak_rss_bytes(self) -> int:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM in /proc status")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def __enter__(self) -> "EdgeMirror":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def s3_storage(endpoint: str, bucket: str, rootdirectory: str = "") -> dict[str, dict[str, Any]]:
+    return {
+        "storage": {"driver": "s3"},
+        "storage.s3": {
+            "region": "us-east-1",
+            "regionendpoint": endpoint,
+            "bucket": bucket,
+            "accesskey": "x",
+            "secretkey": "y",
+            "rootdirectory": rootdirectory,
+        },
+    }
+
+
+def filesystem_storage(rootdirectory: Path) -> dict[str, dict[str, Any]]:
+    return {"storage": {"driver": "filesystem"}, "storage.filesystem": {"rootdirectory": str(rootdirectory)}}

@@ -1,0 +1,14 @@
+"""Bucket keys of the registry:2 layout for tests that reach into the bucket, via the product's own layout module."""
+
+from __future__ import annotations
+
+from mirror import layout
+from mirror.reference import parse_digest
+
+
+def blob_data(digest: str) -> str:
+    return layout.blob_data(parse_digest(digest))
+
+
+def tag_current_link(name: str, tag: str) -> str:
+    return layout.tag_current_link(name, tag)
