@@ -38,8 +38,9 @@ class S3Upstream:
         config = AioConfig(
             max_pool_connections=self._pool_size,
             s3={"addressing_style": "path"},
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=10,
+            # Fills retry parts themselves, and a stale tag is better served now than after long backoffs.
+            retries={"max_attempts": 2, "mode": "standard"},
+            connect_timeout=3,
             read_timeout=60,
         )
         self._client = await self._exit_stack.enter_async_context(
