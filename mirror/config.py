@@ -33,6 +33,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "cache": {"dir": "./cache", "size": "10GiB", "tag_ttl": "30s"},
     "fill": {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
+    "upload": {"part_size": "64MiB", "max_size": "64GiB"},
 }
 
 DRIVERS = ("filesystem", "s3")
@@ -90,11 +91,18 @@ class FillConfig:
 
 
 @dataclass(frozen=True)
+class UploadConfig:
+    part_size: int
+    max_size: int
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
     storage: StorageConfig
     cache: CacheConfig
     fill: FillConfig
+    upload: UploadConfig
 
 
 _SIZE_UNITS = {
@@ -237,6 +245,9 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
         raise ConfigError("fill.part_size", "must be at least 64KiB")
     if first_part_size > part_size:
         raise ConfigError("fill.first_part_size", "must not be larger than fill.part_size")
+    upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
+    if not 5 * MIB <= upload_part_size <= 5 * GIB:
+        raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
     return Config(
         http=HttpConfig(host=host, port=port),
         storage=StorageConfig(
@@ -255,4 +266,5 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             first_part_size=first_part_size,
             parallelism=parse_int("fill.parallelism", raw["fill"]["parallelism"], 1, 256),
         ),
+        upload=UploadConfig(part_size=upload_part_size, max_size=parse_size("upload.max_size", raw["upload"]["max_size"])),
     )

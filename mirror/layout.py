@@ -16,7 +16,9 @@ The layout, as registry:2 writes it under its storage root directory::
             └── _uploads/<uuid>/
                 ├── data                                       bytes of an upload in progress
                 ├── startedat                                  RFC 3339 time the upload began
-                └── hashstates/<algorithm>/<offset>            resumable hash state
+                ├── hashstates/<algorithm>/<offset>            resumable hash state (registry:2 only)
+                ├── state                                      edge only: multipart id, parts, offset (JSON)
+                └── tail                                       edge only: bytes not yet a full part
 
 A link file holds the text ``<algorithm>:<hex>`` of the digest it points at.
 Keys here are relative to the storage root; `rooted` prefixes a backend's root directory.
@@ -70,6 +72,14 @@ def upload_data(name: str, upload_id: str) -> str:
 
 def upload_started_at(name: str, upload_id: str) -> str:
     return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/startedat"
+
+
+def upload_state(name: str, upload_id: str) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/state"
+
+
+def upload_tail(name: str, upload_id: str) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/tail"
 
 
 def is_repository_marker(child: str) -> bool:

@@ -27,6 +27,17 @@ backend_bytes = Counter(
     ["op"],
     registry=REGISTRY,
 )
+backend_written_bytes = Counter(
+    "mirror_backend_written_bytes",
+    "Bytes written to the storage backend by pushes.",
+    registry=REGISTRY,
+)
+uploads = Counter(
+    "mirror_uploads",
+    "Finished blob uploads by result (ok, digest_invalid, too_large, error).",
+    ["result"],
+    registry=REGISTRY,
+)
 backend_requests = Counter(
     "mirror_backend_requests",
     "Requests to the storage backend by operation and outcome (ok, not_found, error).",

@@ -178,7 +178,7 @@ def test_bad_references_get_the_right_oci_error(client, path, status, code):
     assert _error_code(response) == code
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "POST", "PATCH"])
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
 def test_unimplemented_methods_on_manifests_are_unsupported(client, method):
     response = client.request(method, "/v2/team/api/manifests/v1")
     assert response.status_code == 405

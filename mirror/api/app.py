@@ -15,29 +15,27 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.api import base, blobs, listings, manifests
+from mirror.api import base, blobs, listings, manifests, uploads
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.cache import EdgeCache
+from mirror.cache.publish import Publisher
+from mirror.cache.uploads import Uploads
 from mirror.config import Config
 from mirror.upstream import open_upstream
 
 log = logging.getLogger(__name__)
 
 READ = ["GET", "HEAD"]
-WRITE = ["POST", "PUT", "PATCH", "DELETE"]
-
-
-async def unsupported(request: Request) -> Response:
-    raise errors.RegistryError(errors.UNSUPPORTED, f"{request.method} is not supported on this mirror yet")
 
 
 ROUTES = [
     Route("/v2/", base.version_check, methods=READ),
     Route("/v2/_catalog", listings.catalog, methods=READ),
     Route("/v2/{name:path}/tags/list", listings.list_tags, methods=READ),
-    Route("/v2/{name:path}/manifests/{reference}", manifests.get_manifest, methods=READ),
-    Route("/v2/{name:path}/blobs/uploads/{upload:path}", unsupported, methods=READ + WRITE),
-    Route("/v2/{name:path}/blobs/{digest}", blobs.get_blob, methods=READ),
+    Route("/v2/{name:path}/manifests/{reference}", manifests.manifest, methods=READ + ["PUT", "DELETE"]),
+    Route("/v2/{name:path}/blobs/uploads/", uploads.start_upload, methods=["POST"]),
+    Route("/v2/{name:path}/blobs/uploads/{upload}", uploads.upload_session, methods=READ + ["PATCH", "PUT", "DELETE"]),
+    Route("/v2/{name:path}/blobs/{digest}", blobs.blob, methods=READ + ["DELETE"]),
     Route("/healthz", base.healthz, methods=READ),
     Route("/readyz", base.readyz, methods=READ),
     Route("/metrics", base.prometheus, methods=READ),
@@ -103,6 +101,8 @@ def create_app(config: Config) -> ASGIApp:
         await upstream.start()
         edge = EdgeCache(config, upstream)
         app.state.edge = edge
+        app.state.uploads = Uploads(upstream, edge.links, config.upload)
+        app.state.publisher = Publisher(upstream, edge, delete_enabled=config.storage.delete)
         if await edge.probe():
             log.info("backend %s is reachable", upstream.name)
         else:

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from mirror.api.ranges import parse_range
 from mirror.api.responses import BlobResponse
 from mirror.cache import EdgeCache
+from mirror.cache.publish import Publisher
 from mirror.reference import parse_digest, parse_name
 
 # Content by digest never changes.
@@ -23,6 +24,21 @@ def _headers(digest: str, length: int) -> dict[str, str]:
         "Accept-Ranges": "bytes",
         "Cache-Control": IMMUTABLE,
     }
+
+
+async def delete_blob(request: Request) -> Response:
+    name = parse_name(request.path_params["name"])
+    digest = parse_digest(request.path_params["digest"])
+    publisher: Publisher = request.app.state.publisher
+    await publisher.delete_blob(name, digest)
+    return Response(status_code=202, headers={"Content-Length": "0"})
+
+
+async def blob(request: Request) -> Response | BlobResponse:
+    """One route for a blob's URL; dispatch on the method."""
+    if request.method == "DELETE":
+        return await delete_blob(request)
+    return await get_blob(request)
 
 
 async def get_blob(request: Request) -> Response | BlobResponse:

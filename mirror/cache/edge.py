@@ -94,6 +94,11 @@ class EdgeCache:
         self.store.put_bytes(digest, data)
         return manifest
 
+    def cache_manifest(self, digest: Digest, data: bytes) -> None:
+        """Keep a manifest pushed through this edge, so the next pull of it is a hit."""
+        self._remember_manifest(digest, data)
+        self.store.put_bytes(digest, data)
+
     def _remember_manifest(self, digest: Digest, data: bytes) -> Manifest:
         try:
             media_type = manifest_media_type(data)

@@ -73,6 +73,15 @@ class LinkCache:
         value = self._persisted.get(("tag", name, tag))
         return parse_digest(value) if isinstance(value, str) else None
 
+    def forget_tag(self, name: str, tag: str) -> None:
+        self._tags.pop((name, tag), None)
+        self._persisted.delete(("tag", name, tag))
+
+    def forget_link(self, name: str, kind: str, digest: Digest) -> None:
+        """Drop a remembered link after a delete through this edge (other edges learn it on their next miss)."""
+        self._links.discard((name, kind, digest))
+        self._persisted.delete(("link", name, kind, str(digest)))
+
     def remember_link(self, name: str, kind: str, digest: Digest) -> None:
         self._links.add((name, kind, digest))
         self._persisted.set(("link", name, kind, str(digest)), True)

@@ -64,3 +64,26 @@ class Upstream(Protocol):
 
     async def list(self, directory: str) -> Listing:
         """Immediate children of `directory`; an empty Listing when it does not exist."""
+
+    # -- writes (push) ------------------------------------------------------------------------------------
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Write a small object (link, manifest, upload state) whole."""
+
+    async def delete(self, key: str) -> None:
+        """Remove the object at `key`; absent is fine."""
+
+    async def copy(self, source: str, destination: str, size: int) -> None:
+        """Server-side copy of a committed object (never UploadPartCopy: Storj's gateway lacks it)."""
+
+    async def start_multipart(self, key: str) -> str:
+        """Begin a multipart write of `key`; returns its upload id."""
+
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+        """Write part `number` (1-based; every part but the last ≥ 5 MiB); returns its ETag."""
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Make `key` visible as the concatenation of `parts` (number, ETag) in order."""
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Discard a multipart write and its parts."""

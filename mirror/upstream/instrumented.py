@@ -35,6 +35,30 @@ class InstrumentedUpstream:
     async def list(self, directory: str) -> Listing:
         return await self._call("list", self.inner.list(directory))
 
+    async def put(self, key: str, data: bytes) -> None:
+        await self._call("put", self.inner.put(key, data))
+        metrics.backend_written_bytes.inc(len(data))
+
+    async def delete(self, key: str) -> None:
+        await self._call("delete", self.inner.delete(key))
+
+    async def copy(self, source: str, destination: str, size: int) -> None:
+        await self._call("copy", self.inner.copy(source, destination, size))
+
+    async def start_multipart(self, key: str) -> str:
+        return await self._call("start_multipart", self.inner.start_multipart(key))
+
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+        etag = await self._call("put_part", self.inner.put_part(key, upload_id, number, data))
+        metrics.backend_written_bytes.inc(len(data))
+        return etag
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        await self._call("complete_multipart", self.inner.complete_multipart(key, upload_id, parts))
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        await self._call("abort_multipart", self.inner.abort_multipart(key, upload_id))
+
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         status = "ok"
         counted = metrics.backend_bytes.labels("read_range")

@@ -19,7 +19,10 @@ from mirror import layout
 from mirror.config import S3Config
 from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, NotFound, ObjectInfo, TooLarge
 
-_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload"}
+# CopyObject copies up to 5 GiB server-side; larger objects are streamed through us in parts.
+COPY_OBJECT_LIMIT = 5 * 1024**3
+STREAMED_COPY_PART = 64 * 1024**2
 _TRANSIENT = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
@@ -127,6 +130,73 @@ class S3Upstream:
         except _TRANSIENT as error:
             raise BackendError(f"{directory}: {error}") from error
         return listing
+
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    async def put(self, key: str, data: bytes) -> None:
+        await self._write(self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data), key)
+
+    async def delete(self, key: str) -> None:
+        await self._write(self._client.delete_object(Bucket=self.bucket, Key=self._key(key)), key)
+
+    async def copy(self, source: str, destination: str, size: int) -> None:
+        if size <= COPY_OBJECT_LIMIT:
+            source_ref = {"Bucket": self.bucket, "Key": self._key(source)}
+            await self._write(
+                self._client.copy_object(Bucket=self.bucket, Key=self._key(destination), CopySource=source_ref), destination
+            )
+            return
+        upload_id = await self.start_multipart(destination)
+        parts: list[tuple[int, str]] = []
+        try:
+            for number, start in enumerate(range(0, size, STREAMED_COPY_PART), start=1):
+                end = min(size, start + STREAMED_COPY_PART)
+                data = bytearray()
+                async for chunk in self.read_range(source, start, end):
+                    data += chunk
+                parts.append((number, await self.put_part(destination, upload_id, number, bytes(data))))
+            await self.complete_multipart(destination, upload_id, parts)
+        except BaseException:
+            await self.abort_multipart(destination, upload_id)
+            raise
+
+    async def start_multipart(self, key: str) -> str:
+        response = await self._write(self._client.create_multipart_upload(Bucket=self.bucket, Key=self._key(key)), key)
+        return str(response["UploadId"])
+
+    async def put_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+        response = await self._write(
+            self._client.upload_part(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, PartNumber=number, Body=data),
+            key,
+        )
+        return str(response["ETag"])
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        await self._write(
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]},
+            ),
+            key,
+        )
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            await self._client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id)
+        except (ClientError, *_TRANSIENT):
+            pass
+
+    @staticmethod
+    async def _write(awaitable: Any, key: str) -> Any:
+        try:
+            return await awaitable
+        except ClientError as error:
+            raise _translate(error, key) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{key}: {error}") from error
 
 
 def _describe(error: ClientError) -> str:

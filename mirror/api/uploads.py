@@ -1,0 +1,96 @@
+"""Blob uploads: ``POST``/``PATCH``/``PUT``/``GET``/``DELETE /v2/<name>/blobs/uploads/...``, and cross-repository mount."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mirror import errors
+from mirror.cache.uploads import Uploads, range_headers
+from mirror.reference import parse_digest, parse_name
+
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?")
+
+
+def _uploads(request: Request) -> Uploads:
+    return request.app.state.uploads
+
+
+def _declared_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    return int(value) if value and value.isdigit() else None
+
+
+def _created(name: str, digest: str) -> Response:
+    return Response(
+        status_code=201,
+        headers={"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest, "Content-Length": "0"},
+    )
+
+
+async def start_upload(request: Request) -> Response:
+    name = parse_name(request.path_params["name"])
+    uploads = _uploads(request)
+    mount, source = request.query_params.get("mount"), request.query_params.get("from")
+    if mount and source:
+        digest = parse_digest(mount)
+        if await uploads.mount(name, digest, parse_name(source)):
+            return _created(name, str(digest))
+    state = await uploads.start(name)
+    monolithic = request.query_params.get("digest")
+    if monolithic:
+        digest = parse_digest(monolithic)
+        await uploads.finish(name, state.id, digest, request.stream())
+        return _created(name, str(digest))
+    return Response(status_code=202, headers={**range_headers(name, state), "Content-Length": "0"})
+
+
+async def upload_chunk(request: Request) -> Response:
+    name = parse_name(request.path_params["name"])
+    start = None
+    content_range = request.headers.get("content-range")
+    if content_range:
+        match = _CONTENT_RANGE.fullmatch(content_range.strip())
+        if not match or int(match.group(2)) < int(match.group(1)):
+            raise errors.RegistryError(errors.RANGE_INVALID, f"malformed Content-Range {content_range!r}; expected START-END")
+        start = int(match.group(1))
+    state = await _uploads(request).append(
+        name, request.path_params["upload"], request.stream(), start=start, declared=_declared_length(request)
+    )
+    return Response(status_code=202, headers={**range_headers(name, state), "Content-Length": "0"})
+
+
+async def finish_upload(request: Request) -> Response:
+    name = parse_name(request.path_params["name"])
+    raw = request.query_params.get("digest")
+    if not raw:
+        raise errors.RegistryError(errors.DIGEST_INVALID, "finishing an upload needs ?digest=<algorithm:hex>")
+    digest = parse_digest(raw)
+    await _uploads(request).finish(name, request.path_params["upload"], digest, request.stream())
+    return _created(name, str(digest))
+
+
+async def upload_status(request: Request) -> Response:
+    name = parse_name(request.path_params["name"])
+    state = await _uploads(request).status(name, request.path_params["upload"])
+    return Response(status_code=204, headers=range_headers(name, state))
+
+
+async def cancel_upload(request: Request) -> Response:
+    name = parse_name(request.path_params["name"])
+    await _uploads(request).cancel(name, request.path_params["upload"])
+    return Response(status_code=204)
+
+
+async def upload_session(request: Request) -> Response:
+    """One route for an upload session's URL; dispatch on the method."""
+    handler = {
+        "PATCH": upload_chunk,
+        "PUT": finish_upload,
+        "GET": upload_status,
+        "HEAD": upload_status,
+        "DELETE": cancel_upload,
+    }[request.method]
+    return await handler(request)

@@ -1,0 +1,178 @@
+"""Push mistakes get clear OCI errors, and nothing half-done becomes visible."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+import orjson
+import pytest
+
+from tests.support.edge import EdgeMirror, s3_storage
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _code(response: httpx.Response) -> str:
+    return orjson.loads(response.content)["errors"][0]["code"]
+
+
+@pytest.fixture(scope="module")
+def edge(seaweed, tmp_path_factory):
+    with EdgeMirror(tmp_path_factory.mktemp("push-errors"), s3_storage(seaweed.endpoint, "registry")) as mirror:
+        yield mirror
+
+
+@pytest.fixture(scope="module")
+def deleting_edge(seaweed, tmp_path_factory):
+    storage = s3_storage(seaweed.endpoint, "registry")
+    storage["storage"]["delete"] = True
+    with EdgeMirror(tmp_path_factory.mktemp("push-deletes"), storage) as mirror:
+        yield mirror
+
+
+@pytest.fixture
+def client(edge):
+    with httpx.Client(base_url=edge.url, timeout=60) as http:
+        yield http
+
+
+def _push_blob(client: httpx.Client, name: str, data: bytes) -> str:
+    digest = _digest(data)
+    response = client.post(f"/v2/{name}/blobs/uploads/?digest={digest}", content=data)
+    assert response.status_code == 201, response.text
+    return digest
+
+
+def _image_manifest(config_digest: str, config_size: int, layer_digest: str, layer_size: int) -> bytes:
+    return orjson.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}],
+        }
+    )
+
+
+def test_wrong_digest_is_digest_invalid_and_nothing_becomes_visible(client):
+    data = b"some layer bytes"
+    wrong = _digest(b"other bytes")
+    response = client.post(f"/v2/errs/app/blobs/uploads/?digest={wrong}", content=data)
+    assert response.status_code == 400
+    assert _code(response) == "DIGEST_INVALID"
+    assert client.head(f"/v2/errs/app/blobs/{wrong}").status_code == 404
+    assert client.head(f"/v2/errs/app/blobs/{_digest(data)}").status_code == 404
+
+
+def test_chunk_out_of_order_is_416_with_the_current_range(client):
+    location = client.post("/v2/errs/app/blobs/uploads/").headers["Location"]
+    first = client.patch(location, content=b"a" * 100, headers={"Content-Range": "0-99"})
+    assert first.status_code == 202
+    gap = client.patch(location, content=b"b" * 10, headers={"Content-Range": "200-209"})
+    assert gap.status_code == 416
+    assert _code(gap) == "RANGE_INVALID"
+    assert gap.headers["Range"] == "0-99"
+
+
+def test_upload_status_reports_the_offset(client):
+    location = client.post("/v2/errs/app/blobs/uploads/").headers["Location"]
+    client.patch(location, content=b"x" * 42)
+    status = client.get(location)
+    assert status.status_code == 204
+    assert status.headers["Range"] == "0-41"
+    assert status.headers["Docker-Upload-UUID"] in location
+
+
+def test_cancelled_upload_is_unknown_afterwards(client):
+    location = client.post("/v2/errs/app/blobs/uploads/").headers["Location"]
+    assert client.delete(location).status_code == 204
+    response = client.get(location)
+    assert response.status_code == 404
+    assert _code(response) == "BLOB_UPLOAD_UNKNOWN"
+
+
+def test_manifest_referencing_an_unknown_blob_is_manifest_blob_unknown(client):
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    config_digest = _push_blob(client, "errs/app", config)
+    manifest = _image_manifest(config_digest, len(config), "sha256:" + "e" * 64, 10)
+    response = client.put("/v2/errs/app/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST})
+    assert response.status_code == 400
+    assert _code(response) == "MANIFEST_BLOB_UNKNOWN"
+    assert client.get("/v2/errs/app/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 404
+
+
+def test_manifest_with_a_bad_media_type_is_manifest_invalid(client):
+    config = b"{}"
+    layer = b"layer"
+    manifest = _image_manifest(_push_blob(client, "errs/app", config), 2, _push_blob(client, "errs/app", layer), 5)
+    response = client.put("/v2/errs/app/manifests/v1", content=manifest, headers={"Content-Type": "text/html"})
+    assert response.status_code == 400
+    assert _code(response) == "MANIFEST_INVALID"
+    not_json = client.put("/v2/errs/app/manifests/v1", content=b"<html>", headers={"Content-Type": OCI_MANIFEST})
+    assert _code(not_json) == "MANIFEST_INVALID"
+
+
+def test_manifest_push_returns_digest_location_and_subject(client):
+    config, layer = b"{}", b"layer!"
+    config_digest, layer_digest = _push_blob(client, "errs/ok", config), _push_blob(client, "errs/ok", layer)
+    subject_digest = "sha256:" + "5" * 64
+    document = orjson.loads(_image_manifest(config_digest, 2, layer_digest, 6))
+    document["subject"] = {"mediaType": OCI_MANIFEST, "digest": subject_digest, "size": 10}
+    manifest = orjson.dumps(document)
+    response = client.put("/v2/errs/ok/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST})
+    assert response.status_code == 201
+    assert response.headers["Docker-Content-Digest"] == _digest(manifest)
+    assert response.headers["Location"] == f"/v2/errs/ok/manifests/{_digest(manifest)}"
+    assert response.headers["OCI-Subject"] == subject_digest
+    assert client.get("/v2/errs/ok/manifests/v1", headers={"Accept": OCI_MANIFEST}).content == manifest
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [("/v2/Errs/App/manifests/v1", "NAME_INVALID"), ("/v2/errs/app/manifests/.bad", "TAG_INVALID")],
+)
+def test_push_to_a_bad_name_or_tag_is_rejected(client, path, code):
+    response = client.put(path, content=b"{}", headers={"Content-Type": OCI_MANIFEST})
+    assert response.status_code == 400
+    assert _code(response) == code
+
+
+def test_bad_name_on_upload_start_is_name_invalid(client):
+    response = client.post("/v2/Bad Name/blobs/uploads/")
+    assert response.status_code == 400
+    assert _code(response) == "NAME_INVALID"
+
+
+def test_deletes_are_unsupported_when_disabled(client):
+    digest = _push_blob(client, "errs/app", b"keep me")
+    response = client.delete(f"/v2/errs/app/blobs/{digest}")
+    assert response.status_code == 405
+    assert _code(response) == "UNSUPPORTED"
+    assert client.head(f"/v2/errs/app/blobs/{digest}").status_code == 200
+
+
+def test_delete_manifest_by_digest_when_enabled(deleting_edge):
+    with httpx.Client(base_url=deleting_edge.url, timeout=60) as client:
+        config, layer = b"{}", b"delete me"
+        manifest = _image_manifest(_push_blob(client, "errs/del", config), 2, _push_blob(client, "errs/del", layer), 9)
+        put = client.put("/v2/errs/del/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST})
+        digest = put.headers["Docker-Content-Digest"]
+        assert client.delete(f"/v2/errs/del/manifests/{digest}").status_code == 202
+        assert client.get(f"/v2/errs/del/manifests/{digest}", headers={"Accept": OCI_MANIFEST}).status_code == 404
+        assert client.get("/v2/errs/del/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 404
+
+
+def test_cross_repository_mount_links_without_upload(client):
+    digest = _push_blob(client, "errs/source", b"shared layer")
+    mounted = client.post(f"/v2/errs/target/blobs/uploads/?mount={digest}&from=errs/source")
+    assert mounted.status_code == 201
+    assert mounted.headers["Location"] == f"/v2/errs/target/blobs/{digest}"
+    assert client.get(f"/v2/errs/target/blobs/{digest}").content == b"shared layer"
+    fallback = client.post(f"/v2/errs/target/blobs/uploads/?mount={'sha256:' + '7' * 64}&from=errs/source")
+    assert fallback.status_code == 202
