@@ -107,3 +107,21 @@ def test_chunked_upload_across_two_edges_completes(edges, registry_s3):
     assert finished.headers["Docker-Content-Digest"] == digest
     assert httpx.get(f"{registry_s3.url}/v2/pushed/chunked/blobs/{digest}", timeout=60).content == data
     assert httpx.get(f"{first.url}/v2/pushed/chunked/blobs/{digest}", timeout=60).content == data
+
+
+def test_push_to_the_filesystem_backend_is_served_by_registry2_on_that_root(tmp_path):
+    from tests.support.edge import filesystem_storage
+    from tests.support.registry2 import Registry2
+
+    root = tmp_path / "root"
+    built = images.build_image(tmp_path / "layout", "v1", [6 * MIB + 3, 4_000], seed=91)
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(root), upload={"part_size": "5MiB"}) as edge:
+        skopeo.push(tmp_path / "layout", "v1", f"{edge.host}/fs/app:v1")
+    registry = Registry2.filesystem(root, workdir=tmp_path / "registry")
+    try:
+        pulled = skopeo.pull(f"{registry.host}/fs/app:v1", tmp_path / "pulled")
+    finally:
+        registry.stop()
+    for digest in [built.config_digest, *built.layer_digests]:
+        hex_digest = digest.split(":", 1)[1]
+        assert (pulled / hex_digest).read_bytes() == built.blob_path(digest).read_bytes()

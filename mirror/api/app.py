@@ -101,7 +101,7 @@ def create_app(config: Config) -> ASGIApp:
         await upstream.start()
         edge = EdgeCache(config, upstream)
         app.state.edge = edge
-        app.state.uploads = Uploads(upstream, edge.links, config.upload)
+        app.state.uploads = Uploads(upstream, edge.links, config.upload, config.cache.dir / "uploads")
         app.state.publisher = Publisher(upstream, edge, delete_enabled=config.storage.delete)
         if await edge.probe():
             log.info("backend %s is reachable", upstream.name)

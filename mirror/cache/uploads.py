@@ -1,9 +1,10 @@
 """Blob uploads written straight to the shared backend, with their state kept in the backend too.
 
-A session's bytes go into one multipart upload of ``_uploads/<uuid>/data``, in parts of ``upload.part_size``.
+A session's bytes go into one multipart upload of ``_uploads/<uuid>/data``, in parts of ``upload.part_size``
+gathered in an anonymous spool file (so a 64 MiB part costs page cache, not memory).
 What is left after a request and too small to be a part (S3 wants ≥ 5 MiB for all but the last) is saved as a
 ``tail`` object and prepended to the next chunk. The ``state`` object (multipart id, parts, offset) lets the next
-PATCH or the final PUT land on any edge behind a load balancer. Memory per request is at most one part.
+PATCH or the final PUT land on any edge behind a load balancer. Memory per request is a few request-body chunks.
 
 The sha256 is computed while bytes pass through this process; when a session's chunks went through several
 edges the committed data is re-read (streamed) to verify it. Nothing becomes visible under ``blobs/`` before the
@@ -15,9 +16,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import AsyncIterator
+from pathlib import Path
+from typing import AsyncIterator, BinaryIO
 
 import orjson
 
@@ -42,7 +45,9 @@ class UploadState:
 
 
 class Uploads:
-    def __init__(self, upstream: Upstream, links: LinkCache, settings: UploadConfig) -> None:
+    def __init__(self, upstream: Upstream, links: LinkCache, settings: UploadConfig, spool_directory: Path) -> None:
+        self._spool_directory = spool_directory
+        spool_directory.mkdir(parents=True, exist_ok=True)
         self._upstream = upstream
         self._links = links
         self._settings = settings
@@ -83,28 +88,35 @@ class Uploads:
             raise self._too_large()
         local = self._hashes.pop(upload_id, None)
         hasher = local[1] if local is not None and local[0] == state.offset else None
-        buffer = bytearray()
+        spool = self._spool()
         if state.tail:
-            buffer += await self._backend(self._upstream.read(layout.upload_tail(name, upload_id), MIN_PART))
+            spool.write(await self._backend(self._upstream.read(layout.upload_tail(name, upload_id), MIN_PART)))
         received = 0
         part_size = self._settings.part_size
-        async for chunk in body:
-            received += len(chunk)
-            if state.offset + received > self._settings.max_size:
-                raise self._too_large()
-            if hasher is not None:
-                hasher.update(chunk)
-            view = memoryview(chunk)
-            while len(buffer) + len(view) >= part_size:
-                room = part_size - len(buffer)
-                buffer += view[:room]
-                view = view[room:]
-                await self._flush_part(name, state, buffer)
-                buffer = bytearray()  # the flushed part's buffer is handed over, not copied
-            buffer += view
-        if len(buffer) >= MIN_PART:
-            await self._flush_part(name, state, buffer)
-            buffer = bytearray()
+        try:
+            async for chunk in body:
+                received += len(chunk)
+                if state.offset + received > self._settings.max_size:
+                    raise self._too_large()
+                if hasher is not None:
+                    hasher.update(chunk)
+                view = memoryview(chunk)
+                while spool.tell() + len(view) >= part_size:
+                    room = part_size - spool.tell()
+                    spool.write(view[:room])
+                    view = view[room:]
+                    await self._flush_part(name, state, spool)
+                    spool.close()
+                    spool = self._spool()
+                spool.write(view)
+            if spool.tell() >= MIN_PART:
+                await self._flush_part(name, state, spool)
+                spool.close()
+                spool = self._spool()
+            spool.seek(0)
+            buffer = spool.read()
+        finally:
+            spool.close()
         if buffer or state.tail:
             await self._backend(self._upstream.put(layout.upload_tail(name, upload_id), bytes(buffer)))
         state.tail = len(buffer)
@@ -197,13 +209,22 @@ class Uploads:
             except BackendError:
                 pass  # an orphan under _uploads/ is harmless; registry:2's upload purger removes old ones
 
-    async def _flush_part(self, name: str, state: UploadState, data: bytes | bytearray) -> None:
+    def _spool(self) -> BinaryIO:
+        """A part is gathered in an anonymous file, not in memory: a 64 MiB part costs page cache, not RSS."""
+        return tempfile.TemporaryFile(dir=self._spool_directory)
+
+    async def _flush_part(self, name: str, state: UploadState, part: BinaryIO | bytes) -> None:
         staged = layout.upload_data(name, state.id)
         if state.multipart_id is None:
             state.multipart_id = await self._backend(self._upstream.start_multipart(staged))
         number = len(state.parts) + 1
-        etag = await self._backend(self._upstream.put_part(staged, state.multipart_id, number, data))
-        state.parts.append([number, etag, len(data)])
+        if isinstance(part, bytes):
+            size = len(part)
+        else:
+            size = part.tell()
+            part.seek(0)
+        etag = await self._backend(self._upstream.put_part(staged, state.multipart_id, number, part, size))
+        state.parts.append([number, etag, size])
 
     async def _hash_object(self, key: str, size: int, algorithm: str) -> str:
         hasher = hashlib.new(algorithm)

@@ -7,7 +7,7 @@ root directory. Ranges are half-open: ``[start, end)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Protocol
+from typing import AsyncIterator, BinaryIO, Protocol
 
 # Chunk size for streamed reads: large enough that per-chunk overhead does not matter (aiobotocore yields 1 KiB
 # by default, which costs a Python iteration per KiB).
@@ -79,8 +79,8 @@ class Upstream(Protocol):
     async def start_multipart(self, key: str) -> str:
         """Begin a multipart write of `key`; returns its upload id."""
 
-    async def put_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
-        """Write part `number` (1-based; every part but the last ≥ 5 MiB); returns its ETag."""
+    async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
+        """Write part `number` (1-based; all but the last ≥ 5 MiB) of `size` bytes from a file or bytes; its ETag."""
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         """Make `key` visible as the concatenation of `parts` (number, ETag) in order."""

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
+import io
 import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, BinaryIO
 
 from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, NotFound, ObjectInfo, TooLarge
 
@@ -129,12 +129,13 @@ class FilesystemUpstream:
         await self._guard(key, self._parts_directory(key, upload_id).mkdir, 0o755, True)
         return upload_id
 
-    async def put_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+    async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
         directory = self._parts_directory(key, upload_id)
         if not await asyncio.to_thread(directory.is_dir):
             raise NotFound(f"{key}: no multipart upload {upload_id}")
-        await self._guard(key, _atomic_write, directory / f"{number:05d}", data)
-        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+        source = io.BytesIO(body) if isinstance(body, bytes) else body
+        await self._guard(key, _atomic_write_file, directory / f"{number:05d}", source)
+        return f"{number}-{size}"
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         directory = self._parts_directory(key, upload_id)
@@ -167,6 +168,14 @@ def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{uuid.uuid4().hex}.tmp")
     staging.write_bytes(data)
+    os.replace(staging, path)
+
+
+def _atomic_write_file(path: Path, source: BinaryIO) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{uuid.uuid4().hex}.tmp")
+    with open(staging, "wb") as out:
+        shutil.copyfileobj(source, out, STREAM_CHUNK)
     os.replace(staging, path)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import AsyncIterator, BinaryIO
 
 from mirror import metrics
 from mirror.upstream.base import Listing, NotFound, ObjectInfo, Upstream
@@ -48,9 +48,9 @@ class InstrumentedUpstream:
     async def start_multipart(self, key: str) -> str:
         return await self._call("start_multipart", self.inner.start_multipart(key))
 
-    async def put_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
-        etag = await self._call("put_part", self.inner.put_part(key, upload_id, number, data))
-        metrics.backend_written_bytes.inc(len(data))
+    async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
+        etag = await self._call("put_part", self.inner.put_part(key, upload_id, number, body, size))
+        metrics.backend_written_bytes.inc(size)
         return etag
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:

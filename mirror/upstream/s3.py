@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, BinaryIO
 
 import aioboto3
 import aiohttp
@@ -155,7 +155,7 @@ class S3Upstream:
                 data = bytearray()
                 async for chunk in self.read_range(source, start, end):
                     data += chunk
-                parts.append((number, await self.put_part(destination, upload_id, number, bytes(data))))
+                parts.append((number, await self.put_part(destination, upload_id, number, bytes(data), len(data))))
             await self.complete_multipart(destination, upload_id, parts)
         except BaseException:
             await self.abort_multipart(destination, upload_id)
@@ -165,9 +165,11 @@ class S3Upstream:
         response = await self._write(self._client.create_multipart_upload(Bucket=self.bucket, Key=self._key(key)), key)
         return str(response["UploadId"])
 
-    async def put_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+    async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
         response = await self._write(
-            self._client.upload_part(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, PartNumber=number, Body=data),
+            self._client.upload_part(
+                Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, PartNumber=number, Body=body, ContentLength=size
+            ),
             key,
         )
         return str(response["ETag"])
