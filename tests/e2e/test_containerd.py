@@ -23,11 +23,11 @@ def test_ctr_pull_of_the_central_registry_name_goes_through_the_edge(containerd,
 
 def test_ctr_pull_of_a_docker_io_name_sends_ns_and_is_served(containerd, edge, e2e_images):
     app = e2e_images["app"]
-    before = edge.metrics().value("mirror_http_requests_total", route="get_manifest", status="200")
+    before = edge.metrics().value("mirror_http_requests_total", route="manifest", status="200")
     hosts = containerd.hosts_dir("docker.io", "https://registry-1.docker.io", edge.url)
     containerd.ctr("images", "pull", "--hosts-dir", str(hosts), "docker.io/team/app:v1", namespace="hub")
     assert _expected_content(app) <= containerd.content_digests("hub")
-    assert edge.metrics().value("mirror_http_requests_total", route="get_manifest", status="200") > before
+    assert edge.metrics().value("mirror_http_requests_total", route="manifest", status="200") > before
 
 
 def test_ctr_pull_of_a_multi_platform_index_fetches_only_the_host_platform(containerd, edge, e2e_images):

@@ -13,8 +13,8 @@ def test_docker_pull_is_served_by_the_edge_and_a_second_pull_reads_nothing_from_
     assert image["Id"] == app.config_digest
     assert len(image["RootFS"]["Layers"]) == len(app.layer_digests)
     after_first = edge.metrics()
-    assert after_first.value("mirror_http_requests_total", route="get_blob", status="200") >= before.value(
-        "mirror_http_requests_total", route="get_blob", status="200"
+    assert after_first.value("mirror_http_requests_total", route="blob", status="200") >= before.value(
+        "mirror_http_requests_total", route="blob", status="200"
     ) + len(app.layer_digests) + 1
     assert image["RepoDigests"] == [f"team/app@{app.manifest_digest}"]
 
@@ -33,7 +33,7 @@ def test_docker_falls_back_fast_when_the_edge_does_not_have_the_name(dockerd, ed
     result = dockerd.docker("pull", "team/not-here:v1", check=False)
     assert result.returncode != 0
     assert time.monotonic() - started < 30
-    assert edge.metrics().value("mirror_http_requests_total", route="get_manifest", status="404") >= 1
+    assert edge.metrics().value("mirror_http_requests_total", route="manifest", status="404") >= 1
 
 
 def test_docker_pulls_the_amd64_image_of_a_multi_platform_index(dockerd, e2e_images):
