@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: serve test bench
+.PHONY: serve test bench bench-quick
 
 serve:
 	python3 -m pip install -q --disable-pip-version-check -e .
@@ -11,3 +11,6 @@ test:
 
 bench:
 	python3 -m load --out load/results/latest
+
+bench-quick:
+	python3 -m load --quick --out load/results/quick

@@ -13,12 +13,14 @@ The layout, as registry:2 writes it under its storage root directory::
             │   └── tags/<tag>/
             │       ├── current/link                           the digest the tag points at now
             │       └── index/<algorithm>/<hex>/link           every digest the tag has pointed at
-            └── _uploads/<uuid>/
+            └── _uploads/<uuid>/                               one upload in progress; removed whole when done
                 ├── data                                       bytes of an upload in progress
                 ├── startedat                                  RFC 3339 time the upload began
                 ├── hashstates/<algorithm>/<offset>            resumable hash state (registry:2 only)
                 ├── state                                      edge only: multipart id, parts, offset (JSON)
-                └── tail                                       edge only: bytes not yet a full part
+                └── tails/<offset>                             edge only: bytes not yet a full part, ending at
+                                                               <offset>; a new key per chunk, so a chunk that
+                                                               fails half-way never spoils the saved state
 
 A link file holds the text ``<algorithm>:<hex>`` of the digest it points at.
 Keys here are relative to the storage root; `rooted` prefixes a backend's root directory.
@@ -58,12 +60,21 @@ def tags_directory(name: str) -> str:
     return f"{REPOSITORIES}/{name}/_manifests/tags"
 
 
+def tag_directory(name: str, tag: str) -> str:
+    """Everything of one tag (current link and index); registry:2 removes it whole to untag."""
+    return f"{REPOSITORIES}/{name}/_manifests/tags/{tag}"
+
+
 def tag_current_link(name: str, tag: str) -> str:
     return f"{REPOSITORIES}/{name}/_manifests/tags/{tag}/current/link"
 
 
 def tag_index_link(name: str, tag: str, digest: Digest) -> str:
     return f"{REPOSITORIES}/{name}/_manifests/tags/{tag}/index/{digest.algorithm}/{digest.hex}/link"
+
+
+def upload_directory(name: str, upload_id: str) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}"
 
 
 def upload_data(name: str, upload_id: str) -> str:
@@ -78,8 +89,8 @@ def upload_state(name: str, upload_id: str) -> str:
     return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/state"
 
 
-def upload_tail(name: str, upload_id: str) -> str:
-    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/tail"
+def upload_tail(name: str, upload_id: str, offset: int) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/tails/{offset}"
 
 
 def is_repository_marker(child: str) -> bool:

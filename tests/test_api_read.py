@@ -217,3 +217,13 @@ def test_metrics_and_health_endpoints(client):
     text = client.get("/metrics").text
     for name in ("mirror_cache_requests_total", "mirror_http_requests_total", "mirror_cache_size_bytes"):
         assert name in text
+
+
+def test_empty_blob_is_served_with_zero_length(client):
+    """registry:2 2.8 cannot write an empty blob to this S3 server (UNKNOWN RequestFailure); the edge can."""
+    digest = "sha256:" + hashlib.sha256(b"").hexdigest()
+    assert client.post(f"/v2/team/empty/blobs/uploads/?digest={digest}", content=b"").status_code == 201
+    response = client.get(f"/v2/team/empty/blobs/{digest}")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["Content-Length"] == "0"

@@ -8,6 +8,7 @@ import httpx
 import orjson
 import pytest
 
+from mirror import layout
 from tests.support.edge import EdgeMirror, s3_storage
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -157,15 +158,41 @@ def test_deletes_are_unsupported_when_disabled(client):
     assert client.head(f"/v2/errs/app/blobs/{digest}").status_code == 200
 
 
-def test_delete_manifest_by_digest_when_enabled(deleting_edge):
+def test_delete_manifest_by_digest_when_enabled(deleting_edge, seaweed, registry_s3):
+    """The manifest's revision link and every tag pointing at it go, the tag's whole directory as registry:2 untags."""
     with httpx.Client(base_url=deleting_edge.url, timeout=60) as client:
-        config, layer = b"{}", b"delete me"
-        manifest = _image_manifest(_push_blob(client, "errs/del", config), 2, _push_blob(client, "errs/del", layer), 9)
-        put = client.put("/v2/errs/del/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST})
-        digest = put.headers["Docker-Content-Digest"]
+        config_digest = _push_blob(client, "errs/del", b"{}")
+        manifests = [
+            _image_manifest(config_digest, 2, _push_blob(client, "errs/del", layer), len(layer))
+            for layer in (b"delete me", b"keep me!")
+        ]
+        digests = []
+        for tag, manifest in (("v1", manifests[0]), ("also", manifests[0]), ("keep", manifests[1])):
+            put = client.put(f"/v2/errs/del/manifests/{tag}", content=manifest, headers={"Content-Type": OCI_MANIFEST})
+            assert put.status_code == 201, put.text
+            digests.append(put.headers["Docker-Content-Digest"])
+        digest = digests[0]
+        assert client.delete("/v2/errs/del/manifests/v1").status_code == 405  # registry:2 2.8 deletes by digest only
         assert client.delete(f"/v2/errs/del/manifests/{digest}").status_code == 202
         assert client.get(f"/v2/errs/del/manifests/{digest}", headers={"Accept": OCI_MANIFEST}).status_code == 404
         assert client.get("/v2/errs/del/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 404
+        assert client.get("/v2/errs/del/tags/list").json()["tags"] == ["keep"]
+        assert client.get("/v2/errs/del/manifests/keep", headers={"Accept": OCI_MANIFEST}).content == manifests[1]
+    for tag in ("v1", "also"):
+        assert seaweed.keys("registry", layout.tag_directory("errs/del", tag) + "/") == []
+    assert httpx.get(f"{registry_s3.url}/v2/errs/del/tags/list", timeout=60).json()["tags"] == ["keep"]
+    gone = httpx.get(f"{registry_s3.url}/v2/errs/del/manifests/{digest}", headers={"Accept": OCI_MANIFEST}, timeout=60)
+    assert gone.status_code == 404
+
+
+def test_delete_blob_when_enabled_unlinks_it_from_the_repository_only(deleting_edge, registry_s3):
+    with httpx.Client(base_url=deleting_edge.url, timeout=60) as client:
+        digest = _push_blob(client, "errs/unlink", b"linked twice")
+        assert client.post(f"/v2/errs/other/blobs/uploads/?mount={digest}&from=errs/unlink").status_code == 201
+        assert client.delete(f"/v2/errs/unlink/blobs/{digest}").status_code == 202
+        assert client.head(f"/v2/errs/unlink/blobs/{digest}").status_code == 404
+        assert client.get(f"/v2/errs/other/blobs/{digest}").content == b"linked twice"
+    assert httpx.head(f"{registry_s3.url}/v2/errs/unlink/blobs/{digest}", timeout=60).status_code == 404
 
 
 def test_cross_repository_mount_links_without_upload(client):

@@ -38,26 +38,29 @@ async def start_upload(request: Request) -> Response:
         digest = parse_digest(mount)
         if await uploads.mount(name, digest, parse_name(source)):
             return _created(name, str(digest))
-    state = await uploads.start(name)
     monolithic = request.query_params.get("digest")
     if monolithic:
         digest = parse_digest(monolithic)
-        await uploads.finish(name, state.id, digest, request.stream())
+        await uploads.monolithic(name, digest, request.stream())
         return _created(name, str(digest))
+    state = await uploads.start(name)
     return Response(status_code=202, headers={**range_headers(name, state), "Content-Length": "0"})
 
 
 async def upload_chunk(request: Request) -> Response:
     name = parse_name(request.path_params["name"])
-    start = None
+    start: int | None = None
+    length: int | None = None
+    declared = _declared_length(request)
     content_range = request.headers.get("content-range")
     if content_range:
         match = _CONTENT_RANGE.fullmatch(content_range.strip())
         if not match or int(match.group(2)) < int(match.group(1)):
             raise errors.RegistryError(errors.RANGE_INVALID, f"malformed Content-Range {content_range!r}; expected START-END")
         start = int(match.group(1))
+        length = int(match.group(2)) - start + 1
     state = await _uploads(request).append(
-        name, request.path_params["upload"], request.stream(), start=start, declared=_declared_length(request)
+        name, request.path_params["upload"], request.stream(), start=start, length=length, declared=declared
     )
     return Response(status_code=202, headers={**range_headers(name, state), "Content-Length": "0"})
 

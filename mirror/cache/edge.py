@@ -129,14 +129,27 @@ class EdgeCache:
             raise _unavailable(error) from error
 
     async def open_blob(self, name: str, digest: Digest) -> BlobReader:
-        """A reader for blob `digest` of `name`: the cached file, or the (new or running) fill for it."""
-        await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
+        """A reader for blob `digest` of `name`: the cached file, or the (new or running) fill for it.
+
+        On a miss the fill starts before the repository link is checked, so the two backend round trips overlap
+        (a far region pays one time-to-first-byte, not two). If the link turns out to be missing the client gets
+        BLOB_UNKNOWN; the fill still completes, which costs bytes but never serves content outside its repository.
+        """
+        cached = self.store.open(digest)
+        fill = self.fills.join(digest) if cached is None else None
+        try:
+            await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
+        except BaseException:
+            if cached is not None:
+                cached.close()
+            raise
         while True:
-            cached = self.store.open(digest)
+            if cached is None:
+                cached = self.store.open(digest)
             if cached is not None:
                 metrics.cache_requests.labels("blob", "hit").inc()
                 return CachedBlob(cached)
-            fill = self.fills.join(digest)
+            fill = fill or self.fills.join(digest)
             try:
                 size = await fill.wait_size()
                 fd = fill.open_reader()
@@ -145,6 +158,7 @@ class EdgeCache:
             except (BackendError, FillFailed) as error:
                 raise _unavailable(error) from error
             if fd is None:
+                fill = None
                 continue  # finished between our join and now: it is in the store
             metrics.cache_requests.labels("blob", "miss").inc()
             reader = FillingBlob(fill, fd, size)

@@ -149,21 +149,22 @@ class Fill:
         started = time.monotonic()
         result = "error"
         try:
-            info = await self._upstream.stat(self._key)
-            self._open_partial(info.size)
-            self.size = info.size
-            self.parts = plan_parts(info.size, self._settings.first_part_size, self._settings.part_size)
-            self._sized.set_result(info.size)
+            # The first part's ranged GET also tells the size (Content-Range): no stat round trip first.
+            size, first_chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
+            self._open_partial(size)
+            self.size = size
+            self.parts = plan_parts(size, self._settings.first_part_size, self._settings.part_size)
+            self._sized.set_result(size)
             hashing = asyncio.create_task(self._hash_prefix())
             try:
-                await self._fetch_parts()
+                await self._fetch_parts(first_chunks)
                 actual = await hashing
             finally:
                 hashing.cancel()
             if actual != self.digest.hex:
                 result = "digest_mismatch"
                 raise DigestMismatch(f"backend content hashes to {self.digest.algorithm}:{actual}")
-            self._store.commit(self.digest, self._path, info.size)
+            self._store.commit(self.digest, self._path, size)
             self.committed = True
             result = "ok"
         except BaseException as error:
@@ -194,16 +195,22 @@ class Fill:
             except OSError:
                 os.ftruncate(self._fd, size)
 
-    async def _fetch_parts(self) -> None:
+    async def _fetch_parts(self, first_chunks: AsyncIterator[bytes]) -> None:
         queue: asyncio.Queue[Part] = asyncio.Queue()
-        for part in self.parts:
+        for part in self.parts[1:]:
             queue.put_nowait(part)
 
-        async def worker() -> None:
+        async def worker(opening: tuple[Part, AsyncIterator[bytes]] | None) -> None:
+            if opening is not None:
+                await self._fetch_part(*opening)
             while not queue.empty():
                 await self._fetch_part(queue.get_nowait())
 
-        workers = [asyncio.create_task(worker()) for _ in range(min(self._settings.parallelism, len(self.parts)))]
+        if not self.parts:
+            await first_chunks.aclose()  # type: ignore[attr-defined]
+            return
+        count = min(self._settings.parallelism, len(self.parts))
+        workers = [asyncio.create_task(worker((self.parts[0], first_chunks) if index == 0 else None)) for index in range(count)]
         try:
             await asyncio.gather(*workers)
         except BaseException:
@@ -212,11 +219,13 @@ class Fill:
             await asyncio.gather(*workers, return_exceptions=True)
             raise
 
-    async def _fetch_part(self, part: Part) -> None:
+    async def _fetch_part(self, part: Part, opened: AsyncIterator[bytes] | None = None) -> None:
         attempt = 0
         while not part.complete:
+            chunks = opened or self._upstream.read_range(self._key, part.start + part.written, part.end)
+            opened = None
             try:
-                async for chunk in self._upstream.read_range(self._key, part.start + part.written, part.end):
+                async for chunk in chunks:
                     os.pwrite(self._fd, chunk, part.start + part.written)
                     part.written += len(chunk)
                     self._notify()

@@ -98,7 +98,7 @@ class Publisher:
         if not await self._links.is_linked(name, "manifest", digest):
             raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {name!r}")
         for tag in await self._tags_pointing_at(name, digest):
-            await self._remove(layout.tag_current_link(name, tag))
+            await self._remove_tree(layout.tag_directory(name, tag))  # registry:2's Untag: current link and index
             self._links.forget_tag(name, tag)
         await self._remove(layout.manifest_revision_link(name, digest))
         self._links.forget_link(name, "manifest", digest)
@@ -141,6 +141,12 @@ class Publisher:
     async def _remove(self, key: str) -> None:
         try:
             await self._upstream.delete(key)
+        except (NotFound, BackendError) as error:
+            raise _unavailable(error) from error
+
+    async def _remove_tree(self, directory: str) -> None:
+        try:
+            await self._upstream.delete_tree(directory)
         except (NotFound, BackendError) as error:
             raise _unavailable(error) from error
 

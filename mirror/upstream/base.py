@@ -62,6 +62,11 @@ class Upstream(Protocol):
     def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Stream bytes ``[start, end)`` of the object at `key` in chunks of about STREAM_CHUNK."""
 
+    async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
+        """The object's total size and a stream of its first `length` bytes, from one request.
+
+        A fill learns the size and gets its first bytes in a single round trip (no stat first)."""
+
     async def list(self, directory: str) -> Listing:
         """Immediate children of `directory`; an empty Listing when it does not exist."""
 
@@ -72,6 +77,9 @@ class Upstream(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove the object at `key`; absent is fine."""
+
+    async def delete_tree(self, directory: str) -> None:
+        """Remove every object under `directory`, as registry:2's storage drivers delete a path; absent is fine."""
 
     async def copy(self, source: str, destination: str, size: int) -> None:
         """Server-side copy of a committed object (never UploadPartCopy: Storj's gateway lacks it)."""

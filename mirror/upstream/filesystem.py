@@ -77,6 +77,10 @@ class FilesystemUpstream:
         finally:
             os.close(fd)
 
+    async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
+        size = (await self.stat(key)).size
+        return size, self.read_range(key, 0, min(length, size))
+
     async def list(self, directory: str) -> Listing:
         def scan() -> Listing:
             listing = Listing()
@@ -110,6 +114,15 @@ class FilesystemUpstream:
             self._path(key).unlink(missing_ok=True)
 
         await self._guard(key, remove)
+
+    async def delete_tree(self, directory: str) -> None:
+        def remove_tree() -> None:
+            try:
+                shutil.rmtree(self._path(directory))
+            except FileNotFoundError:
+                pass
+
+        await self._guard(directory, remove_tree)
 
     async def copy(self, source: str, destination: str, size: int) -> None:
         def copy_file() -> None:

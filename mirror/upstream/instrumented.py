@@ -42,6 +42,9 @@ class InstrumentedUpstream:
     async def delete(self, key: str) -> None:
         await self._call("delete", self.inner.delete(key))
 
+    async def delete_tree(self, directory: str) -> None:
+        await self._call("delete_tree", self.inner.delete_tree(directory))
+
     async def copy(self, source: str, destination: str, size: int) -> None:
         await self._call("copy", self.inner.copy(source, destination, size))
 
@@ -58,6 +61,17 @@ class InstrumentedUpstream:
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         await self._call("abort_multipart", self.inner.abort_multipart(key, upload_id))
+
+    async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
+        size, chunks = await self._call("read_first", self.inner.read_first(key, length))
+        return size, self._count(chunks)
+
+    @staticmethod
+    async def _count(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        counted = metrics.backend_bytes.labels("read_range")
+        async for chunk in chunks:
+            counted.inc(len(chunk))
+            yield chunk
 
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         status = "ok"

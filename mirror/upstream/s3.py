@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from typing import Any, AsyncIterator, BinaryIO
 
 import aioboto3
@@ -115,6 +116,33 @@ class S3Upstream:
         except _TRANSIENT as error:
             raise BackendError(f"{key}: {error}") from error
 
+    async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
+        try:
+            response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=0-{length - 1}")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+                return 0, _empty()  # a range of an empty object cannot be satisfied
+            raise _translate(error, key) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{key}: {error}") from error
+        content_range = str(response.get("ContentRange") or "")
+        total = content_range.rpartition("/")[2]
+        size = int(total) if total.isdigit() else int(response["ContentLength"])
+        return size, self._drain(response["Body"], key, int(response["ContentLength"]))
+
+    async def _drain(self, body: Any, key: str, expected: int) -> AsyncIterator[bytes]:
+        received = 0
+        try:
+            async for chunk in body.iter_chunks(STREAM_CHUNK):
+                received += len(chunk)
+                yield chunk
+        except _TRANSIENT as error:
+            raise BackendError(f"{key}: {error}") from error
+        finally:
+            body.close()
+        if received != expected:
+            raise BackendError(f"{key}: got {received} of {expected} bytes")
+
     async def list(self, directory: str) -> Listing:
         prefix = self._key(directory).rstrip("/") + "/"
         listing = Listing()
@@ -140,6 +168,24 @@ class S3Upstream:
     async def delete(self, key: str) -> None:
         await self._write(self._client.delete_object(Bucket=self.bucket, Key=self._key(key)), key)
 
+    async def delete_tree(self, directory: str) -> None:
+        prefix = self._key(directory).rstrip("/") + "/"
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:  # a page holds at most 1000 keys, DeleteObjects' limit
+                    response = await self._client.delete_objects(
+                        Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                    )
+                    failed = response.get("Errors", [])
+                    if failed:
+                        raise BackendError(f"{directory}: could not delete {failed[0].get('Key')}: {failed[0].get('Message')}")
+        except ClientError as error:
+            raise _translate(error, directory) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{directory}: {error}") from error
+
     async def copy(self, source: str, destination: str, size: int) -> None:
         if size <= COPY_OBJECT_LIMIT:
             source_ref = {"Bucket": self.bucket, "Key": self._key(source)}
@@ -147,15 +193,18 @@ class S3Upstream:
                 self._client.copy_object(Bucket=self.bucket, Key=self._key(destination), CopySource=source_ref), destination
             )
             return
+        # Too large for CopyObject, and UploadPartCopy is what Storj lacks: stream the parts through this process,
+        # each spooled to an anonymous temporary file (TMPDIR) so memory holds a read chunk, not a part.
         upload_id = await self.start_multipart(destination)
         parts: list[tuple[int, str]] = []
         try:
             for number, start in enumerate(range(0, size, STREAMED_COPY_PART), start=1):
                 end = min(size, start + STREAMED_COPY_PART)
-                data = bytearray()
-                async for chunk in self.read_range(source, start, end):
-                    data += chunk
-                parts.append((number, await self.put_part(destination, upload_id, number, bytes(data), len(data))))
+                with tempfile.TemporaryFile() as spool:
+                    async for chunk in self.read_range(source, start, end):
+                        spool.write(chunk)
+                    spool.seek(0)
+                    parts.append((number, await self.put_part(destination, upload_id, number, spool, end - start)))
             await self.complete_multipart(destination, upload_id, parts)
         except BaseException:
             await self.abort_multipart(destination, upload_id)
@@ -199,6 +248,12 @@ class S3Upstream:
             raise _translate(error, key) from error
         except _TRANSIENT as error:
             raise BackendError(f"{key}: {error}") from error
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    """The body of an empty object."""
+    for chunk in ():
+        yield chunk
 
 
 def _describe(error: ClientError) -> str:

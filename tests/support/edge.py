@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.metrics import Metrics, scrape
+from tests.support.ports import free_port
+
+__all__ = ["EdgeMirror", "Metrics", "filesystem_storage", "render_toml", "s3_storage"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _toml_value(value: Any) -> str:
@@ -39,27 +36,13 @@ def render_toml(sections: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Metrics:
-    """One scrape of /metrics; `value` sums the samples of a name whose labels include the given ones."""
-
-    def __init__(self, text: str) -> None:
-        self.samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
-
-    def value(self, name: str, **labels: str) -> float:
-        return sum(
-            sample.value
-            for sample in self.samples
-            if sample.name == name and all(sample.labels.get(key) == wanted for key, wanted in labels.items())
-        )
-
-
 class EdgeMirror:
     """An edge mirror process with its own config file, cache directory and log."""
 
     def __init__(self, workdir: Path, storage: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
         config: dict[str, dict[str, Any]] = {"http": {"addr": self.host}}
@@ -109,7 +92,7 @@ class EdgeMirror:
         self.start()
 
     def metrics(self) -> Metrics:
-        return Metrics(httpx.get(f"{self.url}/metrics", timeout=10).text)
+        return scrape(self.url)
 
     def peak_rss_bytes(self) -> int:
         assert self.process is not None
