@@ -61,19 +61,26 @@ class EdgeCache:
         return await self.links.resolve_tag(name, tag)
 
     async def manifest(self, name: str, digest: Digest) -> Manifest:
-        """The manifest `digest` if repository `name` links it; MANIFEST_UNKNOWN otherwise."""
-        await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
+        """The manifest `digest` if repository `name` links it; MANIFEST_UNKNOWN otherwise.
+
+        On a miss the manifest is fetched while the link is checked, so the two round trips overlap.
+        """
         manifest = self._manifests.get(digest)
         if manifest is not None:
             self._manifests.move_to_end(digest)
+        else:
+            data = self.store.read_small(digest)
+            if data is not None:
+                manifest = self._remember_manifest(digest, data)
+        if manifest is not None:
+            await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
             metrics.cache_requests.labels("manifest", "hit").inc()
             return manifest
-        data = self.store.read_small(digest)
-        if data is not None:
-            metrics.cache_requests.labels("manifest", "hit").inc()
-            return self._remember_manifest(digest, data)
+        fetch = asyncio.ensure_future(self._manifest_flight.do(digest, lambda: self._fetch_manifest(digest)))
+        fetch.add_done_callback(_retrieve)
+        await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
         metrics.cache_requests.labels("manifest", "miss").inc()
-        return await self._manifest_flight.do(digest, lambda: self._fetch_manifest(digest))
+        return await fetch
 
     async def _fetch_manifest(self, digest: Digest) -> Manifest:
         try:
@@ -202,6 +209,12 @@ class EdgeCache:
         except BackendError as error:
             raise _unavailable(error) from error
         return sorted(found)
+
+
+def _retrieve(task: "asyncio.Future[object]") -> None:
+    """Mark a speculative fetch's failure as seen when nobody awaits it (its caller failed the link check)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _blob_unknown(digest: Digest) -> errors.RegistryError:
