@@ -176,11 +176,18 @@ def test_delete_manifest_by_digest_when_enabled(deleting_edge, seaweed, registry
         assert client.delete(f"/v2/errs/del/manifests/{digest}").status_code == 202
         assert client.get(f"/v2/errs/del/manifests/{digest}", headers={"Accept": OCI_MANIFEST}).status_code == 404
         assert client.get("/v2/errs/del/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 404
-        assert client.get("/v2/errs/del/tags/list").json()["tags"] == ["keep"]
+        assert client.get("/v2/errs/del/manifests/also", headers={"Accept": OCI_MANIFEST}).status_code == 404
         assert client.get("/v2/errs/del/manifests/keep", headers={"Accept": OCI_MANIFEST}).content == manifests[1]
+        listed = client.get("/v2/errs/del/tags/list").json()["tags"]
     for tag in ("v1", "also"):
         assert seaweed.keys("registry", layout.tag_directory("errs/del", tag) + "/") == []
-    assert httpx.get(f"{registry_s3.url}/v2/errs/del/tags/list", timeout=60).json()["tags"] == ["keep"]
+    # SeaweedFS keeps an emptied folder as a common prefix (S3 and Storj have no folders), so registry:2 may still
+    # list a removed tag here too: what matters is that both read the bucket the same way.
+    assert httpx.get(f"{registry_s3.url}/v2/errs/del/tags/list", timeout=60).json()["tags"] == listed
+    assert "keep" in listed
+    for tag in ("v1", "also"):
+        response = httpx.get(f"{registry_s3.url}/v2/errs/del/manifests/{tag}", headers={"Accept": OCI_MANIFEST}, timeout=60)
+        assert response.status_code == 404
     gone = httpx.get(f"{registry_s3.url}/v2/errs/del/manifests/{digest}", headers={"Accept": OCI_MANIFEST}, timeout=60)
     assert gone.status_code == 404
 

@@ -5,7 +5,7 @@ done once per session in a cache directory and then hard-linked into the request
 (another test, another tag, another directory) costs only the links. Blob files are content-addressed: never write
 to them in place (that would change the cached copy as well).
 
-Layers come from `tests.support.layers`: one file of pseudo-random bytes each, gzip level 1, about 4 s for
+Layers come from `tests.support.layers`: one file of pseudo-random bytes each, gzip level 1, 4-8 s for
 200 MiB.
 """
 

@@ -4,7 +4,8 @@ A layer is a tar holding one regular file of pseudo-random bytes (SHAKE-128 in c
 requested size, gzip-compressed at level 1. Random bytes are incompressible, so the deflate runs Huffman-only (no
 match search: the same size, about 4x faster than zlib's default strategy, which manages only ~25 MB/s on random
 data here) and in parallel pieces, each ending on a byte-aligned sync flush, joined into one ordinary
-single-member gzip stream (the pigz technique). A 200 MiB layer takes about 4 s on two cores.
+single-member gzip stream (the pigz technique). A 200 MiB layer takes 4-8 s on this 2-vCPU machine (vs ~16 s
+with zlib level 1 defaults).
 """
 
 from __future__ import annotations

@@ -2,15 +2,19 @@
 
 Every server runs in its own session (process group), so `stop` also reaches any children it spawned. Servers
 still running when the interpreter exits (an interrupted test run, a fixture that never reached its teardown) are
-killed by an ``atexit`` hook, so a test run never leaves SeaweedFS or registry processes behind.
+killed by an ``atexit`` hook; servers started from the main thread also get ``PR_SET_PDEATHSIG=SIGKILL``, so they
+die with the test process even when that is killed outright (a CI timeout's SIGTERM or SIGKILL skips ``atexit``).
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +29,15 @@ __all__ = ["Server", "free_port", "http_status", "start"]
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 _live: set["Server"] = set()
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child between fork and exec: get SIGKILL when the parent dies (kept across exec)."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
@@ -60,6 +73,8 @@ class Server:
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 start_new_session=True,
+                # The death signal fires when the forking *thread* ends, so only tie servers to the main thread.
+                preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None,
             )
         self.started_at = time.monotonic()
         _live.add(self)
