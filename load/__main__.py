@@ -1,21 +1,30 @@
-"""``python -m load [--quick] [--out DIR] [--only NAME ...]``: run the scenarios side by side, write the report."""
+"""``python -m load [--quick | --medium] [--out DIR] [--only NAME ...]``: every scenario side by side in one run.
+
+Writes DIR (default ``load/results/<UTC timestamp>/``): results.json, results.md and one PNG per scenario.
+A scenario that fails is recorded with its error and the others still run; the exit status is then 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
+import platform
+import shutil
 import sys
 import tempfile
+import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from load import report
-from load.bench import FULL, QUICK, Bench, Progress
-from load.components import World
-from load.emulator import MB
+from load import procs, profiles, report
+from load.bench import LINK, MODES, Bench
+from load.measure import Progress
 from load.scenarios_cold import cold_pull, herd
-from load.scenarios_fleet import fleet, memory
+from load.scenarios_fleet import fleet
+from load.scenarios_memory import memory
 from load.scenarios_warm import warm_blob, warm_manifest
 
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
@@ -26,46 +35,76 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "memory": memory,
     "fleet": fleet,
 }
-LINK = {"ttfb_fast_ms": 80, "ttfb_slow_ms": 400, "slow_fraction": 0.2, "conn_bandwidth": "20MB", "aggregate_bandwidth": "400MB"}
+
+
+def _machine() -> str:
+    return f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m load", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, for CI (about three minutes)")
+    parser = argparse.ArgumentParser(prog="python -m load", description=(__doc__ or "").splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes and two rounds: about three minutes (CI)")
+    size.add_argument("--medium", action="store_true", help="256 MiB layers, three rounds: about ten minutes")
     parser.add_argument("--out", type=Path, help="output directory (default load/results/<timestamp>)")
-    parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="run only these scenarios")
+    parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="SCENARIO", help="run only these scenarios")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs of every process)")
+    parser.add_argument("--profile", action="store_true", help="sample every edge with py-spy: profile-*.txt and .md in DIR")
     arguments = parser.parse_args(argv)
 
-    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = arguments.out or Path("load/results") / started
+    sizes = MODES["quick" if arguments.quick else "medium" if arguments.medium else "full"]
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = arguments.out or Path(__file__).resolve().parent / "results" / started
     names = arguments.only or list(SCENARIOS)
-    progress = Progress(len(names))
-    results: dict[str, Any] = {"mode": "quick" if arguments.quick else "full", "started": started, "link": LINK}
-    failed: list[str] = []
-    sizes = QUICK if arguments.quick else FULL
-    with tempfile.TemporaryDirectory(prefix="edge-bench-") as scratch:
-        world = World(Path(scratch), LINK, edge_part_size=sizes.edge_part_size)
-        try:
-            for name in names:
-                progress.scenario(name)
-                bench = Bench(world, sizes, Path(scratch) / name, progress, 400 * MB)
-                try:
-                    results[name] = SCENARIOS[name](bench)
-                except Exception as error:  # noqa: BLE001 - a broken scenario is reported, the others still run
-                    traceback.print_exc()
-                    results[name] = {"error": f"{type(error).__name__}: {error}"}
-                    failed.append(name)
-                finally:
-                    world.stop_contenders()
-        finally:
-            world.close()
-    report.write(results, out)
+    procs.install_teardown()
+    progress = Progress(names)
+    results: dict[str, Any] = {"mode": sizes.mode, "started": started, "machine": _machine(), "link": LINK,
+                               "edge_fill": sizes.edge_fill, "scenarios": names}
+    scratch = Path(tempfile.mkdtemp(prefix="edge-bench-"))
+    scratch.chmod(0o755)  # nginx workers (user nobody) read the edge's cached file in there
+    clock = time.monotonic()
+    bench = None
+    try:
+        progress.step(f"{sizes.mode} run of {', '.join(names)}; scratch {scratch}")
+        if arguments.profile:
+            out.mkdir(parents=True, exist_ok=True)
+        bench = Bench(scratch, sizes, progress, profile_dir=out if arguments.profile else None)
+        progress.step(f"SeaweedFS at {bench.seaweed.endpoint}, pusher registry:2 at {bench.pusher.url}")
+        for name in names:
+            progress.scenario(name)
+            scenario_clock = time.monotonic()
+            try:
+                results[name] = SCENARIOS[name](bench)
+            except Exception as error:  # noqa: BLE001 - a broken scenario is reported, the others still run
+                traceback.print_exc()
+                results[name] = {"error": f"{type(error).__name__}: {error}"}
+            results[name]["scenario_seconds"] = round(time.monotonic() - scenario_clock, 1)
+    except KeyboardInterrupt:
+        progress.step("interrupted: stopping every process, writing what was measured")
+        results["interrupted"] = True
+    finally:
+        progress.current = ""
+        progress.step("stopping the bucket and the pusher")
+        if bench is not None:
+            bench.close()
+        procs.stop_all()
+        if arguments.keep:
+            progress.step(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    results["elapsed_seconds"] = round(time.monotonic() - clock, 1)
+    progress.step("writing results and plots")
+    written = report.write(results, out)
+    for collapsed in sorted(out.glob("profile-*.txt")) if arguments.profile else []:
+        summary = collapsed.with_suffix(".md")
+        summary.write_text(profiles.summarise(collapsed))
+        written.append(summary)
+    progress.step(f"done in {results['elapsed_seconds']:.0f}s; wrote " + ", ".join(str(path) for path in written))
     print(report.markdown(results))
-    print(f"wrote {out}/results.json, results.md, results.png", file=sys.stderr)
+    failed = [name for name in names if "error" in results.get(name, {"error": "not run"})]
     if failed:
         print(f"scenarios that failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or results.get("interrupted") else 0
 
 
 if __name__ == "__main__":

@@ -1,127 +1,187 @@
-"""What every scenario shares: sizes for quick and full runs, pushing test images, wrk, medians, progress."""
+"""What every scenario shares: the sizes of a run, the bucket, test images, and contenders that stop with their
+scenario.
+
+One SeaweedFS and one "pusher" registry:2 (S3 driver, straight to SeaweedFS) serve the whole run; test images
+are built once, pushed once and remembered. Each scenario starts its contenders through `Bench`, and
+`Bench.scope()` stops them when the scenario ends, whatever happens.
+"""
 
 from __future__ import annotations
 
-import re
+import contextlib
 import shutil
-import statistics
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from load.components import World
-from tests.support import images, skopeo
+from load import images
+from load.components import Edge, Emulator, Nginx, Registry2, SeaweedFS
+from load.measure import Progress
 
-MIB = 1024 * 1024
+# (repository name, sizes of its own layers, seed, shared layers as (seed, size) pairs or None)
+ImageSpec = tuple[str, list[int], int, list[tuple[int, int]] | None]
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# The link as seen from a far region (the issue's defaults); emulator flag → value.
+LINK: dict[str, Any] = {
+    "ttfb_fast_ms": 80, "ttfb_slow_ms": 400, "slow_fraction": 0.2,
+    "conn_bandwidth": "20MB", "aggregate_bandwidth": "400MB",
+}
+AGGREGATE_RATE = 400e6  # bytes/s, the value of aggregate_bandwidth above
 
 
 @dataclass(frozen=True)
 class Sizes:
-    warm_blob: int
-    wrk_seconds: int
+    """How big and how often, per mode. `edge_fill` is the edge's [fill] section for the run: product
+    defaults in full mode, scaled down in quick mode so that a small cold layer still splits into many parts."""
+
+    mode: str
     repeats: int
+    load_seconds: float
+    warm_blob: int
+    warm_blob_connections: tuple[int, ...]
+    manifest_connections: int
     cold_layer: int
+    small_layers: tuple[int, ...]
+    ttfb_probes: int
+    ttfb_blob: int
     herd_pulls: int
     herd_layer: int
-    memory_fill: int
     memory_push: int
     fleet_regions: int
     fleet_nodes: int
     fleet_images: int
     fleet_waves: int
-    fleet_max_layer: int
-    edge_part_size: str  # fill parts scale with the blobs, so quick runs still fetch in parallel
+    fleet_images_per_node: int
+    fleet_layer_range: tuple[int, int]
+    fleet_bases: tuple[int, ...]
+    edge_fill: dict[str, Any] = field(default_factory=dict)
 
 
 QUICK = Sizes(
-    warm_blob=64 * MIB, wrk_seconds=2, repeats=3, cold_layer=48 * MIB, herd_pulls=16, herd_layer=24 * MIB,
-    memory_fill=48 * MIB, memory_push=256 * MIB, fleet_regions=2, fleet_nodes=4, fleet_images=6, fleet_waves=3,
-    fleet_max_layer=6 * MIB, edge_part_size="8MiB",
+    mode="quick", repeats=2, load_seconds=1, warm_blob=64 * MIB, warm_blob_connections=(4,), manifest_connections=16,
+    cold_layer=32 * MIB, small_layers=(512 * KIB, 256 * KIB, 128 * KIB), ttfb_probes=15, ttfb_blob=1 * MIB,
+    herd_pulls=16, herd_layer=16 * MIB, memory_push=48 * MIB,
+    fleet_regions=2, fleet_nodes=4, fleet_images=6, fleet_waves=2, fleet_images_per_node=1,
+    fleet_layer_range=(256 * KIB, 6 * MIB), fleet_bases=(2 * MIB, 4 * MIB),
+    edge_fill={"part_size": "2MiB", "first_part_size": "256KiB", "parallelism": 8},
 )
-FULL = Sizes(
-    warm_blob=256 * MIB, wrk_seconds=5, repeats=5, cold_layer=1024 * MIB, herd_pulls=64, herd_layer=256 * MIB,
-    memory_fill=1024 * MIB, memory_push=1024 * MIB, fleet_regions=3, fleet_nodes=20, fleet_images=30, fleet_waves=5,
-    fleet_max_layer=200 * MIB, edge_part_size="64MiB",
+MEDIUM = Sizes(
+    mode="medium", repeats=3, load_seconds=3, warm_blob=256 * MIB, warm_blob_connections=(1, 8), manifest_connections=16,
+    cold_layer=256 * MIB, small_layers=(2 * MIB, 1 * MIB, 512 * KIB), ttfb_probes=21, ttfb_blob=4 * MIB,
+    herd_pulls=32, herd_layer=64 * MIB, memory_push=256 * MIB,
+    fleet_regions=3, fleet_nodes=8, fleet_images=12, fleet_waves=2, fleet_images_per_node=2,
+    fleet_layer_range=(1 * MIB, 48 * MIB), fleet_bases=(8 * MIB, 16 * MIB, 32 * MIB),
+    edge_fill={"part_size": "16MiB", "first_part_size": "1MiB", "parallelism": 8},
 )
+FULL = Sizes(  # the issue's sizes where it gives them (256 MiB warm blob, 1 GiB cold layer, 64 pulls, 4 × 1 GiB...)
+    mode="full", repeats=3, load_seconds=4, warm_blob=256 * MIB, warm_blob_connections=(1, 8, 32), manifest_connections=16,
+    cold_layer=1024 * MIB, small_layers=(4 * MIB, 2 * MIB, 1 * MIB), ttfb_probes=31, ttfb_blob=8 * MIB,
+    herd_pulls=64, herd_layer=128 * MIB, memory_push=1024 * MIB,
+    fleet_regions=3, fleet_nodes=20, fleet_images=30, fleet_waves=3, fleet_images_per_node=2,
+    fleet_layer_range=(1 * MIB, 100 * MIB), fleet_bases=(10 * MIB, 20 * MIB, 40 * MIB),
+    edge_fill={"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
+)
+MODES = {"quick": QUICK, "medium": MEDIUM, "full": FULL}
 
 
-class Progress:
-    """One line per step on stderr, with the time since the run began."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-        self.started = time.monotonic()
-
-    def step(self, message: str) -> None:
-        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-    def scenario(self, name: str) -> None:
-        self.done += 1
-        self.step(f"scenario {self.done}/{self.total}: {name}")
-
-
-@dataclass
 class Bench:
-    world: World
-    sizes: Sizes
-    workdir: Path
-    progress: Progress
-    link_rate: float  # the emulator's aggregate cap, bytes per second
+    """The run's shared world plus a factory for contenders scoped to the running scenario."""
 
-    def push_image(self, name: str, layer_sizes: list[int], seed: int) -> images.BuiltImage:
-        layout = self.workdir / "images" / f"{name.replace('/', '_')}-{seed}"
-        built = images.build_image(layout, "v1", layer_sizes, seed=seed)
-        skopeo.push(layout, "v1", f"{self.world.pusher.host}/{name}:v1")
-        return built
+    def __init__(self, workdir: Path, sizes: Sizes, progress: Progress, profile_dir: Path | None = None) -> None:
+        self.workdir = workdir
+        self.profile_dir = profile_dir
+        self.sizes = sizes
+        self.progress = progress
+        self._images: dict[tuple[Any, ...], images.BuiltImage] = {}
+        self._scoped: list[Any] = []
+        self._seeds = 0
+        self.seaweed = SeaweedFS(workdir / "seaweed")
+        self.pusher = Registry2.s3(workdir / "pusher", self.seaweed.endpoint)
+
+    def close(self) -> None:
+        self._stop_scoped()
+        self.pusher.stop()
+        self.seaweed.stop()
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """Contenders started inside stop when the block ends."""
+        outer, self._scoped = self._scoped, []
+        try:
+            yield
+        finally:
+            self._stop_scoped()
+            self._scoped = outer
+
+    def _stop_scoped(self) -> None:
+        for component in reversed(self._scoped):
+            try:
+                component.stop()
+            except Exception:  # noqa: BLE001 - teardown must reach every component
+                pass
+        self._scoped.clear()
+
+    def _track(self, component: Any) -> Any:
+        self._scoped.append(component)
+        return component
+
+    # -- contenders ------------------------------------------------------------------------------------------
+
+    def emulator(self, label: str) -> Emulator:
+        self._seeds += 1
+        return self._track(Emulator(self.workdir / "emulators", self.seaweed.endpoint, LINK, seed=self._seeds))
+
+    def edge(self, label: str, **fill: Any) -> tuple[Edge, Emulator]:
+        """A fresh edge (empty cache) reading the bucket through an emulator of its own."""
+        link = self.emulator(f"{label}-link")
+        settings = {**self.sizes.edge_fill, **fill}
+        profile = self.profile_dir / f"profile-{self.progress.current}-{label}-{link.port}.txt" if self.profile_dir else None
+        return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, profile=profile)), link
+
+    def central(self, label: str) -> tuple[Registry2, Emulator]:
+        """registry:2 with the S3 driver, reading the bucket through an emulator of its own."""
+        link = self.emulator(f"{label}-link")
+        return self._track(Registry2.s3(self.workdir / "central" / f"{label}-{link.port}", link.endpoint)), link
+
+    def proxy(self, label: str) -> tuple[Registry2, Emulator]:
+        """A fresh registry:2 proxy whose remote is a central registry:2 of its own (hence its own link)."""
+        central, link = self.central(f"{label}-central")
+        return self._track(Registry2.proxy(self.workdir / "proxies" / f"{label}-{central.port}", central.url)), link
+
+    def nginx(self, root: Path) -> Nginx:
+        return self._track(Nginx(self.workdir / "nginx", root))
+
+    # -- images ----------------------------------------------------------------------------------------------
+
+    def image(self, name: str, layer_sizes: list[int], seed: int, shared: list[tuple[int, int]] | None = None) -> images.BuiltImage:
+        """Build and push `name:v1` once per run."""
+        return self.images([(name, layer_sizes, seed, shared)])[0]
+
+    def images(self, specs: Sequence[ImageSpec]) -> list[images.BuiltImage]:
+        """Build and push each (name, layer sizes, seed, shared layers) once per run: builds one after the other
+        (CPU), pushes a few at a time (I/O); each layout is deleted once pushed, the bucket has it."""
+        todo: dict[tuple[Any, ...], tuple[str, images.BuiltImage]] = {}
+        for name, layer_sizes, seed, shared in specs:
+            key = _image_key(name, layer_sizes, seed, shared)
+            if key not in self._images and key not in todo:
+                layout = self.workdir / "images" / f"{name.replace('/', '_')}-{seed}"
+                todo[key] = (name, images.build_image(layout, layer_sizes, seed, shared_layers=shared))
+
+        def push(key: tuple[Any, ...]) -> None:
+            name, built = todo[key]
+            images.push(built, self.pusher.host, name)
+            shutil.rmtree(built.layout, ignore_errors=True)
+            self._images[key] = built
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(push, todo))
+        return [self._images[_image_key(*spec)] for spec in specs]
 
 
-def median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else 0.0
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
-
-
-_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
-
-
-@dataclass
-class WrkResult:
-    requests_per_second: float
-    bytes_per_second: float
-    non_2xx: int
-
-
-def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> WrkResult:
-    """One bounded wrk run (two threads); raises if wrk is missing or fails."""
-    binary = shutil.which("wrk")
-    if binary is None:
-        raise RuntimeError("wrk is missing: apt-get install wrk")
-    argv = [binary, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s"]
-    if script is not None:
-        argv += ["-s", str(script)]
-    output = subprocess.run(argv + [url], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    transfer = re.search(r"Transfer/sec:\s+([\d.]+)([KMGT]?B)", output)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    if rps is None or transfer is None:
-        raise RuntimeError(f"could not read wrk output:\n{output}")
-    return WrkResult(
-        requests_per_second=float(rps.group(1)),
-        bytes_per_second=float(transfer.group(1)) * _UNITS[transfer.group(2)],
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-    )
-
-
-def wrk_script(path: Path, method: str = "GET", headers: dict[str, str] | None = None) -> Path:
-    lines = [f'wrk.method = "{method}"'] + [f'wrk.headers["{key}"] = "{value}"' for key, value in (headers or {}).items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def _image_key(name: str, layer_sizes: list[int], seed: int, shared: list[tuple[int, int]] | None) -> tuple[Any, ...]:
+    return (name, tuple(layer_sizes), seed, tuple(shared or ()))

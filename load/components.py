@@ -1,142 +1,226 @@
-"""The contenders and the world they run in, all on loopback in one temporary directory.
+"""The contenders and the world they run in, each a real process on free loopback ports under one work dir.
 
-The real-component launchers are shared with the test suite (``tests/support``): SeaweedFS as the bucket, the
-Debian registry:2 (central, S3 driver; and proxy mode), the edge mirror as a process. This module adds the link
-emulator and nginx, and wires everything up the way a far region sees it:
+    clients ─▶ edge (S3 backend) ────────────────────────────▶ emulator ─▶ SeaweedFS S3 (the bucket)
+    clients ─▶ registry:2 proxy ─▶ registry:2 central (S3) ───▶ emulator ─▶ SeaweedFS S3
+    clients ─▶ registry:2 central (S3, "seed setup") ──────────▶ emulator ─▶ SeaweedFS S3
+    clients ─▶ nginx (sendfile of the blob file the edge cached)
+    skopeo  ─▶ registry:2 "pusher" (S3, no emulator) ─────────▶ SeaweedFS S3   (setup only, never measured)
 
-    clients ─▶ edge (S3 backend) ──────────────▶ emulator ─▶ SeaweedFS
-    clients ─▶ registry:2 proxy ─▶ registry:2 central ─▶ emulator ─▶ SeaweedFS     (and clients ─▶ central directly)
-    clients ─▶ nginx (sendfile of the blob file the edge has cached)
+Every contender reads the bucket through an emulator of its own, so its backend egress is that emulator's
+byte count and no contender's traffic shapes another's.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import re
 import shutil
 import sys
-import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.support.edge import EdgeMirror, s3_storage
-from tests.support.processes import Server, free_port
-from tests.support.registry2 import Registry2
-from tests.support.seaweed import SeaweedS3
+from load.procs import Process, free_port
 
 BUCKET = "registry"
+ACCESS_KEY = "bench"
+SECRET_KEY = "bench-secret"
+
+
+def _which(name: str, *fallbacks: str) -> str:
+    for candidate in (shutil.which(name), *fallbacks):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise RuntimeError(f"{name} is not installed (see load/README.md)")
+
+
+class SeaweedFS:
+    """`weed server` with its S3 gateway: the stand-in for the Storj bucket."""
+
+    def __init__(self, workdir: Path) -> None:
+        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        data = workdir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        self.endpoint = f"http://127.0.0.1:{ports['s3']}"
+        self.process = Process(
+            [
+                _which("weed"), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
+                "-s3", f"-s3.port={ports['s3']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                "-master.telemetry=false", "-master.volumeSizeLimitMB=1024", "-volume.max=0", "-volume.preStopSeconds=0",
+            ],
+            workdir / "weed.log",
+        )
+        self.process.wait_http(f"{self.endpoint}/", timeout=60)
+        self._create_bucket()
+
+    def _create_bucket(self) -> None:
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1", config=Config(retries={"max_attempts": 10, "mode": "standard"}),
+        )
+        client.create_bucket(Bucket=BUCKET)
+
+    def stop(self) -> None:
+        self.process.stop(timeout=3)  # a graceful weed shutdown takes 15 s; its data is scratch anyway
 
 
 class Emulator:
-    """`python -m load.emulator` in front of the bucket, with counters read from its stats file."""
+    """`python -m load.emulator` in front of the bucket; `stats()` reads its counters."""
 
-    def __init__(self, workdir: Path, upstream_endpoint: str, **flags: Any) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+    def __init__(self, workdir: Path, upstream: str, link: dict[str, Any], seed: int) -> None:
+        self.port, control = free_port(), free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.stats_file = workdir / f"emulator-{self.port}.json"
-        argv = [
-            sys.executable, "-m", "load.emulator", "--listen", f"127.0.0.1:{self.port}",
-            "--upstream", upstream_endpoint.split("://", 1)[1], "--stats-file", str(self.stats_file),
-        ]
-        for key, value in flags.items():
+        self.control_url = f"http://127.0.0.1:{control}/stats"
+        argv = [sys.executable, "-m", "load.emulator", "--listen", f"127.0.0.1:{self.port}",
+                "--upstream", upstream.split("://", 1)[1], "--control", f"127.0.0.1:{control}", "--seed", str(seed)]
+        for key, value in link.items():
             argv += [f"--{key.replace('_', '-')}", str(value)]
-        self.server = Server(argv, workdir / f"emulator-{self.port}.log", cwd=Path(__file__).resolve().parents[1])
-        deadline = time.monotonic() + 20
-        while not self.stats_file.exists():
-            if time.monotonic() > deadline or self.server.process.poll() is not None:
-                raise RuntimeError(f"emulator did not start:\n{self.server.log_tail()}")
-            time.sleep(0.05)
+        self.process = Process(argv, workdir / f"emulator-{self.port}.log", cwd=_load_root(), env=_python_env())
+        self.process.wait_http(self.control_url, timeout=20)
 
-    def bytes_served(self) -> int:
-        time.sleep(0.3)  # the stats file is rewritten every 0.2 s
-        return int(json.loads(self.stats_file.read_text())["bytes_to_client"])
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.control_url, timeout=10) as response:
+            return json.loads(response.read())
+
+    def bytes_down(self) -> int:
+        return int(self.stats()["bytes_down"])
 
     def stop(self) -> None:
-        self.server.stop(timeout=5)
+        self.process.stop(timeout=5)
+
+
+class Registry2:
+    """Debian's docker-registry 2.8: central (S3 driver) or pull-through proxy (filesystem storage)."""
+
+    def __init__(self, workdir: Path, storage: str, proxy_of: str | None = None) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = f"127.0.0.1:{self.port}"
+        proxy = f"proxy: {{remoteurl: '{proxy_of}'}}\n" if proxy_of else ""
+        (workdir / "config.yml").write_text(
+            "version: 0.1\n"
+            "log: {level: error, accesslog: {disabled: true}}\n"
+            f"storage:\n{storage}"
+            "  cache: {blobdescriptor: inmemory}\n"
+            "  redirect: {disable: true}\n"
+            "  delete: {enabled: true}\n"
+            f"http: {{addr: '127.0.0.1:{self.port}'}}\n" + proxy
+        )
+        self.process = Process([_which("docker-registry"), "serve", str(workdir / "config.yml")], workdir / "registry.log",
+                               unset_env=["AWS_CA_BUNDLE"])  # its Go SDK panics on that variable
+        self.process.wait_http(f"{self.url}/v2/", timeout=30)
+
+    @classmethod
+    def s3(cls, workdir: Path, endpoint: str) -> Registry2:
+        return cls(workdir, (
+            f"  s3: {{region: us-east-1, regionendpoint: '{endpoint}', bucket: {BUCKET}, accesskey: {ACCESS_KEY},\n"
+            f"       secretkey: {SECRET_KEY}, secure: false, v4auth: true, chunksize: 5242880}}\n"
+        ))
+
+    @classmethod
+    def proxy(cls, workdir: Path, remote_url: str) -> Registry2:
+        return cls(workdir, f"  filesystem: {{rootdirectory: '{workdir / 'root'}'}}\n", proxy_of=remote_url)
+
+    def stop(self) -> None:
+        self.process.stop(timeout=10)
+
+
+class Edge:
+    """The edge mirror (`python -m mirror serve`) of this checkout, S3 backend through an emulator."""
+
+    def __init__(self, workdir: Path, endpoint: str, fill: dict[str, Any] | None = None, cache_size: str = "50GiB",
+                 profile: Path | None = None) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        settings = {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8, **(fill or {})}
+        fill_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+        self.config = workdir / "mirror.toml"
+        self.config.write_text(
+            f'[http]\naddr = "127.0.0.1:{self.port}"\n'
+            '[storage]\ndriver = "s3"\n'
+            f'[storage.s3]\nregion = "us-east-1"\nregionendpoint = "{endpoint}"\nbucket = "{BUCKET}"\n'
+            f'accesskey = "{ACCESS_KEY}"\nsecretkey = "{SECRET_KEY}"\nrootdirectory = ""\n'
+            f'[cache]\ndir = "{workdir / "cache"}"\nsize = "{cache_size}"\ntag_ttl = "30s"\n'
+            f"[fill]\n{fill_lines}"
+        )
+        self.fill = settings
+        self.process = Process([sys.executable, "-m", "mirror", "serve", "--config", str(self.config), "--log-level", "WARNING"],
+                               workdir / "mirror.log", cwd=workdir, env=_python_env())
+        self.process.wait_http(f"{self.url}/v2/", timeout=30)
+        self.profiler: Process | None = None
+        if profile is not None:  # py-spy samples the edge until it exits, then writes collapsed stacks
+            self.profile = profile
+            self.profiler = Process([_which("py-spy"), "record", "--pid", str(self.process.pid), "--rate", "200",
+                                     "--format", "raw", "--output", str(profile)], workdir / "py-spy.log")
+
+    def metrics(self) -> dict[str, float]:
+        """The /metrics samples, as ``name{labels}`` → value."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        samples: dict[str, float] = {}
+        for line in text.splitlines():
+            match = re.match(r"^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?)\s+(\S+)$", line)
+            if match and not line.startswith("#"):
+                samples[match.group(1)] = float(match.group(2))
+        return samples
+
+    def content_files(self) -> list[Path]:
+        cache = self.workdir / "cache"
+        return [path for path in cache.rglob("*") if path.is_file() and path.stat().st_size > 0]
+
+    def stop(self) -> None:
+        self.process.stop(timeout=10)
+        if self.profiler is not None:
+            try:
+                self.profiler.popen.wait(20)  # it writes its output when the edge is gone
+            finally:
+                self.profiler.stop(timeout=5)
 
 
 class Nginx:
     """nginx serving one directory with sendfile: the local-serving limit for a warm blob."""
 
     def __init__(self, workdir: Path, root: Path) -> None:
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
         workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "tmp").mkdir(exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = workdir / "nginx.conf"
         config.write_text(
-            "daemon off; user root; worker_processes 1; pid %(w)s/nginx.pid; error_log %(w)s/error.log;\n"
+            f"daemon off; worker_processes 1; pid {workdir}/nginx.pid; error_log {workdir}/error.log;\n"
             "events { worker_connections 1024; }\n"
-            "http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;\n"
-            "  client_body_temp_path %(w)s/tmp; proxy_temp_path %(w)s/tmp; fastcgi_temp_path %(w)s/tmp;\n"
-            "  uwsgi_temp_path %(w)s/tmp; scgi_temp_path %(w)s/tmp;\n"
-            "  server { listen 127.0.0.1:%(p)d; root %(r)s; default_type application/octet-stream; } }\n"
-            % {"w": workdir, "p": self.port, "r": root}
+            "http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;\n"
+            f"  client_body_temp_path {workdir}/tmp; proxy_temp_path {workdir}/tmp; fastcgi_temp_path {workdir}/tmp;\n"
+            f"  uwsgi_temp_path {workdir}/tmp; scgi_temp_path {workdir}/tmp;\n"
+            f"  server {{ listen 127.0.0.1:{self.port}; root {root}; default_type application/octet-stream; }} }}\n"
         )
-        (workdir / "tmp").mkdir(exist_ok=True)
-        self.server = Server([binary, "-c", str(config), "-p", str(workdir)], workdir / "nginx.log")
-        self.server.wait_http(f"{self.url}/", timeout=20, ok=(200, 403, 404))
+        self.process = Process([_which("nginx", "/usr/sbin/nginx"), "-c", str(config), "-p", str(workdir)], workdir / "nginx.log")
+        self.process.wait_http(f"{self.url}/", timeout=20, ok=(200, 403, 404))
 
     def stop(self) -> None:
-        self.server.stop(timeout=5)
+        self.process.stop(timeout=5)
 
 
-class World:
-    """SeaweedFS, a registry:2 that pushes straight into it (setup only, not measured), and helpers to start
-    contenders that read through their own emulator."""
+def _load_root() -> Path:
+    """The directory that holds the `load` package (so `python -m load.emulator` finds it)."""
+    return Path(__file__).resolve().parents[1]
 
-    def __init__(self, workdir: Path, link_flags: dict[str, Any], edge_part_size: str = "64MiB") -> None:
-        self.workdir = workdir
-        self.link_flags = link_flags
-        self.edge_part_size = edge_part_size
-        self.seaweed = SeaweedS3(workdir / "seaweed")
-        self.seaweed.create_bucket(BUCKET)
-        self.pusher = Registry2.s3(self.seaweed.endpoint, BUCKET, workdir=workdir / "pusher")
-        self._stoppable: list[Any] = [self.pusher]
 
-    def emulator(self, label: str) -> Emulator:
-        emulator = Emulator(self.workdir / "emulators" / f"{label}-{len(self._stoppable)}", self.seaweed.endpoint, **self.link_flags)
-        self._stoppable.append(emulator)
-        return emulator
-
-    def edge(self, label: str, emulator: Emulator, **sections: dict[str, Any]) -> EdgeMirror:
-        sections.setdefault("fill", {"part_size": self.edge_part_size, "first_part_size": "1MiB"})
-        edge = EdgeMirror(self.workdir / "edges" / f"{label}-{len(self._stoppable)}", s3_storage(emulator.endpoint, BUCKET), **sections).start()
-        self._stoppable.append(edge)
-        return edge
-
-    def central(self, label: str, emulator: Emulator) -> Registry2:
-        """registry:2 with the S3 driver reading through `emulator` (the 'seed setup' clients may pull from)."""
-        registry = Registry2.s3(emulator.endpoint, BUCKET, workdir=self.workdir / "central" / label)
-        self._stoppable.append(registry)
-        return registry
-
-    def proxy(self, label: str, remote: Registry2) -> Registry2:
-        root = self.workdir / "proxies" / label / "root"
-        registry = Registry2.proxy(remote.url, root, workdir=self.workdir / "proxies" / label)
-        self._stoppable.append(registry)
-        return registry
-
-    def nginx(self, root: Path) -> Nginx:
-        server = Nginx(self.workdir / "nginx", root)
-        self._stoppable.append(server)
-        return server
-
-    def release(self, component: Any) -> None:
-        component.stop()
-        if component in self._stoppable:
-            self._stoppable.remove(component)
-
-    def stop_contenders(self) -> None:
-        """Stop everything a scenario started; the bucket and the pusher stay for the next scenario."""
-        for component in reversed(self._stoppable[1:]):
-            try:
-                component.stop()
-            except Exception:  # noqa: BLE001 - teardown must reach every component
-                pass
-        del self._stoppable[1:]
-
-    def close(self) -> None:
-        self.stop_contenders()
-        self.pusher.stop()
-        self.seaweed.stop()
+def _python_env() -> dict[str, str]:
+    """Our environment with PYTHONPATH naming this `load` package and the `mirror` package we import, so the
+    children run this checkout's code rather than whatever edge-mirror install site-packages points at."""
+    paths = [str(_load_root())]
+    spec = importlib.util.find_spec("mirror")
+    if spec is not None and spec.origin is not None:
+        paths.append(str(Path(spec.origin).resolve().parents[1]))
+    existing = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": ":".join(dict.fromkeys(paths + ([existing] if existing else [])))}

@@ -1,14 +1,17 @@
-"""results.json, a markdown table against the product's targets, and PNG plots."""
+"""The run's outputs: results.json, results.md (headline figures against the product's targets, then the raw
+figures per contender) and one PNG per scenario."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-# (key, target, higher is better): the product's goals from the benchmark issue, not CI gates.
-TARGETS = [
+# (key, target, higher is better): the product's goals from the benchmark issue — read against, never gated on.
+TARGETS: list[tuple[str, float | None, bool]] = [
     ("warm_blob.ratio_vs_nginx", 1.0, True),
     ("warm_blob.ratio_vs_registry_proxy", None, True),
     ("warm_manifest.ratio_vs_registry_proxy", 3.0, True),
@@ -22,6 +25,9 @@ TARGETS = [
     ("fleet.egress_ratio_vs_registry_proxy", None, False),
     ("fleet.p99_ratio_vs_registry_proxy", None, False),
 ]
+CONTENDERS = ["edge", "edge_parallel20", "nginx", "registry_direct", "registry_proxy"]
+COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "nginx": "#2ca02c", "registry_direct": "#d62728",
+           "registry_proxy": "#ff7f0e"}
 
 
 def lookup(results: dict[str, Any], dotted: str) -> Any:
@@ -33,23 +39,85 @@ def lookup(results: dict[str, Any], dotted: str) -> Any:
     return value
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))
+
+
+def _fmt(value: Any, scale: float = 1.0, digits: int = 3) -> str:
+    if not _number(value):
+        return "—"
+    scaled = value / scale
+    return f"{scaled:,.0f}" if abs(scaled) >= 10 ** digits else f"{scaled:.{digits}g}"
+
+
 def markdown(results: dict[str, Any]) -> str:
-    lines = [
-        f"# Benchmark results ({results['mode']} run, {results['started']})",
-        "",
-        "| measure | edge | target | meets |",
-        "|---|---|---|---|",
-    ]
+    lines = [f"# Edge mirror benchmark — {results['mode']} run, {results['started']}", "",
+             f"{results.get('elapsed_seconds', 0):.0f} s on {results.get('machine', '?')}. Link: {results['link']}.", "",
+             "| measure | edge | target | meets |", "|---|---|---|---|"]
     for key, target, higher in TARGETS:
         value = lookup(results, key)
-        if value is None:
-            lines.append(f"| `{key}` | not measured | {target if target is not None else '—'} | — |")
-            continue
-        meets = "—" if target is None else ("yes" if (value >= target if higher else value <= target) else "no")
         bound = "—" if target is None else f"{'≥' if higher else '≤'} {target:g}"
-        lines.append(f"| `{key}` | {value:.3g} | {bound} | {meets} |")
-    lines += ["", f"Link: {results['link']}", ""]
-    return "\n".join(lines)
+        meets = "—" if target is None or not _number(value) else ("yes" if (value >= target if higher else value <= target) else "**no**")
+        lines.append(f"| `{key}` | {_fmt(value)} | {bound} | {meets} |")
+    rows: list[tuple[str, dict[str, Any], float]] = []
+
+    def row(label: str, values: dict[str, Any] | None, scale: float = 1.0) -> None:
+        if values:
+            rows.append((label, values, scale))
+
+    warm_blob, manifest = results.get("warm_blob", {}), results.get("warm_manifest", {})
+    cold, herd, fleet = results.get("cold_pull", {}), results.get("herd", {}), results.get("fleet", {})
+    row(f"warm blob GB/s ({warm_blob.get('connections')} connections)", warm_blob.get("bytes_per_second"), 1e9)
+    if manifest.get("requests_per_second"):
+        row("warm manifest GET by tag, req/s", {k: v["get_by_tag"] for k, v in manifest["requests_per_second"].items()})
+        row("warm manifest HEAD by digest, req/s", {k: v["head_by_digest"] for k, v in manifest["requests_per_second"].items()})
+    row("cold pull, s", cold.get("seconds"))
+    row(f"cold blob TTFB, mean (bare link: {_fmt(cold.get('link_ttfb_seconds'), 1e-3)}), ms", cold.get("cold_blob_ttfb_seconds"), 1e-3)
+    row("cold big blob TTFB within the pull, ms", cold.get("big_blob_ttfb_in_pull_seconds"), 1e-3)
+    row("cold big blob MB/s", cold.get("big_blob_bytes_per_second"), 1e6)
+    for key, label in (("backend_bytes_ratio", "herd backend bytes / image"), ("single_seconds", "herd single cold pull, s"),
+                       ("p50_seconds", "herd p50, s"), ("p99_seconds", "herd p99, s")):
+        row(label, {name: herd[name][key] for name in CONTENDERS if isinstance(herd.get(name), dict)})
+    for key, label, scale in (("egress_bytes", "fleet egress, MiB", 2**20), ("hit_ratio_by_bytes", "fleet hit ratio by bytes", 1),
+                              ("p50_seconds", "fleet p50, s", 1), ("p99_seconds", "fleet p99, s", 1)):
+        row(label, {name: fleet[name][key] for name in CONTENDERS if isinstance(fleet.get(name), dict)}, scale)
+    columns = [name for name in CONTENDERS if any(_number(values.get(name)) for _, values, _ in rows)]
+    lines += ["", "## Raw figures (medians over rounds)", "", "| figure | " + " | ".join(columns) + " |",
+              "|---|" + "---|" * len(columns)]
+    lines += [f"| {label} | " + " | ".join(_fmt(values.get(name), scale) for name in columns) + " |" for label, values, scale in rows]
+    memory = results.get("memory", {})
+    if memory and "error" not in memory:
+        push = memory.get("push", {})
+        lines += ["", f"Memory: edge idle {_fmt(memory.get('baseline_rss_mib'))} MiB, four concurrent "
+                  f"{_fmt(memory.get('fill_bytes'), 2**20)} MiB fills peak {_fmt(memory.get('fills_peak_rss_mib'))} MiB, "
+                  + (f"push skipped ({push['skipped']})." if "skipped" in push else
+                     f"{_fmt(memory.get('push_bytes'), 2**20)} MiB push peak {_fmt(memory.get('push_peak_rss_mib'))} MiB "
+                     f"in {_fmt(push.get('seconds'))} s.")]
+    failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
+    for name in failed:
+        lines += ["", f"**{name} failed**: `{results[name]['error']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def _bars(axis: Any, values: dict[str, float], title: str, unit: str, scale: float = 1.0) -> None:
+    names = [name for name in CONTENDERS if _number(values.get(name))] + [n for n in values if n not in CONTENDERS and _number(values[n])]
+    heights = [values[name] / scale for name in names]
+    axis.bar(names, heights, color=[COLOURS.get(name, "#7f7f7f") for name in names])
+    for index, height in enumerate(heights):
+        axis.annotate(f"{height:.3g}", (index, height), ha="center", va="bottom", fontsize=9)
+    axis.set_title(title, fontsize=10)
+    axis.set_ylabel(unit)
+    axis.tick_params(axis="x", labelsize=8)
+
+
+def _cdf(axis: Any, series: dict[str, list[float]], title: str) -> None:
+    for name, values in series.items():
+        ordered = sorted(values)
+        axis.step(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], where="post", label=name, color=COLOURS.get(name))
+    axis.set_title(title, fontsize=10)
+    axis.set_xlabel("pull seconds")
+    axis.set_ylabel("fraction of pulls")
+    axis.legend(fontsize=8)
 
 
 def plots(results: dict[str, Any], out: Path) -> list[Path]:
@@ -58,47 +126,58 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, 3, figsize=(15, 8))
-    written = out / "results.png"
+    def figure(name: str, panels: int, draw: Callable[[list[Any]], None]) -> Path | None:
+        data = results.get(name)
+        if not isinstance(data, dict) or "error" in data:
+            return None
+        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
+        draw(list(axes[0]))
+        fig.suptitle(f"{name} ({results['mode']})")
+        fig.tight_layout()
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        return path
 
-    def ok(name: str) -> bool:
-        return name in results and "error" not in results[name]
+    def warm_blob(ax: list[Any]) -> None:
+        data = results["warm_blob"]
+        _bars(ax[0], data["bytes_per_second"], f"warm blob, {data['connections']} connections (higher is better)", "GB/s", 1e9)
 
-    def bars(axis, title: str, values: dict[str, float], unit: str) -> None:  # type: ignore[no-untyped-def]
-        names = list(values)
-        axis.bar(names, [values[name] for name in names], color=["#2b8cbe" if name == "edge" else "#bbbbbb" for name in names])
-        axis.set_title(title)
-        axis.set_ylabel(unit)
-        for index, name in enumerate(names):
-            axis.annotate(f"{values[name]:.3g}", (index, values[name]), ha="center", va="bottom")
+    def warm_manifest(ax: list[Any]) -> None:
+        rates = results["warm_manifest"]["requests_per_second"]
+        _bars(ax[0], {k: v["get_by_tag"] for k, v in rates.items()}, "GET by tag (higher is better)", "req/s")
+        _bars(ax[1], {k: v["head_by_digest"] for k, v in rates.items()}, "HEAD by digest (higher is better)", "req/s")
 
-    if ok("warm_blob"):
-        bars(axes[0][0], "warm blob (higher is better)", {k: v / 1e9 for k, v in results["warm_blob"]["bytes_per_second"].items()}, "GB/s")
-    if ok("warm_manifest"):
-        bars(axes[0][1], "warm manifest by tag (higher is better)",
-             {k: v["get_by_tag"] for k, v in results["warm_manifest"]["requests_per_second"].items()}, "requests/s")
-    if ok("cold_pull"):
-        bars(axes[0][2], "cold pull (lower is better)", results["cold_pull"]["seconds"], "seconds")
-    if ok("herd"):
-        herd = results["herd"]
-        bars(axes[1][0], f"herd of {herd['pulls']}: backend bytes / image (lower is better)",
-             {name: herd[name]["backend_bytes_ratio"] for name in ("edge", "registry_proxy")}, "×")
-    if ok("memory"):
-        memory = results["memory"]
-        bars(axes[1][1], "edge peak RSS (lower is better)",
-             {"4 fills": memory["fills_peak_rss_mib"], "push": memory["push_peak_rss_mib"]}, "MiB")
-    if ok("fleet"):
-        fleet = results["fleet"]
-        bars(axes[1][2], "fleet egress (lower is better)",
-             {name: fleet[name]["egress_bytes"] / 2**20 for name in ("edge", "registry_proxy")}, "MiB")
-    figure.tight_layout()
-    figure.savefig(written, dpi=90)
-    plt.close(figure)
-    return [written]
+    def cold_pull(ax: list[Any]) -> None:
+        data = results["cold_pull"]
+        _bars(ax[0], data["seconds"], "cold pull wall time (lower is better)", "s")
+        _bars(ax[1], {**data["cold_blob_ttfb_seconds"], "bare link": data["link_ttfb_seconds"]},
+              "cold blob time to first byte (mean)", "ms", 1e-3)
+
+    def herd(ax: list[Any]) -> None:
+        data = results["herd"]
+        _bars(ax[0], {n: data[n]["backend_bytes_ratio"] for n in ("edge", "registry_proxy")},
+              f"{data['pulls']} pulls: backend bytes / image (lower is better)", "×")
+        _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "registry_proxy")}, "herd pull times")
+
+    def memory(ax: list[Any]) -> None:
+        data = results["memory"]
+        peaks = {"idle": data.get("baseline_rss_mib"), "4 fills": data.get("fills_peak_rss_mib"), "push": data.get("push_peak_rss_mib")}
+        _bars(ax[0], {k: v for k, v in peaks.items() if _number(v)}, "edge peak RSS (target ≤ 200 MiB)", "MiB")
+
+    def fleet(ax: list[Any]) -> None:
+        data = results["fleet"]
+        _bars(ax[0], {n: data[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, "backend egress (lower is better)", "MiB", 2**20)
+        _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "registry_proxy")}, "fleet pull times")
+
+    panels = {"warm_blob": (1, warm_blob), "warm_manifest": (2, warm_manifest), "cold_pull": (2, cold_pull),
+              "herd": (2, herd), "memory": (1, memory), "fleet": (2, fleet)}
+    written = [figure(name, count, draw) for name, (count, draw) in panels.items()]
+    return [path for path in written if path is not None]
 
 
-def write(results: dict[str, Any], out: Path) -> None:
+def write(results: dict[str, Any], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    (out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     (out / "results.md").write_text(markdown(results))
-    plots(results, out)
+    return [out / "results.json", out / "results.md", *plots(results, out)]

@@ -1,134 +1,121 @@
-"""Memory under large fills and a large push, and a fleet of regions rolling out images with Zipf popularity."""
+"""`fleet`: regions × nodes pulling images of mixed sizes with Zipf popularity during a rolling deployment.
+
+The world: `fleet_images` images, each one shared base layer (as most images share a distro base) plus one or
+two layers of their own with log-uniform sizes. Popularity is Zipf (s = 1.1) over the images.
+
+The deployment: `fleet_waves` waves; in each wave every node is assigned `fleet_images_per_node` images drawn
+by popularity, and each region rolls the wave out in batches of a quarter of its nodes (the nodes of a batch
+pull at once; the next batch starts when the batch is done; regions run side by side). A node pulls only the
+images it does not have yet, as a runtime does. The schedule is seeded: both contenders see the same one.
+
+Per region, one node-local cache: the edge (its own link to the bucket), or the registry:2 proxy (whose
+central registry:2 has its own link). Measured: total backend egress (bytes through the links), hit ratio by
+bytes (1 − egress / bytes the nodes received) and the p50/p99 pull times.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import math
 import random
-from typing import Any, Iterator
+from typing import Any
 
-import httpx
+from load import client
+from load.bench import Bench
+from load.components import Emulator
+from load.measure import percentile, ratio
 
-from load.bench import MIB, Bench, percentile
-from load.client import PullResult, new_client, pull
-from tests.support.edge import EdgeMirror, s3_storage
+ZIPF_S = 1.1
 
 
-def memory(bench: Bench) -> dict[str, Any]:
-    """Peak RSS of an edge during four concurrent cold fills, and of another during one large push."""
-    world, sizes = bench.world, bench.sizes
-    digests = [bench.push_image(f"bench/memory-{index}", [sizes.memory_fill], seed=10 + index).layer_digests[0] for index in range(4)]
-    filler = world.edge("memory-fills", world.emulator("memory-fills"))
+def _catalogue(bench: Bench) -> list[tuple[str, int]]:
+    """Build and push the images; returns (name, total bytes) in popularity order."""
+    sizes = bench.sizes
+    rng = random.Random(600)
+    low, high = sizes.fleet_layer_range
+    bases = [(900_000 + index, size) for index, size in enumerate(sizes.fleet_bases)]
+    specs = []
+    for index in range(sizes.fleet_images):
+        own = [int(math.exp(rng.uniform(math.log(low), math.log(high)))) for _ in range(rng.choice((1, 2)))]
+        specs.append((f"bench/fleet-{index}", own, 600 + index, [bases[index % len(bases)]]))
+    return [(spec[0], image.total_bytes) for spec, image in zip(specs, bench.images(specs))]
 
-    async def fill_all() -> None:
-        async with new_client() as client:
-            async def fetch(index: int, digest: str) -> None:
-                async with client.stream("GET", f"{filler.url}/v2/bench/memory-{index}/blobs/{digest}") as response:
-                    response.raise_for_status()
-                    async for _ in response.aiter_raw(1 << 20):
-                        pass
 
-            await asyncio.gather(*(fetch(index, digest) for index, digest in enumerate(digests)))
+def _schedule(bench: Bench, count: int) -> list[list[list[list[int]]]]:
+    """schedule[wave][region][node] = the image indexes that node is asked to run in that wave."""
+    sizes = bench.sizes
+    rng = random.Random(601)
+    weights = [1 / (rank + 1) ** ZIPF_S for rank in range(count)]
+    return [[[rng.choices(range(count), weights, k=sizes.fleet_images_per_node) for _ in range(sizes.fleet_nodes)]
+             for _ in range(sizes.fleet_regions)] for _ in range(sizes.fleet_waves)]
 
-    asyncio.run(fill_all())
-    fills_peak = filler.peak_rss_bytes()
-    bench.progress.step(f"memory: peak RSS during 4 fills of {sizes.memory_fill // MIB} MiB: {fills_peak / MIB:.0f} MiB")
 
-    pusher = EdgeMirror(bench.workdir / "edges" / "memory-push", s3_storage(world.seaweed.endpoint, "registry")).start()
-    try:
-        push_peak = _push(pusher, sizes.memory_push)
-    finally:
-        pusher.stop()
-    bench.progress.step(f"memory: peak RSS during a {sizes.memory_push // MIB} MiB push: {push_peak / MIB:.0f} MiB")
+async def _region(url: str, waves: list[list[list[int]]], catalogue: list[tuple[str, int]], nodes: int,
+                  log: list[dict[str, Any]]) -> None:
+    """Roll every wave out over one region's nodes, a quarter of them at a time."""
+    have: list[set[int]] = [set() for _ in range(nodes)]
+    batch = max(1, nodes // 4)
+
+    async def node(index: int, wanted: list[int]) -> None:
+        async with client.new_session(connections=8) as session:
+            for image in dict.fromkeys(wanted):
+                if image in have[index]:
+                    continue
+                result = await client.pull(session, url, catalogue[image][0], "v1")
+                have[index].add(image)
+                log.append({"image": image, "seconds": result.seconds, "bytes": result.bytes})
+
+    for wave in waves:
+        for first in range(0, nodes, batch):
+            await asyncio.gather(*(node(i, wave[i]) for i in range(first, min(nodes, first + batch))))
+
+
+def _run(bench: Bench, contender: str, catalogue: list[tuple[str, int]], schedule: list[list[list[list[int]]]]) -> dict[str, Any]:
+    sizes = bench.sizes
+    with bench.scope():
+        servers: list[tuple[str, Emulator]] = []
+        for region in range(sizes.fleet_regions):
+            server, link = bench.edge(f"fleet-r{region}") if contender == "edge" else bench.proxy(f"fleet-r{region}")
+            servers.append((server.url, link))
+        logs: list[list[dict[str, Any]]] = [[] for _ in servers]
+
+        async def everything() -> None:
+            await asyncio.gather(*(
+                _region(url, [wave[region] for wave in schedule], catalogue, sizes.fleet_nodes, logs[region])
+                for region, (url, _) in enumerate(servers)
+            ))
+
+        asyncio.run(everything())
+        egress = [link.bytes_down() for _, link in servers]
+    pulls = [entry for log in logs for entry in log]
+    times = [entry["seconds"] for entry in pulls]
+    received = sum(entry["bytes"] for entry in pulls)
     return {
-        "fill_bytes_each": sizes.memory_fill,
-        "push_bytes": sizes.memory_push,
-        "fills_peak_rss_mib": fills_peak / MIB,
-        "push_peak_rss_mib": push_peak / MIB,
-        "peak_rss_mib": max(fills_peak, push_peak) / MIB,
+        "pulls": len(pulls), "bytes_received": received, "egress_bytes": sum(egress), "egress_bytes_by_region": egress,
+        "hit_ratio_by_bytes": 1 - ratio(sum(egress), received),
+        "p50_seconds": percentile(times, 0.5), "p99_seconds": percentile(times, 0.99), "pull_seconds": times,
     }
 
 
-def _push(edge: EdgeMirror, size: int) -> int:
-    generator = random.Random(7)
-    hasher = hashlib.sha256()
-
-    def body() -> Iterator[bytes]:
-        for _ in range(size // MIB):
-            chunk = generator.randbytes(MIB)
-            hasher.update(chunk)
-            yield chunk
-
-    with httpx.Client(base_url=edge.url, timeout=600) as client:
-        started = client.post("/v2/bench/pushed/blobs/uploads/")
-        if started.status_code != 202:
-            raise RuntimeError(f"the edge refused an upload: {started.status_code} {started.text[:200]}")
-        location = started.headers["Location"]
-        client.patch(location, content=body()).raise_for_status()
-        client.put(f"{location}?digest=sha256:{hasher.hexdigest()}").raise_for_status()
-    return edge.peak_rss_bytes()
-
-
-def _zipf_choice(generator: random.Random, count: int, exponent: float = 1.1) -> int:
-    weights = [1 / (rank + 1) ** exponent for rank in range(count)]
-    return generator.choices(range(count), weights=weights)[0]
-
-
 def fleet(bench: Bench) -> dict[str, Any]:
-    """Regions of nodes pulling images with Zipf popularity in rolling waves: per region one edge, versus per
-    region one registry:2 proxy of the central registry. Backend egress, hit ratio by bytes, pull latency."""
-    world, sizes = bench.world, bench.sizes
-    generator = random.Random(2026)
-    image_sizes = [max(64 * 1024, int(sizes.fleet_max_layer / (1 + rank))) for rank in range(sizes.fleet_images)]
-    images = [bench.push_image(f"bench/fleet-{index}", [size, 20_000], seed=100 + index) for index, size in enumerate(image_sizes)]
-    bench.progress.step(f"fleet: {len(images)} images pushed")
-
-    edge_links = [world.emulator(f"fleet-edge-{region}") for region in range(sizes.fleet_regions)]
-    edges = [world.edge(f"fleet-{region}", link) for region, link in enumerate(edge_links)]
-    central_link = world.emulator("fleet-central")
-    central = world.central("fleet", central_link)
-    proxies = [world.proxy(f"fleet-{region}", central) for region in range(sizes.fleet_regions)]
-
-    plan = [
-        [(region, _zipf_choice(generator, len(images))) for region in range(sizes.fleet_regions) for _ in range(sizes.fleet_nodes)]
-        for _ in range(sizes.fleet_waves)
-    ]
-
-    def run(servers: list[str]) -> list[float]:
-        async def waves() -> list[float]:
-            times: list[float] = []
-            async with new_client(connections=256) as client:
-                gate = asyncio.Semaphore(32)
-
-                async def node(region: int, image: int) -> PullResult:
-                    async with gate:
-                        return await pull(client, servers[region], f"bench/fleet-{image}", "v1")
-
-                for wave in plan:
-                    results = await asyncio.gather(*(node(region, image) for region, image in wave))
-                    times.extend(result.seconds for result in results)
-            return times
-
-        return asyncio.run(waves())
-
-    edge_times = run([edge.url for edge in edges])
-    edge_egress = sum(link.bytes_served() for link in edge_links)
-    bench.progress.step(f"fleet edge: egress {edge_egress / MIB:.0f} MiB, p99 {percentile(edge_times, 0.99):.2f} s")
-    proxy_times = run([proxy.url for proxy in proxies])
-    proxy_egress = central_link.bytes_served()
-    bench.progress.step(f"fleet registry proxy: egress {proxy_egress / MIB:.0f} MiB, p99 {percentile(proxy_times, 0.99):.2f} s")
-
-    served_cache = sum(edge.metrics().value("mirror_served_bytes_total", source="cache") for edge in edges)
-    served_all = sum(edge.metrics().value("mirror_served_bytes_total") for edge in edges)
+    sizes = bench.sizes
+    catalogue = _catalogue(bench)
+    schedule = _schedule(bench, len(catalogue))
+    bench.progress.step(f"{len(catalogue)} images ({sum(size for _, size in catalogue) / 2**20:.0f} MiB) pushed; "
+                        f"{sizes.fleet_regions} regions × {sizes.fleet_nodes} nodes, {sizes.fleet_waves} waves")
+    results: dict[str, Any] = {}
+    for contender in ("edge", "registry_proxy"):
+        results[contender] = _run(bench, contender, catalogue, schedule)
+        row = results[contender]
+        bench.progress.step(f"{contender}: {row['pulls']} pulls, egress {row['egress_bytes'] / 2**20:.0f} MiB, "
+                            f"hit ratio {row['hit_ratio_by_bytes']:.2f}, p50 {row['p50_seconds']:.2f}s p99 {row['p99_seconds']:.2f}s")
+    unique = sorted({image for wave in schedule for region in wave for node in region for image in node})
     return {
-        "regions": sizes.fleet_regions,
-        "nodes_per_region": sizes.fleet_nodes,
-        "images": len(images),
-        "waves": sizes.fleet_waves,
-        "edge": {"egress_bytes": edge_egress, "p50_seconds": percentile(edge_times, 0.5), "p99_seconds": percentile(edge_times, 0.99),
-                 "hit_ratio_by_bytes": served_cache / served_all if served_all else 0.0},
-        "registry_proxy": {"egress_bytes": proxy_egress, "p50_seconds": percentile(proxy_times, 0.5),
-                           "p99_seconds": percentile(proxy_times, 0.99)},
-        "egress_ratio_vs_registry_proxy": edge_egress / proxy_egress if proxy_egress else 0.0,
-        "p99_ratio_vs_registry_proxy": percentile(edge_times, 0.99) / percentile(proxy_times, 0.99),
+        "regions": sizes.fleet_regions, "nodes_per_region": sizes.fleet_nodes, "images": len(catalogue),
+        "waves": sizes.fleet_waves, "zipf_s": ZIPF_S, "images_pulled": len(unique),
+        "catalogue_bytes": sum(size for _, size in catalogue),
+        **results,
+        "egress_ratio_vs_registry_proxy": ratio(results["edge"]["egress_bytes"], results["registry_proxy"]["egress_bytes"]),
+        "p99_ratio_vs_registry_proxy": ratio(results["edge"]["p99_seconds"], results["registry_proxy"]["p99_seconds"]),
+        "p50_ratio_vs_registry_proxy": ratio(results["edge"]["p50_seconds"], results["registry_proxy"]["p50_seconds"]),
     }

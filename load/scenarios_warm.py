@@ -1,93 +1,145 @@
-"""Warm scenarios: content already cached on the serving node; what is measured is local serving speed."""
+"""Warm scenarios: the content is already cached on the serving node, so what is measured is local serving.
+
+- `warm_blob`: one cached blob, N concurrent full GETs (`blob_load`: wrk's 8 KiB reads cap it near 1 GB/s);
+  bytes/s of the edge, nginx (sendfile of the very file the edge cached: the local-serving limit) and a
+  registry:2 proxy (its filesystem copy).
+- `warm_manifest`: manifest GET by tag (wrk) and HEAD by digest (`head_load`, as wrk cannot read HEAD
+  answers); requests/s of the edge and a registry:2 proxy.
+
+Contenders take turns in a rotating order, every round; the medians over rounds are reported.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from pathlib import Path
+import time
+import urllib.error
+import urllib.request
 from typing import Any
 
-import httpx
-
-from load.bench import Bench, median, wrk, wrk_script
+from load.bench import Bench
 from load.client import ACCEPT
-
-BLOB_CONNECTIONS = 4
-MANIFEST_CONNECTIONS = 16
+from load.measure import blob_load, median, ratio, wrk
 
 
-def _largest_file(directory: Path) -> Path:
-    files = [Path(root) / name for root, _, names in os.walk(directory) for name in names if name.endswith(".val")]
-    return max(files, key=lambda path: path.stat().st_size)
+def _rotations(names: list[str], rounds: int) -> list[list[str]]:
+    return [names[r % len(names):] + names[: r % len(names)] for r in range(rounds)]
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> bytes:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return response.read()
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"GET {url}: {error.code} {error.read()[:300]!r}") from None
 
 
 def warm_blob(bench: Bench) -> dict[str, Any]:
-    """One cached blob, N concurrent full GETs; bytes per second of the edge, nginx and a registry:2 proxy."""
-    world, sizes = bench.world, bench.sizes
-    image = bench.push_image("bench/warm-blob", [sizes.warm_blob], seed=1)
-    digest = image.layer_digests[0]
-    edge = world.edge("warm-blob", world.emulator("warm-blob-edge"))
-    proxy = world.proxy("warm-blob", world.central("warm-blob", world.emulator("warm-blob-central")))
-    urls = {name: f"{server.url}/v2/bench/warm-blob/blobs/{digest}" for name, server in (("edge", edge), ("registry_proxy", proxy))}
-    for url in urls.values():
-        httpx.get(url, timeout=600).raise_for_status()  # the cold fill; not measured
+    sizes = bench.sizes
+    image = bench.image("bench/warm-blob", [sizes.warm_blob], seed=101)
+    blob = image.layers[0]
+    with bench.scope():
+        edge, _ = bench.edge("warm-blob")
+        proxy, _ = bench.proxy("warm-blob")
+        urls = {name: f"{server.url}/v2/bench/warm-blob/blobs/{blob.digest}" for name, server in (("edge", edge), ("registry_proxy", proxy))}
+        for url in urls.values():
+            if len(_get(url)) != blob.size:  # the cold fill, not measured
+                raise RuntimeError(f"{url} answered a short blob")
+        bench.progress.step(f"{blob.size >> 20} MiB blob cached on the edge and the registry:2 proxy")
+        cached = [path for path in edge.content_files() if path.stat().st_size == blob.size]
+        if not cached:
+            raise RuntimeError("could not find the edge's cached file for the blob")
+        root = bench.workdir / "nginx-root"
+        root.mkdir(exist_ok=True)
+        (root / "blob").unlink(missing_ok=True)
+        os.link(cached[0], root / "blob")  # the very file the edge serves
+        urls["nginx"] = f"{bench.nginx(root).url}/blob"
 
-    nginx_root = bench.workdir / "nginx-root"
-    nginx_root.mkdir(parents=True, exist_ok=True)
-    os.link(_largest_file(edge.workdir / "cache" / "content"), nginx_root / "blob")
-    urls["nginx"] = f"{world.nginx(nginx_root).url}/blob"
-
-    samples: dict[str, list[float]] = {name: [] for name in urls}
-    for repeat in range(sizes.repeats):
-        for name, url in urls.items():
-            result = wrk(url, sizes.wrk_seconds, BLOB_CONNECTIONS)
-            if result.non_2xx:
-                raise RuntimeError(f"{name} answered errors during warm_blob")
-            samples[name].append(result.bytes_per_second)
-        bench.progress.step(f"warm_blob round {repeat + 1}/{sizes.repeats}: " + ", ".join(
-            f"{name} {values[-1] / 1e9:.2f} GB/s" for name, values in samples.items()))
-    medians = {name: median(values) for name, values in samples.items()}
+        samples: dict[str, dict[str, list[float]]] = {name: {str(n): [] for n in sizes.warm_blob_connections} for name in urls}
+        for round_index, order in enumerate(_rotations(list(urls), sizes.repeats)):
+            for connections in sizes.warm_blob_connections:
+                for name in order:
+                    rate, errors = blob_load(urls[name], sizes.load_seconds, connections)
+                    if errors:
+                        raise RuntimeError(f"{name} failed {errors} connections during warm_blob")
+                    samples[name][str(connections)].append(rate)
+            bench.progress.step(f"round {round_index + 1}/{sizes.repeats}: " + ", ".join(
+                f"{name} " + "/".join(f"{v[-1] / 1e9:.2f}" for v in by_n.values()) for name, by_n in samples.items())
+                + f" GB/s with {'/'.join(map(str, sizes.warm_blob_connections))} connections")
+    per_n = {name: {n: median(values) for n, values in by_n.items()} for name, by_n in samples.items()}
+    headline = str(max(sizes.warm_blob_connections))
+    at_n = {name: values[headline] for name, values in per_n.items()}
     return {
-        "blob_bytes": sizes.warm_blob,
-        "connections": BLOB_CONNECTIONS,
-        "bytes_per_second": medians,
+        "blob_bytes": blob.size,
+        "connections": headline,
+        "bytes_per_second": at_n,
+        "bytes_per_second_by_connections": per_n,
         "samples": samples,
-        "ratio_vs_nginx": medians["edge"] / medians["nginx"],
-        "ratio_vs_registry_proxy": medians["edge"] / medians["registry_proxy"],
+        "ratio_vs_nginx": ratio(at_n["edge"], at_n["nginx"]),
+        "ratio_vs_registry_proxy": ratio(at_n["edge"], at_n["registry_proxy"]),
     }
 
 
+async def head_load(url: str, seconds: float, connections: int, headers: dict[str, str]) -> tuple[float, int]:
+    """HEAD `url` over `connections` keep-alive sockets for `seconds`; returns (requests/s, errors).
+
+    A bare asyncio client: it writes the request, reads the header block, and goes again (a HEAD answer has
+    no body), so it stays cheap enough not to be the bottleneck at the rates measured here.
+    """
+    host, _, rest = url.removeprefix("http://").partition("/")
+    address, _, port = host.partition(":")
+    extra = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+    request = f"HEAD /{rest} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
+    deadline = time.monotonic() + seconds
+    counts = {"ok": 0, "errors": 0}
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection(address, int(port or 80))
+        try:
+            while time.monotonic() < deadline:
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
+                counts["ok" if head[9:10] == b"2" else "errors"] += 1
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return counts["ok"] / (time.monotonic() - started), counts["errors"]
+
+
 def warm_manifest(bench: Bench) -> dict[str, Any]:
-    """Manifest GET by tag and by digest, requests per second of the edge and a registry:2 proxy.
-
-    By digest is measured with GET: wrk waits for a body after a HEAD response (it does not know the method),
-    so HEAD cannot be timed with it."""
-    world, sizes = bench.world, bench.sizes
-    image = bench.push_image("bench/warm-manifest", [10_000], seed=2)
-    edge = world.edge("warm-manifest", world.emulator("warm-manifest-edge"))
-    proxy = world.proxy("warm-manifest", world.central("warm-manifest", world.emulator("warm-manifest-central")))
-    get_script = wrk_script(bench.workdir / "get-manifest.lua", "GET", {"Accept": ACCEPT})
-    servers = {"edge": edge.url, "registry_proxy": proxy.url}
-    for url in servers.values():
-        httpx.get(f"{url}/v2/bench/warm-manifest/manifests/v1", headers={"Accept": ACCEPT}, timeout=60).raise_for_status()
-
-    samples: dict[str, dict[str, list[float]]] = {name: {"get_by_tag": [], "get_by_digest": []} for name in servers}
-    for repeat in range(sizes.repeats):
-        for name, url in servers.items():
-            by_tag = wrk(f"{url}/v2/bench/warm-manifest/manifests/v1", sizes.wrk_seconds, MANIFEST_CONNECTIONS, get_script)
-            by_digest = wrk(
-                f"{url}/v2/bench/warm-manifest/manifests/{image.manifest_digest}", sizes.wrk_seconds, MANIFEST_CONNECTIONS, get_script
-            )
-            if by_tag.non_2xx or by_digest.non_2xx:
-                raise RuntimeError(f"{name} answered errors during warm_manifest")
-            samples[name]["get_by_tag"].append(by_tag.requests_per_second)
-            samples[name]["get_by_digest"].append(by_digest.requests_per_second)
-        bench.progress.step(f"warm_manifest round {repeat + 1}/{sizes.repeats}: " + ", ".join(
-            f"{name} {values['get_by_tag'][-1]:.0f} req/s by tag" for name, values in samples.items()))
+    sizes = bench.sizes
+    image = bench.image("bench/warm-manifest", [64 * 1024], seed=102)
+    path_by_tag = "/v2/bench/warm-manifest/manifests/v1"
+    path_by_digest = f"/v2/bench/warm-manifest/manifests/{image.manifest_digest}"
+    with bench.scope():
+        edge, _ = bench.edge("warm-manifest")
+        proxy, _ = bench.proxy("warm-manifest")
+        servers = {"edge": edge.url, "registry_proxy": proxy.url}
+        for url in servers.values():
+            _get(url + path_by_tag, {"Accept": ACCEPT})  # warm: the manifest is now cached on both
+        samples: dict[str, dict[str, list[float]]] = {name: {"get_by_tag": [], "head_by_digest": []} for name in servers}
+        for round_index, order in enumerate(_rotations(list(servers), sizes.repeats)):
+            for name in order:
+                result = wrk(servers[name] + path_by_tag, sizes.load_seconds, sizes.manifest_connections,
+                             headers={"Accept": ACCEPT}, workdir=bench.workdir)
+                head_rate, head_errors = asyncio.run(head_load(servers[name] + path_by_digest, sizes.load_seconds,
+                                                               sizes.manifest_connections, {"Accept": ACCEPT}))
+                if result.errors or head_errors:
+                    raise RuntimeError(f"{name} answered errors during warm_manifest ({result.errors}, {head_errors})")
+                samples[name]["get_by_tag"].append(result.requests_per_second)
+                samples[name]["head_by_digest"].append(head_rate)
+            bench.progress.step(f"round {round_index + 1}/{sizes.repeats}: " + ", ".join(
+                f"{name} {kinds['get_by_tag'][-1]:.0f} GET/s by tag, {kinds['head_by_digest'][-1]:.0f} HEAD/s by digest"
+                for name, kinds in samples.items()))
     medians = {name: {kind: median(values) for kind, values in kinds.items()} for name, kinds in samples.items()}
     return {
-        "connections": MANIFEST_CONNECTIONS,
+        "connections": sizes.manifest_connections,
         "requests_per_second": medians,
         "samples": samples,
-        "ratio_vs_registry_proxy": medians["edge"]["get_by_tag"] / medians["registry_proxy"]["get_by_tag"],
-        "by_digest_ratio_vs_registry_proxy": medians["edge"]["get_by_digest"] / medians["registry_proxy"]["get_by_digest"],
+        "ratio_vs_registry_proxy": ratio(medians["edge"]["get_by_tag"], medians["registry_proxy"]["get_by_tag"]),
+        "head_ratio_vs_registry_proxy": ratio(medians["edge"]["head_by_digest"], medians["registry_proxy"]["head_by_digest"]),
     }

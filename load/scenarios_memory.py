@@ -1,0 +1,109 @@
+"""`memory`: the edge's peak resident memory during four concurrent cold fills of big blobs, and (on a fresh
+edge) during a big push (POST an upload session, one streamed PATCH, PUT ?digest=, the way docker pushes a layer).
+
+RSS is sampled from /proc every 20 ms in a thread; the push is skipped (with the reason recorded) when the edge
+answers the upload POST with anything but 202.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from load import client
+from load.bench import Bench
+from load.components import Edge
+from load.procs import RssSampler
+from load.scenarios_cold import cold_shape
+
+MIB = 1024 * 1024
+PUSH_CHUNK = 1 * MIB
+
+
+async def _fills(edge: Edge, blobs: list[tuple[str, str]]) -> float:
+    async with client.new_session() as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client.fetch_blob(session, f"{edge.url}/v2/{name}/blobs/{digest}", digest) for name, digest in blobs))
+        return time.perf_counter() - started
+
+
+def _random_stream(size: int, seed: int) -> tuple[str, AsyncIterator[bytes]]:
+    """The digest of `size` seeded random bytes, and an async generator that yields those same bytes."""
+    hasher = hashlib.sha256()
+    rng = random.Random(seed)
+    remaining = size
+    while remaining:  # a first pass for the digest: cheap next to the upload itself
+        step = min(PUSH_CHUNK * 8, remaining)
+        hasher.update(rng.randbytes(step))
+        remaining -= step
+
+    async def body() -> AsyncIterator[bytes]:
+        again = random.Random(seed)
+        left = size
+        while left:
+            step = min(PUSH_CHUNK * 8, left)
+            data = again.randbytes(step)
+            for offset in range(0, step, PUSH_CHUNK):
+                yield data[offset:offset + PUSH_CHUNK]
+            left -= step
+
+    return f"sha256:{hasher.hexdigest()}", body()
+
+
+async def _push(edge: Edge, name: str, size: int, seed: int) -> dict[str, Any]:
+    digest, body = _random_stream(size, seed)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1800, sock_connect=10)) as session:
+        async with session.post(f"{edge.url}/v2/{name}/blobs/uploads/") as response:
+            if response.status != 202:
+                return {"skipped": f"POST /v2/{name}/blobs/uploads/ answered {response.status}: push is not available"}
+            location = response.headers["Location"]
+        if location.startswith("/"):
+            location = edge.url + location
+        started = time.perf_counter()
+        async with session.patch(location, data=body, headers={"Content-Type": "application/octet-stream"}) as response:
+            if response.status != 202:
+                raise RuntimeError(f"PATCH answered {response.status}: {(await response.read())[:300]!r}")
+            location = response.headers["Location"]
+        if location.startswith("/"):
+            location = edge.url + location
+        separator = "&" if "?" in location else "?"
+        async with session.put(f"{location}{separator}digest={digest}", headers={"Content-Length": "0"}) as response:
+            if response.status != 201:
+                raise RuntimeError(f"PUT answered {response.status}: {(await response.read())[:300]!r}")
+        seconds = time.perf_counter() - started
+    return {"bytes": size, "seconds": seconds, "digest": digest}
+
+
+def memory(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    # The cold_pull scenario's images (built once per run): their big layer is the blob each fill fetches.
+    fill_images = bench.images([(f"bench/cold-{index}", cold_shape(sizes), 200 + index, None) for index in range(4)])
+    result: dict[str, Any] = {"fill_bytes": sizes.cold_layer, "push_bytes": sizes.memory_push}
+    with bench.scope():
+        edge, link = bench.edge("memory")
+        with RssSampler(edge.process.pid) as sampler:
+            seconds = asyncio.run(_fills(edge, [(f"bench/cold-{i}", image.layers[0].digest) for i, image in enumerate(fill_images)]))
+        result.update(baseline_rss_mib=sampler.baseline / MIB, fills_peak_rss_mib=sampler.peak / MIB, fills_seconds=seconds)
+        bench.progress.step(f"4 concurrent {sizes.cold_layer >> 20} MiB fills in {seconds:.1f}s: peak RSS "
+                            f"{sampler.peak / MIB:.0f} MiB (idle {sampler.baseline / MIB:.0f} MiB)")
+    with bench.scope():  # a fresh edge: the fills' high-water mark (Python keeps freed memory) would hide the push's
+        edge, link = bench.edge("memory-push")
+        with RssSampler(edge.process.pid) as sampler:
+            push = asyncio.run(_push(edge, "bench/memory-push", sizes.memory_push, seed=499))
+        result["push"] = push
+        if "skipped" in push:
+            bench.progress.step(f"push skipped: {push['skipped']}")
+            result["push_peak_rss_mib"] = None
+        else:
+            result["push_peak_rss_mib"] = sampler.peak / MIB
+            result["push_bytes_up_through_link"] = link.stats()["bytes_up"]
+            bench.progress.step(f"{sizes.memory_push >> 20} MiB push in {push['seconds']:.1f}s "
+                                f"({sizes.memory_push / push['seconds'] / 1e6:.0f} MB/s): peak RSS {sampler.peak / MIB:.0f} MiB")
+    result["peak_rss_mib"] = max(value for value in (result["fills_peak_rss_mib"], result["push_peak_rss_mib"]) if value is not None)
+    return result
