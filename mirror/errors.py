@@ -65,3 +65,8 @@ class RegistryError(Exception):
         if self.detail is not None:
             entry["detail"] = self.detail
         return orjson.dumps({"errors": [entry]})
+
+
+def unavailable(cause: BaseException) -> RegistryError:
+    """503 UNAVAILABLE for a backend failure, naming its cause (the edge still serves what it has cached)."""
+    return RegistryError(UNAVAILABLE, f"storage backend unavailable: {cause}")

@@ -90,7 +90,7 @@ class EdgeCache:
         except TooLarge:
             raise errors.RegistryError(errors.MANIFEST_INVALID, f"manifest {digest} is larger than 4 MiB") from None
         except BackendError as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
         actual = hashlib.new(digest.algorithm, data).hexdigest()
         if actual != digest.hex:
             metrics.fills.labels("digest_mismatch").inc()
@@ -133,7 +133,7 @@ class EdgeCache:
         except NotFound:
             raise _blob_unknown(digest) from None
         except BackendError as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
 
     async def open_blob(self, name: str, digest: Digest) -> BlobReader:
         """A reader for blob `digest` of `name`: the cached file, or the (new or running) fill for it.
@@ -163,7 +163,7 @@ class EdgeCache:
             except NotFound:
                 raise _blob_unknown(digest) from None
             except (BackendError, FillFailed) as error:
-                raise _unavailable(error) from error
+                raise errors.unavailable(error) from error
             if fd is None:
                 fill = None
                 continue  # finished between our join and now: it is in the store
@@ -173,7 +173,7 @@ class EdgeCache:
                 await asyncio.wait({fill.task})
                 if fill.error is not None:
                     reader.close()
-                    raise _unavailable(fill.error)
+                    raise errors.unavailable(fill.error)
             return reader
 
     async def _require_link(self, name: str, kind: str, digest: Digest, unknown: errors.ErrorCode) -> None:
@@ -187,7 +187,7 @@ class EdgeCache:
         try:
             listing = await self.upstream.list(layout.tags_directory(name))
         except BackendError as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
         if not listing.directories:
             raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
         return sorted(listing.directories)
@@ -207,7 +207,7 @@ class EdgeCache:
                     if not layout.is_repository_marker(child):
                         pending.append(f"{relative}/{child}" if relative else child)
         except BackendError as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
         return sorted(found)
 
 
@@ -219,7 +219,3 @@ def _retrieve(task: "asyncio.Future[object]") -> None:
 
 def _blob_unknown(digest: Digest) -> errors.RegistryError:
     return errors.RegistryError(errors.BLOB_UNKNOWN, f"blob {digest} is not in storage", {"digest": str(digest)})
-
-
-def _unavailable(error: BaseException) -> errors.RegistryError:
-    return errors.RegistryError(errors.UNAVAILABLE, f"storage backend unavailable: {error}")

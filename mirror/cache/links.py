@@ -57,7 +57,7 @@ class LinkCache:
         except BackendError as error:
             stale = cached[0] if cached is not None else self._persisted_tag(name, tag)
             if stale is None:
-                raise _unavailable(error) from error
+                raise errors.unavailable(error) from error
             metrics.cache_requests.labels("tag", "stale").inc()
             return stale
         metrics.cache_requests.labels("tag", "miss").inc()
@@ -110,7 +110,7 @@ class LinkCache:
             except NotFound:
                 continue
             except BackendError as error:
-                raise _unavailable(error) from error
+                raise errors.unavailable(error) from error
             if target == digest:
                 self.remember_link(name, kind, digest)
                 return True
@@ -122,7 +122,3 @@ def _parse_link(data: bytes) -> Digest:
         return parse_digest(data.decode().strip())
     except (UnicodeDecodeError, errors.RegistryError):
         raise BackendError(f"link file holds no valid digest: {data[:80]!r}") from None
-
-
-def _unavailable(error: Exception) -> errors.RegistryError:
-    return errors.RegistryError(errors.UNAVAILABLE, f"storage backend unavailable: {error}")

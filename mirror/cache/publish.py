@@ -123,7 +123,7 @@ class Publisher:
             except NotFound:
                 continue
             except BackendError as error:
-                raise _unavailable(error) from error
+                raise errors.unavailable(error) from error
             if current.decode(errors="replace").strip() == str(digest):
                 pointing.append(tag)
         return pointing
@@ -136,19 +136,19 @@ class Publisher:
         try:
             await self._upstream.put(key, data)
         except (NotFound, BackendError) as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
 
     async def _remove(self, key: str) -> None:
         try:
             await self._upstream.delete(key)
         except (NotFound, BackendError) as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
 
     async def _remove_tree(self, directory: str) -> None:
         try:
             await self._upstream.delete_tree(directory)
         except (NotFound, BackendError) as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
 
 
 def _validate(data: bytes, content_type: str) -> tuple[dict[str, Any], str]:
@@ -175,7 +175,3 @@ def _descriptors(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise errors.RegistryError(errors.MANIFEST_INVALID, f"{key} must be a list of descriptors")
     return items
-
-
-def _unavailable(error: Exception) -> errors.RegistryError:
-    return errors.RegistryError(errors.UNAVAILABLE, f"storage backend unavailable: {error}")

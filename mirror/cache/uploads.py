@@ -80,7 +80,7 @@ class Uploads:
         except NotFound:
             raise _unknown_upload(upload_id) from None
         except BackendError as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
         return UploadState(**orjson.loads(data))
 
     async def append(
@@ -230,7 +230,7 @@ class Uploads:
         except NotFound:
             return False
         except BackendError as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
         await self.link(name, digest)
         return True
 
@@ -292,7 +292,7 @@ class Uploads:
         except NotFound:
             return False
         except BackendError as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
 
     async def _hash_object(self, key: str, size: int, algorithm: str) -> str:
         hasher = hashlib.new(algorithm)
@@ -301,7 +301,7 @@ class Uploads:
                 async for chunk in self._upstream.read_range(key, 0, size):
                     hasher.update(chunk)
             except (NotFound, BackendError) as error:
-                raise _unavailable(error) from error
+                raise errors.unavailable(error) from error
         return hasher.hexdigest()
 
     async def _save(self, name: str, state: UploadState) -> None:
@@ -324,7 +324,7 @@ class Uploads:
         try:
             return await awaitable
         except (NotFound, BackendError) as error:
-            raise _unavailable(error) from error
+            raise errors.unavailable(error) from error
 
 
 def _verify(digest: Digest, actual: str) -> None:
@@ -348,7 +348,3 @@ def range_headers(name: str, state: UploadState) -> dict[str, str]:
 
 def _unknown_upload(upload_id: str) -> errors.RegistryError:
     return errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id!r} is not known", {"uuid": upload_id})
-
-
-def _unavailable(error: Exception) -> errors.RegistryError:
-    return errors.RegistryError(errors.UNAVAILABLE, f"storage backend unavailable: {error}")

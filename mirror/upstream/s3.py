@@ -101,16 +101,8 @@ class S3Upstream:
             response = await self._client.get_object(
                 Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
             )
-            body = response["Body"]
-            received = 0
-            try:
-                async for chunk in body.iter_chunks(STREAM_CHUNK):
-                    received += len(chunk)
-                    yield chunk
-            finally:
-                body.close()
-            if received != end - start:
-                raise BackendError(f"{key}: got {received} bytes for range {start}-{end - 1}")
+            async for chunk in self._drain(response["Body"], key, end - start):
+                yield chunk
         except ClientError as error:
             raise _translate(error, key) from error
         except _TRANSIENT as error:
