@@ -13,25 +13,15 @@ from mirror import config as config_module
 
 
 def _serve(settings: config_module.Config) -> int:
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config as HypercornConfig
-
     from mirror.api import create_app
-
-    server = HypercornConfig()
-    host = settings.http.host
-    server.bind = [f"[{host}]:{settings.http.port}" if ":" in host else f"{host}:{settings.http.port}"]
-    server.keep_alive_timeout = 75
-    server.graceful_timeout = 5
-    server.accesslog = None
-    server.errorlog = logging.getLogger("hypercorn.error")
+    from mirror.server import serve
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve(create_app(settings), server, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        await serve(create_app(settings), settings.http, shutdown_trigger=stop.wait)
 
     asyncio.run(main())
     return 0

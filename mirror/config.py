@@ -20,7 +20,14 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "http": {"addr": "0.0.0.0:5000"},
+    "http": {
+        "addr": "0.0.0.0:5000",
+        "keep_alive_timeout": "75s",
+        "read_timeout": "60s",
+        "send_timeout": "60s",
+        "max_connections": 1024,
+        "backlog": 1024,
+    },
     "storage": {"driver": "filesystem", "delete": False},
     "storage.filesystem": {"rootdirectory": "./data"},
     "storage.s3": {
@@ -51,6 +58,11 @@ class ConfigError(ValueError):
 class HttpConfig:
     host: str
     port: int
+    keep_alive_timeout: float  # an idle connection, or one still sending its request head, is closed after it
+    read_timeout: float  # longest pause while a client sends a request body (then 408 and close)
+    send_timeout: float  # longest time sent bytes may stay unacknowledged (a client that stopped reading)
+    max_connections: int  # connections open at once; more are closed as soon as they are accepted
+    backlog: int  # connections the kernel queues before they are accepted
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,13 @@ def parse_duration(key: str, value: Any) -> float:
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if seconds < 0:
         raise ConfigError(key, f"must not be negative, got {value!r}")
+    return seconds
+
+
+def _positive_duration(key: str, value: Any) -> float:
+    seconds = parse_duration(key, value)
+    if seconds <= 0:
+        raise ConfigError(key, f"must be greater than zero, got {value!r}")
     return seconds
 
 
@@ -249,7 +268,15 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
     return Config(
-        http=HttpConfig(host=host, port=port),
+        http=HttpConfig(
+            host=host,
+            port=port,
+            keep_alive_timeout=_positive_duration("http.keep_alive_timeout", raw["http"]["keep_alive_timeout"]),
+            read_timeout=_positive_duration("http.read_timeout", raw["http"]["read_timeout"]),
+            send_timeout=_positive_duration("http.send_timeout", raw["http"]["send_timeout"]),
+            max_connections=parse_int("http.max_connections", raw["http"]["max_connections"], 1, 1_000_000),
+            backlog=parse_int("http.backlog", raw["http"]["backlog"], 1, 65535),
+        ),
         storage=StorageConfig(
             driver=driver,
             delete=parse_bool("storage.delete", raw["storage"]["delete"]),

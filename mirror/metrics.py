@@ -89,6 +89,21 @@ http_request_duration = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
     registry=REGISTRY,
 )
+blob_responses_in_flight = Gauge(
+    "mirror_blob_responses_in_flight",
+    "Blob bodies being streamed right now (each holds one open file and at most about one chunk of memory).",
+    registry=REGISTRY,
+)
+open_connections = Gauge(
+    "mirror_open_connections",
+    "Client connections open right now.",
+    registry=REGISTRY,
+)
+rejected_connections = Counter(
+    "mirror_rejected_connections",
+    "Client connections closed at once because http.max_connections were already open.",
+    registry=REGISTRY,
+)
 backend_up = Gauge(
     "mirror_backend_up",
     "1 when the last backend probe succeeded, else 0.",

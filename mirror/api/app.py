@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
 from mirror.api import base, blobs, listings, manifests, uploads
-from mirror.api.connection import CloseWhenBodyUnread
+from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.cache import EdgeCache
 from mirror.cache.publish import Publisher
@@ -123,4 +123,4 @@ def create_app(config: Config) -> ASGIApp:
             Exception: unexpected_error,
         },
     )
-    return RequestMetrics(CloseWhenBodyUnread(app))
+    return RequestMetrics(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout)))

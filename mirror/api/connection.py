@@ -1,8 +1,13 @@
-"""Keep-alive safety for requests answered before their body was read (a push refused early: 413, 416, 404...)."""
+"""Connection safety: keep-alive after requests answered before their body was read (a push refused early:
+413, 416, 404...), and a bound on how long a client may stall while sending a body."""
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mirror import errors
 
 
 class CloseWhenBodyUnread:
@@ -34,6 +39,41 @@ class CloseWhenBodyUnread:
             await send(message)
 
         await self.app(scope, tracking_receive, closing_send)
+
+
+class BodyReadTimeout:
+    """Fails a request whose body stops arriving for `seconds`: 408, and the connection is closed.
+
+    Without it a client that stalls mid-push holds its connection, its spool file and its upload session
+    forever. The timeout is per read (as nginx's ``client_body_timeout``), so a large push on a slow link is
+    fine as long as bytes keep coming.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        body_done = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                async with asyncio.timeout(self.seconds):
+                    message = await receive()
+            except TimeoutError:
+                raise errors.RegistryError(
+                    errors.UNKNOWN, f"no request body bytes for {self.seconds:g}s; giving up", status=408
+                ) from None
+            body_done = message["type"] == "http.disconnect" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, timed_receive, send)
 
 
 def _has_body(scope: Scope) -> bool:

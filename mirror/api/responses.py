@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from starlette.responses import Response
@@ -24,8 +26,14 @@ def error_response(error: errors.RegistryError) -> Response:
 class BlobResponse:
     """Streams ``[start, end)`` of a blob with plain ASGI sends of ≥ 1 MiB chunks.
 
-    If the underlying fill fails mid-stream (digest mismatch, backend gone), the response is abandoned
-    without its final message, so the server drops the connection and the client sees a failed transfer.
+    Memory per response is bounded whatever the client does: `await send()` returns only once the server's
+    write buffer is drained below its high-water mark, so a slow reader holds about one chunk; a client that
+    hangs up is noticed through ``http.disconnect`` (watched by a task beside the send loop) and the response
+    stops reading at once. Only bytes handed to a live connection count as served.
+
+    If the underlying fill fails mid-stream (digest mismatch, backend gone), or the client has gone, the
+    response is abandoned without its final message, so the server drops the connection: the client sees a
+    failed transfer, and the server never keeps a dead connection around for keep-alive.
     """
 
     def __init__(
@@ -39,17 +47,38 @@ class BlobResponse:
         self.send_body = send_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        served = metrics.served_bytes.labels(self.reader.source)
+        client_gone = asyncio.ensure_future(_disconnected(receive))
+        metrics.blob_responses_in_flight.inc()
         try:
             await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-            if self.send_body:
-                async for chunk in self.reader.chunks(self.start, self.end):
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    served.inc(len(chunk))
+            if self.send_body and not await self._send_body(send, client_gone):
+                log.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
+                return
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except FillFailed as error:
             log.warning("aborting %s %s: %s", scope.get("method"), scope.get("path"), error)
         except OSError as error:
             log.info("client went away during %s: %s", scope.get("path"), error)
         finally:
+            client_gone.cancel()
             self.reader.close()
+            metrics.blob_responses_in_flight.dec()
+
+    async def _send_body(self, send: Send, client_gone: "asyncio.Future[None]") -> bool:
+        """Send every chunk; False as soon as the client is known to be gone (no further read is made)."""
+        served = metrics.served_bytes.labels(self.reader.source)
+        async with contextlib.aclosing(self.reader.chunks(self.start, self.end, client_gone)) as chunks:
+            async for chunk in chunks:
+                if client_gone.done():
+                    return False
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if client_gone.done():
+                    return False
+                served.inc(len(chunk))
+        return not client_gone.done()
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone (its request body, if any, is already read by the handler)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

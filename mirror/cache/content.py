@@ -1,7 +1,13 @@
-"""Readers that stream a blob's bytes to a response: from a cached file or from a fill in progress."""
+"""Readers that stream a blob's bytes to a response: from a cached file or from a fill in progress.
+
+Both take `client_gone`, a future that completes when the client hangs up: a reader that would have to wait
+(for a fill's next bytes) stops waiting and ends early instead, so a dead connection holds nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from typing import AsyncIterator
 
@@ -19,7 +25,8 @@ class CachedBlob:
         self._cached = cached
         self.size = cached.size
 
-    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+    async def chunks(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[bytes]:
+        """Never waits, so `client_gone` is the caller's to check between chunks."""
         position = start
         fd = self._cached.fd
         while position < end:
@@ -43,10 +50,11 @@ class FillingBlob:
         self._fd = fd
         self.size = size
 
-    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
-        fd, self._fd = self._fd, -1
-        async for chunk in self._fill.stream(fd, start, end):
-            yield chunk
+    async def chunks(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[bytes]:
+        fd, self._fd = self._fd, -1  # from here on the stream owns (and closes) the descriptor
+        async with contextlib.aclosing(self._fill.stream(fd, start, end, client_gone)) as stream:
+            async for chunk in stream:
+                yield chunk
 
     def close(self) -> None:
         if self._fd >= 0:

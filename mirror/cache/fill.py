@@ -116,8 +116,14 @@ class Fill:
                 break
         return end
 
-    async def stream(self, fd: int, start: int, end: int) -> AsyncIterator[bytes]:
-        """Yield bytes ``[start, end)`` as they land; the last byte only after the content is verified."""
+    async def stream(
+        self, fd: int, start: int, end: int, client_gone: "asyncio.Future[None] | None" = None
+    ) -> AsyncIterator[bytes]:
+        """Yield bytes ``[start, end)`` as they land; the last byte only after the content is verified.
+
+        Ends early, without an error, if `client_gone` completes while waiting for the fill: the caller
+        knows its client has gone and sends nothing more. Closes `fd` in every case.
+        """
         position = start
         try:
             while position < end:
@@ -126,7 +132,8 @@ class Fill:
                 limit = end if self.committed else end - 1
                 available = min(self.available_end(position), limit)
                 if available <= position:
-                    await self._wait_progress()
+                    if not await self._wait_progress(client_gone):
+                        return
                     continue
                 while position < available:
                     chunk = os.pread(fd, min(READ_CHUNK, available - position), position)
@@ -135,9 +142,18 @@ class Fill:
         finally:
             os.close(fd)
 
-    async def _wait_progress(self) -> None:
+    async def _wait_progress(self, client_gone: "asyncio.Future[None] | None" = None) -> bool:
+        """Wait for the fill to write more (or end); False if `client_gone` completed first."""
         event = self._progress
-        await event.wait()
+        if client_gone is None:
+            await event.wait()
+            return True
+        progress = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({progress, client_gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            progress.cancel()
+        return not client_gone.done()
 
     def _notify(self) -> None:
         self._progress.set()

@@ -1,0 +1,101 @@
+"""The HTTP server: hypercorn, with the edge's timeouts and connection cap, and two fixes to its connection life.
+
+hypercorn 0.18 keeps a connection object alive after its client has gone in two cases, which a registry
+mirror under load hits all the time (clients that close keep-alive connections, pulls cut short):
+
+- A client closes a keep-alive connection after its response: hypercorn had already armed its keep-alive
+  timer and waits for it (``keep_alive_timeout``) before it closes the socket, so the socket sits in
+  CLOSE_WAIT and the connection's task lives on for that long.
+- A response keeps sending after the client hung up: every send re-raises the same stored
+  ``ConnectionResetError``, whose traceback grows by one frame holding the chunk just sent, so the whole rest
+  of the response is kept in memory until the timer above ends (this was issue 16's 4 GiB).
+
+`EdgeConnection` ends a connection as soon as its client has gone (no keep-alive timer once the reader has
+ended), drops sends to a closed connection without raising, caps the number of open connections, and sets
+``TCP_USER_TIMEOUT`` so the kernel cuts a connection whose sent data stays unacknowledged (a client that
+stopped reading, or vanished without a reset). The request-body read timeout is `mirror.api.connection`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any, Awaitable, Callable
+
+import hypercorn.asyncio.run
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Closed, Event, RawData, Updated
+
+from mirror import metrics
+from mirror.config import HttpConfig
+
+log = logging.getLogger(__name__)
+
+
+class EdgeConnection(TCPServer):
+    """hypercorn's per-connection server, ended as soon as its client has gone, and counted against a cap."""
+
+    max_connections = 1024
+    send_timeout = 60.0
+    _open = 0
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._reader_done = False
+
+    async def run(self) -> None:
+        cls = EdgeConnection
+        if cls._open >= cls.max_connections:
+            metrics.rejected_connections.inc()
+            self.writer.transport.abort()
+            return
+        cls._open += 1
+        metrics.open_connections.set(cls._open)
+        try:
+            sock = self.writer.get_extra_info("socket")
+            if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(cls.send_timeout * 1000))
+            await super().run()
+        finally:
+            cls._open -= 1
+            metrics.open_connections.set(cls._open)
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, RawData) and self.writer.transport.is_closing():
+            # The client is gone. Tell the app as hypercorn does when a write fails (``http.disconnect``), and
+            # let it see that before its next send; raising the stored error again would keep this data.
+            await self.protocol.handle(Closed())
+            await asyncio.sleep(0)
+            return
+        if isinstance(event, Updated) and event.idle and self._reader_done:
+            return  # no next request can come: do not arm the keep-alive timer
+        await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        self._reader_done = True
+        await self.idle_task.stop()
+
+
+def hypercorn_config(settings: HttpConfig) -> HypercornConfig:
+    server = HypercornConfig()
+    host = settings.host
+    server.bind = [f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"]
+    server.keep_alive_timeout = settings.keep_alive_timeout
+    server.backlog = settings.backlog
+    server.graceful_timeout = 5
+    server.accesslog = None
+    server.errorlog = logging.getLogger("hypercorn.error")
+    return server
+
+
+async def serve(app: Any, settings: HttpConfig, shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+    """Serve `app` until `shutdown_trigger` returns."""
+    EdgeConnection.max_connections = settings.max_connections
+    EdgeConnection.send_timeout = settings.send_timeout
+    hypercorn.asyncio.run.TCPServer = EdgeConnection  # type: ignore[misc]  # hypercorn has no hook for it
+    await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)
+
