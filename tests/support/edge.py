@@ -45,7 +45,7 @@ class EdgeMirror:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
-        config: dict[str, dict[str, Any]] = {"http": {"addr": self.host}}
+        config: dict[str, dict[str, Any]] = {"http": {"addr": self.host, **sections.pop("http", {})}}
         config.update(storage)
         config["cache"] = {"dir": str(self.workdir / "cache"), **sections.pop("cache", {})}
         config.update(sections)
