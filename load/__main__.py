@@ -25,6 +25,7 @@ from load.measure import Progress
 from load.scenarios_cold import cold_pull, herd
 from load.scenarios_fleet import fleet
 from load.scenarios_memory import memory
+from load.scenarios_soak import soak
 from load.scenarios_warm import warm_blob, warm_manifest
 
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "herd": herd,
     "memory": memory,
     "fleet": fleet,
+    "soak": soak,
 }
 
 
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output directory (default load/results/<timestamp>)")
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="SCENARIO", help="run only these scenarios")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs of every process)")
+    parser.add_argument("--soak-minutes", type=float, help="length of the soak scenario (default 5, medium 2; quick skips it)")
     parser.add_argument("--profile", action="store_true", help="sample every edge with py-spy: profile-*.txt and .md in DIR")
     arguments = parser.parse_args(argv)
 
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         progress.step(f"{sizes.mode} run of {', '.join(names)}; scratch {scratch}")
         if arguments.profile:
             out.mkdir(parents=True, exist_ok=True)
-        bench = Bench(scratch, sizes, progress, profile_dir=out if arguments.profile else None)
+        bench = Bench(scratch, sizes, progress, profile_dir=out if arguments.profile else None,
+                      soak_minutes=arguments.soak_minutes)
         progress.step(f"SeaweedFS at {bench.seaweed.endpoint}, pusher registry:2 at {bench.pusher.url}")
         for name in names:
             progress.scenario(name)

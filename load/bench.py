@@ -87,13 +87,16 @@ FULL = Sizes(  # the issue's sizes where it gives them (256 MiB warm blob, 1 GiB
     edge_fill={"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
 )
 MODES = {"quick": QUICK, "medium": MEDIUM, "full": FULL}
+SOAK_MINUTES = {"quick": 0.0, "medium": 2.0, "full": 5.0}  # the soak scenario is skipped in quick mode
 
 
 class Bench:
     """The run's shared world plus a factory for contenders scoped to the running scenario."""
 
-    def __init__(self, workdir: Path, sizes: Sizes, progress: Progress, profile_dir: Path | None = None) -> None:
+    def __init__(self, workdir: Path, sizes: Sizes, progress: Progress, profile_dir: Path | None = None,
+                 soak_minutes: float | None = None) -> None:
         self.workdir = workdir
+        self.soak_minutes = SOAK_MINUTES[sizes.mode] if soak_minutes is None else soak_minutes
         self.profile_dir = profile_dir
         self.sizes = sizes
         self.progress = progress
@@ -136,12 +139,12 @@ class Bench:
         self._seeds += 1
         return self._track(Emulator(self.workdir / "emulators", self.seaweed.endpoint, LINK, seed=self._seeds))
 
-    def edge(self, label: str, **fill: Any) -> tuple[Edge, Emulator]:
+    def edge(self, label: str, cache_size: str = "50GiB", **fill: Any) -> tuple[Edge, Emulator]:
         """A fresh edge (empty cache) reading the bucket through an emulator of its own."""
         link = self.emulator(f"{label}-link")
         settings = {**self.sizes.edge_fill, **fill}
         profile = self.profile_dir / f"profile-{self.progress.current}-{label}-{link.port}.txt" if self.profile_dir else None
-        return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, profile=profile)), link
+        return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, cache_size=cache_size, profile=profile)), link
 
     def central(self, label: str) -> tuple[Registry2, Emulator]:
         """registry:2 with the S3 driver, reading the bucket through an emulator of its own."""

@@ -24,6 +24,8 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("memory.peak_rss_mib", 200.0, False),
     ("fleet.egress_ratio_vs_registry_proxy", None, False),
     ("fleet.p99_ratio_vs_registry_proxy", None, False),
+    ("soak.rss_growth_ratio", 1.10, False),
+    ("soak.fd_growth", 0.0, False),
 ]
 CONTENDERS = ["edge", "edge_parallel20", "nginx", "registry_direct", "registry_proxy"]
 COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "nginx": "#2ca02c", "registry_direct": "#d62728",
@@ -93,6 +95,12 @@ def markdown(results: dict[str, Any]) -> str:
                   + (f"push skipped ({push['skipped']})." if "skipped" in push else
                      f"{_fmt(memory.get('push_bytes'), 2**20)} MiB push peak {_fmt(memory.get('push_peak_rss_mib'))} MiB "
                      f"in {_fmt(push.get('seconds'))} s.")]
+    soak = results.get("soak", {})
+    if soak and "error" not in soak and "skipped" not in soak:
+        lines += ["", f"Soak: {_fmt(soak.get('minutes'))} min, {sum(soak.get('requests', {}).values())} requests "
+                  f"({soak.get('mix')} by weight), failures {soak.get('failures')}, 5xx {_fmt(soak.get('status_5xx'))}; "
+                  f"RSS {_fmt(soak.get('rss_after_warm_up_mib'))} MiB after warm-up, "
+                  f"max {_fmt(soak.get('max_rss_second_half_mib'))} MiB in the second half."]
     failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
     for name in failed:
         lines += ["", f"**{name} failed**: `{results[name]['error']}`"]
@@ -128,7 +136,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
 
     def figure(name: str, panels: int, draw: Callable[[list[Any]], None]) -> Path | None:
         data = results.get(name)
-        if not isinstance(data, dict) or "error" in data:
+        if not isinstance(data, dict) or "error" in data or "skipped" in data:
             return None
         fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
         draw(list(axes[0]))
@@ -170,8 +178,22 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         _bars(ax[0], {n: data[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, "backend egress (lower is better)", "MiB", 2**20)
         _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "registry_proxy")}, "fleet pull times")
 
+    def soak(ax: list[Any]) -> None:
+        series = results["soak"].get("series", [])
+        seconds = [sample["t"] for sample in series]
+        ax[0].plot(seconds, [sample["rss_mib"] for sample in series])
+        ax[0].set_title("edge RSS over the soak (flat is good)")
+        ax[0].set_xlabel("s")
+        ax[0].set_ylabel("MiB")
+        ax[0].set_ylim(bottom=0)
+        ax[1].plot(seconds, [sample["fds"] for sample in series])
+        ax[1].set_title("edge open file descriptors")
+        ax[1].set_xlabel("s")
+        ax[1].set_ylim(bottom=0)
+
     panels = {"warm_blob": (1, warm_blob), "warm_manifest": (2, warm_manifest), "cold_pull": (2, cold_pull),
-              "herd": (2, herd), "memory": (1, memory), "fleet": (2, fleet)}
+              "herd": (2, herd), "memory": (1, memory), "fleet": (2, fleet),
+              "soak": (2, soak)}
     written = [figure(name, count, draw) for name, (count, draw) in panels.items()]
     return [path for path in written if path is not None]
 
