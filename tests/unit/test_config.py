@@ -19,6 +19,12 @@ def test_defaults_use_the_embedded_filesystem_backend():
     assert (settings.http.host, settings.http.port) == ("0.0.0.0", 5000)
 
 
+def test_http_timeouts_and_connection_cap_have_bounded_defaults():
+    http = load(None, environ={}).http
+    assert (http.keep_alive_timeout, http.read_timeout, http.send_timeout) == (75, 60, 60)
+    assert (http.max_connections, http.backlog) == (1024, 1024)
+
+
 def test_toml_file_then_environment_override(tmp_path: Path):
     file = tmp_path / "mirror.toml"
     file.write_text('[cache]\nsize = "2GiB"\n[storage.s3]\nbucket = "from-file"\n')
@@ -52,6 +58,11 @@ def test_durations_parse(text, expected):
         ({"MIRROR_STORAGE_DRIVER": "s3"}, "storage.s3.bucket"),
         ({"MIRROR_FILL_PARALLELISM": "0"}, "fill.parallelism"),
         ({"MIRROR_HTTP_ADDR": "nowhere"}, "http.addr"),
+        ({"MIRROR_HTTP_READ_TIMEOUT": "0s"}, "http.read_timeout"),
+        ({"MIRROR_HTTP_SEND_TIMEOUT": "forever"}, "http.send_timeout"),
+        ({"MIRROR_HTTP_KEEP_ALIVE_TIMEOUT": "-1"}, "http.keep_alive_timeout"),
+        ({"MIRROR_HTTP_MAX_CONNECTIONS": "0"}, "http.max_connections"),
+        ({"MIRROR_HTTP_BACKLOG": "many"}, "http.backlog"),
         ({"MIRROR_CACHE_TAG_TTL": "soon"}, "cache.tag_ttl"),
         ({"MIRROR_FILL_FIRST_PART_SIZE": "1GiB"}, "fill.first_part_size"),
         ({"MIRROR_STORAGE_DRIVER": "s3", "MIRROR_STORAGE_S3_BUCKET": "b", "MIRROR_STORAGE_S3_REGIONENDPOINT": "ftp://x"}, "storage.s3.regionendpoint"),
