@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import time
 
+import orjson
+
 import httpx
 import pytest
 
@@ -18,6 +20,7 @@ from tests.support.edge import EdgeMirror, filesystem_storage
 from tests.support.hangups import ProcessWatch, hang_up_loop, open_fds, request_bytes
 
 MIB = 1024 * 1024
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CLIENTS = 6
 WARM_UP_SECONDS = 2
 SECONDS = 10
@@ -40,13 +43,13 @@ def _settled(edge: EdgeMirror, fds_before: int, timeout: float = 15) -> tuple[fl
             return state
 
 
-def _hang_ups_stay_bounded(edge: EdgeMirror, requests: list[bytes]) -> None:
+def _hang_ups_stay_bounded(edge: EdgeMirror, requests: list[bytes], read_bytes: int = 64 * 1024) -> None:
     pid = edge.process.pid
-    hang_up_loop(edge.port, requests, CLIENTS, WARM_UP_SECONDS)
+    hang_up_loop(edge.port, requests, CLIENTS, WARM_UP_SECONDS, read_bytes)
     _settled(edge, 10**6)
     fds_before = open_fds(pid)
     with ProcessWatch(pid) as watch:
-        made = hang_up_loop(edge.port, requests, CLIENTS, SECONDS)
+        made = hang_up_loop(edge.port, requests, CLIENTS, SECONDS, read_bytes)
     growth = watch.peak - watch.samples[0]
     print(f"{made} hang-ups in {SECONDS}s: RSS {watch.samples[0] / MIB:.0f} -> peak {watch.peak / MIB:.0f} MiB")
     assert made >= 100, "the clients barely ran; the test measured nothing"
@@ -63,6 +66,14 @@ def cached_edge(tmp_path_factory):
     with EdgeMirror(workdir / "edge", filesystem_storage(workdir / "data")) as edge:
         digest = push_blob(edge.url, "team/hang", os.urandom(24 * MIB))
         assert len(httpx.get(f"{edge.url}/v2/team/hang/blobs/{digest}", timeout=60).content) == 24 * MIB
+        config = push_blob(edge.url, "team/hang", b"{}")
+        manifest = orjson.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": 24 * MIB}],
+        })
+        put = httpx.put(f"{edge.url}/v2/team/hang/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST})
+        assert put.status_code == 201, put.text
         yield edge, digest
 
 
@@ -78,6 +89,12 @@ def test_hang_ups_on_range_requests_leave_nothing_behind(cached_edge):
     edge, digest = cached_edge
     ranges = [request_bytes(f"/v2/team/hang/blobs/{digest}", {"Range": f"bytes={start}-"}) for start in (0, 5 * MIB, 11 * MIB + 7)]
     _hang_ups_stay_bounded(edge, ranges)
+
+
+def test_hang_ups_on_manifests_leave_nothing_behind(cached_edge):
+    edge, _ = cached_edge
+    by_tag = request_bytes("/v2/team/hang/manifests/v1", {"Accept": OCI_MANIFEST})
+    _hang_ups_stay_bounded(edge, [by_tag], read_bytes=0)
 
 
 def test_hang_ups_on_blobs_being_filled_leave_nothing_behind(tmp_path):
