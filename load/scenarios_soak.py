@@ -41,6 +41,7 @@ class _Sampler:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.series: list[tuple[float, int, int]] = []  # (seconds since start, RSS bytes, open fds)
+        self.split: list[tuple[int, int]] = []  # (anonymous, file-backed) RSS bytes: sqlite's mmap is file-backed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._started = time.monotonic()
@@ -52,6 +53,7 @@ class _Sampler:
             except FileNotFoundError:
                 return
             self.series.append((time.monotonic() - self._started, rss_bytes(self.pid), fds))
+            self.split.append(_rss_split(self.pid))
             self._stop.wait(SAMPLE_SECONDS)
 
     def __enter__(self) -> "_Sampler":
@@ -61,6 +63,11 @@ class _Sampler:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+def _rss_split(pid: int) -> tuple[int, int]:
+    fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines() if ":" in line)
+    return tuple(int(fields.get(key, "0 kB").split()[0]) * 1024 for key in ("RssAnon", "RssFile"))  # type: ignore[return-value]
 
 
 async def _one(session: aiohttp.ClientSession, edge: Edge, action: str, image: Any, rng: random.Random) -> None:
@@ -148,7 +155,9 @@ def soak(bench: Bench) -> dict[str, Any]:
         result["status_5xx"] = sum(value for key, value in metrics.items()
                                    if key.startswith("mirror_http_requests_total") and 'status="5' in key)
     series = sampler.series
-    result["series"] = [{"t": round(t, 1), "rss_mib": round(rss / MIB, 1), "fds": fds} for t, rss, fds in series]
+    result["series"] = [{"t": round(t, 1), "rss_mib": round(rss / MIB, 1), "anon_mib": round(anon / MIB, 1),
+                         "file_mib": round(file / MIB, 1), "fds": fds}
+                        for (t, rss, fds), (anon, file) in zip(series, sampler.split)]
     warm_up = min(max(60.0, seconds / 10), seconds / 4)
     after_warm_up = next((sample for sample in series if sample[0] >= warm_up), series[-1])
     first_half = [sample for sample in series if warm_up <= sample[0] < seconds / 2] or [after_warm_up]
