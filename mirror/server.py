@@ -32,8 +32,6 @@ from hypercorn.events import Closed, Event, RawData, Updated
 from mirror import metrics
 from mirror.config import HttpConfig
 
-log = logging.getLogger(__name__)
-
 
 class EdgeConnection(TCPServer):
     """hypercorn's per-connection server, ended as soon as its client has gone, and counted against a cap."""
