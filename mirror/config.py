@@ -34,9 +34,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cache": {"dir": "./cache", "size": "10GiB", "tag_ttl": "30s"},
     "fill": {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
     "upload": {"part_size": "64MiB", "max_size": "64GiB"},
+    "log": {"format": "text", "access": True},
 }
 
 DRIVERS = ("filesystem", "s3")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -97,12 +99,19 @@ class UploadConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    format: str  # "text" for people, "json" (one object a line) for log pipelines
+    access: bool  # one access log line per request
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
     storage: StorageConfig
     cache: CacheConfig
     fill: FillConfig
     upload: UploadConfig
+    log: LogConfig = LogConfig(format="text", access=True)
 
 
 _SIZE_UNITS = {
@@ -248,6 +257,9 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
+    log_format = str(raw["log"]["format"]).strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("log.format", f"unknown format {raw['log']['format']!r} (choose one of: {', '.join(LOG_FORMATS)})")
     return Config(
         http=HttpConfig(host=host, port=port),
         storage=StorageConfig(
@@ -267,4 +279,5 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             parallelism=parse_int("fill.parallelism", raw["fill"]["parallelism"], 1, 256),
         ),
         upload=UploadConfig(part_size=upload_part_size, max_size=parse_size("upload.max_size", raw["upload"]["max_size"])),
+        log=LogConfig(format=log_format, access=parse_bool("log.access", raw["log"]["access"])),
     )

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
 from mirror.api import base, blobs, listings, manifests, uploads
+from mirror.api.accesslog import AccessLog
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.cache import EdgeCache
@@ -123,4 +124,5 @@ def create_app(config: Config) -> ASGIApp:
             Exception: unexpected_error,
         },
     )
-    return RequestMetrics(CloseWhenBodyUnread(app))
+    served = RequestMetrics(CloseWhenBodyUnread(app))
+    return AccessLog(served, config.log) if config.log.access else served
