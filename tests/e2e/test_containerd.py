@@ -43,3 +43,10 @@ def test_ctr_pull_of_a_multi_platform_index_fetches_only_the_host_platform(conta
     assert multi.manifest_digest in content
     assert _expected_content(amd64) <= content
     assert not set(arm64.layer_digests) & content
+
+
+def test_ctr_pull_falls_back_to_the_registry_when_the_edge_is_down(containerd, registry_s3, e2e_images):
+    app = e2e_images["app"]
+    hosts = containerd.hosts_dir(registry_s3.host, registry_s3.url, f"http://{DEAD_REGISTRY}")
+    containerd.ctr("images", "pull", "--hosts-dir", str(hosts), f"{registry_s3.host}/team/app:v1", namespace="fallback")
+    assert _expected_content(app) <= containerd.content_digests("fallback")
