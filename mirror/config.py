@@ -172,6 +172,8 @@ def parse_addr(key: str, value: Any) -> tuple[str, int]:
 def parse_int(key: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool):
         raise ConfigError(key, f"expected a whole number, got {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # TOML written from YAML (Helm's toToml) turns 8 into 8.0
     try:
         number = int(str(value).strip())
     except ValueError:

@@ -102,6 +102,7 @@ def create_app(config: Config) -> ASGIApp:
         upstream = open_upstream(config.storage, pool_size=max(10, config.fill.parallelism * 4))
         await upstream.start()
         edge = EdgeCache(config, upstream)
+        metrics.watch_cache_disk(config.cache.dir, config.cache.size)
         app.state.edge = edge
         app.state.uploads = Uploads(upstream, edge.links, config.upload, config.cache.dir / "uploads")
         app.state.publisher = Publisher(upstream, edge, delete_enabled=config.storage.delete)
