@@ -15,7 +15,10 @@ import httpx
 from tests.support.metrics import Metrics, scrape
 from tests.support.ports import free_port
 
-__all__ = ["EdgeMirror", "Metrics", "filesystem_storage", "render_toml", "s3_storage"]
+__all__ = ["ANONYMOUS_PUSH", "EdgeMirror", "Metrics", "filesystem_storage", "render_toml", "s3_storage"]
+
+# Edges refuse anonymous pushes, deletes and mounts by default; tests of the push path open them on purpose.
+ANONYMOUS_PUSH = {"anonymous": ["pull", "push", "delete"]}
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
