@@ -48,9 +48,10 @@ class EdgeMirror:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
-        config: dict[str, dict[str, Any]] = {"http": {"addr": self.host}}
+        http = {"addr": self.host, **sections.pop("http", {})}
+        self.url = f"{'https' if http.get('certfile') else 'http'}://{self.host}"
+        config: dict[str, dict[str, Any]] = {"http": http}
         config.update(storage)
         config["cache"] = {"dir": str(self.workdir / "cache"), **sections.pop("cache", {})}
         config.update(sections)
@@ -74,7 +75,7 @@ class EdgeMirror:
             if self.process.poll() is not None:
                 raise RuntimeError(f"edge mirror exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=False).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

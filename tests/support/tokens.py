@@ -88,6 +88,28 @@ class TestCA:
     def pem(self) -> bytes:
         return _pem(self.certificate)
 
+    def server_files(self, directory: Path, ip: str = "127.0.0.1") -> tuple[Path, Path]:
+        """A TLS server certificate for `ip` under this CA: (certfile, keyfile) written to `directory`."""
+        import ipaddress
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(_name(ip)).issuer_name(_name(self.name)).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        certfile, keyfile = directory / "server.pem", directory / "server.key"
+        certfile.write_bytes(_pem(certificate))
+        keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        return certfile, keyfile
+
 
 def self_signed(subject: str = "direct-signer") -> "Signer":
     """A signer whose own certificate goes into the bundle (what a ``kid`` form refers to)."""
