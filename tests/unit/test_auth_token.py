@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -143,3 +144,44 @@ def test_verified_claims_are_cached_until_expiry(keys):
     token = keys["chained"].mint(PULL_APP)
     first = verifier.verify(token)
     assert verifier.verify(token) is first
+
+
+def test_a_cached_token_is_refused_once_past_exp_plus_leeway(keys):
+    verifier = keys["verifier"]
+    token = keys["chained"].mint(PULL_APP, expires_in=-59)  # valid for about one more second, leeway included
+    verifier.verify(token)
+    time.sleep(1.5)
+    _refused(keys, token)
+
+
+def _token_authorizer(keys, tmp_path: Path, **auth):
+    from mirror.auth import Authorizer
+    from mirror.config import AuthConfig
+
+    bundle = write_bundle(tmp_path / "roots.pem", keys["ca"].pem())
+    settings = TokenConfig(realm="http://token.example/token", service=SERVICE, issuer=ISSUER, rootcertbundle=str(bundle))
+    return Authorizer(AuthConfig(method="token", token=settings, **auth))
+
+
+def test_insufficient_scope_challenge_names_what_the_request_needs(keys, tmp_path):
+    from mirror import errors
+    from mirror.auth import for_repository
+
+    authorizer = _token_authorizer(keys, tmp_path, anonymous=())
+    token = keys["chained"].mint(PULL_APP)
+    with pytest.raises(errors.RegistryError) as refused:
+        asyncio.run(authorizer.authorize(f"Bearer {token}", for_repository("PUT", "team/app")))
+    assert refused.value.status == 401
+    assert refused.value.headers["WWW-Authenticate"] == (
+        'Bearer realm="http://token.example/token",service="edge-test-registry",'
+        'scope="repository:team/app:pull,push",error="insufficient_scope"'
+    )
+
+
+def test_anonymous_rights_add_to_a_tokens_rights(keys, tmp_path):
+    from mirror.auth import for_repository
+
+    authorizer = _token_authorizer(keys, tmp_path, anonymous=("pull",), anonymous_repositories=("public/**",))
+    token = keys["chained"].mint(PULL_APP, subject="carol")
+    assert asyncio.run(authorizer.authorize(f"Bearer {token}", for_repository("GET", "public/base"))) == "carol"
+    assert asyncio.run(authorizer.authorize(None, for_repository("GET", "public/base"))) == ""
