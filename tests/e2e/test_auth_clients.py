@@ -4,7 +4,6 @@ against token auth, containerd with a node credential against htpasswd."""
 from __future__ import annotations
 
 import base64
-import os
 import subprocess
 
 import bcrypt
