@@ -94,7 +94,7 @@ http_request_duration = Histogram(
 )
 auth_requests = Counter(
     "mirror_auth_requests",
-    "Access decisions by credential method (anonymous, basic, bearer) and result (allowed, denied, invalid).",
+    "Access decisions by auth method (none, htpasswd, token) and result (ok, anonymous, denied, invalid).",
     ["method", "result"],
     registry=REGISTRY,
 )
