@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import bcrypt
+import httpx
 import orjson
 import pytest
 
 from mirror.api.accesslog import format_text
 from mirror.config import ConfigError, load
+from tests.support.edge import EdgeMirror, filesystem_storage
 
 
 def access_lines(edge) -> list[dict]:
@@ -37,6 +40,17 @@ def test_every_json_line_has_the_documented_fields(pulled_edge):
         assert entry["duration"] >= 0 and entry["bytes"] >= 0
     manifests = [entry for entry in entries if entry["route"] == "manifest" and entry["status"] == 200]
     assert manifests and all(entry["bytes"] > 0 or entry["method"] == "HEAD" for entry in manifests)
+
+
+def test_the_authenticated_subject_is_logged(tmp_path):
+    users = tmp_path / "users"
+    users.write_text(f"alice:{bcrypt.hashpw(b'alice-pw', bcrypt.gensalt(rounds=4)).decode()}\n")
+    auth = {"auth": {"method": "htpasswd"}, "auth.htpasswd": {"path": str(users)}}
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(tmp_path / "data"), log={"format": "json"}, **auth) as edge:
+        assert httpx.get(f"{edge.url}/v2/team/app/tags/list", auth=("alice", "alice-pw")).status_code == 404
+        assert httpx.get(f"{edge.url}/v2/team/app/tags/list").status_code == 401
+    listings = [entry for entry in access_lines(edge) if entry["route"] == "list_tags"]
+    assert [(entry["status"], entry["subject"]) for entry in listings] == [(404, "alice"), (401, None)]
 
 
 def test_the_text_format_keeps_a_hostile_name_on_one_quoted_line():
