@@ -77,15 +77,19 @@ class Containerd:
             raise RuntimeError(f"ctr {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def hosts_dir(self, registry_host: str, server: str, mirror_url: str) -> Path:
-        """A ``certs.d`` tree whose ``hosts.toml`` for `registry_host` sends pull and resolve to the mirror.
+    def hosts_dir(self, registry_host: str, server: str, mirror_url: str, authorization: str | None = None) -> Path:
+        """A ``certs.d`` tree whose ``hosts.toml`` for `registry_host` sends pull and resolve to the mirror, with an
+        ``Authorization`` header for it when given.
 
         Written by the Helm chart's own node-config script, so these pulls prove the files nodes get.
         """
-        directory = self.workdir / f"certs.d-{abs(hash((registry_host, mirror_url)))}"
-        node_config(
-            "write", "--certs-dir", str(directory), "--registry", f"{registry_host}={server}", "--edge", mirror_url
-        )
+        directory = self.workdir / f"certs.d-{abs(hash((registry_host, mirror_url, authorization)))}"
+        args = ["write", "--certs-dir", str(directory), "--registry", f"{registry_host}={server}", "--edge", mirror_url]
+        if authorization is not None:
+            secret = directory.with_name(directory.name + ".authorization")  # as the chart mounts the Secret's key
+            secret.write_text(authorization)
+            args += ["--authorization-file", str(secret)]
+        node_config(*args)
         return directory
 
     def content_digests(self, namespace: str = "default") -> set[str]:
