@@ -121,6 +121,11 @@ def test_the_values_schema_refuses(values):
         helm.Chart.load(CHART).render(values, name="edge", namespace="edge-mirror")
 
 
+def test_both_monitors_at_once_are_refused_rather_than_scraping_twice():
+    with pytest.raises(helm.HelmRenderError, match="enable one of them"):
+        render({"metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}}})
+
+
 def test_the_dashboard_config_map_carries_the_shipped_dashboard():
     config_map = find(render(), "ConfigMap", "edge-edge-mirror-dashboard")
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
