@@ -55,7 +55,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 404:
         error = errors.RegistryError(errors.NOT_FOUND, f"no endpoint at {request.url.path}")
     else:
-        error = errors.RegistryError(errors.UNKNOWN, str(exc.detail), status=exc.status_code)
+        code = errors.UNSUPPORTED if exc.status_code < 500 else errors.UNKNOWN
+        error = errors.RegistryError(code, str(exc.detail), status=exc.status_code)
     return error_response(error)
 
 
