@@ -72,6 +72,11 @@ def referrers_root(name: str) -> str:
     return f"{REPOSITORIES}/{name}/_referrers"
 
 
+def referrers_subjects_directory(name: str, algorithm: str) -> str:
+    """The subjects of one digest algorithm that `name` has referrers of: its sub-directories are hex digests."""
+    return f"{REPOSITORIES}/{name}/_referrers/{algorithm}"
+
+
 def referrers_directory(name: str, subject: Digest) -> str:
     return f"{REPOSITORIES}/{name}/_referrers/{subject.algorithm}/{subject.hex}"
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.api import base, blobs, listings, manifests, uploads
+from mirror.api import base, blobs, listings, manifests, referrers, uploads
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.cache import EdgeCache
@@ -33,6 +33,7 @@ ROUTES = [
     Route("/v2/", base.version_check, methods=READ),
     Route("/v2/_catalog", listings.catalog, methods=READ),
     Route("/v2/{name:path}/tags/list", listings.list_tags, methods=READ),
+    Route("/v2/{name:path}/referrers/{digest}", referrers.list_referrers, methods=READ),
     Route("/v2/{name:path}/manifests/{reference}", manifests.manifest, methods=READ + ["PUT", "DELETE"]),
     Route("/v2/{name:path}/blobs/uploads/", uploads.start_upload, methods=["POST"]),
     Route("/v2/{name:path}/blobs/uploads/{upload}", uploads.upload_session, methods=READ + ["PATCH", "PUT", "DELETE"]),

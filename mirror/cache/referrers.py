@@ -1,0 +1,143 @@
+"""The referrers of a subject in a repository, read from the bucket and cached at the edge like tags.
+
+A list is gathered from two places:
+- the edge's referrers index (``_referrers/<subject>/``, written by edges on push and by ``edge-mirror reindex``);
+- the referrers tag schema (``<alg>-<hex>`` tag) that clients keep on registries without the referrers API, such
+  as registry:2: every manifest it lists that the repository holds and whose ``subject`` is the digest
+  (spec.md "Enabling the Referrers API").
+Only manifests the repository still links are listed, as registry:2 scopes every manifest read.
+
+A list is trusted for ``cache.tag_ttl``; pushes and deletes through this edge drop it at once; other edges see
+them after the TTL. When the backend fails, a stale list is served (and counted). Memory is bounded: at most
+`MAX_REFERRERS` descriptors per subject and `MAX_CACHED_DESCRIPTORS` descriptors cached in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Awaitable, Callable, Protocol
+
+import cachetools
+
+from mirror import errors, layout, metrics
+from mirror.cache.links import LinkCache
+from mirror.cache.singleflight import SingleFlight
+from mirror.reference import Digest
+from mirror.referrers import index
+from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
+
+log = logging.getLogger(__name__)
+
+MAX_REFERRERS = 10_000
+MAX_CACHED_DESCRIPTORS = 100_000
+ENTRY_MAX_SIZE = 1024 * 1024
+READ_CONCURRENCY = 16
+
+Descriptors = list[dict[str, Any]]
+
+
+class _Manifest(Protocol):
+    data: bytes
+
+
+ManifestReader = Callable[[str, Digest], Awaitable[_Manifest]]
+
+
+class ReferrersCache:
+    def __init__(self, upstream: Upstream, links: LinkCache, manifest: ManifestReader, ttl: float) -> None:
+        """`manifest(name, digest)` returns a manifest if `name` links it (RegistryError otherwise)."""
+        self._upstream = upstream
+        self._links = links
+        self._manifest = manifest
+        self._ttl = ttl
+        self._lists: cachetools.LRUCache[tuple[str, Digest], tuple[Descriptors, float]] = cachetools.LRUCache(
+            MAX_CACHED_DESCRIPTORS, getsizeof=lambda value: len(value[0]) + 1
+        )
+        self._flight: SingleFlight[Descriptors] = SingleFlight()
+
+    def changed(self, name: str, subject: Digest) -> None:
+        """A push or delete through this edge changed the referrers of `subject`: read them afresh next time."""
+        self._lists.pop((name, subject), None)
+
+    async def referrers(self, name: str, subject: Digest) -> Descriptors:
+        """Every referrer descriptor of `subject` in `name` (unsorted, unfiltered); empty when there is none."""
+        key = (name, subject)
+        cached = self._lists.get(key)
+        if cached is not None and time.monotonic() - cached[1] < self._ttl:
+            metrics.cache_requests.labels("referrers", "hit").inc()
+            return cached[0]
+        try:
+            found = await self._flight.do(key, lambda: self._load(name, subject))
+        except errors.RegistryError as error:
+            if error.code is not errors.UNAVAILABLE or cached is None:
+                raise
+            metrics.cache_requests.labels("referrers", "stale").inc()
+            return cached[0]
+        metrics.cache_requests.labels("referrers", "miss").inc()
+        return found
+
+    async def _load(self, name: str, subject: Digest) -> Descriptors:
+        limit = asyncio.Semaphore(READ_CONCURRENCY)
+        found: dict[str, dict[str, Any]] = {}
+        for entry in await asyncio.gather(*(self._indexed(name, subject, digest, limit) for digest in await self._entries(name, subject))):
+            if entry is not None:
+                found[entry["digest"]] = entry
+        children = [child for child in await self._fallback_children(name, subject) if str(child) not in found]
+        for entry in await asyncio.gather(*(self._from_manifest(name, subject, child, limit) for child in children)):
+            if entry is not None and len(found) < MAX_REFERRERS:
+                found[entry["digest"]] = entry
+        descriptors = list(found.values())
+        self._lists[(name, subject)] = (descriptors, time.monotonic())
+        return descriptors
+
+    async def _entries(self, name: str, subject: Digest) -> list[Digest]:
+        try:
+            listing = await self._upstream.list(layout.referrers_directory(name, subject))
+        except BackendError as error:
+            raise errors.unavailable(error) from error
+        digests = [digest for digest in map(layout.referrer_of_entry, listing.files) if digest is not None]
+        if len(digests) > MAX_REFERRERS:
+            log.warning("%s has %d referrers of %s; listing the first %d", name, len(digests), subject, MAX_REFERRERS)
+        return sorted(digests, key=str)[:MAX_REFERRERS]
+
+    async def _indexed(self, name: str, subject: Digest, digest: Digest, limit: asyncio.Semaphore) -> dict[str, Any] | None:
+        """The descriptor of one index entry, if the entry is sound and the repository still links the manifest."""
+        async with limit:
+            try:
+                data = await self._upstream.read(layout.referrer_entry(name, subject, digest), ENTRY_MAX_SIZE)
+            except (NotFound, TooLarge):
+                return None
+            except BackendError as error:
+                raise errors.unavailable(error) from error
+            entry = index.decode_entry(data, digest)
+            if entry is None or not await self._links.is_linked(name, "manifest", digest):
+                return None
+            return entry
+
+    async def _fallback_children(self, name: str, subject: Digest) -> list[Digest]:
+        """The manifests listed under the referrers tag of `subject`, if a client keeps one in `name`."""
+        try:
+            tagged = await self._links.resolve_tag(name, index.fallback_tag(subject))
+            data = (await self._manifest(name, tagged)).data
+        except errors.RegistryError as error:
+            if error.code is errors.UNAVAILABLE:
+                raise
+            return []
+        return index.fallback_children(data)[:MAX_REFERRERS]
+
+    async def _from_manifest(self, name: str, subject: Digest, digest: Digest, limit: asyncio.Semaphore) -> dict[str, Any] | None:
+        """The descriptor of a manifest the referrers tag lists, if `name` holds it and its subject is `subject`."""
+        async with limit:
+            try:
+                data = (await self._manifest(name, digest)).data
+            except errors.RegistryError as error:
+                if error.code is errors.UNAVAILABLE:
+                    raise
+                return None
+        try:
+            found_subject, entry = index.parse_referrer(data, digest)
+        except index.NotAReferrer:
+            return None
+        return entry if found_subject == subject else None
