@@ -57,13 +57,15 @@ async def reindex(upstream: Upstream, name: str) -> Summary:
     for algorithm in SUPPORTED_ALGORITHMS:
         listing = await upstream.list(layout.manifest_revisions_directory(name, algorithm))
         revisions += [digest for digest in (_digest(algorithm, hex_) for hex_ in listing.directories) if digest]
-    summary.revisions = len(revisions)
 
     limit = asyncio.Semaphore(READ_CONCURRENCY)
     wanted: set[str] = set()
 
     async def index_one(digest: Digest) -> None:
         async with limit:
+            if not await _is_revision(upstream, name, digest):
+                return  # an empty directory left by a delete on a backend that keeps empty prefixes
+            summary.revisions += 1
             try:
                 data = await upstream.read(layout.blob_data(digest), MANIFEST_MAX_SIZE)
             except (NotFound, TooLarge):
@@ -101,11 +103,12 @@ async def _entries(upstream: Upstream, name: str) -> list[tuple[str, Digest]]:
 
 
 async def _is_revision(upstream: Upstream, name: str, digest: Digest) -> bool:
+    """Whether `name` links manifest `digest` now (its revision link exists and names it)."""
     try:
-        await upstream.stat(layout.manifest_revision_link(name, digest))
+        link = await upstream.read(layout.manifest_revision_link(name, digest), 1024)
     except NotFound:
         return False
-    return True
+    return link.decode(errors="replace").strip() == str(digest)
 
 
 def _digest(algorithm: str, encoded: str) -> Digest | None:
