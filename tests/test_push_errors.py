@@ -182,10 +182,9 @@ def test_delete_manifest_by_digest_when_enabled(deleting_edge, seaweed, registry
         listed = client.get("/v2/errs/del/tags/list").json()["tags"]
     for tag in ("v1", "also"):
         assert seaweed.keys("registry", layout.tag_directory("errs/del", tag) + "/") == []
-    # SeaweedFS keeps an emptied folder as a common prefix (S3 and Storj have no folders), so registry:2 may still
-    # list a removed tag here too: what matters is that both read the bucket the same way.
-    assert httpx.get(f"{registry_s3.url}/v2/errs/del/tags/list", timeout=60).json()["tags"] == listed
-    assert "keep" in listed
+    # SeaweedFS keeps an emptied folder as a common prefix (S3 and Storj have no folders), so registry:2 still
+    # lists a removed tag here; the edge lists only tags that have a current link.
+    assert listed == ["keep"]
     for tag in ("v1", "also"):
         response = httpx.get(f"{registry_s3.url}/v2/errs/del/manifests/{tag}", headers={"Accept": OCI_MANIFEST}, timeout=60)
         assert response.status_code == 404

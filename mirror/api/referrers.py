@@ -42,7 +42,7 @@ async def list_referrers(request: Request) -> Response:
 def _page_size(raw: str | None) -> int:
     if raw is None:
         return index.PAGE_MAX_ENTRIES
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
         raise errors.RegistryError(
             errors.PAGINATION_NUMBER_INVALID, f"n must be a non-negative whole number, got {raw[:20]!r}", {"n": raw[:20]}
         )
