@@ -34,7 +34,8 @@ async def list_referrers(request: Request) -> Response:
     if artifact_types:
         headers["OCI-Filters-Applied"] = "artifactType"
     if page.next_last is not None:
-        query = urlencode([*(("artifactType", value) for value in artifact_types), ("n", limit), ("last", page.next_last)])
+        pairs = [*(("artifactType", value) for value in artifact_types), ("n", limit), ("last", page.next_last)]
+        query = urlencode(pairs)
         headers["Link"] = f'</v2/{name}/referrers/{subject}?{query}>; rel="next"'
     return Response(index.image_index(page.manifests), media_type=OCI_INDEX, headers=headers)
 
@@ -44,6 +45,8 @@ def _page_size(raw: str | None) -> int:
         return index.PAGE_MAX_ENTRIES
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
         raise errors.RegistryError(
-            errors.PAGINATION_NUMBER_INVALID, f"n must be a non-negative whole number, got {raw[:20]!r}", {"n": raw[:20]}
+            errors.PAGINATION_NUMBER_INVALID,
+            f"n must be a non-negative whole number, got {raw[:20]!r}",
+            {"n": raw[:20]},
         )
     return min(int(raw), index.PAGE_MAX_ENTRIES)

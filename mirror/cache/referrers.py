@@ -81,7 +81,8 @@ class ReferrersCache:
     async def _load(self, name: str, subject: Digest) -> Descriptors:
         limit = asyncio.Semaphore(READ_CONCURRENCY)
         found: dict[str, dict[str, Any]] = {}
-        for entry in await asyncio.gather(*(self._indexed(name, subject, digest, limit) for digest in await self._entries(name, subject))):
+        indexed = await self._entries(name, subject)
+        for entry in await asyncio.gather(*(self._indexed(name, subject, digest, limit) for digest in indexed)):
             if entry is not None:
                 found[entry["digest"]] = entry
         children = [child for child in await self._fallback_children(name, subject) if str(child) not in found]
@@ -102,7 +103,9 @@ class ReferrersCache:
             log.warning("%s has %d referrers of %s; listing the first %d", name, len(digests), subject, MAX_REFERRERS)
         return sorted(digests, key=str)[:MAX_REFERRERS]
 
-    async def _indexed(self, name: str, subject: Digest, digest: Digest, limit: asyncio.Semaphore) -> dict[str, Any] | None:
+    async def _indexed(
+        self, name: str, subject: Digest, digest: Digest, limit: asyncio.Semaphore
+    ) -> dict[str, Any] | None:
         """The descriptor of one index entry, if the entry is sound and the repository still links the manifest."""
         async with limit:
             try:
@@ -127,7 +130,9 @@ class ReferrersCache:
             return []
         return index.fallback_children(data)[:MAX_REFERRERS]
 
-    async def _from_manifest(self, name: str, subject: Digest, digest: Digest, limit: asyncio.Semaphore) -> dict[str, Any] | None:
+    async def _from_manifest(
+        self, name: str, subject: Digest, digest: Digest, limit: asyncio.Semaphore
+    ) -> dict[str, Any] | None:
         """The descriptor of a manifest the referrers tag lists, if `name` holds it and its subject is `subject`."""
         async with limit:
             try:

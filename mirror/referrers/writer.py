@@ -26,7 +26,9 @@ class ReferrersWriter:
         self._upstream = upstream
         self._changed = changed
 
-    async def record(self, name: str, digest: Digest, media_type: str, document: dict[str, Any], data: bytes) -> str | None:
+    async def record(
+        self, name: str, digest: Digest, media_type: str, document: dict[str, Any], data: bytes
+    ) -> str | None:
         """Index a just-stored manifest if it has a subject; returns the subject to announce with ``OCI-Subject``.
 
         None when there is no subject, or when the entry could not be written: without the header the client
