@@ -9,7 +9,8 @@ Only manifests the repository still links are listed, as registry:2 scopes every
 
 A list is trusted for ``cache.tag_ttl``; pushes and deletes through this edge drop it at once; other edges see
 them after the TTL. When the backend fails, a stale list is served (and counted). Memory is bounded: at most
-`MAX_REFERRERS` descriptors per subject and `MAX_CACHED_DESCRIPTORS` descriptors cached in all.
+`MAX_REFERRERS` descriptors and `LIST_MAX_BYTES` of them per subject (the first by digest are kept), and
+`CACHE_MAX_BYTES` cached in all.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
 
 import cachetools
+import orjson
 
 from mirror import errors, layout, metrics
 from mirror.cache.links import LinkCache
 from mirror.cache.singleflight import SingleFlight
+from mirror.mediatypes import MANIFEST_MAX_SIZE
 from mirror.reference import Digest
 from mirror.referrers import index
 from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
@@ -31,11 +35,29 @@ from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
 log = logging.getLogger(__name__)
 
 MAX_REFERRERS = 10_000
-MAX_CACHED_DESCRIPTORS = 100_000
-ENTRY_MAX_SIZE = 1024 * 1024
+LIST_MAX_BYTES = 16 * 1024 * 1024
+CACHE_MAX_BYTES = 64 * 1024 * 1024
 READ_CONCURRENCY = 16
 
 Descriptors = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _List:
+    descriptors: Descriptors
+    fetched_at: float
+    size: int  # bytes of descriptor JSON, what the cache is bounded by
+
+
+@dataclass
+class _Reads:
+    """The reads of one list load: at most READ_CONCURRENCY at once, and a byte budget for what they keep."""
+
+    slots: asyncio.Semaphore
+    remaining: int
+
+    def spent(self) -> bool:
+        return self.remaining <= 0
 
 
 class _Manifest(Protocol):
@@ -52,8 +74,8 @@ class ReferrersCache:
         self._links = links
         self._manifest = manifest
         self._ttl = ttl
-        self._lists: cachetools.LRUCache[tuple[str, Digest], tuple[Descriptors, float]] = cachetools.LRUCache(
-            MAX_CACHED_DESCRIPTORS, getsizeof=lambda value: len(value[0]) + 1
+        self._lists: cachetools.LRUCache[tuple[str, Digest], _List] = cachetools.LRUCache(
+            CACHE_MAX_BYTES, getsizeof=lambda value: value.size + 64
         )
         self._flight: SingleFlight[Descriptors] = SingleFlight()
 
@@ -65,21 +87,21 @@ class ReferrersCache:
         """Every referrer descriptor of `subject` in `name` (unsorted, unfiltered); empty when there is none."""
         key = (name, subject)
         cached = self._lists.get(key)
-        if cached is not None and time.monotonic() - cached[1] < self._ttl:
+        if cached is not None and time.monotonic() - cached.fetched_at < self._ttl:
             metrics.cache_requests.labels("referrers", "hit").inc()
-            return cached[0]
+            return cached.descriptors
         try:
             found = await self._flight.do(key, lambda: self._load(name, subject))
         except errors.RegistryError as error:
             if error.code is not errors.UNAVAILABLE or cached is None:
                 raise
             metrics.cache_requests.labels("referrers", "stale").inc()
-            return cached[0]
+            return cached.descriptors
         metrics.cache_requests.labels("referrers", "miss").inc()
         return found
 
     async def _load(self, name: str, subject: Digest) -> Descriptors:
-        limit = asyncio.Semaphore(READ_CONCURRENCY)
+        limit = _Reads(asyncio.Semaphore(READ_CONCURRENCY), 2 * LIST_MAX_BYTES)
         found: dict[str, dict[str, Any]] = {}
         indexed = await self._entries(name, subject)
         for entry in await asyncio.gather(*(self._indexed(name, subject, digest, limit) for digest in indexed)):
@@ -87,10 +109,19 @@ class ReferrersCache:
                 found[entry["digest"]] = entry
         children = [child for child in await self._fallback_children(name, subject) if str(child) not in found]
         for entry in await asyncio.gather(*(self._from_manifest(name, subject, child, limit) for child in children)):
-            if entry is not None and len(found) < MAX_REFERRERS:
+            if entry is not None:
                 found[entry["digest"]] = entry
-        descriptors = list(found.values())
-        self._lists[(name, subject)] = (descriptors, time.monotonic())
+        descriptors: Descriptors = []
+        size = 0
+        for digest in sorted(found):
+            entry_size = len(orjson.dumps(found[digest]))
+            if len(descriptors) == MAX_REFERRERS or size + entry_size > LIST_MAX_BYTES:
+                log.warning("%s: referrers of %s exceed %d entries or %d bytes; the rest are left out",
+                            name, subject, MAX_REFERRERS, LIST_MAX_BYTES)
+                break
+            descriptors.append(found[digest])
+            size += entry_size
+        self._lists[(name, subject)] = _List(descriptors, time.monotonic(), size)
         return descriptors
 
     async def _entries(self, name: str, subject: Digest) -> list[Digest]:
@@ -103,17 +134,18 @@ class ReferrersCache:
             log.warning("%s has %d referrers of %s; listing the first %d", name, len(digests), subject, MAX_REFERRERS)
         return sorted(digests, key=str)[:MAX_REFERRERS]
 
-    async def _indexed(
-        self, name: str, subject: Digest, digest: Digest, limit: asyncio.Semaphore
-    ) -> dict[str, Any] | None:
+    async def _indexed(self, name: str, subject: Digest, digest: Digest, limit: _Reads) -> dict[str, Any] | None:
         """The descriptor of one index entry, if the entry is sound and the repository still links the manifest."""
-        async with limit:
+        async with limit.slots:
+            if limit.spent():
+                return None
             try:
-                data = await self._upstream.read(layout.referrer_entry(name, subject, digest), ENTRY_MAX_SIZE)
+                data = await self._upstream.read(layout.referrer_entry(name, subject, digest), MANIFEST_MAX_SIZE)
             except (NotFound, TooLarge):
                 return None
             except BackendError as error:
                 raise errors.unavailable(error) from error
+            limit.remaining -= len(data)
             entry = index.decode_entry(data, digest)
             if entry is None or not await self._links.is_linked(name, "manifest", digest):
                 return None
@@ -130,13 +162,14 @@ class ReferrersCache:
             return []
         return index.fallback_children(data)[:MAX_REFERRERS]
 
-    async def _from_manifest(
-        self, name: str, subject: Digest, digest: Digest, limit: asyncio.Semaphore
-    ) -> dict[str, Any] | None:
+    async def _from_manifest(self, name: str, subject: Digest, digest: Digest, limit: _Reads) -> dict[str, Any] | None:
         """The descriptor of a manifest the referrers tag lists, if `name` holds it and its subject is `subject`."""
-        async with limit:
+        async with limit.slots:
+            if limit.spent():
+                return None
             try:
                 data = (await self._manifest(name, digest)).data
+                limit.remaining -= len(data)
             except errors.RegistryError as error:
                 if error.code is errors.UNAVAILABLE:
                     raise
