@@ -13,7 +13,7 @@ import pytest
 from mirror import layout
 from mirror.reference import parse_digest
 from tests.conformance.test_referrers import listed, push_artifact, push_subject, referrers
-from tests.support.edge import REPO_ROOT, EdgeMirror, filesystem_storage, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, REPO_ROOT, EdgeMirror, filesystem_storage, s3_storage
 from tests.support.seaweed import SeaweedS3
 
 
@@ -29,7 +29,8 @@ def doomed_seaweed(tmp_path):
 
 
 def test_a_cached_referrers_list_is_served_stale_while_the_backend_is_down(doomed_seaweed, tmp_path):
-    with EdgeMirror(tmp_path / "edge", s3_storage(doomed_seaweed.endpoint, "registry"), cache={"tag_ttl": "1s"}) as edge:
+    storage = s3_storage(doomed_seaweed.endpoint, "registry")
+    with EdgeMirror(tmp_path / "edge", storage, cache={"tag_ttl": "1s"}, auth=ANONYMOUS_PUSH) as edge:
         with httpx.Client(base_url=edge.url, timeout=60) as client:
             subject = push_subject(client, "team/signed")
             signature, _, _ = push_artifact(client, "team/signed", subject)
@@ -55,7 +56,8 @@ def _reindex(edge: EdgeMirror, *arguments: str) -> subprocess.CompletedProcess[s
 
 def test_reindex_without_a_name_rebuilds_every_repository(tmp_path):
     root = tmp_path / "data"
-    with EdgeMirror(tmp_path / "edge", filesystem_storage(root)) as edge, httpx.Client(base_url=edge.url, timeout=60) as client:
+    edge = EdgeMirror(tmp_path / "edge", filesystem_storage(root), auth=ANONYMOUS_PUSH)
+    with edge, httpx.Client(base_url=edge.url, timeout=60) as client:
         pushed = {}
         for name in ("team/a", "team/b/c"):
             subject = push_subject(client, name)
