@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import bcrypt
 import httpx
 import pytest
 
@@ -80,3 +81,16 @@ def test_reindex_of_an_invalid_name_says_so_and_exits_2(tmp_path):
     done = _reindex(edge, "Not A Name")
     assert done.returncode == 2
     assert "repository name" in done.stderr
+
+
+def test_the_referrers_api_asks_for_pull_access_like_the_manifests_it_lists(tmp_path):
+    (tmp_path / "data").mkdir()
+    users = tmp_path / "users"
+    users.write_text(f"ops:{bcrypt.hashpw(b'ops-pw', bcrypt.gensalt(rounds=4)).decode()}\n")
+    auth = {"auth": {"method": "htpasswd"}, "auth.htpasswd": {"realm": "edge", "path": str(users)}}
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(tmp_path / "data"), **auth) as edge:
+        path = f"{edge.url}/v2/team/app/referrers/sha256:{'2' * 64}"
+        refused = httpx.get(path)
+        assert refused.status_code == 401
+        assert refused.json()["errors"][0]["code"] == "UNAUTHORIZED"
+        assert listed(httpx.get(path, auth=("ops", "ops-pw"))) == []
