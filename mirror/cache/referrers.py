@@ -78,9 +78,13 @@ class ReferrersCache:
             CACHE_MAX_BYTES, getsizeof=lambda value: value.size + 64
         )
         self._flight: SingleFlight[Descriptors] = SingleFlight()
+        # Bumped by every change through this edge: a load that began before a change neither joins later
+        # requests nor stores its (possibly older) list, so a pusher told OCI-Subject always finds its manifest.
+        self._epoch = 0
 
     def changed(self, name: str, subject: Digest) -> None:
         """A push or delete through this edge changed the referrers of `subject`: read them afresh next time."""
+        self._epoch += 1
         self._lists.pop((name, subject), None)
 
     async def referrers(self, name: str, subject: Digest) -> Descriptors:
@@ -91,7 +95,8 @@ class ReferrersCache:
             metrics.cache_requests.labels("referrers", "hit").inc()
             return cached.descriptors
         try:
-            found = await self._flight.do(key, lambda: self._load(name, subject))
+            epoch = self._epoch
+            found = await self._flight.do((name, subject, epoch), lambda: self._load(name, subject, epoch))
         except errors.RegistryError as error:
             if error.code is not errors.UNAVAILABLE or cached is None:
                 raise
@@ -100,7 +105,7 @@ class ReferrersCache:
         metrics.cache_requests.labels("referrers", "miss").inc()
         return found
 
-    async def _load(self, name: str, subject: Digest) -> Descriptors:
+    async def _load(self, name: str, subject: Digest, epoch: int) -> Descriptors:
         limit = _Reads(asyncio.Semaphore(READ_CONCURRENCY), 2 * LIST_MAX_BYTES)
         found: dict[str, dict[str, Any]] = {}
         indexed = await self._entries(name, subject)
@@ -121,7 +126,8 @@ class ReferrersCache:
                 break
             descriptors.append(found[digest])
             size += entry_size
-        self._lists[(name, subject)] = _List(descriptors, time.monotonic(), size)
+        if epoch == self._epoch:
+            self._lists[(name, subject)] = _List(descriptors, time.monotonic(), size)
         return descriptors
 
     async def _entries(self, name: str, subject: Digest) -> list[Digest]:
