@@ -13,7 +13,15 @@ import pytest
 
 from mirror import layout
 from mirror.reference import parse_digest
-from tests.conformance.test_referrers import listed, push_artifact, push_subject, referrers
+from tests.conformance.test_referrers import (
+    OCI_MANIFEST,
+    SIGNATURE,
+    push_referrers_tag,
+    listed,
+    push_artifact,
+    push_subject,
+    referrers,
+)
 from tests.support.edge import ANONYMOUS_PUSH, REPO_ROOT, EdgeMirror, filesystem_storage, s3_storage
 from tests.support.seaweed import SeaweedS3
 
@@ -94,3 +102,18 @@ def test_the_referrers_api_asks_for_pull_access_like_the_manifests_it_lists(tmp_
         assert refused.status_code == 401
         assert refused.json()["errors"][0]["code"] == "UNAUTHORIZED"
         assert listed(httpx.get(path, auth=("ops", "ops-pw"))) == []
+
+
+def test_a_push_whose_index_entry_cannot_be_written_sends_no_oci_subject_and_the_tag_fallback_serves(tmp_path):
+    """Without OCI-Subject the client keeps the referrers tag itself (spec.md); the edge then lists it from there."""
+    root = tmp_path / "data"
+    edge = EdgeMirror(tmp_path / "edge", filesystem_storage(root), auth=ANONYMOUS_PUSH)
+    with edge, httpx.Client(base_url=edge.url, timeout=60) as client:
+        subject = push_subject(client, "team/blocked")
+        (root / layout.referrers_root("team/blocked")).write_bytes(b"a file where the index directory would go")
+        signature, manifest, response = push_artifact(client, "team/blocked", subject)
+        assert response.status_code == 201
+        assert "OCI-Subject" not in response.headers
+        entry = {"mediaType": OCI_MANIFEST, "digest": signature, "size": len(manifest), "artifactType": SIGNATURE}
+        push_referrers_tag(client, "team/blocked", subject[0], [entry])
+        assert listed(referrers(client, "team/blocked", subject[0])) == [signature]

@@ -225,7 +225,7 @@ def test_a_referrer_deleted_through_one_edge_is_gone_from_another(conformance_ed
         assert listed(referrers(reader, repository, subject[0])) == []
 
 
-def _push_referrers_tag(client: httpx.Client, repository: str, subject: str, entries: list[dict]) -> None:
+def push_referrers_tag(client: httpx.Client, repository: str, subject: str, entries: list[dict]) -> None:
     """What a client does on a registry without the referrers API: an image index under the <alg>-<hex> tag."""
     data = orjson.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
     tag = subject.replace(":", "-")
@@ -240,7 +240,7 @@ def test_an_artifact_pushed_through_registry2_with_the_referrers_tag_is_listed_b
         signature, signature_bytes, response = push_artifact(registry, repository, subject, annotations={"by": "registry2"})
         assert "OCI-Subject" not in response.headers  # so the client keeps the tag:
         unrelated, unrelated_bytes = _push_image(registry, repository, "other", layer=b"no subject here")
-        _push_referrers_tag(
+        push_referrers_tag(
             registry,
             repository,
             subject[0],
