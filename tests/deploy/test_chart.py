@@ -133,12 +133,20 @@ def test_the_dashboard_config_map_carries_the_shipped_dashboard():
     assert json.loads(config_map["data"]["edge-mirror.json"]) == shipped
 
 
-def test_the_restore_hook_runs_after_delete_on_every_node_with_its_own_script_copy():
+def test_the_restore_hook_runs_on_every_node_and_helm_waits_for_it():
     objects = render()
     hook = find(objects, "DaemonSet", "edge-edge-mirror-restore")
     script = find(objects, "ConfigMap", "edge-edge-mirror-restore")
-    assert hook["metadata"]["annotations"]["helm.sh/hook"] == "post-delete"
-    assert script["metadata"]["annotations"]["helm.sh/hook"] == "post-delete"
+    service = find(objects, "Service", "edge-edge-mirror-restore")
+    wait = find(objects, "Pod", "edge-edge-mirror-restore-wait")
+    for item in (hook, script, service, wait):
+        assert item["metadata"]["annotations"]["helm.sh/hook"] == "post-delete"
+    weights = [int(item["metadata"]["annotations"]["helm.sh/hook-weight"]) for item in (script, hook, service, wait)]
+    assert weights == sorted(weights) and weights[-1] > weights[1]  # the wait pod comes last
     assert hook["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}]
     assert hook["spec"]["template"]["spec"]["initContainers"][0]["command"][-1] == "restore"
+    assert service["spec"]["selector"] == hook["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    command = wait["spec"]["containers"][0]["command"]
+    assert command[2] == "wait" and command[command.index("--service") + 1] == "edge-edge-mirror-restore.edge-mirror.svc"
     assert script["data"]["node-config.py"] == (CHART / "files/node-config.py").read_text()

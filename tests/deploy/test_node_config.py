@@ -11,6 +11,7 @@ import pytest
 
 from tests.deploy.conftest import CHART, REPO, find, render
 from tests.support import examples
+from tests.support.ports import free_port
 
 SCRIPT = CHART / "files" / "node-config.py"
 ORIGINAL = 'server = "https://mirror.corp.example"\n\n[host."https://cache.corp.example"]\n  capabilities = ["pull"]\n'
@@ -123,3 +124,20 @@ def test_the_rendered_init_container_writes_the_example_hosts_toml(tmp_path):
     certs = host_root / "etc/containerd/certs.d"
     assert sorted(path.name for path in certs.iterdir()) == ["docker.io", "registry.example.com"]
     assert (certs / "registry.example.com/hosts.toml").read_text() == (REPO / "deploy/examples/hosts.toml").read_text()
+
+
+def test_wait_returns_once_every_restored_node_answers():
+    port = free_port()
+    done = subprocess.Popen([sys.executable, str(SCRIPT), "done", "--port", str(port)])
+    try:
+        result = run("wait", "--service", "localhost", "--port", str(port), "--timeout", "20")
+        assert result.returncode == 0, result.stderr
+    finally:
+        done.terminate()
+        done.wait(timeout=10)
+
+
+def test_wait_gives_up_when_a_node_never_answers():
+    result = run("wait", "--service", "127.0.0.1", "--port", str(free_port()), "--timeout", "1")
+    assert result.returncode == 1
+    assert "not every pod" in result.stderr

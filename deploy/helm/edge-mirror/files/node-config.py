@@ -12,6 +12,11 @@ An existing ``hosts.toml`` is kept once as ``hosts.toml.edge-mirror-orig`` befor
 
 ``restore``: puts the kept original back, or removes the file (and its directory if left empty) where there was none.
 
+``done`` and ``wait`` let ``helm uninstall`` wait for every node's restore: the post-delete DaemonSet runs
+``restore`` as its init container and ``done`` (answer 200 on ``--port``) after it; the hook's wait pod runs
+``wait``, which returns once every address of the DaemonSet's headless ``--service`` answers, twice in a row with
+the same set of addresses (or fails after ``--timeout`` seconds).
+
 The certs.d directory is ``--certs-dir``, or the first entry of the ``config_path`` set in containerd's
 ``--containerd-config`` (version 2: the ``io.containerd.grpc.v1.cri`` plugin; version 3, containerd 2.x:
 ``io.containerd.cri.v1.images``), looked up under ``--host-root`` where the node's filesystem is mounted.
@@ -21,9 +26,13 @@ Standard library only: it runs in the edge image, or any Python 3.11.
 from __future__ import annotations
 
 import argparse
+import http.client
+import http.server
 import json
 import os
+import socket
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -160,10 +169,67 @@ def restore(certs_dir: Path, hosts: list[str]) -> list[Path]:
     return restored
 
 
+class _Done(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _DualStackServer(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def serve_done(port: int) -> None:
+    """Answer 200 to every GET on `port` (IPv6 and IPv4 pod addresses), forever: this node's restore has run."""
+    try:
+        server: http.server.ThreadingHTTPServer = _DualStackServer(("::", port), _Done)
+    except OSError:  # a pod without IPv6
+        server = http.server.ThreadingHTTPServer(("", port), _Done)
+    server.serve_forever()
+
+
+def _answers(address: str, port: int) -> bool:
+    connection = http.client.HTTPConnection(address, port, timeout=2)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def wait_done(service: str, port: int, timeout: float, interval: float = 2.0) -> bool:
+    """True once every address `service` resolves to answers on `port`, the same set twice in a row."""
+    deadline = time.monotonic() + timeout
+    previous: set[str] | None = None
+    while time.monotonic() < deadline:
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(service, port, proto=socket.IPPROTO_TCP)}
+        except socket.gaierror:
+            addresses = set()
+        if addresses and all(_answers(address, port) for address in addresses):
+            if addresses == previous:
+                return True
+            previous = addresses
+        else:
+            previous = None
+        time.sleep(interval)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="node-config.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["write", "restore"])
-    parser.add_argument("--registry", action="append", required=True, help="HOST or HOST=SERVER; repeat per registry")
+    parser.add_argument("action", choices=["write", "restore", "done", "wait"])
+    parser.add_argument("--registry", action="append", default=[], help="HOST or HOST=SERVER; repeat per registry")
     parser.add_argument("--edge", help="the node's edge, e.g. http://10.0.0.7:5000 (write)")
     parser.add_argument("--dial-timeout", default="200ms", help="how long containerd tries the edge before falling back")
     parser.add_argument("--authorization-file", type=Path, help="file holding the Authorization header value")
@@ -171,7 +237,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certs-dir", type=Path, help="containerd's certs.d (default: detected from its config)")
     parser.add_argument("--containerd-config", type=Path, default=Path("/etc/containerd/config.toml"))
     parser.add_argument("--host-root", type=Path, default=Path("/"), help="where the node's / is mounted")
+    parser.add_argument("--port", type=int, default=8080, help="done/wait: the port the restore pods answer on")
+    parser.add_argument("--service", help="wait: the headless Service of the restore pods")
+    parser.add_argument("--timeout", type=float, default=600, help="wait: give up after this many seconds")
     arguments = parser.parse_args(argv)
+    if arguments.action == "done":
+        serve_done(arguments.port)
+        return 0
+    if arguments.action == "wait":
+        if not arguments.service:
+            parser.error("wait needs --service")
+        if wait_done(arguments.service, arguments.port, arguments.timeout):
+            print(f"node-config: every pod behind {arguments.service} has restored its node")
+            return 0
+        print(f"node-config: not every pod behind {arguments.service} answered in {arguments.timeout:g}s", file=sys.stderr)
+        return 1
+    if not arguments.registry:
+        parser.error(f"{arguments.action} needs at least one --registry")
     try:
         registries = [parse_registry(text) for text in arguments.registry]
         certs_dir = arguments.certs_dir or detect_certs_dir(arguments.containerd_config, arguments.host_root)
