@@ -78,10 +78,16 @@ class EdgeConnection(TCPServer):
         await self.idle_task.stop()
 
 
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def hypercorn_config(settings: HttpConfig) -> HypercornConfig:
+    """The API server's settings: bind, TLS, keep-alive timeout and listen backlog."""
     server = HypercornConfig()
-    host = settings.host
-    server.bind = [f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"]
+    server.bind = [_bind(settings.host, settings.port)]
+    if settings.certfile:
+        server.certfile, server.keyfile = settings.certfile, settings.keyfile
     server.keep_alive_timeout = settings.keep_alive_timeout
     server.backlog = settings.backlog
     server.graceful_timeout = 5
@@ -90,10 +96,18 @@ def hypercorn_config(settings: HttpConfig) -> HypercornConfig:
     return server
 
 
-async def serve(app: Any, settings: HttpConfig, shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
-    """Serve `app` until `shutdown_trigger` returns."""
+async def serve(app: Any, metrics_app: Any, settings: HttpConfig, shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+    """Serve `app` (and `metrics_app` on ``http.metrics_addr`` when set) until `shutdown_trigger` returns.
+
+    Connections to both count against ``http.max_connections``.
+    """
     EdgeConnection.max_connections = settings.max_connections
     EdgeConnection.send_timeout = settings.send_timeout
     hypercorn.asyncio.run.TCPServer = EdgeConnection  # type: ignore[misc]  # hypercorn has no hook for it
-    await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)
-
+    servers = [hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)]
+    if settings.metrics_addr:
+        metrics_server = HypercornConfig()
+        metrics_server.bind = [_bind(*settings.metrics_addr)]
+        metrics_server.accesslog = None
+        servers.append(hypercorn_serve(metrics_app, metrics_server, shutdown_trigger=shutdown_trigger))
+    await asyncio.gather(*servers)
