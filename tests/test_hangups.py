@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.support.blobs import push_blob
-from tests.support.edge import EdgeMirror, filesystem_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, filesystem_storage
 from tests.support.hangups import ProcessWatch, hang_up_loop, open_fds, request_bytes
 
 MIB = 1024 * 1024
@@ -63,7 +63,7 @@ def _hang_ups_stay_bounded(edge: EdgeMirror, requests: list[bytes], read_bytes: 
 @pytest.fixture(scope="module")
 def cached_edge(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("hangups-cached")
-    with EdgeMirror(workdir / "edge", filesystem_storage(workdir / "data")) as edge:
+    with EdgeMirror(workdir / "edge", filesystem_storage(workdir / "data"), auth=ANONYMOUS_PUSH) as edge:
         digest = push_blob(edge.url, "team/hang", os.urandom(24 * MIB))
         assert len(httpx.get(f"{edge.url}/v2/team/hang/blobs/{digest}", timeout=60).content) == 24 * MIB
         config = push_blob(edge.url, "team/hang", b"{}")
@@ -99,7 +99,7 @@ def test_hang_ups_on_manifests_leave_nothing_behind(cached_edge):
 
 def test_hang_ups_on_blobs_being_filled_leave_nothing_behind(tmp_path):
     # A cache that holds two of the six blobs: round robin over them makes nearly every request read a fill.
-    with EdgeMirror(tmp_path / "edge", filesystem_storage(tmp_path / "data"), cache={"size": "20MiB"}) as edge:
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(tmp_path / "data"), cache={"size": "20MiB"}, auth=ANONYMOUS_PUSH) as edge:
         digests = [push_blob(edge.url, "team/fill", os.urandom(8 * MIB + index)) for index in range(6)]
         _hang_ups_stay_bounded(edge, [request_bytes(f"/v2/team/fill/blobs/{digest}") for digest in digests])
         metrics = edge.metrics()

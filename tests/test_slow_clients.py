@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.blobs import push_blob_file
-from tests.support.edge import EdgeMirror, filesystem_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, filesystem_storage
 from tests.support.hangups import ProcessWatch, open_fds, request_bytes
 
 MIB = 1024 * 1024
@@ -22,7 +22,7 @@ BIG = 128 * MIB
 def edge(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slow-clients")
     http = {"send_timeout": "2s", "read_timeout": "1s", "max_connections": 8}
-    with EdgeMirror(workdir / "edge", filesystem_storage(workdir / "data"), http=http) as edge:
+    with EdgeMirror(workdir / "edge", filesystem_storage(workdir / "data"), http=http, auth=ANONYMOUS_PUSH) as edge:
         path = workdir / "big"
         with open(path, "wb") as file:
             for _ in range(BIG // MIB):
