@@ -254,6 +254,7 @@ class Fill:
 
     async def _hash_prefix(self) -> str:
         hasher = hashlib.new(self.digest.algorithm)
+        buffer = memoryview(bytearray(min(HASH_CHUNK, self.size or 0)))
         hashed = 0
         size = self.size or 0
         while hashed < size:
@@ -262,13 +263,25 @@ class Fill:
                 await self._wait_progress()
                 continue
             length = min(HASH_CHUNK, available - hashed)
-            await asyncio.to_thread(_hash_range, hasher, self._fd, hashed, length)
+            await asyncio.to_thread(_hash_range, hasher, self._fd, hashed, length, buffer)
             hashed += length
         return hasher.hexdigest()
 
 
-def _hash_range(hasher: "hashlib._Hash", fd: int, offset: int, length: int) -> None:
-    hasher.update(os.pread(fd, length, offset))
+def _hash_range(hasher: "hashlib._Hash", fd: int, offset: int, length: int, buffer: memoryview) -> None:
+    """Hash `length` bytes at `offset` through the fill's own `buffer`.
+
+    Reading into one reused buffer allocates nothing per call: a fresh 8 MiB bytes object per call was kept
+    by each worker thread's malloc arena after it was freed, and the edge's RSS crept up by about 8-16 MiB per
+    executor thread over a soak.
+    """
+    while length:
+        read = os.preadv(fd, [buffer[: min(length, len(buffer))]], offset)
+        if not read:
+            raise OSError(f"partial file ended at {offset}")
+        hasher.update(buffer[:read])
+        offset += read
+        length -= read
 
 
 class FillManager:
