@@ -19,8 +19,8 @@ from mirror.api import base, blobs, listings, manifests, uploads
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.cache import EdgeCache
-from mirror.cache.publish import Publisher
-from mirror.cache.uploads import Uploads
+from mirror.push.publish import Publisher
+from mirror.push.uploads import Uploads
 from mirror.config import Config
 from mirror.upstream import open_upstream
 

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from mirror.api.ranges import parse_range
 from mirror.api.responses import BlobResponse
 from mirror.cache import EdgeCache
-from mirror.cache.publish import Publisher
+from mirror.push.publish import Publisher
 from mirror.reference import parse_digest, parse_name
 
 # Content by digest never changes.

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mirror import errors
-from mirror.cache.uploads import Uploads, range_headers
+from mirror.push.uploads import Uploads, range_headers
 from mirror.reference import parse_digest, parse_name
 
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?")
