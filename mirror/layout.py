@@ -18,9 +18,10 @@ The layout, as registry:2 writes it under its storage root directory::
                 ├── startedat                                  RFC 3339 time the upload began
                 ├── hashstates/<algorithm>/<offset>            resumable hash state (registry:2 only)
                 ├── state                                      edge only: multipart id, parts, offset (JSON)
-                └── tails/<offset>                             edge only: bytes not yet a full part, ending at
-                                                               <offset>; a new key per chunk, so a chunk that
-                                                               fails half-way never spoils the saved state
+                └── tails/<nonce>                              edge only: bytes not yet a full part; a new key
+                                                               per chunk (its state's nonce), so a chunk that
+                                                               fails half-way or races another never spoils
+                                                               the saved state
 
 A link file holds the text ``<algorithm>:<hex>`` of the digest it points at.
 Keys here are relative to the storage root; `rooted` prefixes a backend's root directory.
@@ -89,8 +90,13 @@ def upload_state(name: str, upload_id: str) -> str:
     return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/state"
 
 
-def upload_tail(name: str, upload_id: str, offset: int) -> str:
-    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/tails/{offset}"
+def upload_tail(name: str, upload_id: str, nonce: str) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/tails/{nonce}"
+
+
+def uploads_directory(name: str) -> str:
+    """Every upload session of repository `name` (the upload purger walks it)."""
+    return f"{REPOSITORIES}/{name}/_uploads"
 
 
 def is_repository_marker(child: str) -> bool:

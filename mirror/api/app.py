@@ -19,6 +19,7 @@ from mirror.api import base, blobs, listings, manifests, uploads
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.cache import EdgeCache
+from mirror.cache.pushed import PushNotices
 from mirror.push.publish import Publisher
 from mirror.push.uploads import Uploads
 from mirror.config import Config
@@ -102,8 +103,9 @@ def create_app(config: Config) -> ASGIApp:
         await upstream.start()
         edge = EdgeCache(config, upstream)
         app.state.edge = edge
-        app.state.uploads = Uploads(upstream, edge.links, config.upload, config.cache.dir / "uploads")
-        app.state.publisher = Publisher(upstream, edge, delete_enabled=config.storage.delete)
+        notices = PushNotices(edge)
+        app.state.uploads = Uploads(upstream, notices, config.upload, config.cache.dir / "uploads")
+        app.state.publisher = Publisher(upstream, notices, delete_enabled=config.storage.delete)
         if await edge.probe():
             log.info("backend %s is reachable", upstream.name)
         else:

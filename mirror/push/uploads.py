@@ -1,44 +1,44 @@
-"""Blob uploads written straight to the shared backend, with their state kept in the backend too.
+"""Blob upload sessions, kept in the backend so the chunks of one session may reach different edges.
 
-A session's bytes go into one multipart upload of ``_uploads/<uuid>/data``, in parts of ``upload.part_size``
-gathered in an anonymous spool file (so a 64 MiB part costs page cache, not memory).
-What is left after a request and too small to be a part (S3 wants ≥ 5 MiB for all but the last) is saved as a
-tail object and prepended to the next chunk. The ``state`` object (multipart id, parts, offset) lets the next
-PATCH or the final PUT land on any edge behind a load balancer. Memory per request is a few request-body chunks.
+A session is ``_uploads/<uuid>/``: the multipart upload of ``data`` (parts spooled and sent by `mirror.push.parts`),
+a ``state`` object (multipart id, parts with their ETags, offset, the size of the tail) and the tail: the bytes
+after the last whole part, in ``tails/<nonce>``. Every saved state gets a new random nonce, which also names its
+tail, so a chunk counts whole or not at all: only the final write of ``state`` makes it count, and a chunk that
+fails half-way (client gone, backend error, wrong length) leaves the session where it was.
 
-A chunk is all or nothing: its parts take the next part numbers (a retry overwrites them), its tail gets a new
-key named by the offset it ends at, and only the final write of ``state`` makes the chunk count. A chunk that
-fails half-way (client gone, backend error, wrong length) leaves the session where it was, so the client can
-ask for the offset and resend.
+The sha256 runs while bytes pass through this process, and is bound to the state it covers: it is kept with the
+nonce of the state this process saved, and trusted at the end only when the stored state still carries that nonce
+and the backend still holds parts with exactly the ETags that state lists. Anything else (chunks through other
+edges, chunks racing on one session, a finish retried elsewhere) re-reads the assembled data to verify it. Nothing
+becomes visible under ``blobs/`` before the digest matches.
 
-The sha256 is computed while bytes pass through this process; when a session's chunks went through several
-edges the committed data is re-read (streamed) to verify it. Nothing becomes visible under ``blobs/`` before the
-digest matches. A blob that never reached a part (< 5 MiB) is verified in memory and written in place; a larger
-one is published by a server-side CopyObject of the completed upload, never UploadPartCopy, which Storj lacks.
+Finishing is idempotent: the state records when the multipart upload was completed (so a crash after that point
+loses nothing), a failed finish leaves the session for a retry unless it can never succeed, and a finish of a
+session already finished answers as the first one did when the blob is linked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import re
-import tempfile
 import uuid
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, BinaryIO
+from typing import AsyncIterator
 
 import orjson
 
 from mirror import errors, layout, metrics
-from mirror.cache.links import LinkCache
 from mirror.config import UploadConfig
+from mirror.push import verify
+from mirror.push.notices import CacheNotices
+from mirror.push.parts import MAX_PARTS, MIN_PART, PartSpooler
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Upstream
 
-MIN_PART = 5 * 1024 * 1024
-MAX_PARTS = 10_000  # S3's limit on parts of one multipart upload
 STATE_MAX_SIZE = 1024 * 1024
 # Running hashes of sessions whose every byte passed through this process; an abandoned session's entry is
 # dropped when this many newer ones exist (it is only a shortcut: a missing hash means re-reading the data).
@@ -51,25 +51,33 @@ class UploadState:
     id: str
     offset: int = 0
     multipart_id: str | None = None
-    parts: list[list] = field(default_factory=list)  # [number, etag, size]
-    tail: int = 0  # bytes in the tail object that ends at `offset`
+    parts: list[list] = field(default_factory=list)  # [number, ETag, size]
+    tail: int = 0  # bytes in tails/<nonce>
+    nonce: str = ""  # new with every saved state
+    completed: bool = False  # ``data`` is assembled; verification and publishing remain
+
+    @classmethod
+    def parse(cls, data: bytes) -> "UploadState":
+        document = orjson.loads(data)
+        known = {item.name for item in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in document.items() if key in known})
 
 
 class Uploads:
-    def __init__(self, upstream: Upstream, links: LinkCache, settings: UploadConfig, spool_directory: Path) -> None:
+    def __init__(self, upstream: Upstream, notices: CacheNotices, settings: UploadConfig, spool_directory: Path) -> None:
         self._spool_directory = spool_directory
         spool_directory.mkdir(parents=True, exist_ok=True)
         self._upstream = upstream
-        self._links = links
+        self._notices = notices
         self._settings = settings
-        self._hashes: OrderedDict[str, tuple[int, "hashlib._Hash"]] = OrderedDict()
+        self._hashes: OrderedDict[str, tuple[str, "hashlib._Hash"]] = OrderedDict()
 
     async def start(self, name: str) -> UploadState:
-        state = UploadState(id=uuid.uuid4().hex)
+        state = UploadState(id=uuid.uuid4().hex, nonce=uuid.uuid4().hex)
         started = datetime.datetime.now(datetime.timezone.utc).isoformat().encode()
-        await self._backend(self._upstream.put(layout.upload_started_at(name, state.id), started))
+        await _backend(self._upstream.put(layout.upload_started_at(name, state.id), started))
         await self._save(name, state)
-        self._keep_hash(state.id, 0, hashlib.sha256())
+        self._keep_hash(state.id, state.nonce, hashlib.sha256())
         return state
 
     async def status(self, name: str, upload_id: str) -> UploadState:
@@ -81,7 +89,10 @@ class Uploads:
             raise _unknown_upload(upload_id) from None
         except BackendError as error:
             raise errors.unavailable(error) from error
-        return UploadState(**orjson.loads(data))
+        try:
+            return UploadState.parse(data)
+        except (orjson.JSONDecodeError, TypeError, AttributeError):
+            raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload {upload_id}: stored state is unreadable") from None
 
     async def append(
         self,
@@ -111,99 +122,134 @@ class Uploads:
             )
         if declared is not None and state.offset + declared > self._settings.max_size:
             raise self._too_large()
-        local = self._hashes.pop(upload_id, None)
-        hasher = local[1] if local is not None and local[0] == state.offset else None
-        had_multipart = state.multipart_id is not None
-        previous_tail = layout.upload_tail(name, upload_id, state.offset) if state.tail else None
+        return await self._append(name, state, body, length)
+
+    async def _append(self, name: str, state: UploadState, body: AsyncIterator[bytes], length: int | None) -> UploadState:
+        if state.completed:
+            async for piece in body:
+                if piece:
+                    raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload {state.id} is being finished; no more chunks")
+            return state
+        local = self._hashes.get(state.id)
+        hasher = local[1].copy() if local is not None and local[0] == state.nonce else None
+        spooler = PartSpooler(
+            self._upstream, layout.upload_data(name, state.id), state.multipart_id, len(state.parts) + 1,
+            self._settings.part_size, self._spool_directory,
+        )
+        head = (lambda: self._read_tail(name, state)) if state.tail else None
         try:
-            received = await self._take_chunk(name, state, body, length, hasher)
-        except Exception:
-            if not had_multipart and state.multipart_id is not None:
+            chunk = await spooler.take(
+                body, head, self._settings.max_size - state.offset, self._too_large, hasher.update if hasher else _ignore
+            )
+            if length is not None and chunk.received != length:
+                raise errors.RegistryError(
+                    errors.SIZE_INVALID, f"Content-Range announced {length} bytes, the chunk held {chunk.received}"
+                )
+            if not chunk.received:
+                return state  # nothing new: the saved state stands as it is
+            new = UploadState(
+                id=state.id,
+                offset=state.offset + chunk.received,
+                multipart_id=spooler.chunk.multipart_id,
+                parts=[*state.parts, *chunk.parts],
+                tail=len(chunk.remainder),
+                nonce=uuid.uuid4().hex,
+            )
+            if chunk.remainder:
+                await _backend(self._upstream.put(layout.upload_tail(name, state.id, new.nonce), chunk.remainder))
+            await self._save(name, new)
+        except BaseException:
+            if state.multipart_id is None and spooler.chunk.multipart_id is not None:
                 # this chunk began the multipart upload and did not count: nothing will ever complete it
-                await self._upstream.abort_multipart(layout.upload_data(name, upload_id), state.multipart_id)
+                await self._upstream.abort_multipart(layout.upload_data(name, state.id), spooler.chunk.multipart_id)
             raise
         if hasher is not None:
-            self._keep_hash(upload_id, state.offset, hasher)
-        if received and previous_tail is not None:
-            await self._delete_quietly(previous_tail)
-        return state
-
-    async def _take_chunk(
-        self, name: str, state: UploadState, body: AsyncIterator[bytes], length: int | None, hasher: "hashlib._Hash | None"
-    ) -> int:
-        """Stream one chunk into parts and a new tail, then save the state; returns the bytes received."""
-        spool = self._spool()
-        received = 0
-        part_size = self._settings.part_size
-        try:
-            async for chunk in body:
-                if not chunk:
-                    continue
-                if received == 0 and state.tail:
-                    spool.write(await self._read_tail(name, state))
-                received += len(chunk)
-                if state.offset + received > self._settings.max_size:
-                    raise self._too_large()
-                if hasher is not None:
-                    hasher.update(chunk)
-                view = memoryview(chunk)
-                while spool.tell() + len(view) >= part_size:
-                    room = part_size - spool.tell()
-                    spool.write(view[:room])
-                    view = view[room:]
-                    await self._flush_part(name, state, spool)
-                    spool.close()
-                    spool = self._spool()
-                spool.write(view)
-            if length is not None and received != length:
-                raise errors.RegistryError(
-                    errors.SIZE_INVALID, f"Content-Range announced {length} bytes, the chunk held {received}"
-                )
-            if received == 0:
-                return 0  # nothing new: the saved state stands as it is
-            if spool.tell() >= MIN_PART:
-                await self._flush_part(name, state, spool)
-                spool.close()
-                spool = self._spool()
-            spool.seek(0)
-            remainder = spool.read()
-        finally:
-            spool.close()
-        state.offset += received
-        state.tail = len(remainder)
-        if remainder:
-            await self._backend(self._upstream.put(layout.upload_tail(name, state.id, state.offset), remainder))
-        await self._save(name, state)
-        return received
+            self._keep_hash(state.id, new.nonce, hasher)
+        if state.tail:
+            await self._delete_quietly(layout.upload_tail(name, state.id, state.nonce))
+        return new
 
     async def finish(self, name: str, upload_id: str, digest: Digest, body: AsyncIterator[bytes]) -> None:
         """Take the last chunk (may be empty), verify the whole upload against `digest`, publish the blob."""
-        state = await self.append(name, upload_id, body)
-        local = self._hashes.pop(upload_id, None)
         try:
-            if state.multipart_id is None:
+            state = await self.status(name, upload_id)
+        except errors.RegistryError as error:
+            if error.code is errors.BLOB_UPLOAD_UNKNOWN and await self._notices.is_linked(name, "blob", digest):
+                return  # finished already: a retry of a PUT whose answer was lost
+            raise
+        state = await self._append(name, state, body, None)
+        local = self._hashes.get(upload_id)
+        trusted = local is not None and local[0] == state.nonce and digest.algorithm == "sha256" and not state.completed
+        try:
+            if state.multipart_id is None and not state.completed:
                 data = await self._read_tail(name, state) if state.tail else b""
-                _verify(digest, hashlib.new(digest.algorithm, data).hexdigest())
+                verify.check_bytes(digest, data)
                 if not await self._exists(layout.blob_data(digest), len(data)):
-                    await self._backend(self._upstream.put(layout.blob_data(digest), data))
+                    await _backend(self._upstream.put(layout.blob_data(digest), data))
             else:
                 staged = layout.upload_data(name, upload_id)
-                if state.tail:
-                    await self._flush_part(name, state, await self._read_tail(name, state))
-                parts = [(number, etag) for number, etag, _ in state.parts]
-                await self._backend(self._upstream.complete_multipart(staged, state.multipart_id, parts))
-                state.multipart_id = None
-                if local is not None and local[0] == state.offset and digest.algorithm == "sha256":
-                    actual = local[1].hexdigest()
+                if not state.completed:
+                    trusted = await self._assemble(name, state) and trusted
+                if trusted and local is not None:
+                    verify.check(digest, local[1].hexdigest())
                 else:
-                    actual = await self._hash_object(staged, state.offset, digest.algorithm)
-                _verify(digest, actual)
+                    await verify.check_object(self._upstream, staged, state.offset, digest)
                 if not await self._exists(layout.blob_data(digest), state.offset):
-                    await self._backend(self._upstream.copy(staged, layout.blob_data(digest), state.offset))
-            await self.link(name, digest)
-            metrics.uploads.labels("ok").inc()
-        finally:
-            await self._discard(name, state)
+                    await _backend(self._upstream.copy(staged, layout.blob_data(digest), state.offset))
+        except errors.RegistryError as error:
+            if error.code in (errors.DIGEST_INVALID, errors.BLOB_UPLOAD_INVALID):
+                await self._drop(name, state)  # it can never succeed: nothing of it is worth keeping
+            raise
+        await self.link(name, digest)
+        metrics.uploads.labels("ok").inc()
+        await self._drop(name, state)
+
+    async def _assemble(self, name: str, state: UploadState) -> bool:
+        """Complete the multipart upload from the parts `state` lists (its tail as the last part) and record that
+        in the state; True when this request checked that the backend held exactly those parts."""
+        staged = layout.upload_data(name, state.id)
+        assert state.multipart_id is not None
+        parts = [(number, etag) for number, etag, _ in state.parts]
+        try:
+            if state.tail:
+                number = len(state.parts) + 1
+                if number > MAX_PARTS:
+                    raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload needs more than {MAX_PARTS} parts", status=413)
+                tail = await self._read_tail(name, state)
+                parts.append((number, await self._upstream.put_part(staged, state.multipart_id, number, tail, len(tail))))
+            held = await self._upstream.list_parts(staged, state.multipart_id)
+            for number, etag in parts:
+                if held.get(number) != etag:
+                    raise errors.RegistryError(
+                        errors.BLOB_UPLOAD_INVALID,
+                        f"upload {state.id}: part {number} changed after it was recorded (chunks raced); push the blob again",
+                    )
+            await self._upstream.complete_multipart(staged, state.multipart_id, parts)
+        except NotFound:
+            await self._completed_elsewhere(name, state)
+            return False
+        except BackendError as error:
+            raise errors.unavailable(error) from error
+        state.multipart_id = None
+        state.completed = True
+        await self._save(name, state)
+        return True
+
+    async def _completed_elsewhere(self, name: str, state: UploadState) -> None:
+        """The multipart upload is gone: another request (or one that crashed) completed it, or it was cancelled."""
+        try:
+            size = (await self._upstream.stat(layout.upload_data(name, state.id))).size
+        except NotFound:
+            size = -1
+        except BackendError as error:
+            raise errors.unavailable(error) from error
+        if size != state.offset:
+            raise errors.RegistryError(
+                errors.UNAVAILABLE, f"upload {state.id} is being finished by another request; retry shortly"
+            )
+        state.multipart_id = None
+        state.completed = True
+        await self._save(name, state)
 
     async def monolithic(self, name: str, digest: Digest, body: AsyncIterator[bytes]) -> None:
         """A whole blob in one request (``POST ...?digest=``): its session is nobody's to resume, so any failure
@@ -211,19 +257,18 @@ class Uploads:
         state = await self.start(name)
         try:
             await self.finish(name, state.id, digest, body)
-        except Exception:
-            self._hashes.pop(state.id, None)
-            await self._discard(name, UploadState(id=state.id))  # a multipart it began was aborted by `append`
+        except BaseException:
+            await self._drop(name, UploadState(id=state.id))  # a multipart it began was aborted by `_append`
             raise
 
     async def link(self, name: str, digest: Digest) -> None:
         """Put blob `digest` into repository `name` (its ``_layers`` link), as registry:2 does after a push."""
-        await self._backend(self._upstream.put(layout.layer_link(name, digest), str(digest).encode()))
-        self._links.remember_link(name, "blob", digest)
+        await _backend(self._upstream.put(layout.layer_link(name, digest), str(digest).encode()))
+        self._notices.linked(name, "blob", digest)
 
     async def mount(self, name: str, digest: Digest, source: str) -> bool:
         """Link a blob of repository `source` into `name` without copying bytes; False when `source` lacks it."""
-        if not await self._links.is_linked(source, "blob", digest):
+        if not await self._notices.is_linked(source, "blob", digest):
             return False
         try:
             await self._upstream.stat(layout.blob_data(digest))
@@ -235,58 +280,34 @@ class Uploads:
         return True
 
     async def cancel(self, name: str, upload_id: str) -> None:
-        state = await self.status(name, upload_id)
-        self._hashes.pop(upload_id, None)
-        await self._discard(name, state)
+        await self._drop(name, await self.status(name, upload_id))
 
-    async def _discard(self, name: str, state: UploadState) -> None:
-        """Remove the session's multipart upload and its whole ``_uploads/<uuid>/`` directory, as registry:2 does."""
+    async def _drop(self, name: str, state: UploadState) -> None:
+        """Forget the session: its multipart upload and its whole ``_uploads/<uuid>/`` directory, as registry:2 does."""
+        self._hashes.pop(state.id, None)
         if state.multipart_id is not None:
             await self._upstream.abort_multipart(layout.upload_data(name, state.id), state.multipart_id)
         try:
             await self._upstream.delete_tree(layout.upload_directory(name, state.id))
         except BackendError:
-            pass  # an orphan under _uploads/ is harmless; registry:2's upload purger removes old ones
+            pass  # an orphan under _uploads/ is harmless; `edge-mirror purge-uploads` removes old ones
 
-    def _spool(self) -> BinaryIO:
-        """A part is gathered in an anonymous file, not in memory: a 64 MiB part costs page cache, not RSS."""
-        return tempfile.TemporaryFile(dir=self._spool_directory)
-
-    def _keep_hash(self, upload_id: str, offset: int, hasher: "hashlib._Hash") -> None:
-        self._hashes[upload_id] = (offset, hasher)
+    def _keep_hash(self, upload_id: str, nonce: str, hasher: "hashlib._Hash") -> None:
+        self._hashes[upload_id] = (nonce, hasher)
         self._hashes.move_to_end(upload_id)
         while len(self._hashes) > LOCAL_HASHES:
             self._hashes.popitem(last=False)
 
     async def _read_tail(self, name: str, state: UploadState) -> bytes:
-        data = await self._backend(self._upstream.read(layout.upload_tail(name, state.id, state.offset), MIN_PART))
+        data = await _backend(self._upstream.read(layout.upload_tail(name, state.id, state.nonce), MIN_PART))
         if len(data) != state.tail:
             raise errors.RegistryError(
                 errors.UNAVAILABLE, f"upload {state.id}: stored tail has {len(data)} bytes, its state says {state.tail}"
             )
         return data
 
-    async def _flush_part(self, name: str, state: UploadState, part: BinaryIO | bytes) -> None:
-        staged = layout.upload_data(name, state.id)
-        number = len(state.parts) + 1
-        if number > MAX_PARTS:
-            raise errors.RegistryError(
-                errors.BLOB_UPLOAD_INVALID,
-                f"upload would need more than {MAX_PARTS} parts; send fewer, larger chunks",
-                status=413,
-            )
-        if state.multipart_id is None:
-            state.multipart_id = await self._backend(self._upstream.start_multipart(staged))
-        if isinstance(part, bytes):
-            size = len(part)
-        else:
-            size = part.tell()
-            part.seek(0)
-        etag = await self._backend(self._upstream.put_part(staged, state.multipart_id, number, part, size))
-        state.parts.append([number, etag, size])
-
     async def _exists(self, key: str, size: int) -> bool:
-        """Whether `key` already holds `size` bytes (a blob pushed before needs no second copy)."""
+        """Whether `key` already holds `size` bytes (a blob pushed and verified before needs no second copy)."""
         try:
             return (await self._upstream.stat(key)).size == size
         except NotFound:
@@ -294,18 +315,8 @@ class Uploads:
         except BackendError as error:
             raise errors.unavailable(error) from error
 
-    async def _hash_object(self, key: str, size: int, algorithm: str) -> str:
-        hasher = hashlib.new(algorithm)
-        if size:
-            try:
-                async for chunk in self._upstream.read_range(key, 0, size):
-                    hasher.update(chunk)
-            except (NotFound, BackendError) as error:
-                raise errors.unavailable(error) from error
-        return hasher.hexdigest()
-
     async def _save(self, name: str, state: UploadState) -> None:
-        await self._backend(self._upstream.put(layout.upload_state(name, state.id), orjson.dumps(asdict(state))))
+        await _backend(self._upstream.put(layout.upload_state(name, state.id), orjson.dumps(dataclasses.asdict(state))))
 
     async def _delete_quietly(self, key: str) -> None:
         try:
@@ -319,22 +330,16 @@ class Uploads:
             errors.DENIED, f"upload exceeds this mirror's limit of {self._settings.max_size} bytes", status=413
         )
 
-    @staticmethod
-    async def _backend(awaitable):  # type: ignore[no-untyped-def]
-        try:
-            return await awaitable
-        except (NotFound, BackendError) as error:
-            raise errors.unavailable(error) from error
+
+async def _backend(awaitable):  # type: ignore[no-untyped-def]
+    try:
+        return await awaitable
+    except (NotFound, BackendError) as error:
+        raise errors.unavailable(error) from error
 
 
-def _verify(digest: Digest, actual: str) -> None:
-    if actual != digest.hex:
-        metrics.uploads.labels("digest_invalid").inc()
-        raise errors.RegistryError(
-            errors.DIGEST_INVALID,
-            f"uploaded content hashes to {digest.algorithm}:{actual}, not {digest}",
-            {"digest": str(digest)},
-        )
+def _ignore(_: bytes | memoryview) -> None:
+    return None
 
 
 def range_headers(name: str, state: UploadState) -> dict[str, str]:
