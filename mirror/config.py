@@ -7,6 +7,7 @@ Any bad value raises `ConfigError`, whose text names the key; the CLI prints it 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -37,6 +38,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 DRIVERS = ("filesystem", "s3")
+MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -217,11 +221,16 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
         for section, values in _flatten_toml(document).items():
             raw[section].update(values)
+    known = set()
     for section, values in raw.items():
         for key in values:
+            known.add(env_name(section, key))
             override = environ.get(env_name(section, key))
             if override is not None:
                 values[key] = override
+    for variable in sorted(name for name in environ if name.startswith("MIRROR_") and name not in known):
+        # A warning, not a refusal: Kubernetes injects MIRROR_PORT-style variables for a Service named "mirror".
+        log.warning("%s is not a setting of this mirror and is ignored (misspelt? see the README's keys)", variable)
     return _validate(raw)
 
 
@@ -248,6 +257,13 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
+    upload_max_size = parse_size("upload.max_size", raw["upload"]["max_size"])
+    if upload_max_size > MAX_PARTS * upload_part_size:
+        raise ConfigError(
+            "upload.max_size",
+            f"{raw['upload']['max_size']} needs more than {MAX_PARTS} parts of upload.part_size "
+            f"({raw['upload']['part_size']}); raise upload.part_size or lower upload.max_size",
+        )
     return Config(
         http=HttpConfig(host=host, port=port),
         storage=StorageConfig(
@@ -266,5 +282,5 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             first_part_size=first_part_size,
             parallelism=parse_int("fill.parallelism", raw["fill"]["parallelism"], 1, 256),
         ),
-        upload=UploadConfig(part_size=upload_part_size, max_size=parse_size("upload.max_size", raw["upload"]["max_size"])),
+        upload=UploadConfig(part_size=upload_part_size, max_size=upload_max_size),
     )

@@ -19,6 +19,7 @@ from mirror.api import base, blobs, listings, manifests, uploads
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.cache import EdgeCache
+from mirror.cache.catalog import Catalog
 from mirror.cache.pushed import PushNotices
 from mirror.push.publish import Publisher
 from mirror.push.uploads import Uploads
@@ -28,6 +29,8 @@ from mirror.upstream import open_upstream
 log = logging.getLogger(__name__)
 
 READ = ["GET", "HEAD"]
+# Metric label values come from closed sets: a method or route a client invents is counted as "other".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
 
 
 ROUTES = [
@@ -89,8 +92,9 @@ class RequestMetrics:
             await self.app(scope, receive, send_with_version)
         finally:
             endpoint = scope.get("endpoint")
-            route = getattr(endpoint, "__name__", "unmatched")
-            metrics.http_requests.labels(scope["method"], route, str(status)).inc()
+            route = getattr(endpoint, "__name__", "other")
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            metrics.http_requests.labels(method, route, str(status)).inc()
             metrics.http_request_duration.labels(route).observe(time.perf_counter() - started)
 
 
@@ -103,6 +107,7 @@ def create_app(config: Config) -> ASGIApp:
         await upstream.start()
         edge = EdgeCache(config, upstream)
         app.state.edge = edge
+        app.state.catalog = Catalog(upstream)
         notices = PushNotices(edge)
         app.state.uploads = Uploads(upstream, notices, config.upload, config.cache.dir / "uploads")
         app.state.publisher = Publisher(upstream, notices, delete_enabled=config.storage.delete)

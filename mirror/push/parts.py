@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import AsyncIterator, Awaitable, BinaryIO, Callable
 
 from mirror import errors
+from mirror.config import MAX_PARTS
 from mirror.upstream import BackendError, NotFound, Writer
 
 MIN_PART = 5 * 1024 * 1024
-MAX_PARTS = 10_000  # S3's limit on parts of one multipart upload
 IN_FLIGHT = 4
 
 
