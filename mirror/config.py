@@ -34,7 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "cache": {"dir": "./cache", "size": "10GiB", "tag_ttl": "30s"},
     "fill": {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
-    "upload": {"part_size": "64MiB", "max_size": "64GiB"},
+    "upload": {"part_size": "64MiB", "max_size": ""},  # max_size unset: 64GiB, or less if 10,000 parts hold less
 }
 
 DRIVERS = ("filesystem", "s3")
@@ -257,7 +257,10 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
-    upload_max_size = parse_size("upload.max_size", raw["upload"]["max_size"])
+    if str(raw["upload"]["max_size"]).strip() == "":
+        upload_max_size = min(64 * GIB, MAX_PARTS * upload_part_size)
+    else:
+        upload_max_size = parse_size("upload.max_size", raw["upload"]["max_size"])
     if upload_max_size > MAX_PARTS * upload_part_size:
         raise ConfigError(
             "upload.max_size",
