@@ -228,8 +228,9 @@ class FilesystemUpstream:
                 for child in subdirectories:
                     if child.startswith(".multipart-"):
                         marker = Path(directory, child, ".key")
+                        upload_id = child[len(".multipart-"):]
                         try:
-                            found.append(MultipartUpload(marker.read_text(), child[len(".multipart-"):], marker.stat().st_mtime))
+                            found.append(MultipartUpload(marker.read_text(), upload_id, marker.stat().st_mtime))
                         except OSError:
                             continue  # completed or aborted while we looked
             return found

@@ -236,8 +236,8 @@ class S3Upstream:
             paginator = self._client.get_paginator("list_multipart_uploads")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=rooted_prefix):
                 for upload in page.get("Uploads", []):
-                    key = str(upload["Key"])
-                    found.append(MultipartUpload(key[len(root):] if root else key, str(upload["UploadId"]), upload["Initiated"].timestamp()))
+                    key = str(upload["Key"])[len(root):]
+                    found.append(MultipartUpload(key, str(upload["UploadId"]), upload["Initiated"].timestamp()))
         except ClientError as error:
             raise _translate(error, prefix) from error
         except _TRANSIENT as error:
