@@ -258,7 +258,11 @@ class Uploads:
         try:
             await self.finish(name, state.id, digest, body)
         except BaseException:
-            await self._drop(name, UploadState(id=state.id))  # a multipart it began was aborted by `_append`
+            try:
+                state = await self.status(name, state.id)  # the multipart upload it may have begun
+            except errors.RegistryError:
+                pass
+            await self._drop(name, state)
             raise
 
     async def link(self, name: str, digest: Digest) -> None:
