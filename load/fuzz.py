@@ -244,6 +244,7 @@ def _own_edge(workdir: Path) -> tuple[Process, str]:
     config.write_text(
         f'[http]\naddr = "127.0.0.1:{port}"\n[storage]\ndriver = "filesystem"\ndelete = true\n'
         f'[storage.filesystem]\nrootdirectory = "{workdir / "data"}"\n[cache]\ndir = "{workdir / "cache"}"\nsize = "256MiB"\n'
+        '[auth]\nanonymous = ["pull", "push", "delete"]\n'
     )
     repo_root = Path(__file__).resolve().parents[1]
     edge = Process([sys.executable, "-m", "mirror", "serve", "--config", str(config), "--log-level", "WARNING"],

@@ -10,9 +10,9 @@ import httpx
 import orjson
 import pytest
 
-from mirror import layout
+from mirror import errors, layout
 from mirror.reference import parse_digest
-from tests.support.edge import EdgeMirror, filesystem_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, filesystem_storage
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -35,7 +35,7 @@ def root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def edge(root, tmp_path_factory):
-    with EdgeMirror(tmp_path_factory.mktemp("hardening"), filesystem_storage(root)) as mirror:
+    with EdgeMirror(tmp_path_factory.mktemp("hardening"), filesystem_storage(root), auth=ANONYMOUS_PUSH) as mirror:
         yield mirror
 
 
@@ -119,7 +119,7 @@ def test_an_upload_content_range_of_thousands_of_digits_is_416(client, content_r
     location = client.post("/v2/hard/chunks/blobs/uploads/").headers["Location"]
     response = client.patch(location, content=b"abc", headers={"Content-Range": content_range})
     assert response.status_code == 416, response.text
-    assert _code(response) == "RANGE_INVALID"
+    assert _code(response) == errors.RANGE_INVALID.code
 
 
 def _repository(root: Path, name: str, marker: str) -> None:

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from mirror import layout
-from tests.support.edge import REPO_ROOT, EdgeMirror, render_toml, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, REPO_ROOT, EdgeMirror, render_toml, s3_storage
 
 MIB = 1024 * 1024
 BUCKET = "registry"
@@ -27,8 +27,8 @@ def _digest(data: bytes) -> str:
 @pytest.fixture(scope="module")
 def edges(seaweed, tmp_path_factory):
     storage = s3_storage(seaweed.endpoint, BUCKET)
-    first = EdgeMirror(tmp_path_factory.mktemp("life-a"), storage, upload={"part_size": "5MiB"}).start()
-    second = EdgeMirror(tmp_path_factory.mktemp("life-b"), storage, upload={"part_size": "5MiB"}).start()
+    first = EdgeMirror(tmp_path_factory.mktemp("life-a"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
+    second = EdgeMirror(tmp_path_factory.mktemp("life-b"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
     try:
         yield first, second
     finally:

@@ -15,7 +15,7 @@ import pytest
 
 from mirror import layout
 from mirror.reference import parse_digest
-from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 
 MIB = 1024 * 1024
 BUCKET = "registry"
@@ -29,8 +29,8 @@ def _digest(data: bytes) -> str:
 @pytest.fixture(scope="module")
 def edges(seaweed, tmp_path_factory):
     storage = s3_storage(seaweed.endpoint, BUCKET)
-    first = EdgeMirror(tmp_path_factory.mktemp("race-a"), storage, upload={"part_size": "5MiB"}).start()
-    second = EdgeMirror(tmp_path_factory.mktemp("race-b"), storage, upload={"part_size": "5MiB"}).start()
+    first = EdgeMirror(tmp_path_factory.mktemp("race-a"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
+    second = EdgeMirror(tmp_path_factory.mktemp("race-b"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
     try:
         yield first, second
     finally:

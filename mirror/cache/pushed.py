@@ -27,3 +27,6 @@ class PushNotices:
 
     def manifest_published(self, digest: Digest, data: bytes) -> None:
         self._edge.cache_manifest(digest, data)
+
+    def referrers_changed(self, name: str, subject: Digest) -> None:
+        self._edge.referrers.changed(name, subject)

@@ -26,3 +26,6 @@ class CacheNotices(Protocol):
 
     def manifest_published(self, digest: Digest, data: bytes) -> None:
         """A manifest's verified bytes, so the next pull of it is a hit."""
+
+    def referrers_changed(self, name: str, subject: Digest) -> None:
+        """A push or delete changed the referrers of `subject` in `name`."""

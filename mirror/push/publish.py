@@ -25,6 +25,7 @@ from mirror.mediatypes import (
 )
 from mirror.reference import Digest, is_digest, parse_digest, parse_tag
 from mirror.push.notices import CacheNotices
+from mirror.referrers.writer import ReferrersWriter
 from mirror.upstream import BackendError, NotFound, Upstream
 
 IMAGE_TYPES = {DOCKER_SCHEMA2, OCI_MANIFEST}
@@ -45,6 +46,7 @@ class Publisher:
         self._upstream = upstream
         self._notices = notices
         self.delete_enabled = delete_enabled
+        self._referrers = ReferrersWriter(upstream, notices.referrers_changed)
 
     async def put_manifest(self, name: str, reference: str, content_type: str, data: bytes) -> tuple[Digest, str | None]:
         """Store a manifest under `reference` (tag or digest); returns its digest and its OCI subject, if any."""
@@ -61,7 +63,7 @@ class Publisher:
             tag = parse_tag(reference)
         document, media_type = _validate(data, content_type)
         required = _required_references(document, media_type)
-        subject = _subject(document)
+        _subject(document)  # a subject must be a well-formed descriptor; the referrers index records it
         for kind, referenced in required:
             if not await self._notices.is_linked(name, kind, referenced):
                 raise errors.RegistryError(
@@ -78,7 +80,7 @@ class Publisher:
             await self._write(layout.tag_index_link(name, tag, digest), str(digest).encode())
             await self._write(layout.tag_current_link(name, tag), str(digest).encode())
             self._notices.tagged(name, tag, digest)
-        return digest, str(subject) if subject is not None else None
+        return digest, await self._referrers.record(name, digest, media_type, document, data)
 
     async def delete_manifest(self, name: str, reference: str) -> None:
         """Remove a manifest revision (and the tags pointing at it) from `name`, as registry:2 does."""
@@ -92,6 +94,7 @@ class Publisher:
         for tag in await self._tags_pointing_at(name, digest):
             await self._remove_tree(layout.tag_directory(name, tag))  # registry:2's Untag: current link and index
             self._notices.untagged(name, tag)
+        await self._referrers.forget(name, digest)
         await self._remove(layout.manifest_revision_link(name, digest))
         self._notices.unlinked(name, "manifest", digest)
 
