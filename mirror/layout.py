@@ -137,3 +137,8 @@ def upload_tail(name: str, upload_id: str, nonce: str) -> str:
 def uploads_directory(name: str) -> str:
     """Every upload session of repository `name` (the upload purger walks it)."""
     return f"{REPOSITORIES}/{name}/_uploads"
+
+
+def is_repository_marker(child: str) -> bool:
+    """A directory named ``_manifests`` (or another ``_``-prefixed one) marks its parent as a repository."""
+    return child.startswith("_")
