@@ -16,7 +16,7 @@ from typing import AsyncIterator, Awaitable, BinaryIO, Callable
 
 from mirror import errors
 from mirror.config import MAX_PARTS
-from mirror.upstream import BackendError, NotFound, Writer
+from mirror.upstream import BackendError, NotFound, Writer  # noqa: F401 (NotFound: see _send)
 
 MIN_PART = 5 * 1024 * 1024
 IN_FLIGHT = 4
@@ -111,9 +111,12 @@ class PartSpooler:
         if self.chunk.multipart_id is None:
             try:
                 self.chunk.multipart_id = await self._writer.start_multipart(self._key)
-            except (NotFound, BackendError) as error:
+            except BackendError as error:
                 spool.close()
                 raise errors.unavailable(error) from error
+            except NotFound:
+                spool.close()
+                raise
         while len(self._sending) >= IN_FLIGHT:
             done, _ = await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
             self._sending -= done
@@ -126,7 +129,7 @@ class PartSpooler:
             size = spool.tell()
             spool.seek(0)
             etag = await self._writer.put_part(self._key, multipart_id, number, spool, size)
-        except (NotFound, BackendError) as error:
+        except BackendError as error:  # NotFound passes: the multipart upload is gone, the caller asks why
             raise errors.unavailable(error) from error
         finally:
             spool.close()

@@ -138,26 +138,29 @@ class Uploads:
         )
         head = (lambda: self._read_tail(name, state)) if state.tail else None
         try:
-            chunk = await spooler.take(
-                body, head, self._settings.max_size - state.offset, self._too_large, hasher.update if hasher else _ignore
-            )
-            if length is not None and chunk.received != length:
-                raise errors.RegistryError(
-                    errors.SIZE_INVALID, f"Content-Range announced {length} bytes, the chunk held {chunk.received}"
+            try:
+                chunk = await spooler.take(
+                    body, head, self._settings.max_size - state.offset, self._too_large, hasher.update if hasher else _ignore
                 )
-            if not chunk.received:
-                return state  # nothing new: the saved state stands as it is
-            new = UploadState(
-                id=state.id,
-                offset=state.offset + chunk.received,
-                multipart_id=spooler.chunk.multipart_id,
-                parts=[*state.parts, *chunk.parts],
-                tail=len(chunk.remainder),
-                nonce=uuid.uuid4().hex,
-            )
-            if chunk.remainder:
-                await _backend(self._upstream.put(layout.upload_tail(name, state.id, new.nonce), chunk.remainder))
-            await self._save(name, new)
+                if length is not None and chunk.received != length:
+                    raise errors.RegistryError(
+                        errors.SIZE_INVALID, f"Content-Range announced {length} bytes, the chunk held {chunk.received}"
+                    )
+                if not chunk.received:
+                    return state  # nothing new: the saved state stands as it is
+                new = UploadState(
+                    id=state.id,
+                    offset=state.offset + chunk.received,
+                    multipart_id=spooler.chunk.multipart_id,
+                    parts=[*state.parts, *chunk.parts],
+                    tail=len(chunk.remainder),
+                    nonce=uuid.uuid4().hex,
+                )
+                if chunk.remainder:
+                    await _backend(self._upstream.put(layout.upload_tail(name, state.id, new.nonce), chunk.remainder))
+                await self._save(name, new)
+            except NotFound:
+                raise await self._moved(name, state) from None
         except BaseException:
             if state.multipart_id is None and spooler.chunk.multipart_id is not None:
                 # this chunk began the multipart upload and did not count: nothing will ever complete it
@@ -177,6 +180,10 @@ class Uploads:
             if error.code is errors.BLOB_UPLOAD_UNKNOWN and await self._notices.is_linked(name, "blob", digest):
                 return  # finished already: a retry of a PUT whose answer was lost
             raise
+        await self._finish(name, state, digest, body)
+
+    async def _finish(self, name: str, state: UploadState, digest: Digest, body: AsyncIterator[bytes]) -> None:
+        upload_id = state.id
         state = await self._append(name, state, body, None)
         local = self._hashes.get(upload_id)
         trusted = local is not None and local[0] == state.nonce and digest.algorithm == "sha256" and not state.completed
@@ -200,6 +207,11 @@ class Uploads:
             if error.code in (errors.DIGEST_INVALID, errors.BLOB_UPLOAD_INVALID):
                 await self._drop(name, state)  # it can never succeed: nothing of it is worth keeping
             raise
+        except NotFound:
+            moved = await self._moved(name, state)
+            if moved.code is errors.BLOB_UPLOAD_UNKNOWN and await self._notices.is_linked(name, "blob", digest):
+                return  # another request on this session finished it while this one ran
+            raise moved from None
         await self.link(name, digest)
         metrics.uploads.labels("ok").inc()
         await self._drop(name, state)
@@ -235,21 +247,49 @@ class Uploads:
         await self._save(name, state)
         return True
 
+    async def _moved(self, name: str, state: UploadState) -> errors.RegistryError:
+        """Something of the session vanished while this request ran: what became of the session?
+
+        Gone (finished or cancelled by another request): BLOB_UPLOAD_UNKNOWN. Moved on (another request's chunk
+        counted first): RANGE_INVALID with its new offset, so the client can ask and resend. Neither: the backend
+        lost an object it should hold (503)."""
+        try:
+            current = await self.status(name, state.id)
+        except errors.RegistryError as error:
+            return error
+        if (current.nonce, current.completed) != (state.nonce, state.completed):
+            return errors.RegistryError(
+                errors.RANGE_INVALID,
+                f"upload {state.id} changed while this request ran (another request on it); it holds {current.offset} bytes",
+                headers=range_headers(name, current),
+            )
+        return errors.RegistryError(errors.UNAVAILABLE, f"upload {state.id}: an object of the session is missing")
+
     async def _completed_elsewhere(self, name: str, state: UploadState) -> None:
         """The multipart upload is gone: another request (or one that crashed) completed it, or it was cancelled."""
         try:
-            size = (await self._upstream.stat(layout.upload_data(name, state.id))).size
-        except NotFound:
-            size = -1
-        except BackendError as error:
-            raise errors.unavailable(error) from error
-        if size != state.offset:
-            raise errors.RegistryError(
-                errors.UNAVAILABLE, f"upload {state.id} is being finished by another request; retry shortly"
-            )
+            current = await self.status(name, state.id)
+        except errors.RegistryError as error:
+            if error.code is errors.BLOB_UPLOAD_UNKNOWN:
+                raise NotFound(state.id) from None  # finished or cancelled meanwhile: the caller checks which
+            raise
+        if current.nonce != state.nonce:
+            raise await self._moved(name, state)
+        if not current.completed:
+            try:
+                size = (await self._upstream.stat(layout.upload_data(name, state.id))).size
+            except NotFound:
+                size = -1
+            except BackendError as error:
+                raise errors.unavailable(error) from error
+            if size != state.offset:
+                raise errors.RegistryError(
+                    errors.UNAVAILABLE, f"upload {state.id} is being finished by another request; retry shortly"
+                )
+            current.multipart_id, current.completed = None, True  # an edge died right after completing it
+            await self._save(name, current)
         state.multipart_id = None
         state.completed = True
-        await self._save(name, state)
 
     async def monolithic(self, name: str, digest: Digest, body: AsyncIterator[bytes]) -> None:
         """A whole blob in one request (``POST ...?digest=``): its session is nobody's to resume, so any failure
@@ -336,9 +376,10 @@ class Uploads:
 
 
 async def _backend(awaitable):  # type: ignore[no-untyped-def]
+    """Await a backend call; BackendError becomes 503. NotFound passes: the caller knows what went missing."""
     try:
         return await awaitable
-    except (NotFound, BackendError) as error:
+    except BackendError as error:
         raise errors.unavailable(error) from error
 
 

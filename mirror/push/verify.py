@@ -7,7 +7,7 @@ import hashlib
 
 from mirror import errors, metrics
 from mirror.reference import Digest
-from mirror.upstream import BackendError, NotFound, Reader
+from mirror.upstream import BackendError, Reader
 
 
 def check(digest: Digest, actual_hex: str) -> None:
@@ -33,6 +33,6 @@ async def check_object(reader: Reader, key: str, size: int, digest: Digest) -> N
         try:
             async for chunk in reader.read_range(key, 0, size):
                 hasher.update(chunk)
-        except (NotFound, BackendError) as error:
+        except BackendError as error:  # NotFound passes: the session vanished, the caller asks why
             raise errors.unavailable(error) from error
     check(digest, hasher.hexdigest())
