@@ -213,7 +213,8 @@ def test_any_query_string_is_answered_without_a_5xx(client, query, path):
     method = "POST" if path.endswith("/uploads/") else "GET"
     response = client.request(method, path, params=query)
     _check(response)
-    if method == "GET" and "n" in query and not query["n"].isdigit():
+    # (a `from` is checked as a repository name on every route, as registry:2 does: it may answer first)
+    if method == "GET" and "n" in query and not query["n"].isdigit() and "from" not in query:
         assert response.status_code == 400
         _check(response, {errors.PAGINATION_NUMBER_INVALID.code})
 
