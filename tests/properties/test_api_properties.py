@@ -29,6 +29,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 CODES = {value.code for value in vars(errors).values() if isinstance(value, errors.ErrorCode)}
 EXAMPLES = settings(
+    database=None,  # no example database written into the checkout
     max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "40")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
