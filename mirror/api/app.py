@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -15,14 +16,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.api import base, blobs, listings, manifests, uploads
+from mirror.api import admin, base, blobs, listings, manifests, uploads
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.cache import EdgeCache
 from mirror.cache.publish import Publisher
 from mirror.cache.uploads import Uploads
 from mirror.config import Config
-from mirror.upstream import open_upstream
+from mirror.reference import Digest
+from mirror.upstream import Upstream, open_upstream
+from mirror.upstream.tiered import TieredUpstream
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +96,31 @@ class RequestMetrics:
             metrics.http_request_duration.labels(route).observe(time.perf_counter() - started)
 
 
+async def committed_file(edge: EdgeCache, digest: Digest) -> tuple[int, int] | None:
+    """The verified cache file of `digest` once its running fill (if any) is done: what write-back uploads."""
+    fill = edge.fills.running(digest)
+    if fill is not None and fill.task is not None:
+        await asyncio.wait({fill.task})
+    cached = edge.store.open(digest)
+    return None if cached is None else (cached.fd, cached.size)
+
+
 def create_app(config: Config) -> ASGIApp:
     """The mirror as an ASGI app; backend clients and caches open and close with the app's lifespan."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream = open_upstream(config.storage, pool_size=max(10, config.fill.parallelism * 4))
+        upstream: Upstream = open_upstream(config.storage, pool_size=max(10, config.fill.parallelism * 4))
+        tiers = TieredUpstream(upstream, list(config.upstreams)) if config.upstreams else None
+        upstream = tiers or upstream
         await upstream.start()
         edge = EdgeCache(config, upstream)
         app.state.edge = edge
+        app.state.tiers = tiers
+        app.state.activity = admin.Activity()
+        app.state.admin_token = config.admin.token
+        if tiers is not None:
+            tiers.writeback.local_file = lambda digest: committed_file(edge, digest)
         app.state.uploads = Uploads(upstream, edge.links, config.upload, config.cache.dir / "uploads")
         app.state.publisher = Publisher(upstream, edge, delete_enabled=config.storage.delete)
         if await edge.probe():
@@ -115,7 +134,7 @@ def create_app(config: Config) -> ASGIApp:
             await upstream.close()
 
     app = Starlette(
-        routes=ROUTES,
+        routes=ROUTES + (admin.ROUTES if config.admin.enabled else []),
         lifespan=lifespan,
         exception_handlers={
             errors.RegistryError: registry_error,
