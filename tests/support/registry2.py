@@ -56,6 +56,7 @@ class Registry2:
         log_level: str = "warn",
         timeout: float = 30,
         metrics: bool = False,
+        auth: dict[str, Any] | None = None,
     ) -> None:
         binary = shutil.which("docker-registry")
         if binary is None:
@@ -78,6 +79,8 @@ class Registry2:
             debug_host = f"127.0.0.1:{free_port()}"
             self.debug_url = f"http://{debug_host}"
             self.config["http"]["debug"] = {"addr": debug_host, "prometheus": {"enabled": True, "path": "/metrics"}}
+        if auth:
+            self.config["auth"] = auth
         if proxy_remote:
             self.config["proxy"] = {"remoteurl": proxy_remote}
         self.config_path = self.workdir / "config.yml"
@@ -86,7 +89,7 @@ class Registry2:
         self.log_path = self.workdir / "registry.log"
         self.server = Server([binary, "serve", str(self.config_path)], self.log_path, env=env, cwd=self.workdir)
         try:
-            self.startup_seconds = self.server.wait_http(f"{self.url}/v2/", timeout=timeout)
+            self.startup_seconds = self.server.wait_http(f"{self.url}/v2/", timeout=timeout, ok=(200, 401) if auth else (200,))
         except BaseException:
             self._cleanup()
             raise
