@@ -53,3 +53,83 @@ def test_credentials_reach_the_token_realm_and_tokens_are_reused_per_scope(make_
     asked = [request for request in token_server.requests[before:] if request.scope == "repository:team/tokens:pull"]
     assert len(asked) == 1
     assert asked[0].basic is not None and asked[0].basic.startswith("Basic ")
+
+
+def test_two_edges_fetching_the_same_remote_image_at_once_write_one_consistent_copy(make_edge, push_remote, s3, tmp_path):
+    image = push_remote("team/twin", [600_000, 250_000, 1_000], seed=103)
+    edges = [make_edge("a"), make_edge("b")]
+    results: dict[str, dict[str, str]] = {}
+    errors: list[BaseException] = []
+
+    def pull(edge) -> None:
+        try:
+            results[edge.host] = _pull(edge.host, "team/twin", tmp_path / edge.host.replace(":", "_"))
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=pull, args=(edge,)) for edge in edges]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    assert results[edges[0].host] == results[edges[1].host]
+    for edge in edges:
+        wait_for_writeback(edge)
+    for digest in image.blob_digests:
+        data = s3.get_object(Bucket="remote-tier", Key=blob_key(digest))["Body"].read()
+        assert "sha256:" + hashlib.sha256(data).hexdigest() == digest
+        assert not bucket_key_exists(s3, f"edge-mirror/writeback/sha256/{digest[7:]}")
+    written = sum(edge.metrics().value("mirror_writebacks_total", kind="blob", result="written") for edge in edges)
+    assert written == len(image.blob_digests)
+
+
+def test_an_unknown_ns_with_nothing_in_the_bucket_is_a_fast_404(make_edge):
+    edge = make_edge()
+    started = time.monotonic()
+    response = httpx.head(f"{edge.url}/v2/library/nothing/manifests/v1?ns=unknown.example", timeout=10)
+    assert response.status_code == 404
+    assert time.monotonic() - started < 0.5
+
+
+def test_the_routes_ns_reads_the_remote_under_the_prefix(make_edge, push_remote, proxy, token_server):
+    image = push_remote("team/routed", [20_000], seed=104)
+    edge = make_edge(route=upstream_route(proxy, token_server, default=False))
+    routed = httpx.get(f"{edge.url}/v2/team/routed/manifests/v1?ns={NS}", headers=ACCEPT, timeout=30)
+    assert routed.status_code == 200
+    assert routed.headers["docker-content-digest"] == image.manifest_digest
+    unrouted = httpx.get(f"{edge.url}/v2/team/routed/manifests/v1", headers=ACCEPT, timeout=30)
+    assert unrouted.status_code == 404
+
+
+def test_remote_down_serves_a_cached_tag_stale(make_edge, push_remote, proxy, token_server, tmp_path):
+    image = push_remote("team/stale", [30_000], seed=105)
+    edge = make_edge(route=upstream_route(proxy, token_server, tag_ttl="0s"), cache={"tag_ttl": "0s"})
+    skopeo.pull(f"{edge.host}/team/stale:v1", tmp_path / "out")
+    wait_for_writeback(edge)
+    proxy.mode = "down"
+    response = httpx.get(f"{edge.url}/v2/team/stale/manifests/v1", headers=ACCEPT, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["docker-content-digest"] == image.manifest_digest
+    assert edge.metrics().value("mirror_remote_stale_total", route=NS) >= 1
+
+
+def test_remote_down_with_nothing_cached_is_a_fast_unavailable(make_edge, push_remote, proxy):
+    push_remote("team/uncached", [10_000], seed=106)
+    edge = make_edge()
+    proxy.mode = "down"
+    started = time.monotonic()
+    response = httpx.get(f"{edge.url}/v2/team/uncached/manifests/v1", headers=ACCEPT, timeout=30)
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
+    assert time.monotonic() - started < 2
+
+
+def test_a_remote_429_is_passed_on_with_retry_after(make_edge, push_remote, proxy):
+    push_remote("team/limited", [10_000], seed=107)
+    edge = make_edge()
+    proxy.mode = "429"
+    response = httpx.get(f"{edge.url}/v2/team/limited/manifests/v1", headers=ACCEPT, timeout=30)
+    assert response.status_code == 429, response.text
+    assert response.headers["retry-after"] == "7"
+    assert response.json()["errors"][0]["code"] == "TOOMANYREQUESTS"

@@ -152,7 +152,8 @@ class CountingProxy:
                     self.send_header("Retry-After", RETRY_AFTER)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    if self.command != "HEAD":
+                        self.wfile.write(body)
                     proxy.seen.append(Seen(self.command, self.path, 429, 0))
                     return
                 length = int(self.headers.get("Content-Length") or 0)
