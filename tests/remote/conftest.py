@@ -101,10 +101,10 @@ def make_edge(seaweed: Any, remote_bucket: str, proxy: CountingProxy, token_serv
     started: list[EdgeMirror] = []
 
     def make(name: str = "edge", route: dict[str, Any] | None = None, **sections: Any) -> EdgeMirror:
+        sections.setdefault("admin", {"enabled": True, "token": ADMIN_TOKEN})
         edge = EdgeMirror(
             tmp_path / name, s3_storage(seaweed.endpoint, remote_bucket),
-            upstream=[route or upstream_route(proxy, token_server)],
-            admin={"enabled": True, "token": ADMIN_TOKEN}, **sections,
+            upstream=[route or upstream_route(proxy, token_server)], **sections,
         )
         started.append(edge.start())
         return edge
