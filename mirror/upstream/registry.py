@@ -20,6 +20,7 @@ Errors follow the `Upstream` contract: `NotFound` for 404, `BackendError` for ev
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import logging
 import re
@@ -105,7 +106,8 @@ class RemoteRegistry:
             maxsize=TOKEN_CACHE_ENTRIES, ttu=lambda _key, token, _now: token.expires, timer=time.monotonic
         )
         self._token_lock = asyncio.Lock()
-        self._basic = aiohttp.BasicAuth(settings.username, settings.password) if settings.username else None
+        credentials = f"{settings.username}:{settings.password}".encode()
+        self._basic = "Basic " + base64.b64encode(credentials).decode() if settings.username else None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -267,7 +269,7 @@ class RemoteRegistry:
         if scheme == "basic":
             if self._basic is None:
                 raise BackendError(f"{self.route} wants Basic credentials and the route has none")
-            return {"Authorization": self._basic.encode()}
+            return {"Authorization": self._basic}
         if scheme != "bearer" or "realm" not in params:
             raise BackendError(f"{self.route}: unusable auth challenge {challenge[:120]!r}")
         async with self._token_lock:  # one token request per scope, however many callers wait for it
@@ -280,15 +282,15 @@ class RemoteRegistry:
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise BackendError(f"{self.route}: token realm {realm[:120]!r} is not an http(s) URL")
         query = {key: value for key, value in (("service", params.get("service", "")), ("scope", scope)) if value}
-        auth = None
+        auth: dict[str, str] = {}
         if self._basic is not None:
             if realm_may_see_credentials(self._host, parsed.hostname):
-                auth = self._basic
+                auth = {"Authorization": self._basic}
             else:
                 log.warning("%s: token realm %s is outside the registry's domain; asking anonymously", self.route, parsed.hostname)
         assert self._session is not None
         try:
-            async with self._session.get(realm, params=query, auth=auth, allow_redirects=False) as response:
+            async with self._session.get(realm, params=query, headers=auth, allow_redirects=False) as response:
                 if response.status == 429:
                     raise RateLimited(f"{self.route}: token realm is rate limiting", 60)
                 if response.status != 200:

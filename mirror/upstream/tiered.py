@@ -178,7 +178,9 @@ class TieredUpstream:
 
     async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
         try:
-            return await self.bucket.read_first(key, length)
+            first = await self.bucket.read_first(key, length)
+            self._remote_blobs.pop(key, None)  # written back since: this fill reads the bucket
+            return first
         except NotFound:
             routed = self._blob_route(key)
             if routed is None:

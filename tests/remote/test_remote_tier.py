@@ -18,6 +18,7 @@ from tests.remote.conftest import (
     wait_for_writeback,
 )
 from tests.support import skopeo
+from tests.support.remote_token import RATELIMIT_REMAINING
 
 ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"}
 
@@ -100,6 +101,25 @@ def test_the_routes_ns_reads_the_remote_under_the_prefix(make_edge, push_remote,
     assert routed.headers["docker-content-digest"] == image.manifest_digest
     unrouted = httpx.get(f"{edge.url}/v2/team/routed/manifests/v1", headers=ACCEPT, timeout=30)
     assert unrouted.status_code == 404
+
+
+def test_the_remotes_ratelimit_remaining_is_a_gauge_per_route(make_edge, push_remote):
+    push_remote("team/counted", [5_000], seed=108)
+    edge = make_edge()
+    assert httpx.get(f"{edge.url}/v2/team/counted/manifests/v1", headers=ACCEPT, timeout=30).status_code == 200
+    assert edge.metrics().value("mirror_remote_ratelimit_remaining", route=NS) == RATELIMIT_REMAINING
+
+
+def test_a_remote_429_with_the_tag_in_the_bucket_serves_it_stale(make_edge, push_remote, proxy, token_server, tmp_path):
+    image = push_remote("team/limited-cached", [10_000], seed=109)
+    edge = make_edge(route=upstream_route(proxy, token_server, tag_ttl="0s"), cache={"tag_ttl": "0s"})
+    skopeo.pull(f"{edge.host}/team/limited-cached:v1", tmp_path / "out")
+    wait_for_writeback(edge)
+    proxy.mode = "429"
+    response = httpx.get(f"{edge.url}/v2/team/limited-cached/manifests/v1", headers=ACCEPT, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["docker-content-digest"] == image.manifest_digest
+    assert edge.metrics().value("mirror_remote_stale_total", route=NS) >= 1
 
 
 def test_remote_down_serves_a_cached_tag_stale(make_edge, push_remote, proxy, token_server, tmp_path):

@@ -4,7 +4,7 @@ counting proxy in front of it that can also answer 429 or go away.
 * `TokenServer` issues registry:2 bearer tokens (ES256 JWTs whose ``x5c`` header carries a self-signed certificate
   that registry:2 trusts through ``auth.token.rootcertbundle``). Anonymous callers get ``pull``; callers with the
   configured Basic credentials get ``pull,push``. Every request is recorded (path, whether credentials came).
-* `CountingProxy` forwards to the registry and records every request (method, path, status, body bytes). Set
+* `CountingProxy` forwards to the registry (adding Docker Hub's ``ratelimit-remaining`` header) and records every request (method, path, status, body bytes). Set
   `mode` to ``"429"`` to answer every request 429 with ``Retry-After: 7``, or ``"down"`` to drop every connection unanswered.
 
 Both run as threads in the test process (plain stdlib HTTP servers on loopback).
@@ -36,6 +36,7 @@ from tests.support.ports import free_port
 SERVICE = "remote-registry"
 ISSUER = "remote-token-issuer"
 RETRY_AFTER = "7"
+RATELIMIT_REMAINING = 97  # announced on every forwarded answer, as Docker Hub does
 
 
 @dataclass
@@ -163,6 +164,7 @@ class CountingProxy:
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()
                 self.send_response(response.status)
+                self.send_header("ratelimit-remaining", f"{RATELIMIT_REMAINING};w=21600")
                 for key, value in response.getheaders():
                     if key.lower() not in ("connection", "transfer-encoding"):
                         self.send_header(key, value)
