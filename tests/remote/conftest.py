@@ -44,7 +44,7 @@ def remote(token_server: TokenServer, session_tmp: Callable[[str], Path]) -> Ite
 @pytest.fixture
 def proxy(remote: Registry2) -> Iterator[CountingProxy]:
     """A fresh counting proxy per test, so each test counts only its own remote traffic."""
-    counting = CountingProxy(remote.host)
+    counting = CountingProxy(remote.host, storage_root=Path(remote.config["storage"]["filesystem"]["rootdirectory"]))
     try:
         yield counting
     finally:

@@ -153,3 +153,13 @@ def test_a_remote_429_is_passed_on_with_retry_after(make_edge, push_remote, prox
     assert response.status_code == 429, response.text
     assert response.headers["retry-after"] == "7"
     assert response.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+
+
+def test_blob_redirects_are_followed_without_the_authorization_header(make_edge, push_remote, proxy, tmp_path):
+    image = push_remote("team/redirected", [120_000], seed=110)
+    proxy.mode = "redirect"
+    edge = make_edge()
+    skopeo.pull(f"{edge.host}/team/redirected:v1", tmp_path / "out")
+    assert skopeo.blob_names(tmp_path / "out") == set(image.blob_digests)
+    assert len(proxy.storage_authorization) >= len(image.blob_digests)
+    assert proxy.storage_authorization == [None] * len(proxy.storage_authorization)

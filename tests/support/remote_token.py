@@ -5,7 +5,9 @@ counting proxy in front of it that can also answer 429 or go away.
   that registry:2 trusts through ``auth.token.rootcertbundle``). Anonymous callers get ``pull``; callers with the
   configured Basic credentials get ``pull,push``. Every request is recorded (path, whether credentials came).
 * `CountingProxy` forwards to the registry (adding Docker Hub's ``ratelimit-remaining`` header) and records every request (method, path, status, body bytes). Set
-  `mode` to ``"429"`` to answer every request 429 with ``Retry-After: 7``, or ``"down"`` to drop every connection unanswered.
+  `mode` to ``"429"`` to answer every request 429 with ``Retry-After: 7``, or ``"down"`` to drop every connection unanswered, or
+  ``"redirect"`` to send blob GETs to "blob storage" at ``/_storage/<hex>`` (the remote's files under
+  `storage_root`), recording the Authorization header each storage request carried.
 
 Both run as threads in the test process (plain stdlib HTTP servers on loopback).
 """
@@ -130,7 +132,9 @@ class CountingProxy:
 
     target: str
     mode: str = "pass"
+    storage_root: Path | None = None
     seen: list[Seen] = field(default_factory=list)
+    storage_authorization: list[str | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.port = free_port()
@@ -142,6 +146,17 @@ class CountingProxy:
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:
+                path = urlparse(self.path).path
+                if proxy.mode == "redirect" and "/blobs/sha256:" in path and self.command == "GET":
+                    self.send_response(307)
+                    self.send_header("Location", f"{proxy.url}/_storage/{path.rpartition(':')[2]}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    proxy.seen.append(Seen(self.command, path, 307, 0))
+                    return
+                if path.startswith("/_storage/"):
+                    self._storage(path.rpartition("/")[2])
+                    return
                 if proxy.mode == "down":  # a remote that accepts and then drops every connection
                     proxy.seen.append(Seen(self.command, self.path, 0, 0))
                     self.close_connection = True
@@ -180,6 +195,24 @@ class CountingProxy:
                     sent = len(data)
                 upstream.close()
                 proxy.seen.append(Seen(self.command, urlparse(self.path).path, response.status, sent))
+
+            def _storage(self, hex_: str) -> None:
+                """Blob storage behind a redirect (as S3 behind Docker Hub): serves the remote's files, ranges too."""
+                proxy.storage_authorization.append(self.headers.get("Authorization"))
+                assert proxy.storage_root is not None
+                data = (proxy.storage_root / "docker/registry/v2/blobs/sha256" / hex_[:2] / hex_ / "data").read_bytes()
+                start, end = 0, len(data)
+                wanted = self.headers.get("Range", "").removeprefix("bytes=")
+                if wanted:
+                    first, _, last = wanted.partition("-")
+                    start, end = int(first), min(len(data), int(last) + 1 if last else len(data))
+                self.send_response(206 if wanted else 200)
+                if wanted:
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+                self.send_header("Content-Length", str(end - start))
+                self.end_headers()
+                self.wfile.write(data[start:end])
+                proxy.seen.append(Seen(self.command, f"/v2/_storage/blobs/sha256:{hex_}", 206 if wanted else 200, end - start))
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward  # noqa: N815
 
