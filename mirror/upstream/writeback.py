@@ -72,11 +72,6 @@ class WriteBack:
     def tag(self, name: str, tag: str, digest: Digest) -> None:
         self._start("tag", f"{name}:{tag}", digest, lambda: self._write_tag(name, tag, digest))
 
-    async def drain(self) -> None:
-        """Wait until every queued job has finished (tests, warm, shutdown)."""
-        while self._jobs:
-            await asyncio.gather(*list(self._jobs), return_exceptions=True)
-
     async def close(self) -> None:
         for job in list(self._jobs):
             job.cancel()
