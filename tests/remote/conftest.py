@@ -57,7 +57,7 @@ def push_remote(remote: Registry2, token_server: TokenServer, session_tmp: Calla
     work = session_tmp("remote-images")
 
     def push(name: str, layer_sizes: list[int], seed: int, index: bool = False) -> Any:
-        directory = work / name.replace("/", "_")
+        directory = work / f"{name.replace('/', '_')}-{seed}"
         if index:
             built = images.build_index(directory, "v1", layer_sizes=layer_sizes, seed=seed)
         else:

@@ -163,3 +163,21 @@ def test_blob_redirects_are_followed_without_the_authorization_header(make_edge,
     assert skopeo.blob_names(tmp_path / "out") == set(image.blob_digests)
     assert len(proxy.storage_authorization) >= len(image.blob_digests)
     assert proxy.storage_authorization == [None] * len(proxy.storage_authorization)
+
+
+def test_a_remote_tag_is_trusted_for_tag_ttl_then_rechecked_with_a_head(make_edge, push_remote, proxy, token_server, s3):
+    first = push_remote("team/moving", [7_000], seed=111)
+    edge = make_edge(route=upstream_route(proxy, token_server, tag_ttl="2s"), cache={"tag_ttl": "0s"})
+    url = f"{edge.url}/v2/team/moving/manifests/v1"
+    assert httpx.get(url, headers=ACCEPT, timeout=30).headers["docker-content-digest"] == first.manifest_digest
+    tag_requests = [seen for seen in proxy.seen if seen.path.endswith("/team/moving/manifests/v1")]
+    second = push_remote("team/moving", [8_000], seed=112)  # the tag moves at the remote
+    assert httpx.get(url, headers=ACCEPT, timeout=30).headers["docker-content-digest"] == first.manifest_digest
+    assert [seen for seen in proxy.seen if seen.path.endswith("/team/moving/manifests/v1")] == tag_requests
+    time.sleep(2.2)
+    assert httpx.get(url, headers=ACCEPT, timeout=30).headers["docker-content-digest"] == second.manifest_digest
+    rechecks = [seen for seen in proxy.seen if seen.path.endswith("/team/moving/manifests/v1")][len(tag_requests):]
+    assert rechecks and {seen.method for seen in rechecks} == {"HEAD"}
+    wait_for_writeback(edge)
+    current = s3.get_object(Bucket="remote-tier", Key=repository_key("team/moving", "_manifests/tags/v1/current/link"))
+    assert current["Body"].read().decode() == second.manifest_digest
