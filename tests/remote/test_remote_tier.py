@@ -181,3 +181,16 @@ def test_a_remote_tag_is_trusted_for_tag_ttl_then_rechecked_with_a_head(make_edg
     wait_for_writeback(edge)
     current = s3.get_object(Bucket="remote-tier", Key=repository_key("team/moving", "_manifests/tags/v1/current/link"))
     assert current["Body"].read().decode() == second.manifest_digest
+
+
+def test_a_large_remote_blob_is_fetched_in_parallel_ranges_once_and_written_back_in_parts(make_edge, push_remote, proxy, s3, tmp_path):
+    image = push_remote("team/large", [20 * 1024 * 1024], seed=113)
+    edge = make_edge(fill={"part_size": "2MiB", "first_part_size": "512KiB", "parallelism": 4})
+    skopeo.pull(f"{edge.host}/team/large:v1", tmp_path / "out")
+    layer = image.layer_digests[0]
+    ranged = [seen for seen in proxy.seen if seen.method == "GET" and seen.path.endswith(layer) and seen.status == 206]
+    assert len(ranged) > 4
+    assert proxy.blob_bytes(layer) == image.layer_sizes[0]
+    wait_for_writeback(edge)
+    stored = s3.get_object(Bucket="remote-tier", Key=blob_key(layer))["Body"].read()
+    assert "sha256:" + hashlib.sha256(stored).hexdigest() == layer
