@@ -83,13 +83,17 @@ class Registry2:
             self.config["auth"] = auth
         if proxy_remote:
             self.config["proxy"] = {"remoteurl": proxy_remote}
+        if auth:
+            self.config["auth"] = auth  # e.g. {"token": {"realm": ..., "service": ..., "issuer": ..., "rootcertbundle": ...}}
         self.config_path = self.workdir / "config.yml"
         self.config_path.write_bytes(orjson.dumps(self.config, option=orjson.OPT_INDENT_2))  # JSON is YAML
         env = {key: value for key, value in os.environ.items() if key != "AWS_CA_BUNDLE"}
         self.log_path = self.workdir / "registry.log"
         self.server = Server([binary, "serve", str(self.config_path)], self.log_path, env=env, cwd=self.workdir)
         try:
-            self.startup_seconds = self.server.wait_http(f"{self.url}/v2/", timeout=timeout, ok=(200, 401) if auth else (200,))
+            # With auth, /v2/ answers 401 with the challenge: that still means the registry is up.
+            ok = (200, 401) if auth else (200,)
+            self.startup_seconds = self.server.wait_http(f"{self.url}/v2/", timeout=timeout, ok=ok)
         except BaseException:
             self._cleanup()
             raise
