@@ -15,7 +15,7 @@ from botocore.config import Config as BotoConfig
 from tests.support import images
 from tests.support.edge import EdgeMirror, s3_storage
 from tests.support.registry2 import Registry2
-from tests.support.remote_token import CountingProxy, TokenServer
+from tests.support.remote_token import CountingProxy, RecordingTokenServer
 
 BUCKET = "remote-tier"
 NS = "remote.test"
@@ -24,8 +24,8 @@ ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 
 
 @pytest.fixture(scope="session")
-def token_server(session_tmp: Callable[[str], Path]) -> Iterator[TokenServer]:
-    server = TokenServer(session_tmp("remote-token"))
+def token_server(session_tmp: Callable[[str], Path]) -> Iterator[RecordingTokenServer]:
+    server = RecordingTokenServer(session_tmp("remote-token"))
     try:
         yield server
     finally:
@@ -33,7 +33,7 @@ def token_server(session_tmp: Callable[[str], Path]) -> Iterator[TokenServer]:
 
 
 @pytest.fixture(scope="session")
-def remote(token_server: TokenServer, session_tmp: Callable[[str], Path]) -> Iterator[Registry2]:
+def remote(token_server: RecordingTokenServer, session_tmp: Callable[[str], Path]) -> Iterator[Registry2]:
     registry = Registry2.filesystem(session_tmp("remote-fs"), workdir=session_tmp("remote"), auth=token_server.registry_auth())
     try:
         yield registry
@@ -52,7 +52,7 @@ def proxy(remote: Registry2) -> Iterator[CountingProxy]:
 
 
 @pytest.fixture(scope="session")
-def push_remote(remote: Registry2, token_server: TokenServer, session_tmp: Callable[[str], Path]):
+def push_remote(remote: Registry2, token_server: RecordingTokenServer, session_tmp: Callable[[str], Path]):
     """``push_remote("team/app", sizes, seed)`` builds an image and pushes it to the remote as ``:v1``."""
     work = session_tmp("remote-images")
 
@@ -86,7 +86,7 @@ def s3(seaweed: Any) -> Any:
     )
 
 
-def upstream_route(proxy: CountingProxy, token_server: TokenServer, **overrides: Any) -> dict[str, Any]:
+def upstream_route(proxy: CountingProxy, token_server: RecordingTokenServer, **overrides: Any) -> dict[str, Any]:
     route = {
         "ns": NS, "default": True, "url": proxy.url, "prefix": PREFIX, "tag_ttl": "10m",
         "username": token_server.username, "password": token_server.password,
@@ -96,7 +96,7 @@ def upstream_route(proxy: CountingProxy, token_server: TokenServer, **overrides:
 
 
 @pytest.fixture
-def make_edge(seaweed: Any, remote_bucket: str, proxy: CountingProxy, token_server: TokenServer, tmp_path: Path):
+def make_edge(seaweed: Any, remote_bucket: str, proxy: CountingProxy, token_server: RecordingTokenServer, tmp_path: Path):
     """Start edges on the remote-tier bucket with a route to the remote (through this test's proxy)."""
     started: list[EdgeMirror] = []
 

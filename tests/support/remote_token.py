@@ -1,42 +1,31 @@
-"""A remote registry for the remote-tier tests: a real registry:2 with token auth, its token server, and a
-counting proxy in front of it that can also answer 429 or go away.
+"""A remote registry for the remote-tier tests: the token server for a real registry:2 with token auth, and a
+counting proxy in front of that registry.
 
-* `TokenServer` issues registry:2 bearer tokens (ES256 JWTs whose ``x5c`` header carries a self-signed certificate
-  that registry:2 trusts through ``auth.token.rootcertbundle``). Anonymous callers get ``pull``; callers with the
-  configured Basic credentials get ``pull,push``. Every request is recorded (path, whether credentials came).
-* `CountingProxy` forwards to the registry (adding Docker Hub's ``ratelimit-remaining`` header) and records every request (method, path, status, body bytes). Set
-  `mode` to ``"429"`` to answer every request 429 with ``Retry-After: 7``, or ``"down"`` to drop every connection unanswered, or
-  ``"redirect"`` to send blob GETs to "blob storage" at ``/_storage/<hex>`` (the remote's files under
-  `storage_root`), recording the Authorization header each storage request carried.
+* `RecordingTokenServer` is the tests' token server (`tests.support.tokens`, ES256 JWTs with an ``x5c`` header
+  that registry:2 trusts through ``auth.token.rootcertbundle``): anonymous callers get ``pull``, the configured
+  Basic credentials ``pull,push``. It records every request's scope and Authorization header.
+* `CountingProxy` forwards to the registry (adding Docker Hub's ``ratelimit-remaining`` header) and records every
+  request (method, path, status, body bytes). Its `mode` can be ``"429"`` (every request answered 429 with
+  ``Retry-After: 7``), ``"down"`` (every connection dropped unanswered) or ``"redirect"`` (blob GETs sent to "blob
+  storage" at ``/_storage/<hex>``, served from the remote's files under `storage_root`, recording the
+  Authorization header each storage request carried).
 
-Both run as threads in the test process (plain stdlib HTTP servers on loopback).
+Both run as threads in the test process (stdlib HTTP servers on loopback).
 """
 
 from __future__ import annotations
 
-import base64
-import datetime
 import http.client
 import http.server
 import threading
-import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import jwt
-import orjson
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from tests.support import tokens
 from tests.support.ports import free_port
 
-SERVICE = "remote-registry"
-ISSUER = "remote-token-issuer"
 RETRY_AFTER = "7"
 RATELIMIT_REMAINING = 97  # announced on every forwarded answer, as Docker Hub does
 
@@ -47,75 +36,27 @@ class TokenRequest:
     basic: str | None
 
 
-class _Threaded(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+class RecordingTokenServer(tokens.TokenServer):
+    """The tests' token server (`tests.support.tokens`), recording each request's scope and Authorization."""
 
-
-class TokenServer:
     def __init__(self, workdir: Path, username: str = "puller", password: str = "secret-pass") -> None:
         self.username, self.password = username, password
         self.requests: list[TokenRequest] = []
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "remote token signer")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self._cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self._key, hashes.SHA256())
-        )
-        self.cert_path = Path(workdir) / "token-signer.pem"
-        self.cert_path.parent.mkdir(parents=True, exist_ok=True)
-        self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
-        self.port = free_port()
-        self.realm = f"http://127.0.0.1:{self.port}/token"
-        server = self
+        signer = tokens.self_signed("remote token signer")
+        self.bundle = tokens.write_bundle(Path(workdir) / "token-signer.pem", signer.pem())
+        super().__init__(signer, {username: tokens.User(password, {"**": ["pull", "push"]})}, anonymous={"**": ["pull"]})
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-                query = parse_qs(urlparse(self.path).query)
-                scope = query.get("scope", [""])[0]
-                basic = self.headers.get("Authorization")
-                server.requests.append(TokenRequest(scope, basic))
-                expected = "Basic " + base64.b64encode(f"{server.username}:{server.password}".encode()).decode()
-                if basic is not None and basic != expected:
-                    self.send_response(401)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = orjson.dumps({"token": server.issue(scope, push=basic is not None), "expires_in": 300})
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = _Threaded(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def issue(self, scope: str, push: bool) -> str:
-        access = []
-        parts = scope.split(":")
-        if len(parts) == 3 and parts[0] == "repository":
-            allowed = ["pull", "push"] if push else ["pull"]
-            access.append({"type": "repository", "name": parts[1], "actions": [a for a in parts[2].split(",") if a in allowed]})
-        now = int(time.time())
-        claims = {"iss": ISSUER, "sub": "tester", "aud": SERVICE, "exp": now + 300, "nbf": now - 10, "iat": now,
-                  "jti": uuid.uuid4().hex, "access": access}
-        x5c = [base64.b64encode(self._cert.public_bytes(serialization.Encoding.DER)).decode()]
-        return jwt.encode(claims, self._key, algorithm="ES256", headers={"x5c": x5c})
+    def answer(self, path: str, authorization: str | None) -> tuple[int, dict[str, Any]]:
+        self.requests.append(TokenRequest(parse_qs(urlparse(path).query).get("scope", [""])[0], authorization))
+        return super().answer(path, authorization)
 
     def registry_auth(self) -> dict[str, Any]:
         """The ``auth`` section of a registry:2 config that trusts this server's tokens."""
-        return {"token": {"realm": self.realm, "service": SERVICE, "issuer": ISSUER, "rootcertbundle": str(self.cert_path)}}
+        return {"token": {"realm": self.realm, "service": tokens.SERVICE, "issuer": tokens.ISSUER, "rootcertbundle": str(self.bundle)}}
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+
+class _Threaded(http.server.ThreadingHTTPServer):
+    daemon_threads = True
 
 
 @dataclass
