@@ -3,12 +3,14 @@ node's cache, and forget its tag so the next lookup asks the source. The bucket 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
 
 from mirror import errors
 from mirror.cache.edge import EdgeCache
+from mirror.mediatypes import MANIFEST_MAX_SIZE
 from mirror.reference import Digest, parse_digest
 
 # An index lists manifests, which list blobs: nothing deeper is walked.
@@ -27,7 +29,7 @@ async def purge(edge: EdgeCache, name: str, tag: str | None, digest: Digest | No
 
 
 def _drop_manifest(edge: EdgeCache, digest: Digest, dropped: list[str], depth: int) -> None:
-    data = edge.store.read_small(digest)
+    data = _small_content(edge, digest)
     if edge.drop(digest):
         dropped.append(str(digest))
     if data is None:
@@ -44,6 +46,17 @@ def _drop_manifest(edge: EdgeCache, digest: Digest, dropped: list[str], depth: i
     for blob in _digests([document.get("config"), *(document.get("layers") or [])]):
         if edge.drop(blob):
             dropped.append(str(blob))
+
+
+def _small_content(edge: EdgeCache, digest: Digest) -> bytes | None:
+    """The cached bytes of `digest` if it may be a manifest (a layer digest given by mistake is not read)."""
+    cached = edge.store.open(digest)
+    if cached is None:
+        return None
+    try:
+        return os.pread(cached.fd, cached.size, 0) if cached.size <= MANIFEST_MAX_SIZE else None
+    finally:
+        cached.close()
 
 
 def _digests(descriptors: Any) -> list[Digest]:

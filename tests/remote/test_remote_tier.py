@@ -9,7 +9,6 @@ import time
 import httpx
 
 from tests.remote.conftest import (
-    ADMIN_TOKEN,
     NS,
     blob_key,
     bucket_key_exists,
