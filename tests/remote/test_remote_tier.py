@@ -193,3 +193,19 @@ def test_a_large_remote_blob_is_fetched_in_parallel_ranges_once_and_written_back
     wait_for_writeback(edge)
     stored = s3.get_object(Bucket="remote-tier", Key=blob_key(layer))["Body"].read()
     assert "sha256:" + hashlib.sha256(stored).hexdigest() == layer
+
+
+def test_corrupt_bytes_from_the_remote_are_neither_served_whole_nor_written_back(make_edge, push_remote, proxy, s3):
+    image = push_remote("team/corrupt", [90_000], seed=114)
+    proxy.mode = "corrupt"
+    edge = make_edge()
+    layer = image.layer_digests[0]
+    with httpx.stream("GET", f"{edge.url}/v2/team/corrupt/blobs/{layer}", timeout=30) as response:
+        try:
+            received = b"".join(response.iter_bytes())
+        except httpx.HTTPError:
+            received = b""
+    assert "sha256:" + hashlib.sha256(received).hexdigest() != layer
+    wait_for_writeback(edge)
+    assert not bucket_key_exists(s3, blob_key(layer))
+    assert edge.metrics().value("mirror_fills_total", result="digest_mismatch") == 1

@@ -6,7 +6,8 @@ counting proxy in front of that registry.
   Basic credentials ``pull,push``. It records every request's scope and Authorization header.
 * `CountingProxy` forwards to the registry (adding Docker Hub's ``ratelimit-remaining`` header) and records every
   request (method, path, status, body bytes). Its `mode` can be ``"429"`` (every request answered 429 with
-  ``Retry-After: 7``), ``"down"`` (every connection dropped unanswered) or ``"redirect"`` (blob GETs sent to "blob
+  ``Retry-After: 7``), ``"down"`` (every connection dropped unanswered), ``"corrupt"`` (the first byte of every blob body flipped) or
+  ``"redirect"`` (blob GETs sent to "blob
   storage" at ``/_storage/<hex>``, served from the remote's files under `storage_root`, recording the
   Authorization header each storage request carried).
 
@@ -129,6 +130,8 @@ class CountingProxy:
                     self.end_headers()
                 else:
                     data = response.read()
+                    if proxy.mode == "corrupt" and "/blobs/" in self.path and data:
+                        data = bytes([data[0] ^ 0xFF]) + data[1:]  # same length, wrong bytes
                     if response.getheader("Content-Length") is None:
                         self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
