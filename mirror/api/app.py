@@ -28,6 +28,7 @@ from mirror.config import Config
 from mirror.reference import Digest
 from mirror.upstream import Upstream, open_upstream
 from mirror.upstream.tiered import TieredUpstream
+from mirror.upstream.writeback import SHUTDOWN_GRACE
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ def create_app(config: Config) -> ASGIApp:
         try:
             yield
         finally:
+            if tiers is not None:  # write-backs read the cache: let them finish before it closes
+                await tiers.writeback.close(grace=SHUTDOWN_GRACE)
             await edge.close()
             await upstream.close()
 

@@ -103,7 +103,7 @@ class TieredUpstream:
             await route.remote.start()
 
     async def close(self) -> None:
-        await self.writeback.close()
+        await self.writeback.close()  # normally done already by the app, while the cache was still open
         for route in self.routes:
             await route.remote.close()
         await self.bucket.close()

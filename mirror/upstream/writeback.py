@@ -12,7 +12,8 @@ edge — and the central registry:2 — serves it without asking the remote.
   this is a lease, not a lock: in the rare race both edges write the same bytes, and the copy stays consistent.
   A marker older than `MARKER_LEASE` belongs to a writer that died and is taken over.
 * A tag is written only once the manifest it points at is in the bucket, so the bucket never holds a tag whose
-  manifest is missing.
+  manifest is missing (a manifest this node already had cached is written back from the cache).
+* At shutdown queued jobs get `SHUTDOWN_GRACE` seconds to finish.
 * Jobs run in the background, a few at a time; when too many are queued, new ones are dropped (and counted): the
   next fetch from the remote asks for the write-back again.
 """
@@ -30,6 +31,7 @@ import cachetools
 import orjson
 
 from mirror import layout, metrics
+from mirror.mediatypes import MANIFEST_MAX_SIZE
 from mirror.reference import Digest
 from mirror.upstream.base import BackendError, NotFound, Upstream
 
@@ -43,6 +45,7 @@ PART_SIZE = 16 * 1024 * 1024  # multipart parts read from the cache file: ≥ 5 
 MAX_JOBS = 256
 CONCURRENT_JOBS = 4
 MARKER_MAX_SIZE = 4096
+SHUTDOWN_GRACE = 10.0
 
 # The verified local file of a digest once its fill has finished: (descriptor, size), or None.
 LocalFile = Callable[[Digest], Awaitable[tuple[int, int] | None]]
@@ -72,7 +75,10 @@ class WriteBack:
     def tag(self, name: str, tag: str, digest: Digest) -> None:
         self._start("tag", f"{name}:{tag}", digest, lambda: self._write_tag(name, tag, digest))
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Give queued jobs up to `grace` seconds to finish (a restart would otherwise lose them), then stop them."""
+        if self._jobs and grace > 0:
+            await asyncio.wait(list(self._jobs), timeout=grace)
         for job in list(self._jobs):
             job.cancel()
         await asyncio.gather(*list(self._jobs), return_exceptions=True)
@@ -123,7 +129,8 @@ class WriteBack:
                 return "present"
         except NotFound:
             pass
-        if not await self._exists(layout.manifest_revision_link(name, digest)):
+        in_bucket = await self._exists(layout.manifest_revision_link(name, digest))
+        if not in_bucket and not await self._manifest_from_cache(name, digest):
             try:
                 await asyncio.wait_for(self._manifest_event(name, digest).wait(), WAIT_FOR_MANIFEST)
             except asyncio.TimeoutError:
@@ -131,6 +138,21 @@ class WriteBack:
         await self._bucket.put(layout.tag_index_link(name, tag, digest), link)
         await self._bucket.put(layout.tag_current_link(name, tag), link)
         return "written"
+
+    async def _manifest_from_cache(self, name: str, digest: Digest) -> bool:
+        """Write the manifest back from this node's cache, where a cache hit leaves it (no remote fetch follows)."""
+        opened = await self.local_file(digest) if self.local_file is not None else None
+        if opened is None:
+            return False
+        fd, size = opened
+        try:
+            if size > MANIFEST_MAX_SIZE:
+                return False
+            data = await asyncio.to_thread(os.pread, fd, size, 0)
+        finally:
+            os.close(fd)
+        await self._write_manifest(name, digest, data)
+        return True
 
     async def _write_blob(self, name: str, digest: Digest) -> str:
         key = layout.blob_data(digest)

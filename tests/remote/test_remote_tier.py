@@ -209,3 +209,24 @@ def test_corrupt_bytes_from_the_remote_are_neither_served_whole_nor_written_back
     wait_for_writeback(edge)
     assert not bucket_key_exists(s3, blob_key(layer))
     assert edge.metrics().value("mirror_fills_total", result="digest_mismatch") == 1
+
+
+def test_a_tag_whose_manifest_this_node_holds_is_written_back_from_the_cache(make_edge, push_remote, proxy, token_server, s3):
+    image = push_remote("team/rewritten", [6_000], seed=115)
+    edge = make_edge(route=upstream_route(proxy, token_server, tag_ttl="0s"), cache={"tag_ttl": "0s"})
+    url = f"{edge.url}/v2/team/rewritten/manifests/v1"
+    assert httpx.get(url, headers=ACCEPT, timeout=30).status_code == 200
+    wait_for_writeback(edge)
+    manifest_hex = image.manifest_digest[7:]
+    lost = [  # as if the first write-back had never finished
+        blob_key(image.manifest_digest),
+        repository_key("team/rewritten", f"_manifests/revisions/sha256/{manifest_hex}/link"),
+        repository_key("team/rewritten", "_manifests/tags/v1/current/link"),
+    ]
+    for key in lost:
+        s3.delete_object(Bucket="remote-tier", Key=key)
+    manifest_gets = sum(1 for seen in proxy.seen if seen.method == "GET" and "/manifests/" in seen.path)
+    assert httpx.get(url, headers=ACCEPT, timeout=30).status_code == 200
+    wait_for_writeback(edge)
+    assert all(bucket_key_exists(s3, key) for key in lost)
+    assert sum(1 for seen in proxy.seen if seen.method == "GET" and "/manifests/" in seen.path) == manifest_gets
