@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the registry API")
     serve.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    reindex = commands.add_parser("reindex", help="rebuild the referrers index from the manifest revisions")
+    reindex.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
+    reindex.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    reindex.add_argument("name", nargs="?", help="one repository (default: every repository in storage)")
     for name, help_text in (
         ("warm", "pull images through the running edge so its cache (and the bucket, for remote images) holds them"),
         ("purge", "drop NAME:TAG or NAME@DIGEST from the running edge's cache; its next tag lookup asks the source"),
@@ -90,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if arguments.command == "serve":
         return _serve(settings)
+    if arguments.command == "reindex":
+        from mirror.referrers.reindex import run
+
+        return asyncio.run(run(settings.storage, arguments.name))
     return _operate(arguments, settings)
 
 

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.api import admin, base, blobs, listings, manifests, uploads
+from mirror.api import admin, base, blobs, listings, manifests, referrers, uploads
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, error_response
@@ -41,6 +41,7 @@ ROUTES = [
     Route("/v2/", guarded(base.version_check, "base"), methods=READ),
     Route("/v2/_catalog", guarded(listings.catalog, "catalog"), methods=READ),
     Route("/v2/{name:path}/tags/list", guarded(listings.list_tags), methods=READ),
+    Route("/v2/{name:path}/referrers/{digest}", guarded(referrers.list_referrers), methods=READ),
     Route("/v2/{name:path}/manifests/{reference}", guarded(manifests.manifest), methods=READ + ["PUT", "DELETE"]),
     Route("/v2/{name:path}/blobs/uploads/", guarded(uploads.start_upload), methods=["POST"]),
     Route(
@@ -65,7 +66,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 404:
         error = errors.RegistryError(errors.NOT_FOUND, f"no endpoint at {request.url.path}")
     else:
-        error = errors.RegistryError(errors.UNKNOWN, str(exc.detail), status=exc.status_code)
+        code = errors.UNSUPPORTED if exc.status_code < 500 else errors.UNKNOWN
+        error = errors.RegistryError(code, str(exc.detail), status=exc.status_code)
     return error_response(error)
 
 
