@@ -235,3 +235,18 @@ def test_a_tag_whose_manifest_this_node_holds_is_written_back_from_the_cache(mak
     wait_for_writeback(edge)
     assert all(bucket_key_exists(s3, key) for key in lost)
     assert sum(1 for seen in proxy.seen if seen.method == "GET" and "/manifests/" in seen.path) == manifest_gets
+
+
+def test_a_second_edge_with_the_remote_up_reads_the_bucket_and_asks_the_remote_only_for_the_tag(make_edge, push_remote, proxy, tmp_path):
+    image = push_remote("team/shared", [150_000, 4_000], seed=116)
+    first = make_edge("first")
+    skopeo.pull(f"{first.host}/team/shared:v1", tmp_path / "first-pull")
+    wait_for_writeback(first)
+    seen_before = len(proxy.seen)
+    second = make_edge("second")
+    skopeo.pull(f"{second.host}/team/shared:v1", tmp_path / "second-pull")
+    assert skopeo.dir_digests(tmp_path / "second-pull") == skopeo.dir_digests(tmp_path / "first-pull")
+    asked = {(seen.method, seen.path) for seen in proxy.seen[seen_before:]}
+    assert asked == {("HEAD", "/v2/team/shared/manifests/v1")}
+    for digest, size in zip(image.blob_digests, [image.config_size, *image.layer_sizes]):
+        assert proxy.blob_bytes(digest) == size
