@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
 from mirror.api import admin, base, blobs, listings, manifests, referrers, uploads
+from mirror.api.accesslog import AccessLog
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, error_response
@@ -133,6 +134,7 @@ def create_app(config: Config) -> ASGIApp:
         upstream = tiers or upstream
         await upstream.start()
         edge = EdgeCache(config, upstream)
+        metrics.watch_cache_disk(config.cache.dir, config.cache.size)
         app.state.edge = edge
         app.state.tiers = tiers
         app.state.activity = admin.Activity()
@@ -166,4 +168,5 @@ def create_app(config: Config) -> ASGIApp:
         },
     )
     app.state.authorizer = authorizer
-    return RequestMetrics(CloseWhenBodyUnread(app))
+    served = RequestMetrics(CloseWhenBodyUnread(app))
+    return AccessLog(served, config.log) if config.log.access else served
