@@ -153,6 +153,7 @@ class Edge:
             f"[fill]\n{fill_lines}"
             # The memory scenario pushes through the edge; edges refuse anonymous pushes unless told otherwise.
             '[auth]\nanonymous = ["pull", "push"]\n'
+            '[log]\naccess = false\n'  # as nginx runs here (access_log off): compare serving, not logging
         )
         self.fill = settings
         self.process = Process([sys.executable, "-m", "mirror", "serve", "--config", str(self.config), "--log-level", "WARNING"],
