@@ -38,6 +38,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "auth": {"method": "none", "anonymous": None, "anonymous_repositories": ["**"]},
     "auth.htpasswd": {"realm": "edge-mirror", "path": ""},
     "auth.token": {"realm": "", "service": "", "issuer": "", "rootcertbundle": "", "jwks": ""},
+    "peers": {"addresses": [], "dns": "", "port": 5000, "refresh": "30s", "secret": "", "self": "", "timeout": "3s"},
 }
 
 DRIVERS = ("filesystem", "s3")
@@ -132,6 +133,25 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class PeersConfig:
+    """The edges of this region that share their caches (off when neither `addresses` nor `dns` is set).
+
+    Addresses are canonical ``host:port`` strings (``[v6]:port``): every edge hashes the same strings."""
+
+    addresses: tuple[str, ...] = ()
+    dns: str = ""
+    port: int = 5000
+    refresh: float = 30.0
+    secret: str = ""
+    self_address: str = ""
+    timeout: float = 3.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.addresses or self.dns)
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
     storage: StorageConfig
@@ -139,6 +159,7 @@ class Config:
     fill: FillConfig
     upload: UploadConfig
     auth: AuthConfig = AuthConfig()
+    peers: PeersConfig = PeersConfig()
 
 
 _SIZE_UNITS = {
@@ -256,6 +277,52 @@ def _validate_auth(raw: dict[str, dict[str, Any]]) -> AuthConfig:
     return AuthConfig(method, anonymous, repositories, htpasswd, token)
 
 
+def canonical_addr(host: str, port: int) -> str:
+    """The one spelling of an address that peers hash: ``host:port``, ``[v6]:port``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _validate_peers(raw: dict[str, dict[str, Any]], http_host: str, http_port: int) -> PeersConfig:
+    values = raw["peers"]
+    addresses = []
+    for item in parse_list("peers.addresses", values["addresses"]):
+        host, port = parse_addr("peers.addresses", item)
+        if host in ("0.0.0.0", "::", "") or port == 0:
+            raise ConfigError("peers.addresses", f"{item!r} is not an address peers can reach")
+        addresses.append(canonical_addr(host, port))
+    dns = str(values["dns"]).strip()
+    if addresses and dns:
+        raise ConfigError("peers.dns", "set peers.addresses or peers.dns, not both")
+    secret = str(values["secret"])
+    self_text = str(values["self"]).strip()
+    if self_text:
+        self_address = canonical_addr(*parse_addr("peers.self", self_text))
+    elif http_host not in ("0.0.0.0", "::", ""):
+        self_address = canonical_addr(http_host, http_port)
+    else:
+        self_address = ""
+    settings = PeersConfig(
+        addresses=tuple(dict.fromkeys(addresses)),
+        dns=dns,
+        port=parse_int("peers.port", values["port"], 1, 65535),
+        refresh=parse_duration("peers.refresh", values["refresh"]),
+        secret=secret,
+        self_address=self_address,
+        timeout=parse_duration("peers.timeout", values["timeout"]),
+    )
+    if not settings.enabled:
+        return settings
+    if len(secret) < 16:
+        raise ConfigError("peers.secret", "needs at least 16 characters when peers are configured (the same on every edge)")
+    if not self_address:
+        raise ConfigError("peers.self", "is required when http.addr listens on every interface: this edge's address as its peers reach it")
+    if addresses and self_address not in settings.addresses:
+        raise ConfigError("peers.self", f"{self_address} is not one of peers.addresses")
+    if settings.refresh < 1 or settings.timeout <= 0:
+        raise ConfigError("peers.refresh" if settings.refresh < 1 else "peers.timeout", "is too short")
+    return settings
+
+
 def env_name(section: str, key: str) -> str:
     """``storage.s3`` + ``bucket`` → ``MIRROR_STORAGE_S3_BUCKET``."""
     return "MIRROR_" + "_".join(section.split(".") + [key]).upper()
@@ -351,4 +418,5 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
         ),
         upload=UploadConfig(part_size=upload_part_size, max_size=parse_size("upload.max_size", raw["upload"]["max_size"])),
         auth=_validate_auth(raw),
+        peers=_validate_peers(raw, host, port),
     )

@@ -28,7 +28,8 @@ Keys here are relative to the storage root; `rooted` prefixes a backend's root d
 
 from __future__ import annotations
 
-from mirror.reference import Digest
+from mirror.errors import RegistryError
+from mirror.reference import Digest, parse_digest
 
 PREFIX = "docker/registry/v2"
 REPOSITORIES = f"{PREFIX}/repositories"
@@ -42,6 +43,20 @@ def rooted(rootdirectory: str, key: str) -> str:
 
 def blob_data(digest: Digest) -> str:
     return f"{PREFIX}/blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
+
+
+def digest_of_blob_data(key: str) -> Digest | None:
+    """The digest whose content `key` is (the inverse of `blob_data`), or None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 8 or "/".join(parts[:4]) != f"{PREFIX}/blobs" or parts[7] != "data":
+        return None
+    algorithm, prefix, encoded = parts[4], parts[5], parts[6]
+    if encoded[:2] != prefix:
+        return None
+    try:
+        return parse_digest(f"{algorithm}:{encoded}")
+    except RegistryError:
+        return None
 
 
 def repository(name: str) -> str:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.api import base, blobs, listings, manifests, uploads
+from mirror.api import base, blobs, listings, manifests, peer, uploads
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, error_response
@@ -24,6 +24,7 @@ from mirror.cache import EdgeCache
 from mirror.cache.publish import Publisher
 from mirror.cache.uploads import Uploads
 from mirror.config import Config
+from mirror.peers import open_peer_reader
 from mirror.upstream import open_upstream
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ ROUTES = [
     Route("/readyz", base.readyz, methods=READ),
 ]
 METRICS_ROUTE = Route("/metrics", base.prometheus, methods=READ)
+# Not a registry route: signed with the region's peers.secret instead of client credentials (mirror/api/peer.py).
+PEER_ROUTE = Route("/_peer/blobs/{digest}", peer.peer_blob, methods=["GET"])
 
 
 async def registry_error(request: Request, exc: Exception) -> Response:
@@ -114,9 +117,11 @@ def create_app(config: Config) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         upstream = open_upstream(config.storage, pool_size=max(10, config.fill.parallelism * 4))
-        await upstream.start()
-        edge = EdgeCache(config, upstream)
+        reader = open_peer_reader(upstream, config.peers)  # the bucket itself when [peers] is off
+        await reader.start()
+        edge = EdgeCache(config, reader)
         app.state.edge = edge
+        app.state.peer_reader = reader
         app.state.uploads = Uploads(upstream, edge.links, config.upload, config.cache.dir / "uploads")
         app.state.publisher = Publisher(upstream, edge, delete_enabled=config.storage.delete)
         if await edge.probe():
@@ -127,10 +132,11 @@ def create_app(config: Config) -> ASGIApp:
             yield
         finally:
             await edge.close()
-            await upstream.close()
+            await reader.close()
 
+    routes = [*ROUTES, *([] if config.http.metrics_addr else [METRICS_ROUTE]), *([PEER_ROUTE] if config.peers.enabled else [])]
     app = Starlette(
-        routes=ROUTES if config.http.metrics_addr else [*ROUTES, METRICS_ROUTE],
+        routes=routes,
         lifespan=lifespan,
         exception_handlers={
             errors.RegistryError: registry_error,
