@@ -51,7 +51,7 @@ def region_of(tmp_path) -> Iterator[Any]:
     def make(storage: dict[str, dict[str, Any]], count: int, extra: list[str] = ()) -> list[EdgeMirror]:
         edges = _region(tmp_path, storage, count, extra)
         with ThreadPoolExecutor(count) as pool:
-            list(pool.map(lambda edge: edge.start(), edges))
+            list(pool.map(lambda edge: edge.start(timeout=120), edges))  # four cold starts at once on a busy machine
         started.extend(edges)
         return edges
 
