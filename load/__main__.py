@@ -25,6 +25,7 @@ from load.measure import Progress
 from load.scenarios_cold import cold_pull, herd
 from load.scenarios_fleet import fleet
 from load.scenarios_memory import memory
+from load.scenarios_peers import fleet_peers
 from load.scenarios_warm import warm_blob, warm_manifest
 
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "herd": herd,
     "memory": memory,
     "fleet": fleet,
+    "fleet_peers": fleet_peers,
 }
 
 

@@ -143,6 +143,11 @@ class Bench:
         profile = self.profile_dir / f"profile-{self.progress.current}-{label}-{link.port}.txt" if self.profile_dir else None
         return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, profile=profile)), link
 
+    def region_edge(self, label: str, link: Emulator, port: int, peers: dict[str, Any] | None) -> Edge:
+        """A fresh edge of a region whose edges share one link to the bucket (`link`), with `[peers]` or without."""
+        return self._track(Edge(self.workdir / "edges" / f"{label}-{port}", link.endpoint, self.sizes.edge_fill,
+                                port=port, peers=peers))
+
     def central(self, label: str) -> tuple[Registry2, Emulator]:
         """registry:2 with the S3 driver, reading the bucket through an emulator of its own."""
         link = self.emulator(f"{label}-link")

@@ -124,6 +124,9 @@ class PeerReader:
             await _cancel(stat)
             self._fall_back(peer, failure)
             return await self.inner.read_first(key, length)
+        except BaseException:
+            await _cancel(stat)
+            raise
         try:
             known = (await stat).size
         except BackendError:
