@@ -7,6 +7,7 @@ A scenario that fails is recorded with its error and the others still run; the e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -52,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="SCENARIO", help="run only these scenarios")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs of every process)")
     parser.add_argument("--profile", action="store_true", help="sample every edge with py-spy: profile-*.txt and .md in DIR")
+    parser.add_argument("--fleet-nodes", type=int, metavar="N", help="nodes per region in fleet and fleet_peers (default: the mode's)")
     arguments = parser.parse_args(argv)
 
     sizes = MODES["quick" if arguments.quick else "medium" if arguments.medium else "full"]
+    if arguments.fleet_nodes:
+        sizes = dataclasses.replace(sizes, fleet_nodes=arguments.fleet_nodes)
     started = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = arguments.out or Path(__file__).resolve().parent / "results" / started
     names = arguments.only or list(SCENARIOS)
