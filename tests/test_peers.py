@@ -5,7 +5,6 @@ Each edge is a real `python -m mirror serve` process configured with the region'
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import random
 import sys
