@@ -33,10 +33,10 @@ FILL = {"part_size": "1MiB", "first_part_size": "256KiB", "parallelism": 4}
 PEERS = {"secret": SECRET, "timeout": "10s"}
 
 
-def _region(workdir: Path, storage: dict[str, dict[str, Any]], count: int, extra: list[str] = ()) -> list[EdgeMirror]:
-    """`count` edges that list each other (and the `extra` addresses) as the region."""
+def _region(workdir: Path, storage: dict[str, dict[str, Any]], count: int) -> list[EdgeMirror]:
+    """`count` edges that list each other as the region."""
     ports = [free_port() for _ in range(count)]
-    addresses = [f"127.0.0.1:{port}" for port in ports] + list(extra)
+    addresses = [f"127.0.0.1:{port}" for port in ports]
     return [
         EdgeMirror(workdir / f"edge{index}", storage, port=port, fill=FILL, peers={**PEERS, "addresses": addresses})
         for index, port in enumerate(ports)
@@ -47,8 +47,8 @@ def _region(workdir: Path, storage: dict[str, dict[str, Any]], count: int, extra
 def region_of(tmp_path) -> Iterator[Any]:
     started: list[EdgeMirror] = []
 
-    def make(storage: dict[str, dict[str, Any]], count: int, extra: list[str] = ()) -> list[EdgeMirror]:
-        edges = _region(tmp_path, storage, count, extra)
+    def make(storage: dict[str, dict[str, Any]], count: int) -> list[EdgeMirror]:
+        edges = _region(tmp_path, storage, count)
         with ThreadPoolExecutor(count) as pool:
             list(pool.map(lambda edge: edge.start(timeout=120), edges))  # four cold starts at once on a busy machine
         started.extend(edges)
