@@ -86,20 +86,45 @@ def test_four_edges_pulling_one_image_at_once_read_the_bucket_once(registry_s3, 
     assert _total(edges, "mirror_peer_bytes_total") >= 2 * sum(image.layer_sizes)
 
 
-def test_when_the_owner_dies_mid_fill_the_others_fall_back_to_the_bucket_and_complete(registry_s3, seaweed, region_of, tmp_path):
-    path = write_random_file(tmp_path / "blob", 12 * MIB + 321, seed=1402)
-    digest = push_blob_file(registry_s3.url, "team/peers-kill", path)
-    expected = path.read_bytes()
-    # A slow link to the bucket, so the owner is still filling when it is killed.
+def _slow_link(seaweed, workdir: Path) -> tuple[Any, str]:
+    """The benchmark's link emulator in front of the bucket at 4 MB/s, no added latency; (process, endpoint)."""
     listen, control = free_port(), free_port()
     link = start(
         [sys.executable, "-m", "load.emulator", "--listen", f"127.0.0.1:{listen}", "--upstream", seaweed.endpoint.split("//")[1],
          "--ttfb-fast-ms", "0", "--slow-fraction", "0", "--conn-bandwidth", "2MB", "--aggregate-bandwidth", "4MB",
          "--control", f"127.0.0.1:{control}"],
-        tmp_path / "emulator.log", url=f"http://127.0.0.1:{control}/stats", cwd=Path(__file__).resolve().parents[1],
+        workdir / "emulator.log", url=f"http://127.0.0.1:{control}/stats", cwd=Path(__file__).resolve().parents[1],
     )
+    return link, f"http://127.0.0.1:{listen}"
+
+
+def test_a_peer_gets_a_range_as_soon_as_it_lands_not_at_the_owners_commit(registry_s3, seaweed, tmp_path):
+    path = write_random_file(tmp_path / "blob", 12 * MIB + 5, seed=1404)
+    digest = push_blob_file(registry_s3.url, "team/peers-early", path)
+    link, endpoint = _slow_link(seaweed, tmp_path)
+    port = free_port()
+    peers = {**PEERS, "addresses": [f"127.0.0.1:{port}"]}
     try:
-        edges = region_of(s3_storage(f"http://127.0.0.1:{listen}", "registry"), 4)
+        with EdgeMirror(tmp_path / "edge", s3_storage(endpoint, "registry"), port=port, fill=FILL, peers=peers) as edge:
+            route = f"/_peer/blobs/{digest}"
+            signed = {"Authorization": auth.sign(SECRET, "GET", route, "bytes=0-1048575"), "Range": "bytes=0-1048575"}
+            response = httpx.get(edge.url + route, headers=signed, timeout=60)
+            assert response.status_code == 206
+            assert response.content == path.read_bytes()[:MIB]
+            # 12 MiB at 4 MB/s: the fill is far from verified when its first MiB has been sent.
+            assert edge.metrics().value("mirror_fills_total") == 0
+    finally:
+        link.stop()
+
+
+def test_when_the_owner_dies_mid_fill_the_others_fall_back_to_the_bucket_and_complete(registry_s3, seaweed, region_of, tmp_path):
+    path = write_random_file(tmp_path / "blob", 12 * MIB + 321, seed=1402)
+    digest = push_blob_file(registry_s3.url, "team/peers-kill", path)
+    expected = path.read_bytes()
+    # A slow link to the bucket, so the owner is still filling when it is killed.
+    link, endpoint = _slow_link(seaweed, tmp_path)
+    try:
+        edges = region_of(s3_storage(endpoint, "registry"), 4)
         owning = owner(digest, [edge.host for edge in edges])
         victim = next(edge for edge in edges if edge.host == owning)
         others = [edge for edge in edges if edge is not victim]
