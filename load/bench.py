@@ -132,9 +132,10 @@ class Bench:
 
     # -- contenders ------------------------------------------------------------------------------------------
 
-    def emulator(self, label: str) -> Emulator:
+    def emulator(self, label: str, **link: Any) -> Emulator:
+        """A link to the bucket: LINK, with any of its settings overridden."""
         self._seeds += 1
-        return self._track(Emulator(self.workdir / "emulators", self.seaweed.endpoint, LINK, seed=self._seeds))
+        return self._track(Emulator(self.workdir / "emulators", self.seaweed.endpoint, {**LINK, **link}, seed=self._seeds))
 
     def edge(self, label: str, **fill: Any) -> tuple[Edge, Emulator]:
         """A fresh edge (empty cache) reading the bucket through an emulator of its own."""

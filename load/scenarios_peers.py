@@ -1,8 +1,9 @@
 """`fleet_peers`: one region of N nodes, an edge per node (a DaemonSet), sharing their caches or not.
 
 The world and the rollout are the `fleet` scenario's (same catalogue, same seeded schedule, a quarter of the nodes
-at a time), for one region of `fleet_nodes` nodes (quick 4, medium 8, full 20). Every node pulls from its own edge
-process, and all the region's edges read the bucket through ONE emulated link: the region's link to the bucket.
+at a time), for one region of `fleet_nodes` nodes (quick 4, medium 8, full 20; ``--fleet-nodes``). Every node
+pulls from its own edge process, and all the region's edges read the bucket through ONE emulated link, the region's
+link to the bucket (LINK's latency and per-connection rate, `REGION_BANDWIDTH` in all).
 Two contenders, one after the other with fresh caches:
 
 - `isolated`: edges without ``[peers]`` (each node fills what it lacks from the bucket);
@@ -33,6 +34,9 @@ from load.procs import free_port
 from load.scenarios_fleet import ZIPF_S, _built
 
 SIMULATED_NODES = 200
+# The region's link to the far bucket, shared by all its nodes: LINK's latency and per-connection rate, and an
+# aggregate of about 1 Gbit/s (LINK's 400 MB/s is one node's view of the gateway, not a region's uplink).
+REGION_BANDWIDTH = "100MB"
 SECRET = "bench-region-secret-0123456789"
 
 
@@ -86,7 +90,7 @@ async def _rollout(urls: list[str], schedule: list[list[list[int]]], catalogue: 
 def _run(bench: Bench, sharing: bool, catalogue: list[tuple[str, int]], schedule: list[list[list[int]]]) -> dict[str, Any]:
     nodes = len(schedule[0])
     with bench.scope():
-        link: Emulator = bench.emulator("region-link")
+        link: Emulator = bench.emulator("region-link", aggregate_bandwidth=REGION_BANDWIDTH)
         ports = [free_port() for _ in range(nodes)]
         addresses = [f"127.0.0.1:{port}" for port in ports]
         peers = {"addresses": addresses, "secret": SECRET} if sharing else None

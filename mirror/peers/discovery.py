@@ -43,7 +43,7 @@ class Membership:
         if self._settings.dns:
             await self.refresh()
             self._refresher = asyncio.create_task(self._refresh_forever(), name="peers dns refresh")
-        metrics.peers_live.set(len(self.live()))
+        self.live()  # sets the gauge
 
     async def close(self) -> None:
         if self._refresher is not None:
@@ -61,7 +61,7 @@ class Membership:
         if members != self._members:
             log.info("peers: %s now lists %d edges", self._settings.dns, len(members))
         self._members = members
-        metrics.peers_live.set(len(self.live()))
+        self.live()  # updates the gauge
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -71,7 +71,9 @@ class Membership:
     def live(self) -> tuple[str, ...]:
         """The members not marked down (this edge always included)."""
         now = time.monotonic()
-        return tuple(peer for peer in self._members if self._down_until.get(peer, 0.0) <= now)
+        live = tuple(peer for peer in self._members if self._down_until.get(peer, 0.0) <= now)
+        metrics.peers_live.set(len(live))
+        return live
 
     def mark_down(self, peer: str) -> None:
         """Leave `peer` out of ownership for one refresh period: it just failed us (unreachable, slow, broken)."""
@@ -80,4 +82,4 @@ class Membership:
         self._down_until[peer] = time.monotonic() + self._settings.refresh
         for known in [known for known, until in self._down_until.items() if until <= time.monotonic()]:
             del self._down_until[known]
-        metrics.peers_live.set(len(self.live()))
+        self.live()  # updates the gauge
