@@ -153,6 +153,7 @@ class Edge:
             f"[fill]\n{fill_lines}"
             # The memory scenario pushes through the edge; edges refuse anonymous pushes unless told otherwise.
             '[auth]\nanonymous = ["pull", "push"]\n'
+            '[log]\naccess = false\n'  # as nginx runs here (access_log off): compare serving, not logging
             + ("[peers]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in peers.items()) if peers else "")
         )
         self.fill = settings

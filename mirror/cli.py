@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the registry API")
     serve.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    reindex = commands.add_parser("reindex", help="rebuild the referrers index from the manifest revisions")
+    reindex.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
+    reindex.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    reindex.add_argument("name", nargs="?", help="one repository (default: every repository in storage)")
     arguments = parser.parse_args(argv)
 
     logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -68,4 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     except config_module.ConfigError as error:
         print(f"edge-mirror: config error: {error}", file=sys.stderr)
         return 2
+    if arguments.command == "reindex":
+        from mirror.referrers.reindex import run
+
+        return asyncio.run(run(settings.storage, arguments.name))
     return _serve(settings)

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cache": {"dir": "./cache", "size": "10GiB", "tag_ttl": "30s"},
     "fill": {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
     "upload": {"part_size": "64MiB", "max_size": "64GiB"},
+    "log": {"format": "text", "access": True},
     # anonymous: None means "the method's default" (["pull"] for none, [] otherwise).
     "auth": {"method": "none", "anonymous": None, "anonymous_repositories": ["**"]},
     "auth.htpasswd": {"realm": "edge-mirror", "path": ""},
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 DRIVERS = ("filesystem", "s3")
 AUTH_METHODS = ("none", "htpasswd", "token")
 ANONYMOUS_ACTIONS = ("pull", "push", "delete")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -107,6 +109,12 @@ class UploadConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    format: str  # "text" for people, "json" (one object a line) for log pipelines
+    access: bool  # one access log line per request
+
+
+@dataclass(frozen=True)
 class HtpasswdConfig:
     realm: str = "edge-mirror"
     path: str = ""
@@ -159,6 +167,7 @@ class Config:
     fill: FillConfig
     upload: UploadConfig
     auth: AuthConfig = AuthConfig()
+    log: LogConfig = LogConfig(format="text", access=True)
     peers: PeersConfig = PeersConfig()
 
 
@@ -220,6 +229,8 @@ def parse_addr(key: str, value: Any) -> tuple[str, int]:
 def parse_int(key: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool):
         raise ConfigError(key, f"expected a whole number, got {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # TOML written from YAML (Helm's toToml) turns 8 into 8.0
     try:
         number = int(str(value).strip())
     except ValueError:
@@ -392,6 +403,9 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
+    log_format = str(raw["log"]["format"]).strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("log.format", f"unknown format {raw['log']['format']!r} (choose one of: {', '.join(LOG_FORMATS)})")
     return Config(
         http=HttpConfig(
             host=host,
@@ -418,5 +432,6 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
         ),
         upload=UploadConfig(part_size=upload_part_size, max_size=parse_size("upload.max_size", raw["upload"]["max_size"])),
         auth=_validate_auth(raw),
+        log=LogConfig(format=log_format, access=parse_bool("log.access", raw["log"]["access"])),
         peers=_validate_peers(raw, host, port),
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
 # The *_created series double the exposition without telling an operator anything a restart counter doesn't.
@@ -11,7 +14,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 cache_requests = Counter(
     "mirror_cache_requests",
-    "Cache lookups by kind (manifest, blob, tag) and result (hit, miss, stale).",
+    "Cache lookups by kind (manifest, blob, tag, referrers) and result (hit, miss, stale).",
     ["kind", "result"],
     registry=REGISTRY,
 )
@@ -95,6 +98,21 @@ auth_requests = Counter(
     ["method", "result"],
     registry=REGISTRY,
 )
+cache_capacity_bytes = Gauge(
+    "mirror_cache_capacity_bytes",
+    "The configured cache size (cache.size): content is evicted down to it.",
+    registry=REGISTRY,
+)
+cache_disk_free_bytes = Gauge(
+    "mirror_cache_disk_free_bytes",
+    "Free bytes on the filesystem holding the cache directory, read at scrape time.",
+    registry=REGISTRY,
+)
+cache_disk_total_bytes = Gauge(
+    "mirror_cache_disk_total_bytes",
+    "Size of the filesystem holding the cache directory.",
+    registry=REGISTRY,
+)
 backend_up = Gauge(
     "mirror_backend_up",
     "1 when the last backend probe succeeded, else 0.",
@@ -123,6 +141,21 @@ peers_live = Gauge(
     "Edges of the region this edge currently shares with (itself included).",
     registry=REGISTRY,
 )
+
+
+def watch_cache_disk(directory: Path, capacity: int) -> None:
+    """Report the cache's configured size, and its filesystem's free and total bytes on every scrape."""
+    cache_capacity_bytes.set(capacity)
+
+    def statvfs(field: str) -> float:
+        try:
+            result = os.statvfs(directory)
+        except OSError:
+            return float("nan")
+        return float(getattr(result, field) * result.f_frsize)
+
+    cache_disk_free_bytes.set_function(lambda: statvfs("f_bavail"))
+    cache_disk_total_bytes.set_function(lambda: statvfs("f_blocks"))
 
 
 def exposition() -> bytes:

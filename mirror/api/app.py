@@ -15,7 +15,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.api import base, blobs, listings, manifests, peer, uploads
+from mirror.api import base, blobs, listings, manifests, peer, referrers, uploads
+from mirror.api.accesslog import AccessLog
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, error_response
@@ -38,6 +39,7 @@ ROUTES = [
     Route("/v2/", guarded(base.version_check, "base"), methods=READ),
     Route("/v2/_catalog", guarded(listings.catalog, "catalog"), methods=READ),
     Route("/v2/{name:path}/tags/list", guarded(listings.list_tags), methods=READ),
+    Route("/v2/{name:path}/referrers/{digest}", guarded(referrers.list_referrers), methods=READ),
     Route("/v2/{name:path}/manifests/{reference}", guarded(manifests.manifest), methods=READ + ["PUT", "DELETE"]),
     Route("/v2/{name:path}/blobs/uploads/", guarded(uploads.start_upload), methods=["POST"]),
     Route(
@@ -64,7 +66,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 404:
         error = errors.RegistryError(errors.NOT_FOUND, f"no endpoint at {request.url.path}")
     else:
-        error = errors.RegistryError(errors.UNKNOWN, str(exc.detail), status=exc.status_code)
+        code = errors.UNSUPPORTED if exc.status_code < 500 else errors.UNKNOWN
+        error = errors.RegistryError(code, str(exc.detail), status=exc.status_code)
     return error_response(error)
 
 
@@ -120,6 +123,7 @@ def create_app(config: Config) -> ASGIApp:
         reader = open_peer_reader(upstream, config.peers)  # the bucket itself when [peers] is off
         await reader.start()
         edge = EdgeCache(config, reader)
+        metrics.watch_cache_disk(config.cache.dir, config.cache.size)
         app.state.edge = edge
         app.state.peer_reader = reader
         app.state.uploads = Uploads(upstream, edge.links, config.upload, config.cache.dir / "uploads")
@@ -145,4 +149,5 @@ def create_app(config: Config) -> ASGIApp:
         },
     )
     app.state.authorizer = authorizer
-    return RequestMetrics(CloseWhenBodyUnread(app))
+    served = RequestMetrics(CloseWhenBodyUnread(app))
+    return AccessLog(served, config.log) if config.log.access else served

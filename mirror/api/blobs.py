@@ -49,6 +49,7 @@ async def get_blob(request: Request) -> Response | BlobResponse:
         size = await edge.blob_size(name, digest)
         return Response(status_code=200, headers=_headers(str(digest), size))
     reader = await edge.open_blob(name, digest)
+    request.state.cache_result = "hit" if reader.source == "cache" else "miss"  # for the access log
     try:
         wanted = parse_range(request.headers.get("range"), reader.size)
     except BaseException:
