@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
+
+from mirror.reference import NAME_RE
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -34,6 +36,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cache": {"dir": "./cache", "size": "10GiB", "tag_ttl": "30s"},
     "fill": {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
     "upload": {"part_size": "64MiB", "max_size": "64GiB"},
+    "admin": {"enabled": False, "token": ""},
     "log": {"format": "text", "access": True},
     # anonymous: None means "the method's default" (["pull"] for none, [] otherwise).
     "auth": {"method": "none", "anonymous": None, "anonymous_repositories": ["**"]},
@@ -41,6 +44,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "auth.token": {"realm": "", "service": "", "issuer": "", "rootcertbundle": "", "jwks": ""},
     "peers": {"addresses": [], "dns": "", "port": 5000, "refresh": "30s", "secret": "", "self": "", "timeout": "3s"},
 }
+
+# One ``[[upstream]]`` table per remote registry behind the bucket; these are its keys and their defaults.
+UPSTREAM_DEFAULTS: dict[str, Any] = {
+    "ns": "", "default": False, "url": "", "username": "", "password": "", "prefix": "", "tag_ttl": "10m",
+}
+# containerd sends ?ns=docker.io, but people write Docker Hub's other names too.
+NS_ALIASES = {"docker.io": ("index.docker.io", "registry-1.docker.io")}
 
 DRIVERS = ("filesystem", "s3")
 AUTH_METHODS = ("none", "htpasswd", "token")
@@ -109,6 +119,28 @@ class UploadConfig:
 
 
 @dataclass(frozen=True)
+class RemoteConfig:
+    """A remote registry (Docker Hub, ...) served under ``?ns=<ns>`` with its content kept under `prefix`."""
+
+    ns: str
+    aliases: tuple[str, ...]
+    default: bool
+    url: str
+    username: str
+    password: str = field(repr=False)
+    prefix: str
+    tag_ttl: float
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """The operator endpoint (``/admin/...``): off unless enabled, and then only with the bearer `token`."""
+
+    enabled: bool
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     format: str  # "text" for people, "json" (one object a line) for log pipelines
     access: bool  # one access log line per request
@@ -168,6 +200,8 @@ class Config:
     upload: UploadConfig
     auth: AuthConfig = AuthConfig()
     log: LogConfig = LogConfig(format="text", access=True)
+    upstreams: tuple[RemoteConfig, ...] = ()
+    admin: AdminConfig = AdminConfig(enabled=False, token="")
     peers: PeersConfig = PeersConfig()
 
 
@@ -359,6 +393,7 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     """Read defaults, then the TOML file at `path` (if any), then ``MIRROR_*`` overrides, and validate."""
     environ = os.environ if environ is None else environ
     raw = {section: dict(values) for section, values in DEFAULTS.items()}
+    remotes: list[dict[str, Any]] = []
     if path is not None:
         try:
             document = tomllib.loads(Path(path).read_text())
@@ -366,6 +401,7 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             raise ConfigError("--config", f"file {path} does not exist") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
+        remotes = _remote_tables(document.pop("upstream", []))
         for section, values in _flatten_toml(document).items():
             raw[section].update(values)
     for section, values in raw.items():
@@ -373,7 +409,66 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             override = environ.get(env_name(section, key))
             if override is not None:
                 values[key] = override
-    return _validate(raw)
+    for index, values in enumerate(remotes):
+        for key in values:
+            override = environ.get(f"MIRROR_UPSTREAM_{index}_{key.upper()}")
+            if override is not None:
+                values[key] = override
+    settings = _validate(raw)
+    admin = AdminConfig(enabled=parse_bool("admin.enabled", raw["admin"]["enabled"]), token=str(raw["admin"]["token"]))
+    if admin.enabled and len(admin.token) < 16:
+        raise ConfigError("admin.token", "must be at least 16 characters when admin.enabled is true")
+    return replace(settings, upstreams=_validate_remotes(remotes), admin=admin)
+
+
+def _remote_tables(value: Any) -> list[dict[str, Any]]:
+    """The ``[[upstream]]`` tables with defaults filled in; unknown keys raise ConfigError."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError("upstream", "must be an array of tables: [[upstream]]")
+    tables = []
+    for index, table in enumerate(value):
+        for key in table:
+            if key not in UPSTREAM_DEFAULTS:
+                raise ConfigError(f"upstream[{index}].{key}", f"unknown setting (known: {', '.join(UPSTREAM_DEFAULTS)})")
+        tables.append({**UPSTREAM_DEFAULTS, **table})
+    return tables
+
+
+def _validate_remotes(tables: list[dict[str, Any]]) -> tuple[RemoteConfig, ...]:
+    remotes: list[RemoteConfig] = []
+    seen_ns: set[str] = set()
+    for index, table in enumerate(tables):
+        key = f"upstream[{index}]"
+        ns = str(table["ns"]).strip().lower()
+        if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?", ns):
+            raise ConfigError(f"{key}.ns", f"expected a registry host such as docker.io, got {table['ns']!r}")
+        aliases = NS_ALIASES.get(ns, ())
+        for name in (ns, *aliases):
+            if name in seen_ns:
+                raise ConfigError(f"{key}.ns", f"{name!r} is served by another [[upstream]] already")
+            seen_ns.add(name)
+        url = str(table["url"]).strip().rstrip("/")
+        if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc or urlparse(url).path:
+            raise ConfigError(f"{key}.url", f"expected the registry's base URL such as https://registry-1.docker.io, got {url!r}")
+        prefix = str(table["prefix"]).strip().strip("/")
+        if not NAME_RE.fullmatch(prefix):
+            raise ConfigError(f"{key}.prefix", f"expected a repository path such as dockerhub, got {table['prefix']!r}")
+        for other in remotes:
+            if prefix == other.prefix or prefix.startswith(other.prefix + "/") or other.prefix.startswith(prefix + "/"):
+                raise ConfigError(f"{key}.prefix", f"{prefix!r} overlaps the prefix {other.prefix!r} of ns {other.ns!r}")
+        username, password = str(table["username"]), str(table["password"])
+        if bool(username) != bool(password):
+            raise ConfigError(f"{key}.password", "username and password go together: set both or neither")
+        default = parse_bool(f"{key}.default", table["default"])
+        if default and any(other.default for other in remotes):
+            raise ConfigError(f"{key}.default", "only one [[upstream]] may be the default")
+        remotes.append(
+            RemoteConfig(
+                ns=ns, aliases=aliases, default=default, url=url, username=username, password=password,
+                prefix=prefix, tag_ttl=parse_duration(f"{key}.tag_ttl", table["tag_ttl"]),
+            )
+        )
+    return tuple(remotes)
 
 
 def _validate(raw: dict[str, dict[str, Any]]) -> Config:

@@ -142,6 +142,39 @@ peers_live = Gauge(
     registry=REGISTRY,
 )
 
+remote_requests = Counter(
+    "mirror_remote_requests",
+    "Requests to remote registries, by route (its configured ns), op (head, get) and status "
+    "(ok, not_found, rate_limited, error).",
+    ["route", "op", "status"],
+    registry=REGISTRY,
+)
+remote_bytes = Counter(
+    "mirror_remote_bytes",
+    "Manifest and blob bytes read from remote registries, by route.",
+    ["route"],
+    registry=REGISTRY,
+)
+remote_ratelimit_remaining = Gauge(
+    "mirror_remote_ratelimit_remaining",
+    "The last ratelimit-remaining a remote registry announced, by route.",
+    ["route"],
+    registry=REGISTRY,
+)
+remote_stale = Counter(
+    "mirror_remote_stale",
+    "Tags answered from the bucket's copy because the remote failed or rate limited us, by route.",
+    ["route"],
+    registry=REGISTRY,
+)
+writebacks = Counter(
+    "mirror_writebacks",
+    "Remote content written back into the bucket, by kind (blob, manifest, tag) and result "
+    "(written, present, other_writer, dropped, error).",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+
 
 def watch_cache_disk(directory: Path, capacity: int) -> None:
     """Report the cache's configured size, and its filesystem's free and total bytes on every scrape."""

@@ -110,6 +110,11 @@ class EdgeCache:
         self._remember_manifest(digest, data)
         self.store.put_bytes(digest, data)
 
+    def drop(self, digest: Digest) -> bool:
+        """Forget content `digest` on this node (``edge-mirror purge``); the next request fills it again."""
+        self._manifests.pop(digest, None)
+        return self.store.discard(digest)
+
     def _remember_manifest(self, digest: Digest, data: bytes) -> Manifest:
         try:
             media_type = manifest_media_type(data)
