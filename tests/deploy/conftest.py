@@ -42,6 +42,24 @@ def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return matches[0]
 
 
+def edge_environ(objects: list[dict[str, Any]], existing: dict[tuple[str, str], str] | None = None) -> dict[str, str]:
+    """The edge container's MIRROR_* environment as the kubelet gives it: each secretKeyRef read from the rendered
+    Secrets, else from `existing` (Secrets made beforehand), else a stand-in value naming the Secret and key."""
+    secrets = {(item["metadata"]["name"], key): value for item in objects if item["kind"] == "Secret"
+               for key, value in item.get("stringData", {}).items()}
+    secrets.update(existing or {})
+    daemonset = next(item for item in objects if item["kind"] == "DaemonSet" and "helm.sh/hook" not in
+                     item["metadata"].get("annotations", {}))
+    environ = {}
+    for item in daemonset["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if "value" in item:
+            environ[item["name"]] = item["value"]
+        elif "secretKeyRef" in item["valueFrom"]:
+            ref = item["valueFrom"]["secretKeyRef"]
+            environ[item["name"]] = secrets.get((ref["name"], ref["key"]), f"secret {ref['name']} key {ref['key']}")
+    return {name: value for name, value in environ.items() if name.startswith("MIRROR_")}
+
+
 @pytest.fixture(scope="session")
 def pulled_edge(seaweed, registry_s3, tmp_path_factory):
     """An edge on the session's bucket, logging JSON access lines, after an image was pulled through it twice."""
