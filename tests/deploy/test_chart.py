@@ -46,7 +46,7 @@ def test_a_broken_object_fails_the_kubernetes_validation():
 @pytest.mark.parametrize("values_file", VALUES_CASES)
 def test_the_rendered_toml_is_a_valid_edge_config_with_the_derived_cache_size(values_file: Path | None, tmp_path):
     values = load_values(values_file) or {}
-    objects = render({**values, "peers": {**values.get("peers", {}), "enabled": False}})
+    objects = render(values)
     config_map = find(objects, "ConfigMap", "edge-edge-mirror")
     (tmp_path / "mirror.toml").write_text(config_map["data"]["mirror.toml"])
     settings = mirror_config.load(tmp_path / "mirror.toml", environ=edge_environ(objects))
@@ -55,6 +55,9 @@ def test_the_rendered_toml_is_a_valid_edge_config_with_the_derived_cache_size(va
     assert str(settings.cache.dir) == "/var/cache/edge-mirror"
     assert settings.storage.driver == "s3"
     assert "secretkey" not in config_map["data"]["mirror.toml"]
+    if values.get("peers", {}).get("enabled"):
+        assert settings.peers.dns.startswith("edge-edge-mirror-peers.")
+        assert settings.peers.self_address == "10.1.2.3:5000"
 
 
 def test_defaults_run_one_locked_down_edge_per_node_on_its_node_ip():
