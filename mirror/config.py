@@ -43,6 +43,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "auth": {"method": "none", "anonymous": None, "anonymous_repositories": ["**"]},
     "auth.htpasswd": {"realm": "edge-mirror", "path": ""},
     "auth.token": {"realm": "", "service": "", "issuer": "", "rootcertbundle": "", "jwks": ""},
+    "peers": {"addresses": [], "dns": "", "port": 5000, "refresh": "30s", "secret": "", "self": "", "timeout": "3s"},
 }
 
 # One ``[[upstream]]`` table per remote registry behind the bucket; these are its keys and their defaults.
@@ -176,6 +177,25 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class PeersConfig:
+    """The edges of this region that share their caches (off when neither `addresses` nor `dns` is set).
+
+    Addresses are canonical ``host:port`` strings (``[v6]:port``): every edge hashes the same strings."""
+
+    addresses: tuple[str, ...] = ()
+    dns: str = ""
+    port: int = 5000
+    refresh: float = 30.0
+    secret: str = ""
+    self_address: str = ""
+    timeout: float = 3.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.addresses or self.dns)
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
     storage: StorageConfig
@@ -186,6 +206,7 @@ class Config:
     log: LogConfig = LogConfig(format="text", access=True)
     upstreams: tuple[RemoteConfig, ...] = ()
     admin: AdminConfig = AdminConfig(enabled=False, token="")
+    peers: PeersConfig = PeersConfig()
 
 
 _SIZE_UNITS = {
@@ -303,6 +324,52 @@ def _validate_auth(raw: dict[str, dict[str, Any]]) -> AuthConfig:
         if not token.rootcertbundle and not token.jwks:
             raise ConfigError("auth.token.rootcertbundle", "token auth needs rootcertbundle or jwks (the keys tokens are signed with)")
     return AuthConfig(method, anonymous, repositories, htpasswd, token)
+
+
+def canonical_addr(host: str, port: int) -> str:
+    """The one spelling of an address that peers hash: ``host:port``, ``[v6]:port``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _validate_peers(raw: dict[str, dict[str, Any]], http_host: str, http_port: int) -> PeersConfig:
+    values = raw["peers"]
+    addresses = []
+    for item in parse_list("peers.addresses", values["addresses"]):
+        host, port = parse_addr("peers.addresses", item)
+        if host in ("0.0.0.0", "::", "") or port == 0:
+            raise ConfigError("peers.addresses", f"{item!r} is not an address peers can reach")
+        addresses.append(canonical_addr(host, port))
+    dns = str(values["dns"]).strip()
+    if addresses and dns:
+        raise ConfigError("peers.dns", "set peers.addresses or peers.dns, not both")
+    secret = str(values["secret"])
+    self_text = str(values["self"]).strip()
+    if self_text:
+        self_address = canonical_addr(*parse_addr("peers.self", self_text))
+    elif http_host not in ("0.0.0.0", "::", ""):
+        self_address = canonical_addr(http_host, http_port)
+    else:
+        self_address = ""
+    settings = PeersConfig(
+        addresses=tuple(dict.fromkeys(addresses)),
+        dns=dns,
+        port=parse_int("peers.port", values["port"], 1, 65535),
+        refresh=parse_duration("peers.refresh", values["refresh"]),
+        secret=secret,
+        self_address=self_address,
+        timeout=parse_duration("peers.timeout", values["timeout"]),
+    )
+    if not settings.enabled:
+        return settings
+    if len(secret) < 16:
+        raise ConfigError("peers.secret", "needs at least 16 characters when peers are configured (the same on every edge)")
+    if not self_address:
+        raise ConfigError("peers.self", "is required when http.addr listens on every interface: this edge's address as its peers reach it")
+    if addresses and self_address not in settings.addresses:
+        raise ConfigError("peers.self", f"{self_address} is not one of peers.addresses")
+    if settings.refresh < 1 or settings.timeout <= 0:
+        raise ConfigError("peers.refresh" if settings.refresh < 1 else "peers.timeout", "is too short")
+    return settings
 
 
 def env_name(section: str, key: str) -> str:
@@ -481,4 +548,5 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
         upload=UploadConfig(part_size=upload_part_size, max_size=upload_max_size),
         auth=_validate_auth(raw),
         log=LogConfig(format=log_format, access=parse_bool("log.access", raw["log"]["access"])),
+        peers=_validate_peers(raw, host, port),
     )

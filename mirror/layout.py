@@ -59,6 +59,20 @@ def blob_data(digest: Digest) -> str:
     return f"{PREFIX}/blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
 
 
+def digest_of_blob_data(key: str) -> Digest | None:
+    """The digest whose content `key` is (the inverse of `blob_data`), or None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 8 or "/".join(parts[:4]) != f"{PREFIX}/blobs" or parts[7] != "data":
+        return None
+    algorithm, prefix, encoded = parts[4], parts[5], parts[6]
+    if encoded[:2] != prefix:
+        return None
+    try:
+        return parse_digest(f"{algorithm}:{encoded}")
+    except RegistryError:
+        return None
+
+
 def repository(name: str) -> str:
     return f"{REPOSITORIES}/{name}"
 

@@ -118,6 +118,29 @@ backend_up = Gauge(
     "1 when the last backend probe succeeded, else 0.",
     registry=REGISTRY,
 )
+peer_bytes = Counter(
+    "mirror_peer_bytes",
+    "Blob bytes received from the region's other edges (bytes from the bucket are mirror_backend_bytes_total).",
+    registry=REGISTRY,
+)
+peer_requests = Counter(
+    "mirror_peer_requests",
+    "Blob reads asked of another edge of the region, by result (ok, or fallback: the bucket was read instead).",
+    ["result"],
+    registry=REGISTRY,
+)
+peer_fallbacks = Counter(
+    "mirror_peer_fallbacks",
+    "Blob reads that went to the bucket instead of the owning edge, by reason (unreachable, timeout, refused, "
+    "broken, size_mismatch, refill: a digest fetched from a peer is being filled again, e.g. it failed verification).",
+    ["reason"],
+    registry=REGISTRY,
+)
+peers_live = Gauge(
+    "mirror_peers_live",
+    "Edges of the region this edge currently shares with (itself included).",
+    registry=REGISTRY,
+)
 
 remote_requests = Counter(
     "mirror_remote_requests",

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.api import admin, base, blobs, listings, manifests, referrers, uploads
+from mirror.api import admin, base, blobs, listings, manifests, peer, referrers, uploads
 from mirror.api.accesslog import AccessLog
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.guard import guarded
@@ -28,6 +28,7 @@ from mirror.cache.pushed import PushNotices
 from mirror.push.publish import Publisher
 from mirror.push.uploads import Uploads
 from mirror.config import Config
+from mirror.peers import open_peer_reader
 from mirror.reference import Digest
 from mirror.upstream import Upstream, open_upstream
 from mirror.upstream.tiered import TieredUpstream
@@ -57,6 +58,8 @@ ROUTES = [
     Route("/readyz", base.readyz, methods=READ),
 ]
 METRICS_ROUTE = Route("/metrics", base.prometheus, methods=READ)
+# Not a registry route: signed with the region's peers.secret instead of client credentials (mirror/api/peer.py).
+PEER_ROUTE = Route("/_peer/blobs/{digest}", peer.peer_blob, methods=["GET"])
 
 
 async def registry_error(request: Request, exc: Exception) -> Response:
@@ -137,10 +140,13 @@ def create_app(config: Config) -> ASGIApp:
         upstream: Upstream = open_upstream(config.storage, pool_size=max(10, config.fill.parallelism * 4))
         tiers = TieredUpstream(upstream, list(config.upstreams)) if config.upstreams else None
         upstream = tiers or upstream
-        await upstream.start()
-        edge = EdgeCache(config, upstream)
+        # Blob reads ask the region's owning edge first when [peers] is set; writes go to the bucket as they are.
+        reader = open_peer_reader(upstream, config.peers)
+        await reader.start()
+        edge = EdgeCache(config, reader)
         metrics.watch_cache_disk(config.cache.dir, config.cache.size)
         app.state.edge = edge
+        app.state.peer_reader = reader
         app.state.tiers = tiers
         app.state.activity = admin.Activity()
         app.state.admin_token = config.admin.token
@@ -160,12 +166,13 @@ def create_app(config: Config) -> ASGIApp:
             if tiers is not None:  # write-backs read the cache: let them finish before it closes
                 await tiers.writeback.close(grace=SHUTDOWN_GRACE)
             await edge.close()
-            await upstream.close()
+            await reader.close()
 
     app = Starlette(
         routes=[
             *(ROUTES if config.http.metrics_addr else [*ROUTES, METRICS_ROUTE]),
             *(admin.ROUTES if config.admin.enabled else []),
+            *([PEER_ROUTE] if config.peers.enabled else []),
         ],
         lifespan=lifespan,
         exception_handlers={

@@ -46,10 +46,10 @@ def render_toml(sections: dict[str, Any]) -> str:
 class EdgeMirror:
     """An edge mirror process with its own config file, cache directory and log."""
 
-    def __init__(self, workdir: Path, storage: dict[str, dict[str, Any]], **sections: Any) -> None:
+    def __init__(self, workdir: Path, storage: dict[str, dict[str, Any]], port: int | None = None, **sections: Any) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()  # a port chosen up front when other edges must know it (peers)
         self.host = f"127.0.0.1:{self.port}"
         http = {"addr": self.host, **sections.pop("http", {})}
         self.url = f"{'https' if http.get('certfile') else 'http'}://{self.host}"
