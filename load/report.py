@@ -24,6 +24,9 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("memory.peak_rss_mib", 200.0, False),
     ("fleet.egress_ratio_vs_registry_proxy", None, False),
     ("fleet.p99_ratio_vs_registry_proxy", None, False),
+    ("fleet_peers.egress_ratio_sharing_vs_isolated", None, False),
+    ("fleet_peers.p99_ratio_sharing_vs_isolated", None, False),
+    ("fleet_peers.simulated.egress_ratio_sharing_vs_isolated", None, False),
     ("soak.rss_growth_ratio", 1.10, False),
     ("soak.fd_growth", 0.0, False),
 ]

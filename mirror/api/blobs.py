@@ -7,8 +7,9 @@ from starlette.responses import Response
 
 from mirror.api.ranges import parse_range
 from mirror.api.responses import BlobResponse
+from mirror.api.routing import read_repository
 from mirror.cache import EdgeCache
-from mirror.cache.publish import Publisher
+from mirror.push.publish import Publisher
 from mirror.reference import parse_digest, parse_name
 
 # Content by digest never changes.
@@ -43,7 +44,7 @@ async def blob(request: Request) -> Response | BlobResponse:
 
 async def get_blob(request: Request) -> Response | BlobResponse:
     edge: EdgeCache = request.app.state.edge
-    name = parse_name(request.path_params["name"])
+    name = read_repository(request)
     digest = parse_digest(request.path_params["digest"])
     if request.method == "HEAD":
         size = await edge.blob_size(name, digest)
@@ -55,6 +56,7 @@ async def get_blob(request: Request) -> Response | BlobResponse:
     except BaseException:
         reader.close()
         raise
+    request.app.state.activity.sent(name, reader.size if wanted is None else wanted[1] - wanted[0])
     if wanted is None:
         return BlobResponse(reader, 200, _headers(str(digest), reader.size), 0, reader.size, send_body=True)
     start, end = wanted

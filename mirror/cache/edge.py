@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from mirror import errors, layout, metrics
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
-from mirror.cache.fill import FillFailed, FillManager
+from mirror.cache.fill import Fill, FillFailed, FillManager
 from mirror.cache.links import LinkCache
 from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
-from mirror.cache.store import ContentStore
+from mirror.cache.store import CachedFile, ContentStore
 from mirror.config import Config
 from mirror.mediatypes import MANIFEST_MAX_SIZE, NotAManifest, manifest_media_type
 from mirror.reference import Digest
@@ -110,6 +110,11 @@ class EdgeCache:
         self._remember_manifest(digest, data)
         self.store.put_bytes(digest, data)
 
+    def drop(self, digest: Digest) -> bool:
+        """Forget content `digest` on this node (``edge-mirror purge``); the next request fills it again."""
+        self._manifests.pop(digest, None)
+        return self.store.discard(digest)
+
     def _remember_manifest(self, digest: Digest, data: bytes) -> Manifest:
         try:
             media_type = manifest_media_type(data)
@@ -154,6 +159,14 @@ class EdgeCache:
             if cached is not None:
                 cached.close()
             raise
+        return await self._open_content(digest, cached, fill)
+
+    async def open_content(self, digest: Digest) -> BlobReader:
+        """Content by digest with no repository check: only for the peer endpoint, whose callers prove they hold
+        the region's shared secret and name no repository (``mirror/api/peer.py``)."""
+        return await self._open_content(digest, self.store.open(digest), None)
+
+    async def _open_content(self, digest: Digest, cached: CachedFile | None, fill: Fill | None) -> BlobReader:
         while True:
             if cached is None:
                 cached = self.store.open(digest)
@@ -214,24 +227,6 @@ class EdgeCache:
         if not tags:
             raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
         return tags
-
-    async def repositories(self) -> list[str]:
-        """Every repository in storage, sorted: directories under ``repositories/`` that hold ``_layers``."""
-        found: list[str] = []
-        pending = [""]
-        try:
-            while pending:
-                relative = pending.pop()
-                directory = f"{layout.REPOSITORIES}/{relative}" if relative else layout.REPOSITORIES
-                listing = await self.upstream.list(directory)
-                if "_layers" in listing.directories:
-                    found.append(relative)
-                for child in listing.directories:
-                    if not layout.is_repository_marker(child):
-                        pending.append(f"{relative}/{child}" if relative else child)
-        except BackendError as error:
-            raise errors.unavailable(error) from error
-        return sorted(found)
 
 
 def _retrieve(task: "asyncio.Future[object]") -> None:

@@ -94,3 +94,18 @@ def test_serve_with_a_bad_config_exits_non_zero_with_one_line_naming_the_key(tmp
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["edge-mirror: config error: storage.s3.bucket: is required when storage.driver is s3"]
+
+
+def test_an_unknown_mirror_variable_is_named_in_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="mirror.config"):
+        settings = load(None, environ={"MIRROR_CACHE_SIZ": "1GiB", "MIRROR_CACHE_SIZE": "2GiB", "HOME": "/root"})
+    assert settings.cache.size == 2 * GIB
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == 1 and "MIRROR_CACHE_SIZ" in warned[0].split()
+
+
+def test_upload_max_size_beyond_ten_thousand_parts_is_refused_naming_the_key():
+    with pytest.raises(ConfigError) as raised:
+        load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB", "MIRROR_UPLOAD_MAX_SIZE": "64GiB"})
+    assert raised.value.key == "upload.max_size"
+    assert load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB", "MIRROR_UPLOAD_MAX_SIZE": "48GiB"}).upload.max_size == 48 * GIB
