@@ -10,6 +10,7 @@ reads the bucket: a peer request is never forwarded to a third edge).
 
 from __future__ import annotations
 
+import asyncio
 from typing import AsyncIterator
 
 from starlette.requests import Request
@@ -35,9 +36,9 @@ class PeerSpan:
         self.size = blob.size
         self.source = blob.source
 
-    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+    async def chunks(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[bytes]:
         remaining = end - start
-        inner = self._blob.chunks(start, min(end + 1, self.size))
+        inner = self._blob.chunks(start, min(end + 1, self.size), client_gone)
         try:
             async for chunk in inner:
                 if len(chunk) >= remaining:
