@@ -52,7 +52,7 @@ def _hang_ups_stay_bounded(edge: EdgeMirror, requests: list[bytes], read_bytes: 
         made = hang_up_loop(edge.port, requests, CLIENTS, SECONDS, read_bytes)
     growth = watch.peak - watch.samples[0]
     print(f"{made} hang-ups in {SECONDS}s: RSS {watch.samples[0] / MIB:.0f} -> peak {watch.peak / MIB:.0f} MiB")
-    assert made >= 100, "the clients barely ran; the test measured nothing"
+    assert made >= 50, "the clients barely ran; the test measured nothing"  # before the fix 50 cost > 1 GiB
     assert growth <= RSS_GROWTH_BOUND, f"RSS grew by {growth / MIB:.0f} MiB under hang-ups"
     responses, connections, fds = _settled(edge, fds_before)
     assert responses == 0, "blob responses still running after their clients left"
