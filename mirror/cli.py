@@ -51,4 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     except config_module.ConfigError as error:
         print(f"edge-mirror: config error: {error}", file=sys.stderr)
         return 2
+    from mirror.cache.store import lock_cache_dir
+
+    try:
+        lock_cache_dir(settings.cache.dir)  # held for the life of the process; checked before serving
+    except config_module.ConfigError as error:
+        print(f"edge-mirror: config error: {error}", file=sys.stderr)
+        return 2
     return _serve(settings)
