@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.blobs import push_blob
 from tests.support.edge import EdgeMirror, s3_storage
-from tests.support.link import SlowLink
+from tests.support.breakable_link import BreakableLink
 
 MIB = 1024 * 1024
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -97,7 +97,7 @@ def test_a_manifest_deleted_through_registry2_is_noticed_after_a_restart(registr
 def test_a_second_process_on_the_cache_dir_is_refused_and_the_first_ones_fill_completes(registry_s3, seaweed, tmp_path):
     data = os.urandom(8 * MIB)
     digest = push_blob(registry_s3.url, "team/locked", data)
-    with SlowLink(seaweed.endpoint, tmp_path / "link", aggregate_bandwidth="4MB") as link:
+    with BreakableLink(seaweed.endpoint, tmp_path / "link", aggregate_bandwidth="4MB") as link:
         first = EdgeMirror(tmp_path / "first", s3_storage(link.endpoint, "registry"), fill={"part_size": "1MiB", "first_part_size": "256KiB"})
         partial = tmp_path / "first" / "cache" / "partial"
         with first, ThreadPoolExecutor(1) as pool:

@@ -15,7 +15,7 @@ from tests.support.ports import free_port
 from tests.support.processes import Server
 
 
-class SlowLink:
+class BreakableLink:
     def __init__(self, upstream_endpoint: str, workdir: Path, conn_bandwidth: str = "0", aggregate_bandwidth: str = "8MB") -> None:
         self.upstream = upstream_endpoint.removeprefix("http://")
         self.workdir = Path(workdir)
@@ -44,7 +44,7 @@ class SlowLink:
         if self.server is not None:
             self.server.stop(timeout=2)
 
-    def __enter__(self) -> "SlowLink":
+    def __enter__(self) -> "BreakableLink":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
