@@ -21,8 +21,9 @@ from mirror.mediatypes import MANIFEST_MAX_SIZE, NotAManifest, manifest_media_ty
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
 
-# What one manifest held in memory costs besides its bytes (the Manifest object, its media type, the LRU slot).
-MANIFEST_OVERHEAD = 512
+# What one manifest held in memory costs besides its bytes: the Manifest object, the bytes header, the digest
+# key and the LRU's three dict slots (tracemalloc on CPython 3.11: ~500 B; rounded up with a margin).
+MANIFEST_OVERHEAD = 640
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +76,27 @@ class EdgeCache:
         Nothing is read from the cache nor remembered before the link check passed, and nothing larger than a
         manifest can be (4 MiB) is ever read: a layer's digest asked for as a manifest costs no memory. On a
         miss the (size-capped) fetch runs beside the link check, so the two round trips overlap; its bytes are
-        kept only if the link check passes.
+        kept only if the link check passes, and it is cancelled once no request waits for it.
         """
         fetch: asyncio.Future[bytes] | None = None
         if digest not in self._manifests and not self.store.contains(digest):
             fetch = self._start_fetch(digest)
-        await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
-        manifest = self._manifests.get(digest)
-        if manifest is None and fetch is None:
-            manifest = self._read_cached_manifest(digest)
-            if manifest is None:
-                fetch = self._start_fetch(digest)  # evicted in the meantime
-        if manifest is not None:
-            metrics.cache_requests.labels("manifest", "hit").inc()
-            return manifest
-        assert fetch is not None
-        metrics.cache_requests.labels("manifest", "miss").inc()
-        data = await fetch
+        try:
+            await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
+            manifest = self._manifests.get(digest)
+            if manifest is None and fetch is None:
+                manifest = self._read_cached_manifest(digest)
+                if manifest is None:
+                    fetch = self._start_fetch(digest)  # evicted in the meantime
+            if manifest is not None:
+                metrics.cache_requests.labels("manifest", "hit").inc()
+                return manifest
+            assert fetch is not None
+            metrics.cache_requests.labels("manifest", "miss").inc()
+            data = await fetch
+        finally:
+            if fetch is not None and not fetch.done():
+                fetch.cancel()  # nobody here waits for it any more (link check failed, or the client left)
         manifest = self._manifests.get(digest)
         if manifest is None:  # the first of the callers sharing the fetch keeps it
             manifest = self._remember_manifest(digest, data)

@@ -30,9 +30,10 @@ from mirror.upstream import BackendError, NotFound, Upstream
 
 LINK_MAX_SIZE = 1024
 LINK_DISK_LIMIT = 64 * MIB
-# Estimated bytes one cached answer costs besides its key text: the dict slot, key tuple, string headers,
-# the entry object and its digest (measured with sys.getsizeof on CPython 3.11, rounded up).
-ENTRY_OVERHEAD = 512
+# Estimated bytes one cached answer costs besides its key text: the LRU's three dict slots, the key tuple,
+# string headers, the entry and a tag's digest (tracemalloc on CPython 3.11: ~350 B for a link, ~500 B for a
+# tag; rounded up with a margin).
+ENTRY_OVERHEAD = 640
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,3 +93,27 @@ def test_a_failure_reaches_every_caller_and_the_next_call_runs_again():
     results, calls = asyncio.run(scenario())
     assert all(isinstance(result, LookupError) for result in results)
     assert calls == 2
+
+
+def test_the_shared_work_stops_when_every_caller_has_gone():
+    async def scenario() -> bool:
+        flight: SingleFlight[int] = SingleFlight()
+        stopped = asyncio.Event()
+
+        async def work() -> int:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                stopped.set()
+                raise
+            return 1
+
+        callers = [asyncio.create_task(flight.do("key", work)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
+        await asyncio.wait_for(stopped.wait(), 5)
+        return stopped.is_set()
+
+    assert asyncio.run(scenario())
