@@ -13,6 +13,9 @@ The layout, as registry:2 writes it under its storage root directory::
             │   └── tags/<tag>/
             │       ├── current/link                           the digest the tag points at now
             │       └── index/<algorithm>/<hex>/link           every digest the tag has pointed at
+            ├── _referrers/<algorithm>/<hex>/                  edge only (registry:2 skips `_` directories): the
+            │   └── <algorithm>-<hex>                          manifests whose `subject` is <algorithm>:<hex>, one
+            │                                                  object each holding its referrers descriptor (JSON)
             └── _uploads/<uuid>/                               one upload in progress; removed whole when done
                 ├── data                                       bytes of an upload in progress
                 ├── startedat                                  RFC 3339 time the upload began
@@ -23,12 +26,15 @@ The layout, as registry:2 writes it under its storage root directory::
                                                                fails half-way never spoils the saved state
 
 A link file holds the text ``<algorithm>:<hex>`` of the digest it points at.
+The ``_referrers`` index is written by edges on manifest PUT/DELETE and rebuilt by ``edge-mirror reindex``; one
+object per (subject, referrer) pair, so concurrent pushes from several edges never overwrite each other.
 Keys here are relative to the storage root; `rooted` prefixes a backend's root directory.
 """
 
 from __future__ import annotations
 
-from mirror.reference import Digest
+from mirror.errors import RegistryError
+from mirror.reference import Digest, parse_digest
 
 PREFIX = "docker/registry/v2"
 REPOSITORIES = f"{PREFIX}/repositories"
@@ -54,6 +60,40 @@ def layer_link(name: str, digest: Digest) -> str:
 
 def manifest_revision_link(name: str, digest: Digest) -> str:
     return f"{REPOSITORIES}/{name}/_manifests/revisions/{digest.algorithm}/{digest.hex}/link"
+
+
+def manifest_revisions_directory(name: str, algorithm: str) -> str:
+    """Every manifest revision of `name` under one digest algorithm: its sub-directories are the hex digests."""
+    return f"{REPOSITORIES}/{name}/_manifests/revisions/{algorithm}"
+
+
+def referrers_root(name: str) -> str:
+    """The edge's referrers index of `name`: sub-directories per subject algorithm, then per subject hex."""
+    return f"{REPOSITORIES}/{name}/_referrers"
+
+
+def referrers_subjects_directory(name: str, algorithm: str) -> str:
+    """The subjects of one digest algorithm that `name` has referrers of: its sub-directories are hex digests."""
+    return f"{REPOSITORIES}/{name}/_referrers/{algorithm}"
+
+
+def referrers_directory(name: str, subject: Digest) -> str:
+    return f"{REPOSITORIES}/{name}/_referrers/{subject.algorithm}/{subject.hex}"
+
+
+def referrer_entry(name: str, subject: Digest, referrer: Digest) -> str:
+    return f"{referrers_directory(name, subject)}/{referrer.algorithm}-{referrer.hex}"
+
+
+def referrer_of_entry(file_name: str) -> Digest | None:
+    """The referrer digest an entry of `referrers_directory` is named after; None for a name that is not one."""
+    algorithm, dash, encoded = file_name.partition("-")
+    if not dash:
+        return None
+    try:
+        return parse_digest(f"{algorithm}:{encoded}")
+    except RegistryError:
+        return None
 
 
 def tags_directory(name: str) -> str:

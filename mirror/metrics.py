@@ -11,7 +11,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 cache_requests = Counter(
     "mirror_cache_requests",
-    "Cache lookups by kind (manifest, blob, tag) and result (hit, miss, stale).",
+    "Cache lookups by kind (manifest, blob, tag, referrers) and result (hit, miss, stale).",
     ["kind", "result"],
     registry=REGISTRY,
 )
@@ -87,6 +87,12 @@ http_request_duration = Histogram(
     "Time to the end of the response, by route.",
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
+    registry=REGISTRY,
+)
+auth_requests = Counter(
+    "mirror_auth_requests",
+    "Access decisions by auth method (none, htpasswd, token) and result (ok, anonymous, denied, invalid).",
+    ["method", "result"],
     registry=REGISTRY,
 )
 backend_up = Gauge(

@@ -77,11 +77,12 @@ def is_digest(reference: str) -> bool:
 
 
 def parse_tag(text: str) -> str:
-    """Return `text` if it is a valid tag, else raise TAG_INVALID."""
+    """Return `text` if it is a valid tag, else raise TAG_INVALID (404 MANIFEST_UNKNOWN: it names no manifest)."""
     if not TAG_RE.fullmatch(text):
         raise errors.RegistryError(
             errors.TAG_INVALID,
-            "invalid tag: up to 128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'",
+            f"no manifest can be named {text[:140]!r}: a tag is up to 128 characters of [A-Za-z0-9_.-], "
+            "not starting with '.' or '-', and a digest is algorithm:hex",
             {"tag": text},
         )
     return text

@@ -14,6 +14,7 @@ from mirror import errors, layout, metrics
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
 from mirror.cache.fill import FillFailed, FillManager
 from mirror.cache.links import LinkCache
+from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
 from mirror.cache.store import ContentStore, ContentTooLarge
 from mirror.config import Config
@@ -24,6 +25,8 @@ from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
 # What one manifest held in memory costs besides its bytes: the Manifest object, the bytes header, the digest
 # key and the LRU's three dict slots (tracemalloc on CPython 3.11: ~500 B; rounded up with a margin).
 MANIFEST_OVERHEAD = 640
+# Tags whose current link a tag listing checks at once.
+TAG_CHECK_CONCURRENCY = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class EdgeCache:
         self.store = ContentStore(config.cache.dir, config.cache.size)
         self.links = LinkCache(upstream, config.cache.dir / "links", config.cache)
         self.fills = FillManager(self.store, upstream, config.fill)
+        self.referrers = ReferrersCache(upstream, self.links, self.manifest, config.cache.tag_ttl)
         # Manifests are small and hot (every pull starts with them): the most recent ones stay parsed in memory,
         # bounded by their bytes (``cache.manifest_memory``), not by their count.
         self._manifests: cachetools.LRUCache[Digest, Manifest] = cachetools.LRUCache(
@@ -213,14 +217,33 @@ class EdgeCache:
     # -- listings -----------------------------------------------------------------------------------------
 
     async def tags(self, name: str) -> list[str]:
-        """Every tag of `name`, sorted; NAME_UNKNOWN when the repository has none."""
+        """Every tag of `name` that has a ``current/link``, sorted; NAME_UNKNOWN when the repository has none.
+
+        A tag directory without its link is a deleted tag on a backend that keeps empty prefixes in listings
+        (SeaweedFS does; S3 does not). The check goes through the tag cache, so it costs one small read per tag
+        not resolved within ``cache.tag_ttl``.
+        """
         try:
             listing = await self.upstream.list(layout.tags_directory(name))
         except BackendError as error:
             raise errors.unavailable(error) from error
-        if not listing.directories:
+        limit = asyncio.Semaphore(TAG_CHECK_CONCURRENCY)
+
+        async def is_current(tag: str) -> bool:
+            async with limit:
+                try:
+                    await self.links.resolve_tag(name, tag)
+                except errors.RegistryError as error:
+                    if error.code is errors.UNAVAILABLE:
+                        raise
+                    return False
+                return True
+
+        found = await asyncio.gather(*(is_current(tag) for tag in listing.directories))
+        tags = sorted(tag for tag, current in zip(listing.directories, found) if current)
+        if not tags:
             raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
-        return sorted(listing.directories)
+        return tags
 
     async def repositories(self) -> list[str]:
         """Every repository in storage, sorted: directories under ``repositories/`` that hold ``_layers``."""

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 
 _counter = itertools.count()
 
@@ -36,7 +36,16 @@ class Target:
 def conformance_edge(seaweed, tmp_path_factory):
     storage = s3_storage(seaweed.endpoint, "registry")
     storage["storage"]["delete"] = True
-    with EdgeMirror(tmp_path_factory.mktemp("conformance-edge"), storage) as edge:
+    with EdgeMirror(tmp_path_factory.mktemp("conformance-edge"), storage, auth=ANONYMOUS_PUSH) as edge:
+        yield edge
+
+
+@pytest.fixture(scope="session")
+def other_edge(seaweed, tmp_path_factory):
+    """A second edge process on the same bucket with its own cache: what one edge writes, every edge must serve."""
+    storage = s3_storage(seaweed.endpoint, "registry")
+    storage["storage"]["delete"] = True
+    with EdgeMirror(tmp_path_factory.mktemp("conformance-other-edge"), storage) as edge:
         yield edge
 
 
