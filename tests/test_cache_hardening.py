@@ -32,7 +32,9 @@ def _push_manifest(registry_url: str, name: str) -> str:
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": len(layer_bytes)}],
     }).encode()
-    response = httpx.put(f"{registry_url}/v2/{name}/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST})
+    response = httpx.put(
+        f"{registry_url}/v2/{name}/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST}
+    )
     assert response.status_code == 201, response.text
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
@@ -85,7 +87,8 @@ def test_a_manifest_deleted_through_registry2_is_noticed_after_a_restart(registr
     digest = _push_manifest(registry_s3.url, "team/gone")
     edge = _edge(seaweed, tmp_path / "edge", cache={"link_ttl": "1s"})
     with edge:
-        assert httpx.get(f"{edge.url}/v2/team/gone/manifests/{digest}", headers={"Accept": OCI_MANIFEST}).status_code == 200
+        pulled = httpx.get(f"{edge.url}/v2/team/gone/manifests/{digest}", headers={"Accept": OCI_MANIFEST})
+        assert pulled.status_code == 200
     assert httpx.delete(f"{registry_s3.url}/v2/team/gone/manifests/{digest}").status_code == 202
     time.sleep(1.3)
     with edge:
@@ -98,14 +101,16 @@ def test_a_second_process_on_the_cache_dir_is_refused_and_the_first_ones_fill_co
     data = os.urandom(8 * MIB)
     digest = push_blob(registry_s3.url, "team/locked", data)
     with BreakableLink(seaweed.endpoint, tmp_path / "link", aggregate_bandwidth="4MB") as link:
-        first = EdgeMirror(tmp_path / "first", s3_storage(link.endpoint, "registry"), fill={"part_size": "1MiB", "first_part_size": "256KiB"})
+        small_parts = {"part_size": "1MiB", "first_part_size": "256KiB"}
+        first = EdgeMirror(tmp_path / "first", s3_storage(link.endpoint, "registry"), fill=small_parts)
         partial = tmp_path / "first" / "cache" / "partial"
         with first, ThreadPoolExecutor(1) as pool:
             pending = pool.submit(httpx.get, f"{first.url}/v2/team/locked/blobs/{digest}", timeout=60)
             deadline = time.monotonic() + 20
             while not any(partial.iterdir()) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            second = EdgeMirror(tmp_path / "second", s3_storage(link.endpoint, "registry"), cache={"dir": str(tmp_path / "first" / "cache")})
+            shared = {"dir": str(tmp_path / "first" / "cache")}
+            second = EdgeMirror(tmp_path / "second", s3_storage(link.endpoint, "registry"), cache=shared)
             try:
                 with pytest.raises(RuntimeError):
                     second.start()

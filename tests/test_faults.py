@@ -109,7 +109,9 @@ def test_kill_9_during_four_fills_ten_times_never_serves_or_keeps_a_partial(seaw
     chooser = random.Random(9)
     with BreakableLink(seaweed.endpoint, tmp_path / "link", aggregate_bandwidth="8MB") as link:
         # The same cache directory behind a slow link (to be killed mid-fill) and a direct one (to check it).
-        slow = EdgeMirror(tmp_path / "slow", s3_storage(link.endpoint, BUCKET), cache={"dir": str(cache)}, fill=SMALL_PARTS)
+        slow = EdgeMirror(
+            tmp_path / "slow", s3_storage(link.endpoint, BUCKET), cache={"dir": str(cache)}, fill=SMALL_PARTS
+        )
         direct = EdgeMirror(tmp_path / "direct", s3_storage(seaweed.endpoint, BUCKET), cache={"dir": str(cache)})
         for round_ in range(rounds):
             slow.start()

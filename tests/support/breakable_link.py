@@ -16,7 +16,9 @@ from tests.support.processes import Server
 
 
 class BreakableLink:
-    def __init__(self, upstream_endpoint: str, workdir: Path, conn_bandwidth: str = "0", aggregate_bandwidth: str = "8MB") -> None:
+    def __init__(
+        self, upstream_endpoint: str, workdir: Path, conn_bandwidth: str = "0", aggregate_bandwidth: str = "8MB"
+    ) -> None:
         self.upstream = upstream_endpoint.removeprefix("http://")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
