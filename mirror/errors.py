@@ -89,5 +89,11 @@ class RegistryError(Exception):
 
 
 def unavailable(cause: BaseException) -> RegistryError:
-    """503 UNAVAILABLE for a backend failure, naming its cause (the edge still serves what it has cached)."""
+    """503 UNAVAILABLE for a backend failure, naming its cause (the edge still serves what it has cached).
+
+    A remote registry's rate limit (a cause with a ``retry_after``) is passed on as 429 with ``Retry-After``.
+    """
+    retry_after = getattr(cause, "retry_after", None)
+    if isinstance(retry_after, int):
+        return RegistryError(TOO_MANY_REQUESTS, str(cause), headers={"Retry-After": str(retry_after)})
     return RegistryError(UNAVAILABLE, f"storage backend unavailable: {cause}")

@@ -25,6 +25,10 @@ The layout, as registry:2 writes it under its storage root directory::
                                                                <offset>; a new key per chunk, so a chunk that
                                                                fails half-way never spoils the saved state
 
+Beside it the edge keeps one kind of object of its own, outside registry:2's tree::
+
+    <rootdirectory>/edge-mirror/writeback/<algorithm>/<hex>    "this edge is writing this blob back" (JSON)
+
 A link file holds the text ``<algorithm>:<hex>`` of the digest it points at.
 The ``_referrers`` index is written by edges on manifest PUT/DELETE and rebuilt by ``edge-mirror reindex``; one
 object per (subject, referrer) pair, so concurrent pushes from several edges never overwrite each other.
@@ -33,11 +37,15 @@ Keys here are relative to the storage root; `rooted` prefixes a backend's root d
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from mirror.errors import RegistryError
 from mirror.reference import Digest, parse_digest
 
 PREFIX = "docker/registry/v2"
 REPOSITORIES = f"{PREFIX}/repositories"
+WRITEBACK = "edge-mirror/writeback"
 
 
 def rooted(rootdirectory: str, key: str) -> str:
@@ -48,6 +56,20 @@ def rooted(rootdirectory: str, key: str) -> str:
 
 def blob_data(digest: Digest) -> str:
     return f"{PREFIX}/blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
+
+
+def digest_of_blob_data(key: str) -> Digest | None:
+    """The digest whose content `key` is (the inverse of `blob_data`), or None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 8 or "/".join(parts[:4]) != f"{PREFIX}/blobs" or parts[7] != "data":
+        return None
+    algorithm, prefix, encoded = parts[4], parts[5], parts[6]
+    if encoded[:2] != prefix:
+        return None
+    try:
+        return parse_digest(f"{algorithm}:{encoded}")
+    except RegistryError:
+        return None
 
 
 def repository(name: str) -> str:
@@ -136,3 +158,49 @@ def upload_tail(name: str, upload_id: str, offset: int) -> str:
 def is_repository_marker(child: str) -> bool:
     """A directory named ``_manifests`` (or another ``_``-prefixed one) marks its parent as a repository."""
     return child.startswith("_")
+
+
+def writeback_marker(digest: Digest) -> str:
+    """Claimed by the edge writing a remote blob back into the bucket, so other edges do not write it too."""
+    return f"{WRITEBACK}/{digest.algorithm}/{digest.hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMeaning:
+    """What a read key stands for: ``kind`` is blob, layer, revision or tag; `name` is empty for a blob."""
+
+    kind: str
+    name: str = ""
+    digest: Digest | None = None
+    tag: str = ""
+
+
+_BLOB_KEY = re.compile(rf"{PREFIX}/blobs/(\w+)/[0-9a-f]{{2}}/([0-9a-f]+)/data")
+_REPOSITORY_KEY = re.compile(
+    rf"{REPOSITORIES}/(?P<name>.+?)/(?:_layers/(?P<lalg>\w+)/(?P<lhex>[0-9a-f]+)/link"
+    r"|_manifests/revisions/(?P<ralg>\w+)/(?P<rhex>[0-9a-f]+)/link"
+    r"|_manifests/tags/(?P<tag>[^/]+)/current/link)"
+)
+
+
+def meaning(key: str) -> KeyMeaning | None:
+    """The inverse of the builders above for the keys a read path asks for; None for any other key."""
+    match = _BLOB_KEY.fullmatch(key)
+    if match:
+        return KeyMeaning("blob", digest=_digest(match.group(1), match.group(2)))
+    match = _REPOSITORY_KEY.fullmatch(key)
+    if not match:
+        return None
+    name = match.group("name")
+    if match.group("tag"):
+        return KeyMeaning("tag", name, tag=match.group("tag"))
+    if match.group("lalg"):
+        return KeyMeaning("layer", name, digest=_digest(match.group("lalg"), match.group("lhex")))
+    return KeyMeaning("revision", name, digest=_digest(match.group("ralg"), match.group("rhex")))
+
+
+def _digest(algorithm: str, hex_: str) -> Digest | None:
+    try:
+        return parse_digest(f"{algorithm}:{hex_}")
+    except RegistryError:
+        return None

@@ -12,11 +12,11 @@ import cachetools
 
 from mirror import errors, layout, metrics
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
-from mirror.cache.fill import FillFailed, FillManager
+from mirror.cache.fill import Fill, FillFailed, FillManager
 from mirror.cache.links import LinkCache
 from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
-from mirror.cache.store import ContentStore, ContentTooLarge
+from mirror.cache.store import CachedFile, ContentStore, ContentTooLarge
 from mirror.config import Config
 from mirror.mediatypes import MANIFEST_MAX_SIZE, NotAManifest, manifest_media_type
 from mirror.reference import Digest
@@ -141,6 +141,11 @@ class EdgeCache:
         self._remember_manifest(digest, data)
         self.store.put_bytes(digest, data)
 
+    def drop(self, digest: Digest) -> bool:
+        """Forget content `digest` on this node (``edge-mirror purge``); the next request fills it again."""
+        self._manifests.pop(digest, None)
+        return self.store.discard(digest)
+
     def _remember_manifest(self, digest: Digest, data: bytes) -> Manifest:
         try:
             media_type = manifest_media_type(data)
@@ -184,6 +189,14 @@ class EdgeCache:
             if cached is not None:
                 cached.close()
             raise
+        return await self._open_content(digest, cached, fill)
+
+    async def open_content(self, digest: Digest) -> BlobReader:
+        """Content by digest with no repository check: only for the peer endpoint, whose callers prove they hold
+        the region's shared secret and name no repository (``mirror/api/peer.py``)."""
+        return await self._open_content(digest, self.store.open(digest), None)
+
+    async def _open_content(self, digest: Digest, cached: CachedFile | None, fill: Fill | None) -> BlobReader:
         while True:
             if cached is None:
                 cached = self.store.open(digest)

@@ -275,6 +275,10 @@ class FillManager:
         fill.task = asyncio.create_task(self._run(fill), name=f"fill {digest}")
         return fill
 
+    def running(self, digest: Digest) -> Fill | None:
+        """The fill of `digest` in progress on this node, if any (nothing is started)."""
+        return self._running.get(digest)
+
     async def _run(self, fill: Fill) -> None:
         try:
             await fill.run()

@@ -191,6 +191,12 @@ class ContentStore:
         self._index.set(str(digest), data)
         self._evict()
 
+    def discard(self, digest: Digest) -> bool:
+        """Drop the content for `digest` (``edge-mirror purge``); readers holding it open finish their read."""
+        dropped = bool(self._index.delete(str(digest)))
+        self._record_size()
+        return dropped
+
     def _evict(self) -> None:
         while self._index.volume() > self.size_limit:
             oldest = self._least_recently_used()

@@ -1,0 +1,149 @@
+{{- define "edge-mirror.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "edge-mirror.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "edge-mirror.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "edge-mirror.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "edge-mirror.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "edge-mirror.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "edge-mirror.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "edge-mirror.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "edge-mirror.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{/* The edge's TOML settings: the values' config, with the port and cache the chart decides. */}}
+{{- define "edge-mirror.config" -}}
+{{- $config := deepCopy .Values.config }}
+{{- $size := printf "%dMiB" (div (mul (int .Values.cache.sizeGiB) 1024 (int .Values.cache.usePercent)) 100) }}
+{{- $_ := set $config "cache" (merge (dict "dir" "/var/cache/edge-mirror" "size" $size) (default (dict) $config.cache)) }}
+{{- $_ := set $config "http" (merge (dict "addr" (printf "0.0.0.0:%d" (int .Values.port))) (omit (default (dict) $config.http) "addr")) }}
+{{- if .Values.admin.enabled }}
+{{- $_ := set $config "admin" (dict "enabled" true) }}
+{{- end }}
+{{- if .Values.peers.enabled }}
+{{- $_ := set $config "peers" (dict "dns" (include "edge-mirror.peersDns" .) "port" (int .Values.port) "refresh" .Values.peers.refresh "timeout" .Values.peers.timeout) }}
+{{- end }}
+{{- $upstreams := list }}
+{{- range .Values.upstreams }}
+{{- $upstreams = append $upstreams (pick . "ns" "url" "prefix" "default" "tag_ttl") }}
+{{- end }}
+{{- with $upstreams }}
+{{- $_ := set $config "upstream" . }}
+{{- end }}
+{{- toToml $config }}
+{{- end }}
+
+{{/* The headless Service listing the ready edges of this release: the peers' DNS name. */}}
+{{- define "edge-mirror.peersService" -}}
+{{- printf "%s-peers" (include "edge-mirror.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "edge-mirror.peersDns" -}}
+{{- printf "%s.%s.svc" (include "edge-mirror.peersService" .) .Release.Namespace }}
+{{- end }}
+
+{{- define "edge-mirror.peersSecret" -}}
+{{- .Values.peers.existingSecret | default (printf "%s-peers" (include "edge-mirror.fullname" .)) }}
+{{- end }}
+
+{{- define "edge-mirror.adminSecret" -}}
+{{- .Values.admin.existingSecret | default (printf "%s-admin" (include "edge-mirror.fullname" .)) }}
+{{- end }}
+
+{{- define "edge-mirror.upstreamSecret" -}}
+{{- printf "%s-upstreams" (include "edge-mirror.fullname" .) }}
+{{- end }}
+
+{{/* nodeConfig.registries, then (with nodeConfig.upstreams) each upstream ns not listed there, its url as server. */}}
+{{- define "edge-mirror.nodeRegistries" -}}
+{{- $registries := list }}
+{{- $hosts := list }}
+{{- range .Values.nodeConfig.registries }}
+{{- $registries = append $registries (ternary (printf "%s=%s" .host .server) .host (not (empty .server))) }}
+{{- $hosts = append $hosts .host }}
+{{- end }}
+{{- if .Values.nodeConfig.upstreams }}
+{{- range .Values.upstreams }}
+{{- if not (has .ns $hosts) }}
+{{- $registries = append $registries (printf "%s=%s" .ns .url) }}
+{{- $hosts = append $hosts .ns }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toJson $registries }}
+{{- end }}
+
+{{- define "edge-mirror.s3Secret" -}}
+{{- .Values.s3Credentials.existingSecret | default (printf "%s-s3" (include "edge-mirror.fullname" .)) }}
+{{- end }}
+
+{{- define "edge-mirror.authSecret" -}}
+{{- if .Values.auth.existingSecret }}
+{{- .Values.auth.existingSecret }}
+{{- else if or .Values.auth.htpasswd .Values.auth.tokenRootCertBundle }}
+{{- printf "%s-auth" (include "edge-mirror.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Arguments of node-config.py shared by write and restore. */}}
+{{- define "edge-mirror.nodeConfigArgs" -}}
+{{- range include "edge-mirror.nodeRegistries" . | fromJsonArray }}
+- --registry
+- {{ . | quote }}
+{{- end }}
+- --host-root
+- /host
+- --containerd-config
+- {{ .Values.nodeConfig.containerdConfig | quote }}
+{{- with .Values.nodeConfig.configPath }}
+- --certs-dir
+- {{ printf "/host%s" . | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "edge-mirror.nodeConfigVolumes" -}}
+- name: host-containerd
+  hostPath:
+    path: {{ .Values.nodeConfig.hostDir }}
+    type: DirectoryOrCreate
+- name: node-config
+  configMap:
+    name: {{ include "edge-mirror.fullname" . }}
+    items:
+      - key: node-config.py
+        path: node-config.py
+{{- end }}
+
+{{- define "edge-mirror.nodeConfigMounts" -}}
+- name: host-containerd
+  mountPath: {{ printf "/host%s" .Values.nodeConfig.hostDir }}
+- name: node-config
+  mountPath: /opt/node-config
+  readOnly: true
+{{- end }}
+
+{{/* Root, to write the node's root-owned certs.d; nothing else. */}}
+{{- define "edge-mirror.rootInitSecurityContext" -}}
+runAsNonRoot: false
+runAsUser: 0
+runAsGroup: 0
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+{{- end }}
