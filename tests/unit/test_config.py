@@ -95,3 +95,18 @@ def test_cache_bounds_and_link_ttl_have_defaults_and_env_overrides():
 def test_a_link_memory_too_small_for_one_entry_is_refused_naming_the_key():
     with pytest.raises(ConfigError, match=r"^cache\.link_memory: must be at least 64KiB"):
         load(None, environ={"MIRROR_CACHE_LINK_MEMORY": "1KiB"})
+
+
+def test_an_unknown_mirror_variable_is_named_in_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="mirror.config"):
+        settings = load(None, environ={"MIRROR_CACHE_SIZ": "1GiB", "MIRROR_CACHE_SIZE": "2GiB", "HOME": "/root"})
+    assert settings.cache.size == 2 * GIB
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == 1 and "MIRROR_CACHE_SIZ" in warned[0].split()
+
+
+def test_upload_max_size_beyond_ten_thousand_parts_is_refused_naming_the_key():
+    with pytest.raises(ConfigError) as raised:
+        load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB", "MIRROR_UPLOAD_MAX_SIZE": "64GiB"})
+    assert raised.value.key == "upload.max_size"
+    assert load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB", "MIRROR_UPLOAD_MAX_SIZE": "48GiB"}).upload.max_size == 48 * GIB
