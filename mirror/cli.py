@@ -108,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return _purge_uploads(settings, older_than, arguments.dry_run)
     if arguments.command == "serve":
+        from mirror.cache.store import lock_cache_dir
+
+        try:
+            lock_cache_dir(settings.cache.dir)  # held for the life of the process; checked before serving
+        except config_module.ConfigError as error:
+            print(f"edge-mirror: config error: {error}", file=sys.stderr)
+            return 2
         return _serve(settings)
     if arguments.command == "reindex":
         from mirror.referrers.reindex import run

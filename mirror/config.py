@@ -44,7 +44,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "secretkey": "",
         "rootdirectory": "",
     },
-    "cache": {"dir": "./cache", "size": "10GiB", "tag_ttl": "30s"},
+    "cache": {
+        "dir": "./cache",
+        "size": "10GiB",
+        "tag_ttl": "30s",
+        "link_ttl": "1h",
+        "manifest_memory": "64MiB",
+        "link_memory": "16MiB",
+    },
     "fill": {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
     "upload": {"part_size": "64MiB", "max_size": ""},  # max_size unset: 64GiB, or less if 10,000 parts hold less
     "admin": {"enabled": False, "token": ""},
@@ -122,6 +129,9 @@ class CacheConfig:
     dir: Path
     size: int
     tag_ttl: float
+    link_ttl: float
+    manifest_memory: int
+    link_memory: int
 
 
 @dataclass(frozen=True)
@@ -527,6 +537,9 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
         raise ConfigError("fill.part_size", "must be at least 64KiB")
     if first_part_size > part_size:
         raise ConfigError("fill.first_part_size", "must not be larger than fill.part_size")
+    link_memory = parse_size("cache.link_memory", raw["cache"]["link_memory"])
+    if link_memory < 64 * KIB:
+        raise ConfigError("cache.link_memory", "must be at least 64KiB")
     upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
@@ -566,6 +579,9 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             dir=Path(str(raw["cache"]["dir"])),
             size=parse_size("cache.size", raw["cache"]["size"]),
             tag_ttl=parse_duration("cache.tag_ttl", raw["cache"]["tag_ttl"]),
+            link_ttl=parse_duration("cache.link_ttl", raw["cache"]["link_ttl"]),
+            manifest_memory=parse_size("cache.manifest_memory", raw["cache"]["manifest_memory"]),
+            link_memory=link_memory,
         ),
         fill=FillConfig(
             part_size=part_size,

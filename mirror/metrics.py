@@ -14,7 +14,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 cache_requests = Counter(
     "mirror_cache_requests",
-    "Cache lookups by kind (manifest, blob, tag, referrers) and result (hit, miss, stale).",
+    "Cache lookups by kind (manifest, blob, tag, referrers; link: stale answers only) and result (hit, miss, stale).",
     ["kind", "result"],
     registry=REGISTRY,
 )

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
+
+import cachetools
 
 from mirror import errors, layout, metrics
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
@@ -15,14 +16,15 @@ from mirror.cache.fill import Fill, FillFailed, FillManager
 from mirror.cache.links import LinkCache
 from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
-from mirror.cache.store import CachedFile, ContentStore
+from mirror.cache.store import CachedFile, ContentStore, ContentTooLarge
 from mirror.config import Config
 from mirror.mediatypes import MANIFEST_MAX_SIZE, NotAManifest, manifest_media_type
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
 
-# Manifests are small and hot (every pull starts with them): keep the most recent ones parsed in memory.
-MANIFEST_MEMORY_ENTRIES = 1024
+# What one manifest held in memory costs besides its bytes: the Manifest object, the bytes header, the digest
+# key and the LRU's three dict slots (tracemalloc on CPython 3.11: ~500 B; rounded up with a margin).
+MANIFEST_OVERHEAD = 640
 # Tags whose current link a tag listing checks at once.
 TAG_CHECK_CONCURRENCY = 16
 
@@ -38,11 +40,15 @@ class EdgeCache:
     def __init__(self, config: Config, upstream: Upstream) -> None:
         self.upstream = upstream
         self.store = ContentStore(config.cache.dir, config.cache.size)
-        self.links = LinkCache(upstream, config.cache.dir / "links", config.cache.tag_ttl)
+        self.links = LinkCache(upstream, config.cache.dir / "links", config.cache)
         self.fills = FillManager(self.store, upstream, config.fill)
         self.referrers = ReferrersCache(upstream, self.links, self.manifest, config.cache.tag_ttl)
-        self._manifests: OrderedDict[Digest, Manifest] = OrderedDict()
-        self._manifest_flight: SingleFlight[Manifest] = SingleFlight()
+        # Manifests are small and hot (every pull starts with them): the most recent ones stay parsed in memory,
+        # bounded by their bytes (``cache.manifest_memory``), not by their count.
+        self._manifests: cachetools.LRUCache[Digest, Manifest] = cachetools.LRUCache(
+            maxsize=config.cache.manifest_memory, getsizeof=lambda manifest: len(manifest.data) + MANIFEST_OVERHEAD
+        )
+        self._manifest_flight: SingleFlight[bytes] = SingleFlight()
 
     async def close(self) -> None:
         await self.fills.close()
@@ -59,6 +65,10 @@ class EdgeCache:
         metrics.backend_up.set(1)
         return True
 
+    def manifest_memory_bytes(self) -> int:
+        """Bytes the in-memory manifests take (at most ``cache.manifest_memory``)."""
+        return int(self._manifests.currsize)
+
     # -- tags and manifests -------------------------------------------------------------------------------
 
     async def resolve_tag(self, name: str, tag: str) -> Digest:
@@ -67,32 +77,55 @@ class EdgeCache:
     async def manifest(self, name: str, digest: Digest) -> Manifest:
         """The manifest `digest` if repository `name` links it; MANIFEST_UNKNOWN otherwise.
 
-        On a miss the manifest is fetched while the link is checked, so the two round trips overlap.
+        Nothing is read from the cache nor remembered before the link check passed, and nothing larger than a
+        manifest can be (4 MiB) is ever read: a layer's digest asked for as a manifest costs no memory. On a
+        miss the (size-capped) fetch runs beside the link check, so the two round trips overlap; its bytes are
+        kept only if the link check passes, and it is cancelled once no request waits for it.
         """
-        manifest = self._manifests.get(digest)
-        if manifest is not None:
-            self._manifests.move_to_end(digest)
-        else:
-            data = self.store.read_small(digest)
-            if data is not None:
-                manifest = self._remember_manifest(digest, data)
-        if manifest is not None:
+        fetch: asyncio.Future[bytes] | None = None
+        if digest not in self._manifests and not self.store.contains(digest):
+            fetch = self._start_fetch(digest)
+        try:
             await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
-            metrics.cache_requests.labels("manifest", "hit").inc()
-            return manifest
+            manifest = self._manifests.get(digest)
+            if manifest is None and fetch is None:
+                manifest = self._read_cached_manifest(digest)
+                if manifest is None:
+                    fetch = self._start_fetch(digest)  # evicted in the meantime
+            if manifest is not None:
+                metrics.cache_requests.labels("manifest", "hit").inc()
+                return manifest
+            assert fetch is not None
+            metrics.cache_requests.labels("manifest", "miss").inc()
+            data = await fetch
+        finally:
+            if fetch is not None and not fetch.done():
+                fetch.cancel()  # nobody here waits for it any more (link check failed, or the client left)
+        manifest = self._manifests.get(digest)
+        if manifest is None:  # the first of the callers sharing the fetch keeps it
+            manifest = self._remember_manifest(digest, data)
+            self.store.put_bytes(digest, data)
+        return manifest
+
+    def _start_fetch(self, digest: Digest) -> "asyncio.Future[bytes]":
         fetch = asyncio.ensure_future(self._manifest_flight.do(digest, lambda: self._fetch_manifest(digest)))
         fetch.add_done_callback(_retrieve)
-        await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
-        metrics.cache_requests.labels("manifest", "miss").inc()
-        return await fetch
+        return fetch
 
-    async def _fetch_manifest(self, digest: Digest) -> Manifest:
+    def _read_cached_manifest(self, digest: Digest) -> Manifest | None:
+        try:
+            data = self.store.read_small(digest, MANIFEST_MAX_SIZE)
+        except ContentTooLarge:
+            raise _not_a_manifest(digest) from None
+        return None if data is None else self._remember_manifest(digest, data)
+
+    async def _fetch_manifest(self, digest: Digest) -> bytes:
         try:
             data = await self.upstream.read(layout.blob_data(digest), MANIFEST_MAX_SIZE)
         except NotFound:
             raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in storage") from None
         except TooLarge:
-            raise errors.RegistryError(errors.MANIFEST_INVALID, f"manifest {digest} is larger than 4 MiB") from None
+            raise _not_a_manifest(digest) from None
         except BackendError as error:
             raise errors.unavailable(error) from error
         actual = hashlib.new(digest.algorithm, data).hexdigest()
@@ -101,9 +134,7 @@ class EdgeCache:
             raise errors.RegistryError(
                 errors.UNAVAILABLE, f"manifest {digest} in storage is corrupt (hashes to {digest.algorithm}:{actual})"
             )
-        manifest = self._remember_manifest(digest, data)
-        self.store.put_bytes(digest, data)
-        return manifest
+        return data
 
     def cache_manifest(self, digest: Digest, data: bytes) -> None:
         """Keep a manifest pushed through this edge, so the next pull of it is a hit."""
@@ -121,9 +152,8 @@ class EdgeCache:
         except NotAManifest as error:
             raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"{digest} is not a manifest: {error}") from None
         manifest = Manifest(digest, data, media_type)
-        self._manifests[digest] = manifest
-        if len(self._manifests) > MANIFEST_MEMORY_ENTRIES:
-            self._manifests.popitem(last=False)
+        if len(data) + MANIFEST_OVERHEAD <= self._manifests.maxsize:
+            self._manifests[digest] = manifest
         return manifest
 
     # -- blobs --------------------------------------------------------------------------------------------
@@ -233,6 +263,12 @@ def _retrieve(task: "asyncio.Future[object]") -> None:
     """Mark a speculative fetch's failure as seen when nobody awaits it (its caller failed the link check)."""
     if not task.cancelled():
         task.exception()
+
+
+def _not_a_manifest(digest: Digest) -> errors.RegistryError:
+    return errors.RegistryError(
+        errors.MANIFEST_UNKNOWN, f"{digest} is not a manifest: larger than 4 MiB", {"digest": str(digest)}
+    )
 
 
 def _blob_unknown(digest: Digest) -> errors.RegistryError:

@@ -1,61 +1,114 @@
-"""Tag → digest resolution with a TTL and stale-if-error, and cached repository link checks.
+"""Tag → digest resolution and repository link checks, each cached with a TTL and bounded in bytes.
 
-Tags move, so a resolved tag is trusted for ``cache.tag_ttl``; after that the backend is asked again, and if
-the backend fails the stale answer is served (and counted). Links that put a digest in a repository
-(``_layers/.../link``, ``_manifests/revisions/.../link``) are remembered once seen: content is immutable and
-registry:2 only removes links on an explicit delete. Both survive a restart (a small diskcache beside the
-content), so a node whose backend is down after a reboot still serves what it has.
+Tags move, so a resolved tag is trusted for ``cache.tag_ttl``. Links that put a digest in a repository
+(``_layers/.../link``, ``_manifests/revisions/.../link``) change only on a delete, which registry:2 or another
+edge may make at any time: a link answer is trusted for ``cache.link_ttl`` (long by default: a delete is rare
+and one link read per repository and digest per TTL is cheap), then read again. When the backend fails, a
+stale tag or link is served and counted (``mirror_cache_requests_total{result="stale"}``), so a node whose
+backend is down, even after a reboot, still serves what it has. Only positive link answers are cached.
+
+Both caches live in one in-memory LRU bounded by ``cache.link_memory`` (estimated bytes per entry) and in a
+small diskcache beside the content (the persisted copy, read after a restart) bounded by ``disk_limit``.
+
+A tag read that started before a push (or tag delete) through this edge must not overwrite what the push
+recorded: every such write bumps a counter, and a read stores its answer only if no write happened meanwhile.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-
+import cachetools
 import diskcache
 
 from mirror import errors, layout, metrics
 from mirror.cache.singleflight import SingleFlight
+from mirror.config import MIB, CacheConfig
 from mirror.reference import Digest, parse_digest
 from mirror.upstream import BackendError, NotFound, Upstream
 
 LINK_MAX_SIZE = 1024
+LINK_DISK_LIMIT = 64 * MIB
+# Estimated bytes one cached answer costs besides its key text: the LRU's three dict slots, the key tuple,
+# string headers, the entry and a tag's digest (tracemalloc on CPython 3.11: ~350 B for a link, ~500 B for a
+# tag; rounded up with a margin).
+ENTRY_OVERHEAD = 640
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    digest: Digest | None  # the tag's target; None for a link (its presence is the answer)
+    checked_at: float  # wall clock, so a persisted entry ages across restarts
+    size: int
+
+
+def _entry(key: tuple[str, ...], digest: Digest | None, checked_at: float) -> _Entry:
+    return _Entry(digest, checked_at, ENTRY_OVERHEAD + sum(len(part) for part in key))
 
 
 class LinkCache:
-    def __init__(self, upstream: Upstream, directory: Path, tag_ttl: float) -> None:
+    def __init__(
+        self, upstream: Upstream, directory: Path, settings: CacheConfig, disk_limit: int = LINK_DISK_LIMIT
+    ) -> None:
         self._upstream = upstream
-        self._tag_ttl = tag_ttl
-        self._persisted = diskcache.Cache(str(directory), eviction_policy="none")
-        self._tags: dict[tuple[str, str], tuple[Digest, float]] = {}
-        self._links: set[tuple[str, str, Digest]] = set()
+        self._tag_ttl = settings.tag_ttl
+        self._link_ttl = settings.link_ttl
+        self._memory: cachetools.LRUCache[tuple[str, ...], _Entry] = cachetools.LRUCache(
+            maxsize=settings.link_memory, getsizeof=lambda entry: entry.size
+        )
+        self._persisted = diskcache.Cache(
+            str(directory), size_limit=disk_limit, eviction_policy="least-recently-stored"
+        )
+        self._tag_writes = 0
         self._flight: SingleFlight[object] = SingleFlight()
 
     def close(self) -> None:
         self._persisted.close()
 
+    def memory_bytes(self) -> int:
+        """Estimated bytes held by the in-memory tag and link answers (at most ``cache.link_memory``)."""
+        return int(self._memory.currsize)
+
+    def disk_bytes(self) -> int:
+        """Bytes of the persisted copy on disk."""
+        return int(self._persisted.volume())
+
+    # -- tags ---------------------------------------------------------------------------------------------
+
     def remember_tag(self, name: str, tag: str, digest: Digest) -> None:
-        """Record a tag we know points at `digest` now (fresh for a full TTL)."""
-        entry = (digest, time.monotonic())
-        self._tags[(name, tag)] = entry
-        self._persisted.set(("tag", name, tag), str(digest))
+        """Record a tag this edge just pointed at `digest` (a push): fresh for a full TTL, and wins over any
+        tag read still in flight."""
+        self._tag_writes += 1
+        self._store_tag(name, tag, digest)
+
+    def forget_tag(self, name: str, tag: str) -> None:
+        """Drop a tag deleted through this edge; a read still in flight will not bring it back."""
+        self._tag_writes += 1
+        self._memory.pop(("tag", name, tag), None)
+        self._persisted.delete(("tag", name, tag))
 
     async def resolve_tag(self, name: str, tag: str) -> Digest:
         """The digest `name:tag` points at; MANIFEST_UNKNOWN when the tag does not exist."""
-        cached = self._tags.get((name, tag))
-        if cached is not None and time.monotonic() - cached[1] < self._tag_ttl:
+        key = ("tag", name, tag)
+        cached = self._memory.get(key)
+        if cached is not None and time.time() - cached.checked_at < self._tag_ttl:
             metrics.cache_requests.labels("tag", "hit").inc()
-            return cached[0]
+            assert cached.digest is not None
+            return cached.digest
+        writes = self._tag_writes
         try:
-            digest = await self._flight.do(("tag", name, tag), lambda: self._read_tag(name, tag))
+            # A read that starts after a write through this edge never joins one that started before it.
+            digest = await self._flight.do((*key, writes), lambda: self._read_tag(name, tag, writes))
         except NotFound:
-            self._tags.pop((name, tag), None)
-            self._persisted.delete(("tag", name, tag))
+            if self._tag_writes == writes:
+                self._memory.pop(key, None)
+                self._persisted.delete(key)
             raise errors.RegistryError(
                 errors.MANIFEST_UNKNOWN, f"manifest tagged {tag!r} is not in repository {name!r}", {"tag": tag}
             ) from None
         except BackendError as error:
-            stale = cached[0] if cached is not None else self._persisted_tag(name, tag)
+            stale = cached.digest if cached is not None else self._persisted_tag(name, tag)
             if stale is None:
                 raise errors.unavailable(error) from error
             metrics.cache_requests.labels("tag", "stale").inc()
@@ -64,41 +117,67 @@ class LinkCache:
         assert isinstance(digest, Digest)
         return digest
 
-    async def _read_tag(self, name: str, tag: str) -> Digest:
+    async def _read_tag(self, name: str, tag: str, writes: int) -> Digest:
         digest = _parse_link(await self._upstream.read(layout.tag_current_link(name, tag), LINK_MAX_SIZE))
-        self.remember_tag(name, tag, digest)
+        if self._tag_writes == writes:
+            self._store_tag(name, tag, digest)
         return digest
+
+    def _store_tag(self, name: str, tag: str, digest: Digest) -> None:
+        key = ("tag", name, tag)
+        self._memory[key] = _entry(key, digest, time.time())
+        self._persisted.set(key, str(digest))
 
     def _persisted_tag(self, name: str, tag: str) -> Digest | None:
         value = self._persisted.get(("tag", name, tag))
         return parse_digest(value) if isinstance(value, str) else None
 
-    def forget_tag(self, name: str, tag: str) -> None:
-        self._tags.pop((name, tag), None)
-        self._persisted.delete(("tag", name, tag))
-
-    def forget_link(self, name: str, kind: str, digest: Digest) -> None:
-        """Drop a remembered link after a delete through this edge (other edges learn it on their next miss)."""
-        self._links.discard((name, kind, digest))
-        self._persisted.delete(("link", name, kind, str(digest)))
+    # -- links --------------------------------------------------------------------------------------------
 
     def remember_link(self, name: str, kind: str, digest: Digest) -> None:
-        self._links.add((name, kind, digest))
-        self._persisted.set(("link", name, kind, str(digest)), True)
+        """Record a link this edge just wrote (or read) in the backend: trusted for ``cache.link_ttl``."""
+        key = ("link", name, kind, str(digest))
+        now = time.time()
+        self._memory[key] = _entry(key, None, now)
+        self._persisted.set(key, now)
+
+    def forget_link(self, name: str, kind: str, digest: Digest) -> None:
+        """Drop a remembered link after a delete through this edge (other edges learn it after their TTL)."""
+        key = ("link", name, kind, str(digest))
+        self._memory.pop(key, None)
+        self._persisted.delete(key)
 
     async def is_linked(self, name: str, kind: str, digest: Digest) -> bool:
         """Whether repository `name` links `digest` as a ``manifest`` or a ``blob``, as registry:2 decides it.
 
         A manifest counts when linked as a revision or (registry:2 before 2.1 did this) as a layer.
         """
-        if (name, kind, digest) in self._links:
+        key = ("link", name, kind, str(digest))
+        checked_at = self._link_checked_at(key)
+        if checked_at is not None and time.time() - checked_at < self._link_ttl:
             return True
-        if self._persisted.get(("link", name, kind, str(digest))):
-            self._links.add((name, kind, digest))
+        try:
+            linked = await self._flight.do(key, lambda: self._read_links(name, kind, digest))
+        except BackendError as error:
+            if checked_at is None:
+                raise errors.unavailable(error) from error
+            metrics.cache_requests.labels("link", "stale").inc()
             return True
-        linked = await self._flight.do(("link", name, kind, digest), lambda: self._read_links(name, kind, digest))
         assert isinstance(linked, bool)
+        if not linked:
+            self.forget_link(name, kind, digest)
         return linked
+
+    def _link_checked_at(self, key: tuple[str, ...]) -> float | None:
+        """When the link was last seen, from memory or (after a restart) from disk; None when never seen."""
+        cached = self._memory.get(key)
+        if cached is not None:
+            return cached.checked_at
+        persisted = self._persisted.get(key)
+        if not isinstance(persisted, float):
+            return None
+        self._memory[key] = _entry(key, None, persisted)
+        return persisted
 
     async def _read_links(self, name: str, kind: str, digest: Digest) -> bool:
         keys = [layout.layer_link(name, digest)]
@@ -109,8 +188,6 @@ class LinkCache:
                 target = _parse_link(await self._upstream.read(key, LINK_MAX_SIZE))
             except NotFound:
                 continue
-            except BackendError as error:
-                raise errors.unavailable(error) from error
             if target == digest:
                 self.remember_link(name, kind, digest)
                 return True

@@ -7,10 +7,15 @@ and `commit` moves that file into diskcache's directory with a rename (no copy) 
 
 Eviction unlinks files; a reader holding an open descriptor keeps reading the whole file (POSIX unlink
 semantics), so eviction never tears a response in flight.
+
+One cache directory belongs to one process: the store holds an exclusive ``flock`` on ``<dir>/lock`` while open
+(start-up deletes leftover partial files, which would be another live process's fills otherwise). The kernel
+drops the lock when the process dies, even on SIGKILL, so a restart after a crash finds it free.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from dataclasses import dataclass
@@ -19,7 +24,59 @@ from pathlib import Path
 import diskcache
 
 from mirror import metrics
+from mirror.config import ConfigError
 from mirror.reference import Digest
+
+LOCK_FILE = "lock"
+
+# Locks this process holds, by directory: [descriptor, users]. flock conflicts between two descriptors of one
+# process too, so the CLI's early check and the store share one descriptor.
+_held_locks: dict[str, list[int]] = {}
+
+
+class ContentTooLarge(Exception):
+    """The cached content is larger than the caller is willing to hold in memory."""
+
+
+def lock_cache_dir(directory: Path) -> None:
+    """Take (or share, within this process) the exclusive lock on cache directory `directory`.
+
+    Raises ConfigError naming ``cache.dir`` when another process holds it or the directory cannot be made.
+    """
+    key = os.path.realpath(directory)
+    held = _held_locks.get(key)
+    if held is not None:
+        held[1] += 1
+        return
+    path = Path(directory) / LOCK_FILE
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ConfigError("cache.dir", f"cannot use {directory}: {error.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise ConfigError(
+            "cache.dir", f"{directory} is in use by another edge-mirror process (pid {holder}); give each its own"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held_locks[key] = [fd, 1]
+
+
+def unlock_cache_dir(directory: Path) -> None:
+    """Release one use of the lock taken by `lock_cache_dir`; the last one closes it."""
+    key = os.path.realpath(directory)
+    held = _held_locks.get(key)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] == 0:
+        del _held_locks[key]
+        os.close(held[0])
 
 
 @dataclass(frozen=True)
@@ -58,6 +115,7 @@ class ContentStore:
 
     def __init__(self, directory: Path, size_limit: int) -> None:
         self.directory = Path(directory)
+        lock_cache_dir(self.directory)
         self.partial_directory = self.directory / "partial"
         self.partial_directory.mkdir(parents=True, exist_ok=True)
         for leftover in self.partial_directory.iterdir():
@@ -71,10 +129,26 @@ class ContentStore:
             disk=_CommittingDisk,
             disk_min_file_size=0,
         )
+        self._remove_orphans()
         self._record_size()
+
+    def _remove_orphans(self) -> None:
+        """Delete content files the index does not know. A crash between a commit's rename and its index row
+        leaves one: never served, but it would take disk that ``cache.size`` does not count."""
+        rows = self._index._sql("SELECT filename FROM Cache WHERE filename IS NOT NULL").fetchall()
+        known = {row[0] for row in rows}
+        root = self.directory / "content"
+        for path in root.rglob("*.val"):
+            if str(path.relative_to(root)) not in known:
+                path.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._index.close()
+        unlock_cache_dir(self.directory)
+
+    def contains(self, digest: Digest) -> bool:
+        """Whether `digest` is cached (without counting it as a use)."""
+        return str(digest) in self._index
 
     def open(self, digest: Digest) -> CachedFile | None:
         """Open the content for `digest` (and mark it recently used), or None when not cached."""
@@ -88,12 +162,17 @@ class ContentStore:
         handle.close()
         return CachedFile(fd=fd, size=os.fstat(fd).st_size)
 
-    def read_small(self, digest: Digest) -> bytes | None:
-        """The whole content for `digest` (for manifests, which are small), or None."""
+    def read_small(self, digest: Digest, limit: int) -> bytes | None:
+        """The whole content for `digest` (for manifests, which are small), or None when not cached.
+
+        Raises ContentTooLarge, without reading, when the content is larger than `limit` bytes.
+        """
         cached = self.open(digest)
         if cached is None:
             return None
         try:
+            if cached.size > limit:
+                raise ContentTooLarge(f"{digest} is {cached.size} bytes, more than {limit}")
             return os.pread(cached.fd, cached.size, 0)
         finally:
             cached.close()

@@ -95,6 +95,12 @@ class EdgeMirror:
             self.process.kill()
             self.process.wait(timeout=10)
 
+    def kill(self) -> None:
+        """SIGKILL the edge at once (a crash: no shutdown code runs) and reap it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
     def restart(self) -> None:
         self.stop()
         self.start()

@@ -12,3 +12,7 @@ def blob_data(digest: str) -> str:
 
 def tag_current_link(name: str, tag: str) -> str:
     return layout.tag_current_link(name, tag)
+
+
+def layer_link(name: str, digest: str) -> str:
+    return layout.layer_link(name, parse_digest(digest))

@@ -96,6 +96,18 @@ def test_serve_with_a_bad_config_exits_non_zero_with_one_line_naming_the_key(tmp
     assert result.stderr.strip().splitlines() == ["edge-mirror: config error: storage.s3.bucket: is required when storage.driver is s3"]
 
 
+def test_cache_bounds_and_link_ttl_have_defaults_and_env_overrides():
+    defaults = load(None, environ={}).cache
+    assert (defaults.link_ttl, defaults.manifest_memory, defaults.link_memory) == (3600, 64 * 1024**2, 16 * 1024**2)
+    tuned = load(None, environ={"MIRROR_CACHE_LINK_TTL": "5m", "MIRROR_CACHE_MANIFEST_MEMORY": "8MiB"}).cache
+    assert (tuned.link_ttl, tuned.manifest_memory) == (300, 8 * 1024**2)
+
+
+def test_a_link_memory_too_small_for_one_entry_is_refused_naming_the_key():
+    with pytest.raises(ConfigError, match=r"^cache\.link_memory: must be at least 64KiB"):
+        load(None, environ={"MIRROR_CACHE_LINK_MEMORY": "1KiB"})
+
+
 def test_an_unknown_mirror_variable_is_named_in_a_warning(caplog):
     with caplog.at_level("WARNING", logger="mirror.config"):
         settings = load(None, environ={"MIRROR_CACHE_SIZ": "1GiB", "MIRROR_CACHE_SIZE": "2GiB", "HOME": "/root"})

@@ -1,0 +1,167 @@
+"""The tag and link caches over a real (filesystem) backend: races with pushes, TTLs, and memory/disk bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from pathlib import Path
+
+from mirror import config, errors, layout
+from mirror.cache.links import LinkCache
+from mirror.reference import Digest, parse_digest
+from mirror.upstream.filesystem import FilesystemUpstream
+
+KIB = 1024
+
+
+def _digest(seed: str) -> Digest:
+    return parse_digest("sha256:" + hashlib.sha256(seed.encode()).hexdigest())
+
+
+def _settings(**overrides: str) -> config.CacheConfig:
+    environ = {f"MIRROR_CACHE_{key.upper()}": value for key, value in overrides.items()}
+    return config.load(None, environ=environ).cache
+
+
+def _write(root: Path, key: str, digest: Digest) -> None:
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(digest))
+
+
+class HeldTagReads(FilesystemUpstream):
+    """The filesystem backend, except that a tag link read is held (after its bytes were read) until released:
+    a slow answer from a far bucket."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.read_started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def read(self, key: str, max_size: int) -> bytes:
+        data = await super().read(key, max_size)
+        if key.endswith("/current/link"):
+            self.read_started.set()
+            await self.release.wait()
+        return data
+
+
+def test_a_tag_read_that_started_before_a_push_does_not_restore_the_old_digest(tmp_path):
+    old, new = _digest("old"), _digest("new")
+
+    async def scenario() -> tuple[Digest, Digest]:
+        backend = HeldTagReads(tmp_path / "bucket")
+        _write(backend.root, layout.tag_current_link("team/app", "v1"), old)
+        links = LinkCache(backend, tmp_path / "links", _settings(tag_ttl="1h"))
+        try:
+            slow_read = asyncio.create_task(links.resolve_tag("team/app", "v1"))
+            await asyncio.wait_for(backend.read_started.wait(), 5)
+            _write(backend.root, layout.tag_current_link("team/app", "v1"), new)  # the push writes the tag...
+            links.remember_tag("team/app", "v1", new)  # ...and tells this edge's cache
+            backend.release.set()
+            answered = await slow_read
+            return answered, await links.resolve_tag("team/app", "v1")
+        finally:
+            links.close()
+
+    _, after = asyncio.run(scenario())
+    assert after == new
+
+
+def test_a_tag_read_that_started_before_a_tag_delete_does_not_bring_the_tag_back(tmp_path):
+    old = _digest("old")
+
+    async def scenario() -> str:
+        backend = HeldTagReads(tmp_path / "bucket")
+        _write(backend.root, layout.tag_current_link("team/app", "v1"), old)
+        links = LinkCache(backend, tmp_path / "links", _settings(tag_ttl="1h"))
+        try:
+            slow_read = asyncio.create_task(links.resolve_tag("team/app", "v1"))
+            await asyncio.wait_for(backend.read_started.wait(), 5)
+            (backend.root / layout.tag_current_link("team/app", "v1")).unlink()  # the delete through this edge
+            links.forget_tag("team/app", "v1")
+            backend.release.set()
+            await slow_read
+            try:
+                return str(await links.resolve_tag("team/app", "v1"))
+            except errors.RegistryError as error:
+                return error.code.code
+        finally:
+            links.close()
+
+    assert asyncio.run(scenario()) == "MANIFEST_UNKNOWN"
+
+
+def test_a_link_is_checked_again_after_link_ttl(tmp_path):
+    digest = _digest("layer")
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        backend = FilesystemUpstream(tmp_path / "bucket")
+        _write(backend.root, layout.layer_link("team/app", digest), digest)
+        links = LinkCache(backend, tmp_path / "links", _settings(link_ttl="200ms"))
+        try:
+            first = await links.is_linked("team/app", "blob", digest)
+            (backend.root / layout.layer_link("team/app", digest)).unlink()  # deleted through registry:2
+            within_ttl = await links.is_linked("team/app", "blob", digest)
+            await asyncio.sleep(0.3)
+            after_ttl = await links.is_linked("team/app", "blob", digest)
+            return first, within_ttl, after_ttl
+        finally:
+            links.close()
+
+    assert asyncio.run(scenario()) == (True, True, False)
+
+
+def test_a_remembered_link_expires_across_a_restart(tmp_path):
+    digest = _digest("layer")
+
+    async def scenario() -> bool:
+        backend = FilesystemUpstream(tmp_path / "bucket")
+        _write(backend.root, layout.layer_link("team/app", digest), digest)
+        settings = _settings(link_ttl="200ms")
+        links = LinkCache(backend, tmp_path / "links", settings)
+        assert await links.is_linked("team/app", "blob", digest)
+        links.close()
+        (backend.root / layout.layer_link("team/app", digest)).unlink()
+        time.sleep(0.3)
+        restarted = LinkCache(backend, tmp_path / "links", settings)
+        try:
+            return await restarted.is_linked("team/app", "blob", digest)
+        finally:
+            restarted.close()
+
+    assert asyncio.run(scenario()) is False
+
+
+def test_link_and_tag_memory_stays_within_its_byte_bound(tmp_path):
+    async def scenario() -> tuple[int, bool]:
+        backend = FilesystemUpstream(tmp_path / "bucket")
+        links = LinkCache(backend, tmp_path / "links", _settings(link_memory="64KiB"))
+        try:
+            for index in range(5000):
+                name = f"team-{index:05d}/" + "n" * 200
+                links.remember_link(name, "blob", _digest(str(index)))
+                links.remember_tag(name, "t" * 128, _digest(str(index)))
+            recent = await links.is_linked(f"team-04999/{'n' * 200}", "blob", _digest("4999"))
+            return links.memory_bytes(), recent
+        finally:
+            links.close()
+
+    used, recent = asyncio.run(scenario())
+    assert 0 < used <= 64 * KIB
+    assert recent, "the most recent link must still be remembered"
+
+
+def test_links_on_disk_stay_within_their_byte_bound(tmp_path):
+    async def scenario() -> int:
+        backend = FilesystemUpstream(tmp_path / "bucket")
+        links = LinkCache(backend, tmp_path / "links", _settings(), disk_limit=1024 * KIB)
+        try:
+            for index in range(20000):
+                links.remember_link(f"team-{index:05d}/" + "n" * 200, "blob", _digest(str(index)))
+            return links.disk_bytes()
+        finally:
+            links.close()
+
+    assert asyncio.run(scenario()) <= 1024 * KIB + 256 * KIB  # diskcache culls on the next write: one page of slack
