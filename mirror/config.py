@@ -32,7 +32,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "rootdirectory": "",
     },
     "cache": {"dir": "./cache", "size": "10GiB", "tag_ttl": "30s"},
-    "fill": {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
+    "fill": {
+        "part_size": "64MiB",
+        "first_part_size": "4MiB",
+        "min_part_size": "2MiB",
+        "parallelism": 24,
+        "max_connections": 64,
+    },
     "upload": {"part_size": "64MiB", "max_size": "64GiB"},
 }
 
@@ -88,6 +94,8 @@ class FillConfig:
     part_size: int
     first_part_size: int
     parallelism: int
+    min_part_size: int = 2 * 1024 * 1024
+    max_connections: int = 64
 
 
 @dataclass(frozen=True)
@@ -245,6 +253,10 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
         raise ConfigError("fill.part_size", "must be at least 64KiB")
     if first_part_size > part_size:
         raise ConfigError("fill.first_part_size", "must not be larger than fill.part_size")
+    min_part_size = parse_size("fill.min_part_size", raw["fill"]["min_part_size"])
+    if min_part_size < 64 * KIB:
+        raise ConfigError("fill.min_part_size", "must be at least 64KiB")
+    min_part_size = min(min_part_size, part_size)  # a small part_size (tests, quick benchmarks) lowers the floor
     upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
@@ -265,6 +277,8 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             part_size=part_size,
             first_part_size=first_part_size,
             parallelism=parse_int("fill.parallelism", raw["fill"]["parallelism"], 1, 256),
+            min_part_size=min_part_size,
+            max_connections=parse_int("fill.max_connections", raw["fill"]["max_connections"], 1, 4096),
         ),
         upload=UploadConfig(part_size=upload_part_size, max_size=parse_size("upload.max_size", raw["upload"]["max_size"])),
     )

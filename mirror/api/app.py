@@ -98,7 +98,7 @@ def create_app(config: Config) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream = open_upstream(config.storage, pool_size=max(10, config.fill.parallelism * 4))
+        upstream = open_upstream(config.storage, pool_size=config.fill.max_connections + 16)
         await upstream.start()
         edge = EdgeCache(config, upstream)
         app.state.edge = edge

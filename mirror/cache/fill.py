@@ -1,29 +1,45 @@
 """The fill engine: one backend read per digest per node, streamed to every waiting client as it lands.
 
-A fill learns the blob's size from a stat, preallocates a partial file, and fetches it as a small first part
-(fast first byte) followed by ``part_size`` parts, ``parallelism`` ranged GETs at a time, each written at its
-own offset. Every request for the digest — full or Range, arriving before or during the fill — reads from that
-one partial file as soon as its bytes exist. The sha256 runs over the contiguous prefix as it grows; the file
-is committed to the store only when it matches. On a mismatch nothing is committed and every stream is aborted.
+A fill's first ranged GET (a small first part) also tells the blob's size. The rest is planned into parts that
+use the whole ``parallelism`` (`parts.py`), fetched with connections from the node-wide `ConnectionBudget` and
+written into a sparse partial file (no preallocation: writes into preallocated, unwritten extents cost ~9× here)
+by worker threads, so the event loop only moves bytes. Every request for the digest — full or Range, arriving
+before or during the fill — reads from that one partial file as soon as its bytes exist.
 
-No response is allowed to complete before the fill is verified: a reader holds back its last byte until
-commit, so a client can never receive a "successful" corrupt transfer.
+What a waiting client needs comes first: a reader blocked at a position nobody is fetching yet (a Range into a
+later part, the eStargz footer at the very end) splits the part there and gets a connection ahead of read-ahead,
+so a cold Range costs about one round trip after the size is known. Idle connections split the remaining tail
+of slow parts, so the last seconds of a fill still use the whole parallelism. Splits never fetch a byte twice.
 
-Fills are tasks owned by `FillManager`, not by requests: a client that disconnects never cancels a fill.
+The sha256 runs over the contiguous prefix as it grows. Guarantees:
+
+* a full GET (the whole blob) gets its last byte only after the content is verified: a client never receives a
+  "successful" corrupt transfer;
+* a Range GET completes as soon as its bytes are in the file: a range cannot be verified on its own, and the
+  clients that read ranges (resumed downloads, lazy-pulling snapshotters) verify at their own level;
+* a mismatch aborts every stream still in flight, and nothing unverified is committed: the file is fdatasync'ed
+  after verification and only then handed to the store (a power loss never leaves a hit pointing at zeros).
+
+A blob larger than the whole cache, or one that does not fit beside the partial files of running fills, is
+served through the same way but not committed (``mirror_fill_uncached_total``). Fills are tasks owned by
+`FillManager`, not by requests: a client that disconnects never cancels a fill; a fill that only requests which
+failed their repository check asked for is stopped (`FillManager.abandon`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from mirror import layout, metrics
+from mirror.cache.parts import ALIGN, ConnectionBudget, Part, plan_parts
 from mirror.cache.store import ContentStore
 from mirror.config import FillConfig
 from mirror.reference import Digest
@@ -33,8 +49,13 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
 HASH_CHUNK = 8 * 1024 * 1024
+MAX_PENDING_WRITE = 8 * 1024 * 1024  # a part stops reading the backend while this much waits for the disk
+MIN_SPLIT = 256 * 1024  # never cut a piece smaller than this off a part
+URGENT_EXTRA = 4  # connections a fill may open beyond `parallelism` for parts a client waits on
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
+
+__all__ = ["DigestMismatch", "Fill", "FillFailed", "FillManager", "Part", "READ_CHUNK", "plan_parts"]
 
 
 class FillFailed(Exception):
@@ -45,51 +66,38 @@ class DigestMismatch(FillFailed):
     """The backend's bytes do not hash to the requested digest."""
 
 
-@dataclass(slots=True)
-class Part:
-    start: int
-    end: int
-    written: int = 0
-
-    @property
-    def complete(self) -> bool:
-        return self.start + self.written >= self.end
-
-
-def plan_parts(size: int, first_part_size: int, part_size: int) -> list[Part]:
-    """A small first part for a fast first byte, then `part_size` parts."""
-    parts: list[Part] = []
-    start = 0
-    while start < size:
-        length = first_part_size if not parts else part_size
-        parts.append(Part(start, min(size, start + length)))
-        start = parts[-1].end
-    return parts
-
-
 class Fill:
     """One digest being copied from the backend into a partial file."""
 
-    def __init__(self, digest: Digest, store: ContentStore, upstream: Upstream, settings: FillConfig) -> None:
+    def __init__(self, digest: Digest, manager: "FillManager") -> None:
         self.digest = digest
-        self._store = store
-        self._upstream = upstream
-        self._settings = settings
+        self._manager = manager
+        self._store = manager.store
+        self._upstream = manager.upstream
+        self._settings = manager.settings
+        self._budget = manager.budget
         self._key = layout.blob_data(digest)
-        self._path: Path = store.new_partial_path()
+        self._path: Path = self._store.new_partial_path()
         self._fd = -1
         self.size: int | None = None
         self.parts: list[Part] = []
         self.error: BaseException | None = None
+        self.verified = False
         self.committed = False
+        self.entitled = 0  # requests that passed their repository check
+        self.checking = 0  # requests still in their check
+        self._reserved = 0
+        self._wants: Counter[int] = Counter()
         self._sized = asyncio.get_running_loop().create_future()
         self._progress = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._threads: set[asyncio.Future[Any]] = set()
         self.task: asyncio.Task[None] | None = None
 
     # -- readers -------------------------------------------------------------------------------------------
 
     async def wait_size(self) -> int:
-        """The blob's size, once the backend has told it (raises NotFound/BackendError from the stat)."""
+        """The blob's size, once the backend has told it (raises NotFound/BackendError from the first GET)."""
         return await asyncio.shield(self._sized)
 
     def open_reader(self) -> int | None:
@@ -103,7 +111,8 @@ class Fill:
     def available_end(self, position: int) -> int:
         """End of the bytes already written contiguously from `position`."""
         end = position
-        for part in self.parts:
+        index = max(0, bisect.bisect_right(self.parts, position, key=lambda part: part.start) - 1)
+        for part in self.parts[index:]:
             if part.end <= end:
                 continue
             if part.start > end:
@@ -117,16 +126,18 @@ class Fill:
         return end
 
     async def stream(self, fd: int, start: int, end: int) -> AsyncIterator[bytes]:
-        """Yield bytes ``[start, end)`` as they land; the last byte only after the content is verified."""
+        """Yield bytes ``[start, end)`` as they land. A read of the whole blob gets its last byte only after the
+        content is verified; a Range completes as soon as its bytes are written."""
         position = start
+        whole = start == 0 and end == self.size
         try:
             while position < end:
                 if self.error is not None:
                     raise FillFailed(str(self.error)) from self.error
-                limit = end if self.committed else end - 1
+                limit = end - 1 if whole and not self.verified else end
                 available = min(self.available_end(position), limit)
                 if available <= position:
-                    await self._wait_progress()
+                    await self._wait_for(position)
                     continue
                 while position < available:
                     chunk = os.pread(fd, min(READ_CHUNK, available - position), position)
@@ -135,9 +146,17 @@ class Fill:
         finally:
             os.close(fd)
 
-    async def _wait_progress(self) -> None:
+    async def _wait_for(self, position: int) -> None:
+        """Wait for progress, telling the scheduler a client needs the byte at `position`."""
         event = self._progress
-        await event.wait()
+        self._wants[position] += 1
+        self._changed.set()
+        try:
+            await event.wait()
+        finally:
+            self._wants[position] -= 1
+            if self._wants[position] <= 0:
+                del self._wants[position]
 
     def _notify(self) -> None:
         self._progress.set()
@@ -149,11 +168,23 @@ class Fill:
         started = time.monotonic()
         result = "error"
         try:
-            # The first part's ranged GET also tells the size (Content-Range): no stat round trip first.
-            size, first_chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
-            self._open_partial(size)
+            await self._budget.acquire(self, lambda: True)
+            try:
+                # The first part's ranged GET also tells the size (Content-Range): no stat round trip first.
+                size, first_chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
+            except BaseException:
+                self._budget.release(self)
+                raise
+            try:
+                cacheable = self._claim_room(size)
+                self._open_partial(size)
+            except BaseException:
+                self._budget.release(self)
+                await first_chunks.aclose()  # type: ignore[attr-defined]
+                raise
             self.size = size
-            self.parts = plan_parts(size, self._settings.first_part_size, self._settings.part_size)
+            settings = self._settings
+            self.parts = plan_parts(size, settings.first_part_size, settings.part_size, settings.parallelism, settings.min_part_size)
             self._sized.set_result(size)
             hashing = asyncio.create_task(self._hash_prefix())
             try:
@@ -164,77 +195,190 @@ class Fill:
             if actual != self.digest.hex:
                 result = "digest_mismatch"
                 raise DigestMismatch(f"backend content hashes to {self.digest.algorithm}:{actual}")
-            self._store.commit(self.digest, self._path, size)
-            self.committed = True
-            result = "ok"
+            self.verified = True
+            self._notify()
+            await self._in_thread(os.fdatasync, self._fd)
+            if cacheable:
+                self._store.commit(self.digest, self._path, size)
+                self.committed = True
+                result = "ok"
+            else:
+                result = "uncached"
+                self._path.unlink(missing_ok=True)
         except BaseException as error:
+            if isinstance(error, OSError):  # the local disk (ENOSPC, EMFILE...): a 503 for the client, not a 500
+                error = FillFailed(f"local cache disk: {error}")
             self.error = error
             if not self._sized.done():
-                self._sized.set_exception(error if isinstance(error, Exception) else FillFailed("cancelled"))
+                self._sized.set_exception(error if isinstance(error, Exception) else FillFailed("fill stopped"))
             if result == "digest_mismatch":
                 log.error("fill %s: %s", self.digest, error)
+            elif isinstance(error, asyncio.CancelledError):
+                result = "stopped"
             elif not isinstance(error, NotFound):
                 log.warning("fill %s failed: %s", self.digest, error)
             self._path.unlink(missing_ok=True)
             if not isinstance(error, Exception):
                 raise
         finally:
+            self._manager.finished(self)
             if not (self._sized.done() and isinstance(self._sized.exception(), NotFound)):
                 metrics.fills.labels(result).inc()
                 metrics.fill_duration.observe(time.monotonic() - started)
+            if self._threads:
+                await asyncio.wait(self._threads)  # no worker thread may touch the descriptor after close
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
             self._notify()
 
+    def _claim_room(self, size: int) -> bool:
+        """Whether this blob will be committed: it must fit in the cache beside the partials of running fills."""
+        if size > self._store.size_limit:
+            reason = "too_large"
+        elif self._manager.claim_room(size):
+            self._reserved = size
+            return True
+        else:
+            reason = "no_room"
+        metrics.fill_uncached.labels(reason).inc()
+        log.warning("fill %s: %d bytes served through without caching (%s)", self.digest, size, reason)
+        return False
+
     def _open_partial(self, size: int) -> None:
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        if size:
-            try:
-                os.posix_fallocate(self._fd, 0, size)
-            except OSError:
-                os.ftruncate(self._fd, size)
+        os.ftruncate(self._fd, size)  # sparse: preallocated (unwritten) extents make every write ~9× dearer
+
+    def _in_thread(self, function: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+        """Run blocking file work in a worker thread; `run` waits for all of it before closing the file."""
+        future = asyncio.ensure_future(asyncio.to_thread(function, *args))
+        self._threads.add(future)
+        future.add_done_callback(self._threads.discard)
+        return future
+
+    # -- scheduling parts ---------------------------------------------------------------------------------
 
     async def _fetch_parts(self, first_chunks: AsyncIterator[bytes]) -> None:
-        queue: asyncio.Queue[Part] = asyncio.Queue()
-        for part in self.parts[1:]:
-            queue.put_nowait(part)
-
-        async def worker(opening: tuple[Part, AsyncIterator[bytes]] | None) -> None:
-            if opening is not None:
-                await self._fetch_part(*opening)
-            while not queue.empty():
-                await self._fetch_part(queue.get_nowait())
-
         if not self.parts:
+            self._budget.release(self)
             await first_chunks.aclose()  # type: ignore[attr-defined]
             return
-        count = min(self._settings.parallelism, len(self.parts))
-        workers = [asyncio.create_task(worker((self.parts[0], first_chunks) if index == 0 else None)) for index in range(count)]
+        self.parts[0].started = True
+        active = {asyncio.create_task(self._fetch_part(self.parts[0], first_chunks))}
         try:
-            await asyncio.gather(*workers)
+            while not all(part.complete for part in self.parts):
+                for task in [task for task in active if task.done()]:
+                    active.discard(task)
+                    task.result()
+                self._changed.clear()
+                if self._may_start(len(active)):
+                    await self._budget.acquire(self, self._has_urgent)
+                    part = self._pick_part()
+                    if part is None:
+                        self._budget.release(self)
+                    else:
+                        active.add(asyncio.create_task(self._fetch_part(part)))
+                    continue
+                changed = asyncio.ensure_future(self._changed.wait())
+                await asyncio.wait([*active, changed], return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+            await asyncio.gather(*active)
         except BaseException:
-            for task in workers:
+            for task in active:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*active, return_exceptions=True)
             raise
 
+    def _may_start(self, active: int) -> bool:
+        if active < self._settings.parallelism:
+            return self._has_work()
+        return active < self._settings.parallelism + URGENT_EXTRA and self._has_urgent()
+
+    def _has_work(self) -> bool:
+        if any(not part.started for part in self.parts):
+            return True
+        return any(self._stealable(part) for part in self.parts)
+
+    def _stealable(self, part: Part) -> bool:
+        return part.started and part.end - (part.start + part.fetched) >= 2 * self._settings.min_part_size
+
+    def _urgent_cut(self, position: int) -> tuple[Part, int] | None:
+        """The part to split (or start) so that byte `position` is fetched next, and where to cut it."""
+        index = bisect.bisect_right(self.parts, position, key=lambda part: part.start) - 1
+        if index < 0:
+            return None
+        part = self.parts[index]
+        if position >= part.end:
+            return None
+        if not part.started:
+            return part, position if position - part.start >= MIN_SPLIT else part.start
+        if position - (part.start + part.fetched) >= max(self._settings.min_part_size, MIN_SPLIT):
+            return part, position
+        return None
+
+    def _has_urgent(self) -> bool:
+        return any(self._urgent_cut(position) is not None for position in self._wants)
+
+    def _pick_part(self) -> Part | None:
+        """The next part to fetch: what a waiting client needs, else the first part not started, else the tail
+        of the slowest part."""
+        for position in sorted(self._wants):
+            cut = self._urgent_cut(position)
+            if cut is not None:
+                return self._split(*cut)
+        for part in self.parts:
+            if not part.started:
+                part.started = True
+                return part
+        slowest = max(self.parts, key=lambda part: part.end - (part.start + part.fetched))
+        if not self._stealable(slowest):
+            return None
+        remaining_from = slowest.start + slowest.fetched
+        middle = remaining_from + (slowest.end - remaining_from) // 2
+        return self._split(slowest, middle - middle % ALIGN)
+
+    def _split(self, part: Part, at: int) -> Part:
+        """Start fetching ``[at, part.end)`` as a part of its own; `part` keeps ``[part.start, at)``."""
+        if at <= part.start:
+            part.started = True
+            return part
+        tail = Part(at, part.end, started=True)
+        part.end = at
+        bisect.insort(self.parts, tail, key=lambda item: item.start)
+        self._changed.set()
+        return tail
+
+    # -- fetching and writing one part ------------------------------------------------------------------
+
     async def _fetch_part(self, part: Part, opened: AsyncIterator[bytes] | None = None) -> None:
+        """Fetch `part` (whose `end` may shrink while it runs) into the file; releases its connection."""
         attempt = 0
-        while not part.complete:
-            chunks = opened or self._upstream.read_range(self._key, part.start + part.written, part.end)
-            opened = None
-            try:
-                async for chunk in chunks:
-                    os.pwrite(self._fd, chunk, part.start + part.written)
-                    part.written += len(chunk)
-                    self._notify()
-            except (BackendError, NotFound) as error:
-                attempt += 1
-                if attempt >= PART_ATTEMPTS:
-                    raise FillFailed(f"part {part.start}-{part.end - 1} failed {attempt} times: {error}") from error
-                metrics.fill_part_retries.inc()
-                await asyncio.sleep(RETRY_BASE_DELAY * 2 ** (attempt - 1))
+        writer = _PartWriter(self, part)
+        try:
+            while part.start + part.fetched < part.end:
+                chunks = opened or self._upstream.read_range(self._key, part.start + part.fetched, part.end)
+                opened = None
+                try:
+                    async for chunk in chunks:
+                        wanted = part.end - (part.start + part.fetched)
+                        if len(chunk) > wanted:
+                            chunk = chunk[:wanted]
+                        part.fetched += len(chunk)
+                        await writer.add(chunk)
+                        if part.start + part.fetched >= part.end:
+                            break  # done, or the part was cut short by a split
+                except (BackendError, NotFound) as error:
+                    attempt += 1
+                    if attempt >= PART_ATTEMPTS:
+                        raise FillFailed(f"part {part.start}-{part.end - 1} failed {attempt} times: {error}") from error
+                    metrics.fill_part_retries.inc()
+                    await asyncio.sleep(RETRY_BASE_DELAY * 2 ** (attempt - 1))
+                finally:
+                    await chunks.aclose()  # type: ignore[attr-defined]
+            await writer.flush()
+        finally:
+            self._budget.release(self)
+            self._changed.set()
 
     async def _hash_prefix(self) -> str:
         hasher = hashlib.new(self.digest.algorithm)
@@ -243,12 +387,60 @@ class Fill:
         while hashed < size:
             available = self.available_end(hashed)
             if available <= hashed:
-                await self._wait_progress()
+                event = self._progress
+                await event.wait()
                 continue
             length = min(HASH_CHUNK, available - hashed)
-            await asyncio.to_thread(_hash_range, hasher, self._fd, hashed, length)
+            await self._in_thread(_hash_range, hasher, self._fd, hashed, length)
             hashed += length
         return hasher.hexdigest()
+
+
+class _PartWriter:
+    """Writes one part's bytes in a worker thread, coalescing whatever arrived while the previous write ran."""
+
+    def __init__(self, fill: Fill, part: Part) -> None:
+        self._fill = fill
+        self._part = part
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._task: asyncio.Future[None] | None = None
+
+    async def add(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
+        if self._task is None or self._task.done():
+            if self._task is not None:
+                self._task.result()
+            self._task = asyncio.ensure_future(self._drain())
+        elif self._pending_bytes >= MAX_PENDING_WRITE:
+            await asyncio.shield(self._task)
+
+    async def flush(self) -> None:
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        if self._pending:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        fill, part = self._fill, self._part
+        while self._pending:
+            buffers, self._pending, self._pending_bytes = self._pending, [], 0
+            await fill._in_thread(_write_all, fill._fd, buffers, part.start + part.written)
+            part.written += sum(len(buffer) for buffer in buffers)
+            fill._notify()
+
+
+def _write_all(fd: int, buffers: list[bytes], offset: int) -> None:
+    views = [memoryview(buffer) for buffer in buffers]
+    while views:
+        written = os.pwritev(fd, views, offset)
+        offset += written
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
 
 
 def _hash_range(hasher: "hashlib._Hash", fd: int, offset: int, length: int) -> None:
@@ -256,33 +448,70 @@ def _hash_range(hasher: "hashlib._Hash", fd: int, offset: int, length: int) -> N
 
 
 class FillManager:
-    """At most one fill per digest on this node; later requests join the running one."""
+    """At most one fill per digest on this node; later requests join the running one. Owns the node's
+    connection budget and the disk room claimed by running fills."""
 
     def __init__(self, store: ContentStore, upstream: Upstream, settings: FillConfig) -> None:
-        self._store = store
-        self._upstream = upstream
-        self._settings = settings
+        self.store = store
+        self.upstream = upstream
+        self.settings = settings
+        self.budget = ConnectionBudget(settings.max_connections)
         self._running: dict[Digest, Fill] = {}
+        self._claimed = 0
 
-    def join(self, digest: Digest) -> Fill:
-        """The running fill for `digest`, starting one if there is none."""
+    def join(self, digest: Digest, entitled: bool = True) -> Fill:
+        """The running fill for `digest`, starting one if there is none. A caller that joins before its
+        repository check passed says ``entitled=False`` and then calls `entitle` or `abandon`."""
         fill = self._running.get(digest)
         if fill is not None:
             metrics.fill_waiters.inc()
-            return fill
-        fill = Fill(digest, self._store, self._upstream, self._settings)
-        self._running[digest] = fill
-        fill.task = asyncio.create_task(self._run(fill), name=f"fill {digest}")
+        else:
+            fill = Fill(digest, self)
+            self._running[digest] = fill
+            fill.task = asyncio.create_task(self._run(fill), name=f"fill {digest}")
+        if entitled:
+            fill.entitled += 1
+        else:
+            fill.checking += 1
         return fill
+
+    def entitle(self, fill: Fill) -> None:
+        """A caller that joined before its check has passed it."""
+        fill.checking -= 1
+        fill.entitled += 1
+
+    def abandon(self, fill: Fill) -> None:
+        """A caller that joined before its check failed it: stop the fill if nobody else may wait for it."""
+        fill.checking -= 1
+        if fill.entitled == 0 and fill.checking == 0 and fill.task is not None and not fill.task.done():
+            fill.task.cancel()
+
+    def claim_room(self, size: int) -> bool:
+        """Count a partial file of `size` bytes against the cache, evicting to make room; False if the partials
+        of running fills leave no room for it."""
+        if self._claimed + size > self.store.size_limit:
+            return False
+        self._claimed += size
+        self.store.make_room(self._claimed)
+        return True
+
+    def finished(self, fill: Fill) -> None:
+        """`fill` is committed or failed: later requests start afresh, and its room is given back."""
+        if self._running.get(fill.digest) is fill:
+            del self._running[fill.digest]
+        self._claimed -= fill._reserved
+        fill._reserved = 0
 
     async def _run(self, fill: Fill) -> None:
         try:
             await fill.run()
         finally:
-            self._running.pop(fill.digest, None)
+            if self._running.get(fill.digest) is fill:  # cancelled before it ever ran
+                del self._running[fill.digest]
 
     async def close(self) -> None:
         tasks = [fill.task for fill in self._running.values() if fill.task is not None]
-        for task in tasks:
-            task.cancel()
+        for fill in self._running.values():
+            if fill.task is not None and not fill.verified:
+                fill.task.cancel()  # verified fills are only syncing and committing: let them finish
         await asyncio.gather(*tasks, return_exceptions=True)
