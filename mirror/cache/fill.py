@@ -186,6 +186,7 @@ class Fill:
             settings = self._settings
             self.parts = plan_parts(size, settings.first_part_size, settings.part_size, settings.parallelism, settings.min_part_size)
             self._sized.set_result(size)
+            await asyncio.sleep(0.002)  # readers waiting for the size say where they start before read-ahead begins
             hashing = asyncio.create_task(self._hash_prefix())
             try:
                 await self._fetch_parts(first_chunks)
@@ -322,6 +323,7 @@ class Fill:
     def _pick_part(self) -> Part | None:
         """The next part to fetch: what a waiting client needs, else the first part not started, else the tail
         of the slowest part."""
+        self._cut_at_wants()
         for position in sorted(self._wants):
             cut = self._urgent_cut(position)
             if cut is not None:
@@ -337,12 +339,22 @@ class Fill:
         middle = remaining_from + (slowest.end - remaining_from) // 2
         return self._split(slowest, middle - middle % ALIGN)
 
-    def _split(self, part: Part, at: int) -> Part:
-        """Start fetching ``[at, part.end)`` as a part of its own; `part` keeps ``[part.start, at)``."""
+    def _cut_at_wants(self) -> None:
+        """Cut parts nobody fetches yet at every position a client waits for, so that each wanted position
+        starts a part of its own: a GET started for one client never has to be cut short for another."""
+        for position in self._wants:
+            index = bisect.bisect_right(self.parts, position, key=lambda part: part.start) - 1
+            part = self.parts[index] if index >= 0 else None
+            if part is not None and not part.started and position - part.start >= MIN_SPLIT and position < part.end:
+                self._split(part, position, start=False)
+
+    def _split(self, part: Part, at: int, start: bool = True) -> Part:
+        """Make ``[at, part.end)`` a part of its own (started unless told otherwise); `part` keeps
+        ``[part.start, at)``. A part already being fetched stops at `at`."""
         if at <= part.start:
-            part.started = True
+            part.started = part.started or start
             return part
-        tail = Part(at, part.end, started=True)
+        tail = Part(at, part.end, started=start)
         part.end = at
         bisect.insort(self.parts, tail, key=lambda item: item.start)
         self._changed.set()
