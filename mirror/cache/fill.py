@@ -29,7 +29,6 @@ failed their repository check asked for is stopped (`FillManager.abandon`).
 from __future__ import annotations
 
 import asyncio
-import bisect
 import hashlib
 import logging
 import os
@@ -39,7 +38,8 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 from mirror import layout, metrics
-from mirror.cache.parts import ALIGN, ConnectionBudget, Part, plan_parts
+from mirror.cache.partial import PartWriter, hash_range, open_sparse
+from mirror.cache.parts import ConnectionBudget, Part, PartTable, plan_parts
 from mirror.cache.store import ContentStore
 from mirror.config import FillConfig
 from mirror.reference import Digest
@@ -49,8 +49,6 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
 HASH_CHUNK = 8 * 1024 * 1024
-MAX_PENDING_WRITE = 8 * 1024 * 1024  # a part stops reading the backend while this much waits for the disk
-MIN_SPLIT = 256 * 1024  # never cut a piece smaller than this off a part
 URGENT_EXTRA = 4  # connections a fill may open beyond `parallelism` for parts a client waits on
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
@@ -80,7 +78,7 @@ class Fill:
         self._path: Path = self._store.new_partial_path()
         self._fd = -1
         self.size: int | None = None
-        self.parts: list[Part] = []
+        self.parts = PartTable([], manager.settings.min_part_size)
         self.error: BaseException | None = None
         self.verified = False
         self.committed = False
@@ -110,20 +108,7 @@ class Fill:
 
     def available_end(self, position: int) -> int:
         """End of the bytes already written contiguously from `position`."""
-        end = position
-        index = max(0, bisect.bisect_right(self.parts, position, key=lambda part: part.start) - 1)
-        for part in self.parts[index:]:
-            if part.end <= end:
-                continue
-            if part.start > end:
-                break
-            written_to = part.start + part.written
-            if written_to <= end:
-                break
-            end = written_to
-            if not part.complete:
-                break
-        return end
+        return self.parts.available_end(position)
 
     async def stream(self, fd: int, start: int, end: int) -> AsyncIterator[bytes]:
         """Yield bytes ``[start, end)`` as they land. A read of the whole blob gets its last byte only after the
@@ -184,7 +169,8 @@ class Fill:
                 raise
             self.size = size
             settings = self._settings
-            self.parts = plan_parts(size, settings.first_part_size, settings.part_size, settings.parallelism, settings.min_part_size)
+            planned = plan_parts(size, settings.first_part_size, settings.part_size, settings.parallelism, settings.min_part_size)
+            self.parts = PartTable(planned, settings.min_part_size)
             self._sized.set_result(size)
             await asyncio.sleep(0.002)  # readers waiting for the size say where they start before read-ahead begins
             hashing = asyncio.create_task(self._hash_prefix())
@@ -247,8 +233,7 @@ class Fill:
         return False
 
     def _open_partial(self, size: int) -> None:
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        os.ftruncate(self._fd, size)  # sparse: preallocated (unwritten) extents make every write ~9× dearer
+        self._fd = open_sparse(self._path, size)
 
     def _in_thread(self, function: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
         """Run blocking file work in a worker thread; `run` waits for all of it before closing the file."""
@@ -267,7 +252,7 @@ class Fill:
         self.parts[0].started = True
         active = {asyncio.create_task(self._fetch_part(self.parts[0], first_chunks))}
         try:
-            while not all(part.complete for part in self.parts):
+            while not self.parts.complete:
                 for task in [task for task in active if task.done()]:
                     active.discard(task)
                     task.result()
@@ -292,80 +277,24 @@ class Fill:
 
     def _may_start(self, active: int) -> bool:
         if active < self._settings.parallelism:
-            return self._has_work()
+            return self.parts.has_work()
         return active < self._settings.parallelism + URGENT_EXTRA and self._has_urgent()
 
-    def _has_work(self) -> bool:
-        if any(not part.started for part in self.parts):
-            return True
-        return any(self._stealable(part) for part in self.parts)
-
-    def _stealable(self, part: Part) -> bool:
-        return part.started and part.end - (part.start + part.fetched) >= 2 * self._settings.min_part_size
-
-    def _urgent_cut(self, position: int) -> tuple[Part, int] | None:
-        """The part to split (or start) so that byte `position` is fetched next, and where to cut it."""
-        index = bisect.bisect_right(self.parts, position, key=lambda part: part.start) - 1
-        if index < 0:
-            return None
-        part = self.parts[index]
-        if position >= part.end:
-            return None
-        if not part.started:
-            return part, position if position - part.start >= MIN_SPLIT else part.start
-        if position - (part.start + part.fetched) >= max(self._settings.min_part_size, MIN_SPLIT):
-            return part, position
-        return None
-
     def _has_urgent(self) -> bool:
-        return any(self._urgent_cut(position) is not None for position in self._wants)
+        return self.parts.has_urgent(self._wants)
 
     def _pick_part(self) -> Part | None:
-        """The next part to fetch: what a waiting client needs, else the first part not started, else the tail
-        of the slowest part."""
-        self._cut_at_wants()
-        for position in sorted(self._wants):
-            cut = self._urgent_cut(position)
-            if cut is not None:
-                return self._split(*cut)
-        for part in self.parts:
-            if not part.started:
-                part.started = True
-                return part
-        slowest = max(self.parts, key=lambda part: part.end - (part.start + part.fetched))
-        if not self._stealable(slowest):
-            return None
-        remaining_from = slowest.start + slowest.fetched
-        middle = remaining_from + (slowest.end - remaining_from) // 2
-        return self._split(slowest, middle - middle % ALIGN)
-
-    def _cut_at_wants(self) -> None:
-        """Cut parts nobody fetches yet at every position a client waits for, so that each wanted position
-        starts a part of its own: a GET started for one client never has to be cut short for another."""
-        for position in self._wants:
-            index = bisect.bisect_right(self.parts, position, key=lambda part: part.start) - 1
-            part = self.parts[index] if index >= 0 else None
-            if part is not None and not part.started and position - part.start >= MIN_SPLIT and position < part.end:
-                self._split(part, position, start=False)
-
-    def _split(self, part: Part, at: int, start: bool = True) -> Part:
-        """Make ``[at, part.end)`` a part of its own (started unless told otherwise); `part` keeps
-        ``[part.start, at)``. A part already being fetched stops at `at`."""
-        if at <= part.start:
-            part.started = part.started or start
-            return part
-        tail = Part(at, part.end, started=start)
-        part.end = at
-        bisect.insort(self.parts, tail, key=lambda item: item.start)
-        self._changed.set()
-        return tail
+        part = self.parts.pick(sorted(self._wants))
+        if part is not None:
+            self._changed.set()
+        return part
 
     # -- fetching and writing one part ------------------------------------------------------------------
 
     async def _fetch_part(self, part: Part, opened: AsyncIterator[bytes] | None = None) -> None:
         """Fetch `part` (whose `end` may shrink while it runs) into the file; releases its connection."""
         attempt = 0
-        writer = _PartWriter(self, part)
+        writer = PartWriter(self._fd, part, self._in_thread, self._notify)
         try:
             while part.start + part.fetched < part.end:
                 chunks = opened or self._upstream.read_range(self._key, part.start + part.fetched, part.end)
@@ -403,60 +332,9 @@ class Fill:
                 await event.wait()
                 continue
             length = min(HASH_CHUNK, available - hashed)
-            await self._in_thread(_hash_range, hasher, self._fd, hashed, length)
+            await self._in_thread(hash_range, hasher, self._fd, hashed, length)
             hashed += length
         return hasher.hexdigest()
-
-
-class _PartWriter:
-    """Writes one part's bytes in a worker thread, coalescing whatever arrived while the previous write ran."""
-
-    def __init__(self, fill: Fill, part: Part) -> None:
-        self._fill = fill
-        self._part = part
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
-        self._task: asyncio.Future[None] | None = None
-
-    async def add(self, chunk: bytes) -> None:
-        self._pending.append(chunk)
-        self._pending_bytes += len(chunk)
-        if self._task is None or self._task.done():
-            if self._task is not None:
-                self._task.result()
-            self._task = asyncio.ensure_future(self._drain())
-        elif self._pending_bytes >= MAX_PENDING_WRITE:
-            await asyncio.shield(self._task)
-
-    async def flush(self) -> None:
-        if self._task is not None:
-            await asyncio.shield(self._task)
-        if self._pending:
-            await self._drain()
-
-    async def _drain(self) -> None:
-        fill, part = self._fill, self._part
-        while self._pending:
-            buffers, self._pending, self._pending_bytes = self._pending, [], 0
-            await fill._in_thread(_write_all, fill._fd, buffers, part.start + part.written)
-            part.written += sum(len(buffer) for buffer in buffers)
-            fill._notify()
-
-
-def _write_all(fd: int, buffers: list[bytes], offset: int) -> None:
-    views = [memoryview(buffer) for buffer in buffers]
-    while views:
-        written = os.pwritev(fd, views, offset)
-        offset += written
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
-
-
-def _hash_range(hasher: "hashlib._Hash", fd: int, offset: int, length: int) -> None:
-    hasher.update(os.pread(fd, length, offset))
 
 
 class FillManager:

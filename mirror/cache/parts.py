@@ -15,12 +15,14 @@ then first come first served.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Hashable
+from typing import Callable, Collection, Hashable, Iterator
 
 ALIGN = 64 * 1024  # part boundaries inside a segment fall on 64 KiB
+MIN_SPLIT = 256 * 1024  # never cut a piece smaller than this off a part nobody fetches yet
 
 
 @dataclass(slots=True)
@@ -61,6 +63,110 @@ def plan_parts(size: int, first_part_size: int, part_size: int, parallelism: int
             position = parts[-1].end
         segment_start = segment_end
     return parts
+
+
+class PartTable:
+    """The parts of one blob, sorted and covering it, and how they are cut while a fill runs.
+
+    `pick` chooses what the next free connection fetches: the part at a position a client waits for (cutting
+    a part there, even one being fetched when its GET is far from that position), else the first part not
+    started, else the second half of the slowest part's remaining bytes. A cut never fetches a byte twice: a
+    part being fetched just stops at its new end.
+    """
+
+    def __init__(self, parts: list[Part], min_part_size: int) -> None:
+        self.parts = parts
+        self._min_part_size = min_part_size
+
+    def __iter__(self) -> Iterator[Part]:
+        return iter(self.parts)
+
+    def __bool__(self) -> bool:
+        return bool(self.parts)
+
+    def __getitem__(self, index: int) -> Part:
+        return self.parts[index]
+
+    @property
+    def complete(self) -> bool:
+        return all(part.complete for part in self.parts)
+
+    def available_end(self, position: int) -> int:
+        """End of the bytes already written contiguously from `position`."""
+        end = position
+        for part in self.parts[max(0, self._index(position)):]:
+            if part.end <= end:
+                continue
+            if part.start > end:
+                break
+            written_to = part.start + part.written
+            if written_to <= end:
+                break
+            end = written_to
+            if not part.complete:
+                break
+        return end
+
+    def has_work(self) -> bool:
+        return any(not part.started or self._stealable(part) for part in self.parts)
+
+    def has_urgent(self, wants: Collection[int]) -> bool:
+        return any(self._urgent_cut(position) is not None for position in wants)
+
+    def pick(self, wants: list[int]) -> Part | None:
+        """The next part to fetch (marked started), or None; `wants` are the positions clients wait at."""
+        self._cut_at(wants)
+        for position in wants:
+            cut = self._urgent_cut(position)
+            if cut is not None:
+                return self._split(*cut)
+        for part in self.parts:
+            if not part.started:
+                part.started = True
+                return part
+        slowest = max(self.parts, key=lambda part: part.end - (part.start + part.fetched))
+        if not self._stealable(slowest):
+            return None
+        remaining_from = slowest.start + slowest.fetched
+        middle = remaining_from + (slowest.end - remaining_from) // 2
+        return self._split(slowest, middle - middle % ALIGN)
+
+    def _index(self, position: int) -> int:
+        return bisect.bisect_right(self.parts, position, key=lambda part: part.start) - 1
+
+    def _stealable(self, part: Part) -> bool:
+        return part.started and part.end - (part.start + part.fetched) >= 2 * self._min_part_size
+
+    def _urgent_cut(self, position: int) -> tuple[Part, int] | None:
+        """The part to cut (or start) so that byte `position` is fetched next, and where to cut it."""
+        index = self._index(position)
+        if index < 0 or position >= self.parts[index].end:
+            return None
+        part = self.parts[index]
+        if not part.started:
+            return part, position if position - part.start >= MIN_SPLIT else part.start
+        if position - (part.start + part.fetched) >= max(self._min_part_size, MIN_SPLIT):
+            return part, position  # its GET is far from there: cut it short, fetch the rest separately
+        return None
+
+    def _cut_at(self, wants: list[int]) -> None:
+        """Cut parts nobody fetches yet at every wanted position, so that each starts a part of its own and a GET
+        started for one client never has to be cut short for another."""
+        for position in wants:
+            index = self._index(position)
+            part = self.parts[index] if index >= 0 else None
+            if part is not None and not part.started and position - part.start >= MIN_SPLIT and position < part.end:
+                self._split(part, position, start=False)
+
+    def _split(self, part: Part, at: int, start: bool = True) -> Part:
+        """Make ``[at, part.end)`` a part of its own (started unless told otherwise); `part` keeps the rest."""
+        if at <= part.start:
+            part.started = part.started or start
+            return part
+        tail = Part(at, part.end, started=start)
+        part.end = at
+        bisect.insort(self.parts, tail, key=lambda item: item.start)
+        return tail
 
 
 @dataclass(slots=True)
