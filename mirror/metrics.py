@@ -69,7 +69,7 @@ fill_part_retries = Counter(
 fill_uncached = Counter(
     "mirror_fill_uncached",
     "Blobs served through without being cached, by reason (too_large: over cache.size; no_room: partials of "
-    "running fills already claim the cache).",
+    "running fills already claim the cache; no_disk: the local disk is full or refuses the partial file).",
     ["reason"],
     registry=REGISTRY,
 )

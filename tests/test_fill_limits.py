@@ -82,3 +82,23 @@ def test_linked_request_during_an_unlinked_one_keeps_the_fill(seaweed, blobs, tm
             assert edge.metrics().value("mirror_fills_total", result="stopped") == 0
     finally:
         link.stop()
+
+
+def test_blob_is_served_straight_through_when_the_disk_refuses_a_partial_file(seaweed, blobs, tmp_path):
+    """Opening the partial file fails (here: its directory was replaced by a file; in life ENOSPC or EMFILE):
+    the client still gets the verified blob and its ranges, nothing is cached, and the edge says so."""
+    small, data = blobs["small"]
+    with EdgeMirror(tmp_path / "edge", s3_storage(seaweed.endpoint, "registry")) as edge:
+        partial = tmp_path / "edge" / "cache" / "partial"
+        partial.rmdir()
+        partial.write_bytes(b"")
+        url = f"{edge.url}/v2/team/owner/blobs/{small}"
+        whole = httpx.get(url, timeout=60)
+        assert whole.status_code == 200
+        assert whole.content == data
+        ranged = httpx.get(url, headers={"Range": "bytes=1000-1999"}, timeout=60)
+        assert ranged.status_code == 206
+        assert ranged.content == data[1000:2000]
+        metrics = edge.metrics()
+        assert metrics.value("mirror_fill_uncached_total", reason="no_disk") == 2
+        assert metrics.value("mirror_cache_requests_total", kind="blob", result="hit") == 0

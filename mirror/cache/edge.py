@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from mirror import errors, layout, metrics
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
-from mirror.cache.fill import FillFailed, FillManager
+from mirror.cache.fill import FillFailed
+from mirror.cache.fills import FillManager
 from mirror.cache.links import LinkCache
 from mirror.cache.singleflight import SingleFlight
 from mirror.cache.store import ContentStore

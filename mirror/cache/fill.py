@@ -29,39 +29,36 @@ failed their repository check asked for is stopped (`FillManager.abandon`).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
 import os
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from mirror import layout, metrics
+from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
 from mirror.cache.partial import PartWriter, hash_range, open_sparse
-from mirror.cache.parts import ConnectionBudget, Part, PartTable, plan_parts
-from mirror.cache.store import ContentStore
-from mirror.config import FillConfig
+from mirror.cache.parts import Part, PartTable, plan_parts
 from mirror.reference import Digest
-from mirror.upstream import BackendError, NotFound, Upstream
+from mirror.upstream import BackendError, NotFound
+
+if TYPE_CHECKING:
+    from mirror.cache.fills import FillManager
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
 HASH_CHUNK = 8 * 1024 * 1024
+DISK_MARGIN = 64 * 1024 * 1024  # free space a partial file must leave on the cache's filesystem
 URGENT_EXTRA = 4  # connections a fill may open beyond `parallelism` for parts a client waits on
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
 
-__all__ = ["DigestMismatch", "Fill", "FillFailed", "FillManager", "Part", "READ_CHUNK", "plan_parts"]
-
-
-class FillFailed(Exception):
-    """The fill could not produce verified content; streams reading from it must abort."""
-
-
-class DigestMismatch(FillFailed):
-    """The backend's bytes do not hash to the requested digest."""
+__all__ = ["DigestMismatch", "Fill", "FillFailed", "Part", "READ_CHUNK", "plan_parts"]
 
 
 class Fill:
@@ -81,6 +78,7 @@ class Fill:
         self.parts = PartTable([], manager.settings.min_part_size)
         self.error: BaseException | None = None
         self.verified = False
+        self.direct = False  # no room on the local disk: readers stream from the backend themselves
         self.committed = False
         self.entitled = 0  # requests that passed their repository check
         self.checking = 0  # requests still in their check
@@ -99,7 +97,10 @@ class Fill:
         return await asyncio.shield(self._sized)
 
     def open_reader(self) -> int | None:
-        """A private descriptor on the partial file (valid across the commit rename); None once finished."""
+        """A private descriptor on the partial file (valid across the commit rename); None once finished;
+        -1 when the local disk could not take the blob and readers stream it straight from the backend."""
+        if self.direct:
+            return -1
         if self._fd < 0:
             if self.error is not None:
                 raise FillFailed(str(self.error)) from self.error
@@ -115,6 +116,10 @@ class Fill:
         content is verified; a Range completes as soon as its bytes are written."""
         position = start
         whole = start == 0 and end == self.size
+        if fd < 0:
+            async for chunk in stream_direct(self._upstream, self._budget, self.digest, start, end, whole):
+                yield chunk
+            return
         try:
             while position < end:
                 if self.error is not None:
@@ -129,7 +134,8 @@ class Fill:
                     position += len(chunk)
                     yield chunk
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     async def _wait_for(self, position: int) -> None:
         """Wait for progress, telling the scheduler a client needs the byte at `position`."""
@@ -162,12 +168,19 @@ class Fill:
                 raise
             try:
                 cacheable = self._claim_room(size)
-                self._open_partial(size)
+                opened = self._open_partial(size)
             except BaseException:
                 self._budget.release(self)
                 await first_chunks.aclose()  # type: ignore[attr-defined]
                 raise
             self.size = size
+            if not opened:
+                self._budget.release(self)
+                await first_chunks.aclose()  # type: ignore[attr-defined]
+                self.direct = True
+                self._sized.set_result(size)
+                result = "uncached"
+                return
             settings = self._settings
             planned = plan_parts(size, settings.first_part_size, settings.part_size, settings.parallelism, settings.min_part_size)
             self.parts = PartTable(planned, settings.min_part_size)
@@ -232,8 +245,17 @@ class Fill:
         log.warning("fill %s: %d bytes served through without caching (%s)", self.digest, size, reason)
         return False
 
-    def _open_partial(self, size: int) -> None:
-        self._fd = open_sparse(self._path, size)
+    def _open_partial(self, size: int) -> bool:
+        """Open the partial file; False (and a metric and a log line) when the local disk cannot take it."""
+        try:
+            if shutil.disk_usage(self._path.parent).free < size + DISK_MARGIN:
+                raise OSError(errno.ENOSPC, f"less than {size + DISK_MARGIN} bytes free")
+            self._fd = open_sparse(self._path, size)
+        except OSError as error:
+            metrics.fill_uncached.labels("no_disk").inc()
+            log.warning("fill %s: %d bytes served straight from the backend, not cached: %s", self.digest, size, error)
+            return False
+        return True
 
     def _in_thread(self, function: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
         """Run blocking file work in a worker thread; `run` waits for all of it before closing the file."""
@@ -335,73 +357,3 @@ class Fill:
             await self._in_thread(hash_range, hasher, self._fd, hashed, length)
             hashed += length
         return hasher.hexdigest()
-
-
-class FillManager:
-    """At most one fill per digest on this node; later requests join the running one. Owns the node's
-    connection budget and the disk room claimed by running fills."""
-
-    def __init__(self, store: ContentStore, upstream: Upstream, settings: FillConfig) -> None:
-        self.store = store
-        self.upstream = upstream
-        self.settings = settings
-        self.budget = ConnectionBudget(settings.max_connections)
-        self._running: dict[Digest, Fill] = {}
-        self._claimed = 0
-
-    def join(self, digest: Digest, entitled: bool = True) -> Fill:
-        """The running fill for `digest`, starting one if there is none. A caller that joins before its
-        repository check passed says ``entitled=False`` and then calls `entitle` or `abandon`."""
-        fill = self._running.get(digest)
-        if fill is not None:
-            metrics.fill_waiters.inc()
-        else:
-            fill = Fill(digest, self)
-            self._running[digest] = fill
-            fill.task = asyncio.create_task(self._run(fill), name=f"fill {digest}")
-        if entitled:
-            fill.entitled += 1
-        else:
-            fill.checking += 1
-        return fill
-
-    def entitle(self, fill: Fill) -> None:
-        """A caller that joined before its check has passed it."""
-        fill.checking -= 1
-        fill.entitled += 1
-
-    def abandon(self, fill: Fill) -> None:
-        """A caller that joined before its check failed it: stop the fill if nobody else may wait for it."""
-        fill.checking -= 1
-        if fill.entitled == 0 and fill.checking == 0 and fill.task is not None and not fill.task.done():
-            fill.task.cancel()
-
-    def claim_room(self, size: int) -> bool:
-        """Count a partial file of `size` bytes against the cache, evicting to make room; False if the partials
-        of running fills leave no room for it."""
-        if self._claimed + size > self.store.size_limit:
-            return False
-        self._claimed += size
-        self.store.make_room(self._claimed)
-        return True
-
-    def finished(self, fill: Fill) -> None:
-        """`fill` is committed or failed: later requests start afresh, and its room is given back."""
-        if self._running.get(fill.digest) is fill:
-            del self._running[fill.digest]
-        self._claimed -= fill._reserved
-        fill._reserved = 0
-
-    async def _run(self, fill: Fill) -> None:
-        try:
-            await fill.run()
-        finally:
-            if self._running.get(fill.digest) is fill:  # cancelled before it ever ran
-                del self._running[fill.digest]
-
-    async def close(self) -> None:
-        tasks = [fill.task for fill in self._running.values() if fill.task is not None]
-        for fill in self._running.values():
-            if fill.task is not None and not fill.verified:
-                fill.task.cancel()  # verified fills are only syncing and committing: let them finish
-        await asyncio.gather(*tasks, return_exceptions=True)
