@@ -73,6 +73,13 @@ fill_uncached = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+fill_hedges = Counter(
+    "mirror_fill_hedges",
+    "Ranged GETs raced by a second GET for the same bytes because their first byte was late, by whether the "
+    "second GET won.",
+    ["result"],
+    registry=REGISTRY,
+)
 cache_size_bytes = Gauge(
     "mirror_cache_size_bytes",
     "Bytes of content held in the disk cache.",

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from mirror import layout, metrics
 from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
+from mirror.cache.hedge import open_hedged
 from mirror.cache.partial import PartWriter, hash_range, open_sparse
 from mirror.cache.parts import Part, PartTable, plan_parts
 from mirror.reference import Digest
@@ -319,9 +320,10 @@ class Fill:
         writer = PartWriter(self._fd, part, self._in_thread, self._notify)
         try:
             while part.start + part.fetched < part.end:
-                chunks = opened or self._upstream.read_range(self._key, part.start + part.fetched, part.end)
-                opened = None
+                chunks, opened = opened, None
                 try:
+                    if chunks is None:
+                        chunks = await self._open_range(part.start + part.fetched, part.end)
                     async for chunk in chunks:
                         wanted = part.end - (part.start + part.fetched)
                         if len(chunk) > wanted:
@@ -337,11 +339,19 @@ class Fill:
                     metrics.fill_part_retries.inc()
                     await asyncio.sleep(RETRY_BASE_DELAY * 2 ** (attempt - 1))
                 finally:
-                    await chunks.aclose()  # type: ignore[attr-defined]
+                    if chunks is not None:
+                        await chunks.aclose()  # type: ignore[attr-defined]
             await writer.flush()
         finally:
             self._budget.release(self)
             self._changed.set()
+
+    async def _open_range(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """A ranged GET of ``[start, end)``, raced by a second one if its first byte is late (`hedge.py`)."""
+        stream, first = await open_hedged(
+            lambda: self._upstream.read_range(self._key, start, end), self._manager.first_byte_times, self._budget, self
+        )
+        return _prepend(first, stream)
 
     async def _hash_prefix(self) -> str:
         hasher = hashlib.new(self.digest.algorithm)
@@ -357,3 +367,12 @@ class Fill:
             await self._in_thread(hash_range, hasher, self._fd, hashed, length)
             hashed += length
         return hasher.hexdigest()
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import asyncio
 
 from mirror import metrics
 from mirror.cache.fill import Fill
+from mirror.cache.hedge import FirstByteTimes
 from mirror.cache.parts import ConnectionBudget
 from mirror.cache.store import ContentStore
 from mirror.config import FillConfig
@@ -22,6 +23,7 @@ class FillManager:
         self.upstream = upstream
         self.settings = settings
         self.budget = ConnectionBudget(settings.max_connections)
+        self.first_byte_times = FirstByteTimes()
         self._running: dict[Digest, Fill] = {}
         self._claimed = 0
 

@@ -206,6 +206,13 @@ class ConnectionBudget:
                 self.release(owner)  # granted just as we were cancelled: give it back
             raise
 
+    def try_acquire(self, owner: Hashable) -> bool:
+        """Take a connection only if one is free right now and nobody waits (hedges never queue)."""
+        if self.in_use < self.limit and not self._waiters:
+            self._take(owner)
+            return True
+        return False
+
     def release(self, owner: Hashable) -> None:
         self._held[owner] -= 1
         if self._held[owner] <= 0:
