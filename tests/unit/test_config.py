@@ -83,3 +83,18 @@ def test_serve_with_a_bad_config_exits_non_zero_with_one_line_naming_the_key(tmp
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["edge-mirror: config error: storage.s3.bucket: is required when storage.driver is s3"]
+
+
+def test_fill_defaults_use_the_whole_storj_parallelism_under_a_node_budget():
+    fill = load(None, environ={}).fill
+    assert (fill.parallelism, fill.max_connections, fill.min_part_size) == (24, 64, 2 * 1024**2)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [("MIRROR_FILL_MIN_PART_SIZE", "1KiB", "fill.min_part_size"), ("MIRROR_FILL_MAX_CONNECTIONS", "0", "fill.max_connections")],
+)
+def test_bad_fill_settings_name_their_key(variable, value, key):
+    with pytest.raises(ConfigError) as raised:
+        load(None, environ={variable: value})
+    assert raised.value.key == key
