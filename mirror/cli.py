@@ -12,15 +12,26 @@ from pathlib import Path
 from mirror import config as config_module
 
 
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _serve(settings: config_module.Config) -> int:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config as HypercornConfig
 
     from mirror.api import create_app
+    from mirror.api.app import create_metrics_app
 
+    try:
+        app = create_app(settings)
+    except config_module.ConfigError as error:
+        print(f"edge-mirror: config error: {error}", file=sys.stderr)
+        return 2
     server = HypercornConfig()
-    host = settings.http.host
-    server.bind = [f"[{host}]:{settings.http.port}" if ":" in host else f"{host}:{settings.http.port}"]
+    server.bind = [_bind(settings.http.host, settings.http.port)]
+    if settings.http.certfile:
+        server.certfile, server.keyfile = settings.http.certfile, settings.http.keyfile
     server.keep_alive_timeout = 75
     server.graceful_timeout = 5
     server.accesslog = None
@@ -31,7 +42,13 @@ def _serve(settings: config_module.Config) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve(create_app(settings), server, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        servers = [serve(app, server, shutdown_trigger=stop.wait)]  # type: ignore[arg-type]
+        if settings.http.metrics_addr:
+            metrics_server = HypercornConfig()
+            metrics_server.bind = [_bind(*settings.http.metrics_addr)]
+            metrics_server.accesslog = None
+            servers.append(serve(create_metrics_app(), metrics_server, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+        await asyncio.gather(*servers)
 
     asyncio.run(main())
     return 0

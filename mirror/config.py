@@ -20,7 +20,7 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "http": {"addr": "0.0.0.0:5000"},
+    "http": {"addr": "0.0.0.0:5000", "metrics_addr": "", "certfile": "", "keyfile": ""},
     "storage": {"driver": "filesystem", "delete": False},
     "storage.filesystem": {"rootdirectory": "./data"},
     "storage.s3": {
@@ -40,9 +40,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_connections": 64,
     },
     "upload": {"part_size": "64MiB", "max_size": "64GiB"},
+    # anonymous: None means "the method's default" (["pull"] for none, [] otherwise).
+    "auth": {"method": "none", "anonymous": None, "anonymous_repositories": ["**"]},
+    "auth.htpasswd": {"realm": "edge-mirror", "path": ""},
+    "auth.token": {"realm": "", "service": "", "issuer": "", "rootcertbundle": "", "jwks": ""},
 }
 
 DRIVERS = ("filesystem", "s3")
+AUTH_METHODS = ("none", "htpasswd", "token")
+ANONYMOUS_ACTIONS = ("pull", "push", "delete")
 
 
 class ConfigError(ValueError):
@@ -57,6 +63,9 @@ class ConfigError(ValueError):
 class HttpConfig:
     host: str
     port: int
+    metrics_addr: tuple[str, int] | None = None  # when set, /metrics is served there and not on the API address
+    certfile: str = ""
+    keyfile: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,12 +114,39 @@ class UploadConfig:
 
 
 @dataclass(frozen=True)
+class HtpasswdConfig:
+    realm: str = "edge-mirror"
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    realm: str = ""
+    service: str = ""
+    issuer: str = ""
+    rootcertbundle: str = ""
+    jwks: str = ""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Who may do what; the names follow registry:2's ``auth:`` block."""
+
+    method: str = "none"
+    anonymous: tuple[str, ...] = ("pull",)
+    anonymous_repositories: tuple[str, ...] = ("**",)
+    htpasswd: HtpasswdConfig = HtpasswdConfig()
+    token: TokenConfig = TokenConfig()
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
     storage: StorageConfig
     cache: CacheConfig
     fill: FillConfig
     upload: UploadConfig
+    auth: AuthConfig = AuthConfig()
 
 
 _SIZE_UNITS = {
@@ -191,6 +227,43 @@ def parse_bool(key: str, value: Any) -> bool:
     raise ConfigError(key, f"expected true or false, got {value!r}")
 
 
+def parse_list(key: str, value: Any) -> tuple[str, ...]:
+    """A TOML array of strings, or a comma-separated string (the ``MIRROR_*`` form: ``pull,push``)."""
+    if isinstance(value, str):
+        items = [item.strip() for item in value.split(",")]
+    elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        items = [item.strip() for item in value]
+    else:
+        raise ConfigError(key, f"expected a list of strings such as [\"pull\"], got {value!r}")
+    return tuple(item for item in items if item)
+
+
+def _validate_auth(raw: dict[str, dict[str, Any]]) -> AuthConfig:
+    method = str(raw["auth"]["method"]).strip().lower()
+    if method not in AUTH_METHODS:
+        raise ConfigError("auth.method", f"unknown method {raw['auth']['method']!r} (choose one of: {', '.join(AUTH_METHODS)})")
+    anonymous_raw = raw["auth"]["anonymous"]
+    if anonymous_raw is None:
+        anonymous: tuple[str, ...] = ("pull",) if method == "none" else ()
+    else:
+        anonymous = parse_list("auth.anonymous", anonymous_raw)
+    for action in anonymous:
+        if action not in ANONYMOUS_ACTIONS:
+            raise ConfigError("auth.anonymous", f"unknown action {action!r} (choose from: {', '.join(ANONYMOUS_ACTIONS)})")
+    repositories = parse_list("auth.anonymous_repositories", raw["auth"]["anonymous_repositories"])
+    htpasswd = HtpasswdConfig(**{key: str(value).strip() for key, value in raw["auth.htpasswd"].items()})
+    token = TokenConfig(**{key: str(value).strip() for key, value in raw["auth.token"].items()})
+    if method == "htpasswd" and not htpasswd.path:
+        raise ConfigError("auth.htpasswd.path", "is required when auth.method is htpasswd")
+    if method == "token":
+        for key in ("realm", "service", "issuer"):
+            if not getattr(token, key):
+                raise ConfigError(f"auth.token.{key}", "is required when auth.method is token")
+        if not token.rootcertbundle and not token.jwks:
+            raise ConfigError("auth.token.rootcertbundle", "token auth needs rootcertbundle or jwks (the keys tokens are signed with)")
+    return AuthConfig(method, anonymous, repositories, htpasswd, token)
+
+
 def env_name(section: str, key: str) -> str:
     """``storage.s3`` + ``bucket`` → ``MIRROR_STORAGE_S3_BUCKET``."""
     return "MIRROR_" + "_".join(section.split(".") + [key]).upper()
@@ -235,6 +308,10 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
 
 def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     host, port = parse_addr("http.addr", raw["http"]["addr"])
+    metrics_addr = str(raw["http"]["metrics_addr"]).strip()
+    certfile, keyfile = str(raw["http"]["certfile"]).strip(), str(raw["http"]["keyfile"]).strip()
+    if bool(certfile) != bool(keyfile):
+        raise ConfigError("http.keyfile" if certfile else "http.certfile", "TLS needs both http.certfile and http.keyfile")
     driver = str(raw["storage"]["driver"]).strip().lower()
     if driver not in DRIVERS:
         raise ConfigError("storage.driver", f"unknown driver {raw['storage']['driver']!r} (choose one of: {', '.join(DRIVERS)})")
@@ -261,7 +338,13 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
     return Config(
-        http=HttpConfig(host=host, port=port),
+        http=HttpConfig(
+            host=host,
+            port=port,
+            metrics_addr=parse_addr("http.metrics_addr", metrics_addr) if metrics_addr else None,
+            certfile=certfile,
+            keyfile=keyfile,
+        ),
         storage=StorageConfig(
             driver=driver,
             delete=parse_bool("storage.delete", raw["storage"]["delete"]),
@@ -281,4 +364,5 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             max_connections=parse_int("fill.max_connections", raw["fill"]["max_connections"], 1, 4096),
         ),
         upload=UploadConfig(part_size=upload_part_size, max_size=parse_size("upload.max_size", raw["upload"]["max_size"])),
+        auth=_validate_auth(raw),
     )

@@ -103,6 +103,12 @@ http_request_duration = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
     registry=REGISTRY,
 )
+auth_requests = Counter(
+    "mirror_auth_requests",
+    "Access decisions by auth method (none, htpasswd, token) and result (ok, anonymous, denied, invalid).",
+    ["method", "result"],
+    registry=REGISTRY,
+)
 backend_up = Gauge(
     "mirror_backend_up",
     "1 when the last backend probe succeeded, else 0.",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import images, skopeo
 from tests.support.blobs import push_blob
-from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -32,7 +32,7 @@ def image(registry_s3, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def edge(seaweed, image, tmp_path_factory):
-    with EdgeMirror(tmp_path_factory.mktemp("api-edge"), s3_storage(seaweed.endpoint, "registry")) as mirror:
+    with EdgeMirror(tmp_path_factory.mktemp("api-edge"), s3_storage(seaweed.endpoint, "registry"), auth=ANONYMOUS_PUSH) as mirror:
         yield mirror
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.support import images, skopeo
-from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 
 MIB = 1024 * 1024
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -19,8 +19,8 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 def edges(seaweed, tmp_path_factory):
     """Two edges on the same bucket, as in two regions."""
     storage = s3_storage(seaweed.endpoint, "registry")
-    first = EdgeMirror(tmp_path_factory.mktemp("push-edge-a"), storage, upload={"part_size": "8MiB"}).start()
-    second = EdgeMirror(tmp_path_factory.mktemp("push-edge-b"), storage, upload={"part_size": "8MiB"}).start()
+    first = EdgeMirror(tmp_path_factory.mktemp("push-edge-a"), storage, upload={"part_size": "8MiB"}, auth=ANONYMOUS_PUSH).start()
+    second = EdgeMirror(tmp_path_factory.mktemp("push-edge-b"), storage, upload={"part_size": "8MiB"}, auth=ANONYMOUS_PUSH).start()
     try:
         yield first, second
     finally:
@@ -70,7 +70,7 @@ def test_tag_moved_through_the_edge_is_visible_on_that_edge_at_once(edges, tmp_p
 
 def test_tag_moved_through_registry2_is_seen_within_the_tag_ttl(seaweed, registry_s3, tmp_path):
     storage = s3_storage(seaweed.endpoint, "registry")
-    with EdgeMirror(tmp_path / "edge", storage, cache={"tag_ttl": "2s"}) as edge:
+    with EdgeMirror(tmp_path / "edge", storage, cache={"tag_ttl": "2s"}, auth=ANONYMOUS_PUSH) as edge:
         one = images.build_image(tmp_path / "one", "v1", [10_000], seed=83)
         two = images.build_image(tmp_path / "two", "v1", [10_000], seed=84)
         skopeo.push(tmp_path / "one", "v1", f"{registry_s3.host}/moving/central:stable")
@@ -115,7 +115,7 @@ def test_push_to_the_filesystem_backend_is_served_by_registry2_on_that_root(tmp_
 
     root = tmp_path / "root"
     built = images.build_image(tmp_path / "layout", "v1", [6 * MIB + 3, 4_000], seed=91)
-    with EdgeMirror(tmp_path / "edge", filesystem_storage(root), upload={"part_size": "5MiB"}) as edge:
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(root), upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH) as edge:
         skopeo.push(tmp_path / "layout", "v1", f"{edge.host}/fs/app:v1")
     registry = Registry2.filesystem(root, workdir=tmp_path / "registry")
     try:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from mirror import layout
-from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -25,7 +25,7 @@ def _code(response: httpx.Response) -> str:
 
 @pytest.fixture(scope="module")
 def edge(seaweed, tmp_path_factory):
-    with EdgeMirror(tmp_path_factory.mktemp("push-errors"), s3_storage(seaweed.endpoint, "registry")) as mirror:
+    with EdgeMirror(tmp_path_factory.mktemp("push-errors"), s3_storage(seaweed.endpoint, "registry"), auth=ANONYMOUS_PUSH) as mirror:
         yield mirror
 
 
@@ -33,7 +33,7 @@ def edge(seaweed, tmp_path_factory):
 def deleting_edge(seaweed, tmp_path_factory):
     storage = s3_storage(seaweed.endpoint, "registry")
     storage["storage"]["delete"] = True
-    with EdgeMirror(tmp_path_factory.mktemp("push-deletes"), storage) as mirror:
+    with EdgeMirror(tmp_path_factory.mktemp("push-deletes"), storage, auth=ANONYMOUS_PUSH) as mirror:
         yield mirror
 
 

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import httpx
 
-from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 
 MIB = 1024 * 1024
 SIZE = 1024 * MIB
@@ -25,7 +25,7 @@ def test_one_gib_push_keeps_peak_rss_bounded(seaweed, registry_s3, tmp_path):
             hasher.update(chunk)
             yield chunk
 
-    with EdgeMirror(tmp_path / "edge", s3_storage(seaweed.endpoint, "registry")) as edge:
+    with EdgeMirror(tmp_path / "edge", s3_storage(seaweed.endpoint, "registry"), auth=ANONYMOUS_PUSH) as edge:
         with httpx.Client(base_url=edge.url, timeout=600) as client:
             location = client.post("/v2/pushed/huge/blobs/uploads/").headers["Location"]
             patched = client.patch(location, content=body(), headers={"Content-Type": "application/octet-stream"})

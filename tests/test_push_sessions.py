@@ -13,7 +13,7 @@ import pytest
 
 from mirror import layout
 from mirror.reference import parse_digest
-from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 
 MIB = 1024 * 1024
 BUCKET = "registry"
@@ -36,7 +36,7 @@ def _stream(data: bytes, piece: int = MIB) -> Iterator[bytes]:
 @pytest.fixture(scope="module")
 def edge(seaweed, tmp_path_factory):
     storage = s3_storage(seaweed.endpoint, BUCKET)
-    with EdgeMirror(tmp_path_factory.mktemp("push-sessions"), storage, upload={"part_size": "5MiB"}) as mirror:
+    with EdgeMirror(tmp_path_factory.mktemp("push-sessions"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH) as mirror:
         yield mirror
 
 
@@ -115,7 +115,7 @@ def test_an_empty_blob_can_be_pushed(client):
 def limited_edge(seaweed, tmp_path_factory):
     storage = s3_storage(seaweed.endpoint, BUCKET)
     limits = {"part_size": "5MiB", "max_size": "8MiB"}
-    with EdgeMirror(tmp_path_factory.mktemp("push-limited"), storage, upload=limits) as mirror:
+    with EdgeMirror(tmp_path_factory.mktemp("push-limited"), storage, upload=limits, auth=ANONYMOUS_PUSH) as mirror:
         yield mirror
 
 

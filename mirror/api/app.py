@@ -17,7 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mirror import errors, metrics
 from mirror.api import base, blobs, listings, manifests, uploads
 from mirror.api.connection import CloseWhenBodyUnread
+from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, error_response
+from mirror.auth import Authorizer
 from mirror.cache import EdgeCache
 from mirror.cache.publish import Publisher
 from mirror.cache.uploads import Uploads
@@ -29,18 +31,22 @@ log = logging.getLogger(__name__)
 READ = ["GET", "HEAD"]
 
 
+# Every registry route is `guarded`: the access decision comes before the handler acts. Health, readiness and
+# metrics stay open (metrics can move to its own address with http.metrics_addr).
 ROUTES = [
-    Route("/v2/", base.version_check, methods=READ),
-    Route("/v2/_catalog", listings.catalog, methods=READ),
-    Route("/v2/{name:path}/tags/list", listings.list_tags, methods=READ),
-    Route("/v2/{name:path}/manifests/{reference}", manifests.manifest, methods=READ + ["PUT", "DELETE"]),
-    Route("/v2/{name:path}/blobs/uploads/", uploads.start_upload, methods=["POST"]),
-    Route("/v2/{name:path}/blobs/uploads/{upload}", uploads.upload_session, methods=READ + ["PATCH", "PUT", "DELETE"]),
-    Route("/v2/{name:path}/blobs/{digest}", blobs.blob, methods=READ + ["DELETE"]),
+    Route("/v2/", guarded(base.version_check, "base"), methods=READ),
+    Route("/v2/_catalog", guarded(listings.catalog, "catalog"), methods=READ),
+    Route("/v2/{name:path}/tags/list", guarded(listings.list_tags), methods=READ),
+    Route("/v2/{name:path}/manifests/{reference}", guarded(manifests.manifest), methods=READ + ["PUT", "DELETE"]),
+    Route("/v2/{name:path}/blobs/uploads/", guarded(uploads.start_upload), methods=["POST"]),
+    Route(
+        "/v2/{name:path}/blobs/uploads/{upload}", guarded(uploads.upload_session), methods=READ + ["PATCH", "PUT", "DELETE"]
+    ),
+    Route("/v2/{name:path}/blobs/{digest}", guarded(blobs.blob), methods=READ + ["DELETE"]),
     Route("/healthz", base.healthz, methods=READ),
     Route("/readyz", base.readyz, methods=READ),
-    Route("/metrics", base.prometheus, methods=READ),
 ]
+METRICS_ROUTE = Route("/metrics", base.prometheus, methods=READ)
 
 
 async def registry_error(request: Request, exc: Exception) -> Response:
@@ -93,8 +99,17 @@ class RequestMetrics:
             metrics.http_request_duration.labels(route).observe(time.perf_counter() - started)
 
 
+def create_metrics_app() -> ASGIApp:
+    """Only ``/metrics``, for http.metrics_addr."""
+    return Starlette(routes=[METRICS_ROUTE])
+
+
 def create_app(config: Config) -> ASGIApp:
-    """The mirror as an ASGI app; backend clients and caches open and close with the app's lifespan."""
+    """The mirror as an ASGI app; backend clients and caches open and close with the app's lifespan.
+
+    The authorizer is built here, before serving, so a bad ``[auth]`` file fails start-up with a ConfigError.
+    """
+    authorizer = Authorizer(config.auth)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -115,7 +130,7 @@ def create_app(config: Config) -> ASGIApp:
             await upstream.close()
 
     app = Starlette(
-        routes=ROUTES,
+        routes=ROUTES if config.http.metrics_addr else [*ROUTES, METRICS_ROUTE],
         lifespan=lifespan,
         exception_handlers={
             errors.RegistryError: registry_error,
@@ -123,4 +138,5 @@ def create_app(config: Config) -> ASGIApp:
             Exception: unexpected_error,
         },
     )
+    app.state.authorizer = authorizer
     return RequestMetrics(CloseWhenBodyUnread(app))

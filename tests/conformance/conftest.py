@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 
 _counter = itertools.count()
 
@@ -36,7 +36,7 @@ class Target:
 def conformance_edge(seaweed, tmp_path_factory):
     storage = s3_storage(seaweed.endpoint, "registry")
     storage["storage"]["delete"] = True
-    with EdgeMirror(tmp_path_factory.mktemp("conformance-edge"), storage) as edge:
+    with EdgeMirror(tmp_path_factory.mktemp("conformance-edge"), storage, auth=ANONYMOUS_PUSH) as edge:
         yield edge
 
 

@@ -15,7 +15,10 @@ import httpx
 from tests.support.metrics import Metrics, scrape
 from tests.support.ports import free_port
 
-__all__ = ["EdgeMirror", "Metrics", "filesystem_storage", "render_toml", "s3_storage"]
+__all__ = ["ANONYMOUS_PUSH", "EdgeMirror", "Metrics", "filesystem_storage", "render_toml", "s3_storage"]
+
+# Edges refuse anonymous pushes, deletes and mounts by default; tests of the push path open them on purpose.
+ANONYMOUS_PUSH = {"anonymous": ["pull", "push", "delete"]}
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +28,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -43,9 +48,10 @@ class EdgeMirror:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
-        config: dict[str, dict[str, Any]] = {"http": {"addr": self.host}}
+        http = {"addr": self.host, **sections.pop("http", {})}
+        self.url = f"{'https' if http.get('certfile') else 'http'}://{self.host}"
+        config: dict[str, dict[str, Any]] = {"http": http}
         config.update(storage)
         config["cache"] = {"dir": str(self.workdir / "cache"), **sections.pop("cache", {})}
         config.update(sections)
@@ -69,7 +75,7 @@ class EdgeMirror:
             if self.process.poll() is not None:
                 raise RuntimeError(f"edge mirror exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=False).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

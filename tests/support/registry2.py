@@ -56,6 +56,7 @@ class Registry2:
         log_level: str = "warn",
         timeout: float = 30,
         metrics: bool = False,
+        auth: dict[str, Any] | None = None,
     ) -> None:
         binary = shutil.which("docker-registry")
         if binary is None:
@@ -80,13 +81,17 @@ class Registry2:
             self.config["http"]["debug"] = {"addr": debug_host, "prometheus": {"enabled": True, "path": "/metrics"}}
         if proxy_remote:
             self.config["proxy"] = {"remoteurl": proxy_remote}
+        if auth:
+            self.config["auth"] = auth  # e.g. {"token": {"realm": ..., "service": ..., "issuer": ..., "rootcertbundle": ...}}
         self.config_path = self.workdir / "config.yml"
         self.config_path.write_bytes(orjson.dumps(self.config, option=orjson.OPT_INDENT_2))  # JSON is YAML
         env = {key: value for key, value in os.environ.items() if key != "AWS_CA_BUNDLE"}
         self.log_path = self.workdir / "registry.log"
         self.server = Server([binary, "serve", str(self.config_path)], self.log_path, env=env, cwd=self.workdir)
         try:
-            self.startup_seconds = self.server.wait_http(f"{self.url}/v2/", timeout=timeout)
+            # With auth, /v2/ answers 401 with the challenge: that still means the registry is up.
+            ok = (200, 401) if auth else (200,)
+            self.startup_seconds = self.server.wait_http(f"{self.url}/v2/", timeout=timeout, ok=ok)
         except BaseException:
             self._cleanup()
             raise
