@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
 HASH_CHUNK = 8 * 1024 * 1024
 DISK_MARGIN = 64 * 1024 * 1024  # free space a partial file must leave on the cache's filesystem
-URGENT_EXTRA = 4  # connections a fill may open beyond `parallelism` for parts a client waits on
+URGENT_FACTOR = 2  # a fill may open up to this × `parallelism` GETs when clients wait on parts nobody fetches
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
 
@@ -301,7 +301,9 @@ class Fill:
     def _may_start(self, active: int) -> bool:
         if active < self._settings.parallelism:
             return self.parts.has_work()
-        return active < self._settings.parallelism + URGENT_EXTRA and self._has_urgent()
+        # Beyond read-ahead, each waiting Range gets a GET of its own (16 scattered ranges: 16 GETs at once), within
+        # the node's budget, which hands them connections before any read-ahead.
+        return active < URGENT_FACTOR * self._settings.parallelism and self._has_urgent()
 
     def _has_urgent(self) -> bool:
         return self.parts.has_urgent(self._wants)
