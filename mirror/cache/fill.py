@@ -142,7 +142,8 @@ class Fill:
         """Wait for progress, telling the scheduler a client needs the byte at `position`."""
         event = self._progress
         self._wants[position] += 1
-        self._changed.set()
+        if self.parts.has_urgent((position,)):
+            self._changed.set()  # only a byte nobody fetches yet needs the scheduler; streaming readers do not
         try:
             await event.wait()
         finally:
