@@ -1,6 +1,6 @@
 import asyncio
 
-from mirror.cache.parts import ConnectionBudget, Part, plan_parts
+from mirror.cache.parts import ConnectionBudget, Part, PartTable, plan_parts
 
 MIB = 1024 * 1024
 
@@ -119,3 +119,63 @@ def test_budget_never_grants_more_than_its_limit():
         return peak
 
     assert asyncio.run(scenario()) == 2
+
+
+def _table(*spans: tuple[int, int]) -> PartTable:
+    return PartTable([Part(start, end) for start, end in spans], min_part_size=2 * MIB)
+
+
+def test_a_wanted_byte_in_a_part_nobody_fetches_starts_a_part_of_its_own():
+    table = _table((0, 4 * MIB), (4 * MIB, 36 * MIB))
+    table[0].started = True
+    picked = table.pick([20 * MIB])
+    assert (picked.start, picked.end) == (20 * MIB, 36 * MIB)
+    assert _spans(table.parts) == [(0, 4 * MIB), (4 * MIB, 20 * MIB), (20 * MIB, 36 * MIB)]
+
+
+def test_a_wanted_byte_far_ahead_of_a_running_get_cuts_it_short():
+    table = _table((0, 64 * MIB))
+    table[0].started, table[0].fetched = True, 1 * MIB
+    picked = table.pick([40 * MIB])
+    assert (picked.start, picked.end) == (40 * MIB, 64 * MIB)
+    assert table[0].end == 40 * MIB, "the running GET stops where the new part starts"
+
+
+def test_a_wanted_byte_just_ahead_of_a_running_get_waits_for_it():
+    table = _table((0, 64 * MIB))
+    table[0].started, table[0].fetched = True, 10 * MIB
+    assert not table.has_urgent([10 * MIB + 4096])
+    assert table.pick([10 * MIB + 4096]) is not None  # the idle connection steals the tail instead
+    assert table[0].end < 64 * MIB
+
+
+def test_wanted_positions_in_one_part_each_start_their_own_part():
+    table = _table((0, 64 * MIB))
+    first = table.pick([8 * MIB, 30 * MIB])
+    assert (first.start, first.end) == (8 * MIB, 30 * MIB)
+    assert any(part.start == 30 * MIB and not part.started for part in table)
+
+
+def test_idle_connections_take_the_second_half_of_the_slowest_part():
+    table = _table((0, 16 * MIB), (16 * MIB, 32 * MIB))
+    for part in table:
+        part.started = True
+    table[0].fetched, table[1].fetched = 12 * MIB, 2 * MIB
+    stolen = table.pick([])
+    assert (stolen.start, stolen.end) == (25 * MIB, 32 * MIB)  # halfway through its 14 MiB still to come
+    assert table[1].end == 25 * MIB
+
+
+def test_no_stealing_below_two_minimum_parts():
+    table = _table((0, 8 * MIB))
+    table[0].started, table[0].fetched = True, 5 * MIB
+    assert table.pick([]) is None
+
+
+def test_available_end_follows_written_bytes_across_parts():
+    table = _table((0, 4 * MIB), (4 * MIB, 8 * MIB), (8 * MIB, 12 * MIB))
+    table[0].written = 4 * MIB
+    table[1].written = 1 * MIB
+    table[2].written = 4 * MIB
+    assert table.available_end(0) == 5 * MIB
+    assert table.available_end(8 * MIB) == 12 * MIB
