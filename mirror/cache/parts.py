@@ -23,6 +23,7 @@ from typing import Callable, Collection, Hashable, Iterator
 
 ALIGN = 64 * 1024  # part boundaries inside a segment fall on 64 KiB
 MIN_SPLIT = 256 * 1024  # never cut a piece smaller than this off a part nobody fetches yet
+STEAL_PARTS = 4  # an idle connection takes over half of a running part only if this many min parts remain
 
 
 @dataclass(slots=True)
@@ -70,8 +71,8 @@ class PartTable:
 
     `pick` chooses what the next free connection fetches: the part at a position a client waits for (cutting
     a part there, even one being fetched when its GET is far from that position), else the first part not
-    started, else the second half of the slowest part's remaining bytes. A cut never fetches a byte twice: a
-    part being fetched just stops at its new end.
+    started, else the second half of the slowest part's remaining bytes (when at least `STEAL_PARTS` minimum
+    parts remain). A cut never fetches a byte twice: a part being fetched just stops at its new end.
     """
 
     def __init__(self, parts: list[Part], min_part_size: int) -> None:
@@ -135,7 +136,9 @@ class PartTable:
         return bisect.bisect_right(self.parts, position, key=lambda part: part.start) - 1
 
     def _stealable(self, part: Part) -> bool:
-        return part.started and part.end - (part.start + part.fetched) >= 2 * self._min_part_size
+        # Cutting a running GET short wastes what is already in flight on its connection (up to about a MiB):
+        # only worth it for a remainder of several parts.
+        return part.started and part.end - (part.start + part.fetched) >= STEAL_PARTS * self._min_part_size
 
     def _urgent_cut(self, position: int) -> tuple[Part, int] | None:
         """The part to cut (or start) so that byte `position` is fetched next, and where to cut it."""

@@ -157,7 +157,7 @@ def test_wanted_positions_in_one_part_each_start_their_own_part():
 
 
 def test_idle_connections_take_the_second_half_of_the_slowest_part():
-    table = _table((0, 16 * MIB), (16 * MIB, 32 * MIB))
+    table = _table((0, 16 * MIB), (16 * MIB, 32 * MIB))  # minimum part 2 MiB: 8 MiB left is worth a steal
     for part in table:
         part.started = True
     table[0].fetched, table[1].fetched = 12 * MIB, 2 * MIB
@@ -166,9 +166,9 @@ def test_idle_connections_take_the_second_half_of_the_slowest_part():
     assert table[1].end == 25 * MIB
 
 
-def test_no_stealing_below_two_minimum_parts():
-    table = _table((0, 8 * MIB))
-    table[0].started, table[0].fetched = True, 5 * MIB
+def test_no_stealing_below_four_minimum_parts():
+    table = _table((0, 16 * MIB))
+    table[0].started, table[0].fetched = True, 9 * MIB
     assert table.pick([]) is None
 
 
