@@ -88,5 +88,12 @@ def write_all(fd: int, buffers: list[bytes], offset: int) -> None:
             views[0] = views[0][written:]
 
 
-def hash_range(hasher: "hashlib._Hash", fd: int, offset: int, length: int) -> None:
-    hasher.update(os.pread(fd, length, offset))
+def hash_range(hasher: "hashlib._Hash", fd: int, offset: int, buffer: memoryview) -> None:
+    """Hash ``len(buffer)`` bytes of the file from `offset`, read into `buffer` (reused, so nothing is allocated)."""
+    filled = 0
+    while filled < len(buffer):
+        read = os.preadv(fd, [buffer[filled:]], offset + filled)
+        if read == 0:
+            raise OSError(f"partial file ended at {offset + filled}")
+        filled += read
+    hasher.update(buffer)
