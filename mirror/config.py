@@ -37,7 +37,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "first_part_size": "4MiB",
         "min_part_size": "2MiB",
         "parallelism": 24,
-        "max_connections": 64,
+        "max_connections": 32,
     },
     "upload": {"part_size": "64MiB", "max_size": "64GiB"},
     # anonymous: None means "the method's default" (["pull"] for none, [] otherwise).
@@ -104,7 +104,7 @@ class FillConfig:
     first_part_size: int
     parallelism: int
     min_part_size: int = 2 * 1024 * 1024
-    max_connections: int = 64
+    max_connections: int = 32
 
 
 @dataclass(frozen=True)

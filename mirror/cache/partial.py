@@ -18,7 +18,7 @@ from typing import Any, Callable
 from mirror.cache.parts import Part
 
 WRITE_BATCH = 512 * 1024
-MAX_PENDING_WRITE = 8 * 1024 * 1024  # a part stops reading the backend while this much waits for the disk
+MAX_PENDING_WRITE = 2 * WRITE_BATCH  # a part stops reading the backend while this much waits for the disk
 
 InThread = Callable[..., "asyncio.Future[Any]"]
 

@@ -87,7 +87,7 @@ def test_serve_with_a_bad_config_exits_non_zero_with_one_line_naming_the_key(tmp
 
 def test_fill_defaults_use_the_whole_storj_parallelism_under_a_node_budget():
     fill = load(None, environ={}).fill
-    assert (fill.parallelism, fill.max_connections, fill.min_part_size) == (24, 64, 2 * 1024**2)
+    assert (fill.parallelism, fill.max_connections, fill.min_part_size) == (24, 32, 2 * 1024**2)
 
 
 @pytest.mark.parametrize(
