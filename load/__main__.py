@@ -7,6 +7,7 @@ A scenario that fails is recorded with its error and the others still run; the e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -25,6 +26,7 @@ from load.measure import Progress
 from load.scenarios_cold import cold_pull, herd
 from load.scenarios_fleet import fleet
 from load.scenarios_memory import memory
+from load.scenarios_peers import fleet_peers
 from load.scenarios_range import cold_range
 from load.scenarios_warm import warm_blob, warm_manifest
 
@@ -36,6 +38,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "herd": herd,
     "memory": memory,
     "fleet": fleet,
+    "fleet_peers": fleet_peers,
 }
 
 
@@ -52,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="SCENARIO", help="run only these scenarios")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs of every process)")
     parser.add_argument("--profile", action="store_true", help="sample every edge with py-spy: profile-*.txt and .md in DIR")
+    parser.add_argument("--fleet-nodes", type=int, metavar="N", help="nodes per region in fleet and fleet_peers (default: the mode's)")
     arguments = parser.parse_args(argv)
 
     sizes = MODES["quick" if arguments.quick else "medium" if arguments.medium else "full"]
+    if arguments.fleet_nodes:
+        sizes = dataclasses.replace(sizes, fleet_nodes=arguments.fleet_nodes)
     started = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = arguments.out or Path(__file__).resolve().parent / "results" / started
     names = arguments.only or list(SCENARIOS)

@@ -136,9 +136,10 @@ class Bench:
 
     # -- contenders ------------------------------------------------------------------------------------------
 
-    def emulator(self, label: str) -> Emulator:
+    def emulator(self, label: str, **link: Any) -> Emulator:
+        """A link to the bucket: LINK, with any of its settings overridden."""
         self._seeds += 1
-        return self._track(Emulator(self.workdir / "emulators", self.seaweed.endpoint, LINK, seed=self._seeds))
+        return self._track(Emulator(self.workdir / "emulators", self.seaweed.endpoint, {**LINK, **link}, seed=self._seeds))
 
     def edge(self, label: str, **fill: Any) -> tuple[Edge, Emulator]:
         """A fresh edge (empty cache) reading the bucket through an emulator of its own."""
@@ -146,6 +147,11 @@ class Bench:
         settings = {**self.sizes.edge_fill, **fill}
         profile = self.profile_dir / f"profile-{self.progress.current}-{label}-{link.port}.txt" if self.profile_dir else None
         return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, profile=profile)), link
+
+    def region_edge(self, label: str, link: Emulator, port: int, peers: dict[str, Any] | None) -> Edge:
+        """A fresh edge of a region whose edges share one link to the bucket (`link`), with `[peers]` or without."""
+        return self._track(Edge(self.workdir / "edges" / f"{label}-{port}", link.endpoint, self.sizes.edge_fill,
+                                port=port, peers=peers))
 
     def central(self, label: str) -> tuple[Registry2, Emulator]:
         """registry:2 with the S3 driver, reading the bucket through an emulator of its own."""

@@ -136,10 +136,10 @@ class Edge:
     """The edge mirror (`python -m mirror serve`) of this checkout, S3 backend through an emulator."""
 
     def __init__(self, workdir: Path, endpoint: str, fill: dict[str, Any] | None = None, cache_size: str = "50GiB",
-                 profile: Path | None = None) -> None:
+                 profile: Path | None = None, port: int | None = None, peers: dict[str, Any] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()  # chosen up front when the region's other edges must know it
         self.url = f"http://127.0.0.1:{self.port}"
         settings = dict(fill or {})  # empty: the product's [fill] defaults
         fill_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
@@ -153,11 +153,13 @@ class Edge:
             f"[fill]\n{fill_lines}"
             # The memory scenario pushes through the edge; edges refuse anonymous pushes unless told otherwise.
             '[auth]\nanonymous = ["pull", "push"]\n'
+            '[log]\naccess = false\n'  # as nginx runs here (access_log off): compare serving, not logging
+            + ("[peers]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in peers.items()) if peers else "")
         )
         self.fill = settings
         self.process = Process([sys.executable, "-m", "mirror", "serve", "--config", str(self.config), "--log-level", "WARNING"],
                                workdir / "mirror.log", cwd=workdir, env=_python_env())
-        self.process.wait_http(f"{self.url}/v2/", timeout=30)
+        self.process.wait_http(f"{self.url}/v2/", timeout=120 if peers else 30)  # a region's edges start together
         self.profiler: Process | None = None
         if profile is not None:  # py-spy samples the edge until it exits, then writes collapsed stacks
             self.profile = profile

@@ -28,6 +28,9 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("memory.peak_rss_mib", 200.0, False),
     ("fleet.egress_ratio_vs_registry_proxy", None, False),
     ("fleet.p99_ratio_vs_registry_proxy", None, False),
+    ("fleet_peers.egress_ratio_sharing_vs_isolated", None, False),
+    ("fleet_peers.p99_ratio_sharing_vs_isolated", None, False),
+    ("fleet_peers.simulated.egress_ratio_sharing_vs_isolated", None, False),
 ]
 CONTENDERS = ["edge", "edge_parallel20", "nginx", "registry_direct", "registry_proxy"]
 COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "nginx": "#2ca02c", "registry_direct": "#d62728",

@@ -30,6 +30,11 @@ ZIPF_S = 1.1
 
 def _catalogue(bench: Bench) -> list[tuple[str, int]]:
     """Build and push the images; returns (name, total bytes) in popularity order."""
+    return [(name, image.total_bytes) for name, image in _built(bench)]
+
+
+def _built(bench: Bench) -> list[tuple[str, Any]]:
+    """Build and push the images (once per run); returns (name, BuiltImage) in popularity order."""
     sizes = bench.sizes
     rng = random.Random(600)
     low, high = sizes.fleet_layer_range
@@ -38,7 +43,7 @@ def _catalogue(bench: Bench) -> list[tuple[str, int]]:
     for index in range(sizes.fleet_images):
         own = [int(math.exp(rng.uniform(math.log(low), math.log(high)))) for _ in range(rng.choice((1, 2)))]
         specs.append((f"bench/fleet-{index}", own, 600 + index, [bases[index % len(bases)]]))
-    return [(spec[0], image.total_bytes) for spec, image in zip(specs, bench.images(specs))]
+    return [(spec[0], image) for spec, image in zip(specs, bench.images(specs))]
 
 
 def _schedule(bench: Bench, count: int) -> list[list[list[list[int]]]]:

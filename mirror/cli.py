@@ -1,4 +1,7 @@
-"""``edge-mirror serve [--config FILE]``: load and check the settings, then serve until SIGTERM/SIGINT."""
+"""``edge-mirror serve [--config FILE]``: load and check the settings, then serve until SIGTERM/SIGINT.
+
+``warm``, ``purge`` and ``stats`` talk to a running edge (`mirror.ops`); its URL and admin token come from the
+same config file unless ``--edge`` / ``--token`` say otherwise."""
 
 from __future__ import annotations
 
@@ -60,12 +63,56 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the registry API")
     serve.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    reindex = commands.add_parser("reindex", help="rebuild the referrers index from the manifest revisions")
+    reindex.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
+    reindex.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    reindex.add_argument("name", nargs="?", help="one repository (default: every repository in storage)")
+    for name, help_text in (
+        ("warm", "pull images through the running edge so its cache (and the bucket, for remote images) holds them"),
+        ("purge", "drop NAME:TAG or NAME@DIGEST from the running edge's cache; its next tag lookup asks the source"),
+        ("stats", "cache size, hit ratios by requests and bytes, top repositories of the running edge"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--config", type=Path, help="the edge's TOML settings (for its address and admin token)")
+        command.add_argument("--edge", help="the edge's URL (default: from http.addr in the config)")
+        if name == "warm":
+            command.add_argument("--platform", help="only this platform of a multi-platform image, e.g. linux/amd64")
+            command.add_argument("images", nargs="+", metavar="IMAGE")
+        else:
+            command.add_argument("--token", help="the admin token (default: admin.token from the config)")
+        if name == "purge":
+            command.add_argument("references", nargs="+", metavar="NAME:TAG|NAME@DIGEST")
+        if name == "stats":
+            command.add_argument("--json", action="store_true", help="print the raw JSON")
     arguments = parser.parse_args(argv)
 
-    logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(arguments, "log_level", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = config_module.load(arguments.config)
     except config_module.ConfigError as error:
         print(f"edge-mirror: config error: {error}", file=sys.stderr)
         return 2
-    return _serve(settings)
+    if arguments.command == "serve":
+        return _serve(settings)
+    if arguments.command == "reindex":
+        from mirror.referrers.reindex import run
+
+        return asyncio.run(run(settings.storage, arguments.name))
+    return _operate(arguments, settings)
+
+
+def _operate(arguments: argparse.Namespace, settings: config_module.Config) -> int:
+    from mirror import ops
+
+    host = settings.http.host if settings.http.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    edge = (arguments.edge or f"http://{f'[{host}]' if ':' in host else host}:{settings.http.port}").rstrip("/")
+    try:
+        if arguments.command == "warm":
+            return ops.warm(edge, arguments.images, arguments.platform)
+        token = arguments.token or settings.admin.token
+        if arguments.command == "purge":
+            return ops.purge(edge, token, arguments.references)
+        return ops.stats(edge, token, arguments.json)
+    except ops.OperationFailed as error:
+        print(f"edge-mirror {arguments.command}: {error}", file=sys.stderr)
+        return 1

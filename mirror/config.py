@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
+
+from mirror.reference import NAME_RE
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -40,15 +42,26 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_connections": 32,
     },
     "upload": {"part_size": "64MiB", "max_size": "64GiB"},
+    "admin": {"enabled": False, "token": ""},
+    "log": {"format": "text", "access": True},
     # anonymous: None means "the method's default" (["pull"] for none, [] otherwise).
     "auth": {"method": "none", "anonymous": None, "anonymous_repositories": ["**"]},
     "auth.htpasswd": {"realm": "edge-mirror", "path": ""},
     "auth.token": {"realm": "", "service": "", "issuer": "", "rootcertbundle": "", "jwks": ""},
+    "peers": {"addresses": [], "dns": "", "port": 5000, "refresh": "30s", "secret": "", "self": "", "timeout": "3s"},
 }
+
+# One ``[[upstream]]`` table per remote registry behind the bucket; these are its keys and their defaults.
+UPSTREAM_DEFAULTS: dict[str, Any] = {
+    "ns": "", "default": False, "url": "", "username": "", "password": "", "prefix": "", "tag_ttl": "10m",
+}
+# containerd sends ?ns=docker.io, but people write Docker Hub's other names too.
+NS_ALIASES = {"docker.io": ("index.docker.io", "registry-1.docker.io")}
 
 DRIVERS = ("filesystem", "s3")
 AUTH_METHODS = ("none", "htpasswd", "token")
 ANONYMOUS_ACTIONS = ("pull", "push", "delete")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -114,6 +127,34 @@ class UploadConfig:
 
 
 @dataclass(frozen=True)
+class RemoteConfig:
+    """A remote registry (Docker Hub, ...) served under ``?ns=<ns>`` with its content kept under `prefix`."""
+
+    ns: str
+    aliases: tuple[str, ...]
+    default: bool
+    url: str
+    username: str
+    password: str = field(repr=False)
+    prefix: str
+    tag_ttl: float
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """The operator endpoint (``/admin/...``): off unless enabled, and then only with the bearer `token`."""
+
+    enabled: bool
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    format: str  # "text" for people, "json" (one object a line) for log pipelines
+    access: bool  # one access log line per request
+
+
+@dataclass(frozen=True)
 class HtpasswdConfig:
     realm: str = "edge-mirror"
     path: str = ""
@@ -140,6 +181,25 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class PeersConfig:
+    """The edges of this region that share their caches (off when neither `addresses` nor `dns` is set).
+
+    Addresses are canonical ``host:port`` strings (``[v6]:port``): every edge hashes the same strings."""
+
+    addresses: tuple[str, ...] = ()
+    dns: str = ""
+    port: int = 5000
+    refresh: float = 30.0
+    secret: str = ""
+    self_address: str = ""
+    timeout: float = 3.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.addresses or self.dns)
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
     storage: StorageConfig
@@ -147,6 +207,10 @@ class Config:
     fill: FillConfig
     upload: UploadConfig
     auth: AuthConfig = AuthConfig()
+    log: LogConfig = LogConfig(format="text", access=True)
+    upstreams: tuple[RemoteConfig, ...] = ()
+    admin: AdminConfig = AdminConfig(enabled=False, token="")
+    peers: PeersConfig = PeersConfig()
 
 
 _SIZE_UNITS = {
@@ -207,6 +271,8 @@ def parse_addr(key: str, value: Any) -> tuple[str, int]:
 def parse_int(key: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool):
         raise ConfigError(key, f"expected a whole number, got {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # TOML written from YAML (Helm's toToml) turns 8 into 8.0
     try:
         number = int(str(value).strip())
     except ValueError:
@@ -264,6 +330,52 @@ def _validate_auth(raw: dict[str, dict[str, Any]]) -> AuthConfig:
     return AuthConfig(method, anonymous, repositories, htpasswd, token)
 
 
+def canonical_addr(host: str, port: int) -> str:
+    """The one spelling of an address that peers hash: ``host:port``, ``[v6]:port``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _validate_peers(raw: dict[str, dict[str, Any]], http_host: str, http_port: int) -> PeersConfig:
+    values = raw["peers"]
+    addresses = []
+    for item in parse_list("peers.addresses", values["addresses"]):
+        host, port = parse_addr("peers.addresses", item)
+        if host in ("0.0.0.0", "::", "") or port == 0:
+            raise ConfigError("peers.addresses", f"{item!r} is not an address peers can reach")
+        addresses.append(canonical_addr(host, port))
+    dns = str(values["dns"]).strip()
+    if addresses and dns:
+        raise ConfigError("peers.dns", "set peers.addresses or peers.dns, not both")
+    secret = str(values["secret"])
+    self_text = str(values["self"]).strip()
+    if self_text:
+        self_address = canonical_addr(*parse_addr("peers.self", self_text))
+    elif http_host not in ("0.0.0.0", "::", ""):
+        self_address = canonical_addr(http_host, http_port)
+    else:
+        self_address = ""
+    settings = PeersConfig(
+        addresses=tuple(dict.fromkeys(addresses)),
+        dns=dns,
+        port=parse_int("peers.port", values["port"], 1, 65535),
+        refresh=parse_duration("peers.refresh", values["refresh"]),
+        secret=secret,
+        self_address=self_address,
+        timeout=parse_duration("peers.timeout", values["timeout"]),
+    )
+    if not settings.enabled:
+        return settings
+    if len(secret) < 16:
+        raise ConfigError("peers.secret", "needs at least 16 characters when peers are configured (the same on every edge)")
+    if not self_address:
+        raise ConfigError("peers.self", "is required when http.addr listens on every interface: this edge's address as its peers reach it")
+    if addresses and self_address not in settings.addresses:
+        raise ConfigError("peers.self", f"{self_address} is not one of peers.addresses")
+    if settings.refresh < 1 or settings.timeout <= 0:
+        raise ConfigError("peers.refresh" if settings.refresh < 1 else "peers.timeout", "is too short")
+    return settings
+
+
 def env_name(section: str, key: str) -> str:
     """``storage.s3`` + ``bucket`` → ``MIRROR_STORAGE_S3_BUCKET``."""
     return "MIRROR_" + "_".join(section.split(".") + [key]).upper()
@@ -289,6 +401,7 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     """Read defaults, then the TOML file at `path` (if any), then ``MIRROR_*`` overrides, and validate."""
     environ = os.environ if environ is None else environ
     raw = {section: dict(values) for section, values in DEFAULTS.items()}
+    remotes: list[dict[str, Any]] = []
     if path is not None:
         try:
             document = tomllib.loads(Path(path).read_text())
@@ -296,6 +409,7 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             raise ConfigError("--config", f"file {path} does not exist") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
+        remotes = _remote_tables(document.pop("upstream", []))
         for section, values in _flatten_toml(document).items():
             raw[section].update(values)
     for section, values in raw.items():
@@ -303,7 +417,66 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             override = environ.get(env_name(section, key))
             if override is not None:
                 values[key] = override
-    return _validate(raw)
+    for index, values in enumerate(remotes):
+        for key in values:
+            override = environ.get(f"MIRROR_UPSTREAM_{index}_{key.upper()}")
+            if override is not None:
+                values[key] = override
+    settings = _validate(raw)
+    admin = AdminConfig(enabled=parse_bool("admin.enabled", raw["admin"]["enabled"]), token=str(raw["admin"]["token"]))
+    if admin.enabled and len(admin.token) < 16:
+        raise ConfigError("admin.token", "must be at least 16 characters when admin.enabled is true")
+    return replace(settings, upstreams=_validate_remotes(remotes), admin=admin)
+
+
+def _remote_tables(value: Any) -> list[dict[str, Any]]:
+    """The ``[[upstream]]`` tables with defaults filled in; unknown keys raise ConfigError."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError("upstream", "must be an array of tables: [[upstream]]")
+    tables = []
+    for index, table in enumerate(value):
+        for key in table:
+            if key not in UPSTREAM_DEFAULTS:
+                raise ConfigError(f"upstream[{index}].{key}", f"unknown setting (known: {', '.join(UPSTREAM_DEFAULTS)})")
+        tables.append({**UPSTREAM_DEFAULTS, **table})
+    return tables
+
+
+def _validate_remotes(tables: list[dict[str, Any]]) -> tuple[RemoteConfig, ...]:
+    remotes: list[RemoteConfig] = []
+    seen_ns: set[str] = set()
+    for index, table in enumerate(tables):
+        key = f"upstream[{index}]"
+        ns = str(table["ns"]).strip().lower()
+        if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?", ns):
+            raise ConfigError(f"{key}.ns", f"expected a registry host such as docker.io, got {table['ns']!r}")
+        aliases = NS_ALIASES.get(ns, ())
+        for name in (ns, *aliases):
+            if name in seen_ns:
+                raise ConfigError(f"{key}.ns", f"{name!r} is served by another [[upstream]] already")
+            seen_ns.add(name)
+        url = str(table["url"]).strip().rstrip("/")
+        if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc or urlparse(url).path:
+            raise ConfigError(f"{key}.url", f"expected the registry's base URL such as https://registry-1.docker.io, got {url!r}")
+        prefix = str(table["prefix"]).strip().strip("/")
+        if not NAME_RE.fullmatch(prefix):
+            raise ConfigError(f"{key}.prefix", f"expected a repository path such as dockerhub, got {table['prefix']!r}")
+        for other in remotes:
+            if prefix == other.prefix or prefix.startswith(other.prefix + "/") or other.prefix.startswith(prefix + "/"):
+                raise ConfigError(f"{key}.prefix", f"{prefix!r} overlaps the prefix {other.prefix!r} of ns {other.ns!r}")
+        username, password = str(table["username"]), str(table["password"])
+        if bool(username) != bool(password):
+            raise ConfigError(f"{key}.password", "username and password go together: set both or neither")
+        default = parse_bool(f"{key}.default", table["default"])
+        if default and any(other.default for other in remotes):
+            raise ConfigError(f"{key}.default", "only one [[upstream]] may be the default")
+        remotes.append(
+            RemoteConfig(
+                ns=ns, aliases=aliases, default=default, url=url, username=username, password=password,
+                prefix=prefix, tag_ttl=parse_duration(f"{key}.tag_ttl", table["tag_ttl"]),
+            )
+        )
+    return tuple(remotes)
 
 
 def _validate(raw: dict[str, dict[str, Any]]) -> Config:
@@ -337,6 +510,9 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
+    log_format = str(raw["log"]["format"]).strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("log.format", f"unknown format {raw['log']['format']!r} (choose one of: {', '.join(LOG_FORMATS)})")
     return Config(
         http=HttpConfig(
             host=host,
@@ -365,4 +541,6 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
         ),
         upload=UploadConfig(part_size=upload_part_size, max_size=parse_size("upload.max_size", raw["upload"]["max_size"])),
         auth=_validate_auth(raw),
+        log=LogConfig(format=log_format, access=parse_bool("log.access", raw["log"]["access"])),
+        peers=_validate_peers(raw, host, port),
     )

@@ -20,6 +20,15 @@ class ErrorCode:
     message: str
 
 
+# The codes of spec.md "Error Codes": the `code` of a 4xx JSON error body MUST be one of these.
+SPEC_CODES = frozenset(
+    {
+        "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN",
+        "MANIFEST_INVALID", "MANIFEST_UNKNOWN", "NAME_INVALID", "NAME_UNKNOWN", "SIZE_INVALID", "UNAUTHORIZED",
+        "DENIED", "UNSUPPORTED", "TOOMANYREQUESTS",
+    }
+)
+
 BLOB_UNKNOWN = ErrorCode("BLOB_UNKNOWN", 404, "blob unknown to registry")
 BLOB_UPLOAD_INVALID = ErrorCode("BLOB_UPLOAD_INVALID", 400, "blob upload invalid")
 BLOB_UPLOAD_UNKNOWN = ErrorCode("BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry")
@@ -30,17 +39,29 @@ MANIFEST_UNKNOWN = ErrorCode("MANIFEST_UNKNOWN", 404, "manifest unknown")
 NAME_INVALID = ErrorCode("NAME_INVALID", 400, "invalid repository name")
 NAME_UNKNOWN = ErrorCode("NAME_UNKNOWN", 404, "repository name not known to registry")
 SIZE_INVALID = ErrorCode("SIZE_INVALID", 400, "provided length did not match content length")
-TAG_INVALID = ErrorCode("TAG_INVALID", 400, "manifest tag did not match URI")
 UNAUTHORIZED = ErrorCode("UNAUTHORIZED", 401, "authentication required")
 DENIED = ErrorCode("DENIED", 403, "requested access to the resource is denied")
 UNSUPPORTED = ErrorCode("UNSUPPORTED", 405, "the operation is unsupported")
 TOO_MANY_REQUESTS = ErrorCode("TOOMANYREQUESTS", 429, "too many requests")
-RANGE_INVALID = ErrorCode("RANGE_INVALID", 416, "invalid content range")
-PAGINATION_NUMBER_INVALID = ErrorCode("PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested")
-NOT_FOUND = ErrorCode("NOT_FOUND", 404, "no such endpoint")
+
+# Conditions the spec has no code of their own for. Each answers with its own status and the spec code that
+# describes it best, with a message saying exactly what was wrong (a client acts on the status; a person reads
+# the message). registry:2 uses non-spec codes here (TAG_INVALID, RANGE_INVALID, PAGINATION_NUMBER_INVALID) or a
+# plain-text body (unknown route).
+# A reference that is neither a tag nor a digest names no manifest: 404 is the only failure status the spec
+# gives the manifest endpoints for pulls (end-3), and the one registry:2 answers (its router matches no route).
+TAG_INVALID = ErrorCode("MANIFEST_UNKNOWN", 404, "manifest unknown: the reference is neither a tag nor a digest")
+# Upload chunks that do not continue the upload: the upload is what is invalid.
+RANGE_INVALID = ErrorCode("BLOB_UPLOAD_INVALID", 416, "invalid content range")
+# A blob Range outside the blob (the Content-Range header tells the blob's size, as RFC 9110 asks).
+RANGE_NOT_SATISFIABLE = ErrorCode("UNSUPPORTED", 416, "requested range not satisfiable")
+PAGINATION_NUMBER_INVALID = ErrorCode("UNSUPPORTED", 400, "invalid number of results requested")
+# No route: this registry does not support the operation at that URL.
+NOT_FOUND = ErrorCode("UNSUPPORTED", 404, "no such endpoint")
+
+# 5xx answers: the spec constrains only 4xx bodies; these are registry:2's codes for the same conditions.
 UNAVAILABLE = ErrorCode("UNAVAILABLE", 503, "the storage backend is unavailable")
 UNKNOWN = ErrorCode("UNKNOWN", 500, "unknown error")
-
 
 class RegistryError(Exception):
     """An error to answer with: one OCI error code, a human message and optional detail."""
@@ -68,5 +89,11 @@ class RegistryError(Exception):
 
 
 def unavailable(cause: BaseException) -> RegistryError:
-    """503 UNAVAILABLE for a backend failure, naming its cause (the edge still serves what it has cached)."""
+    """503 UNAVAILABLE for a backend failure, naming its cause (the edge still serves what it has cached).
+
+    A remote registry's rate limit (a cause with a ``retry_after``) is passed on as 429 with ``Retry-After``.
+    """
+    retry_after = getattr(cause, "retry_after", None)
+    if isinstance(retry_after, int):
+        return RegistryError(TOO_MANY_REQUESTS, str(cause), headers={"Retry-After": str(retry_after)})
     return RegistryError(UNAVAILABLE, f"storage backend unavailable: {cause}")

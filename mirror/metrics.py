@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
 # The *_created series double the exposition without telling an operator anything a restart counter doesn't.
@@ -11,7 +14,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 cache_requests = Counter(
     "mirror_cache_requests",
-    "Cache lookups by kind (manifest, blob, tag) and result (hit, miss, stale).",
+    "Cache lookups by kind (manifest, blob, tag, referrers) and result (hit, miss, stale).",
     ["kind", "result"],
     registry=REGISTRY,
 )
@@ -109,11 +112,97 @@ auth_requests = Counter(
     ["method", "result"],
     registry=REGISTRY,
 )
+cache_capacity_bytes = Gauge(
+    "mirror_cache_capacity_bytes",
+    "The configured cache size (cache.size): content is evicted down to it.",
+    registry=REGISTRY,
+)
+cache_disk_free_bytes = Gauge(
+    "mirror_cache_disk_free_bytes",
+    "Free bytes on the filesystem holding the cache directory, read at scrape time.",
+    registry=REGISTRY,
+)
+cache_disk_total_bytes = Gauge(
+    "mirror_cache_disk_total_bytes",
+    "Size of the filesystem holding the cache directory.",
+    registry=REGISTRY,
+)
 backend_up = Gauge(
     "mirror_backend_up",
     "1 when the last backend probe succeeded, else 0.",
     registry=REGISTRY,
 )
+peer_bytes = Counter(
+    "mirror_peer_bytes",
+    "Blob bytes received from the region's other edges (bytes from the bucket are mirror_backend_bytes_total).",
+    registry=REGISTRY,
+)
+peer_requests = Counter(
+    "mirror_peer_requests",
+    "Blob reads asked of another edge of the region, by result (ok, or fallback: the bucket was read instead).",
+    ["result"],
+    registry=REGISTRY,
+)
+peer_fallbacks = Counter(
+    "mirror_peer_fallbacks",
+    "Blob reads that went to the bucket instead of the owning edge, by reason (unreachable, timeout, refused, "
+    "broken, size_mismatch, refill: a digest fetched from a peer is being filled again, e.g. it failed verification).",
+    ["reason"],
+    registry=REGISTRY,
+)
+peers_live = Gauge(
+    "mirror_peers_live",
+    "Edges of the region this edge currently shares with (itself included).",
+    registry=REGISTRY,
+)
+
+remote_requests = Counter(
+    "mirror_remote_requests",
+    "Requests to remote registries, by route (its configured ns), op (head, get) and status "
+    "(ok, not_found, rate_limited, error).",
+    ["route", "op", "status"],
+    registry=REGISTRY,
+)
+remote_bytes = Counter(
+    "mirror_remote_bytes",
+    "Manifest and blob bytes read from remote registries, by route.",
+    ["route"],
+    registry=REGISTRY,
+)
+remote_ratelimit_remaining = Gauge(
+    "mirror_remote_ratelimit_remaining",
+    "The last ratelimit-remaining a remote registry announced, by route.",
+    ["route"],
+    registry=REGISTRY,
+)
+remote_stale = Counter(
+    "mirror_remote_stale",
+    "Tags answered from the bucket's copy because the remote failed or rate limited us, by route.",
+    ["route"],
+    registry=REGISTRY,
+)
+writebacks = Counter(
+    "mirror_writebacks",
+    "Remote content written back into the bucket, by kind (blob, manifest, tag) and result "
+    "(written, present, other_writer, dropped, error).",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+
+
+def watch_cache_disk(directory: Path, capacity: int) -> None:
+    """Report the cache's configured size, and its filesystem's free and total bytes on every scrape."""
+    cache_capacity_bytes.set(capacity)
+
+    def statvfs(field: str) -> float:
+        try:
+            result = os.statvfs(directory)
+        except OSError:
+            return float("nan")
+        return float(getattr(result, field) * result.f_frsize)
+
+    cache_disk_free_bytes.set_function(lambda: statvfs("f_bavail"))
+    cache_disk_total_bytes.set_function(lambda: statvfs("f_blocks"))
 
 
 def exposition() -> bytes:

@@ -77,11 +77,46 @@ def is_digest(reference: str) -> bool:
 
 
 def parse_tag(text: str) -> str:
-    """Return `text` if it is a valid tag, else raise TAG_INVALID."""
+    """Return `text` if it is a valid tag, else raise TAG_INVALID (404 MANIFEST_UNKNOWN: it names no manifest)."""
     if not TAG_RE.fullmatch(text):
         raise errors.RegistryError(
             errors.TAG_INVALID,
-            "invalid tag: up to 128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'",
+            f"no manifest can be named {text[:140]!r}: a tag is up to 128 characters of [A-Za-z0-9_.-], "
+            "not starting with '.' or '-', and a digest is algorithm:hex",
             {"tag": text},
         )
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReference:
+    """``[host/]name[:tag][@digest]`` as an operator writes it; `host` becomes the ``ns`` of the request."""
+
+    host: str | None
+    name: str
+    tag: str | None
+    digest: Digest | None
+
+
+DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
+def parse_image(text: str) -> ImageReference:
+    """Parse an image reference the way docker does: a first component with '.' or ':' (or ``localhost``) is the
+    registry host; ``docker.io/alpine`` means ``library/alpine``; no tag and no digest means ``latest``."""
+    rest, _, digest_text = text.strip().partition("@")
+    digest = parse_digest(digest_text) if digest_text else None
+    host: str | None = None
+    first, slash, remainder = rest.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        host, rest = first.lower(), remainder
+    tag = None
+    last_slash = rest.rfind("/")
+    if ":" in rest[last_slash + 1 :]:
+        rest, _, tag = rest.rpartition(":")
+        parse_tag(tag)
+    if host in DOCKER_HUB_HOSTS and "/" not in rest:
+        rest = f"library/{rest}"
+    if tag is None and digest is None:
+        tag = "latest"
+    return ImageReference(host, parse_name(rest), tag, digest)

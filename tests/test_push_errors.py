@@ -77,7 +77,7 @@ def test_chunk_out_of_order_is_416_with_the_current_range(client):
     assert first.status_code == 202
     gap = client.patch(location, content=b"b" * 10, headers={"Content-Range": "200-209"})
     assert gap.status_code == 416
-    assert _code(gap) == "RANGE_INVALID"
+    assert _code(gap) == "BLOB_UPLOAD_INVALID"
     assert gap.headers["Range"] == "0-99"
 
 
@@ -135,12 +135,13 @@ def test_manifest_push_returns_digest_location_and_subject(client):
 
 
 @pytest.mark.parametrize(
-    ("path", "code"),
-    [("/v2/Errs/App/manifests/v1", "NAME_INVALID"), ("/v2/errs/app/manifests/.bad", "TAG_INVALID")],
+    ("path", "status", "code"),
+    [("/v2/Errs/App/manifests/v1", 400, "NAME_INVALID"), ("/v2/errs/app/manifests/.bad", 404, "MANIFEST_UNKNOWN")],
 )
-def test_push_to_a_bad_name_or_tag_is_rejected(client, path, code):
+def test_push_to_a_bad_name_or_tag_is_rejected(client, path, status, code):
+    """A malformed tag names no manifest: 404 MANIFEST_UNKNOWN as on pull (and as registry:2's router answers)."""
     response = client.put(path, content=b"{}", headers={"Content-Type": OCI_MANIFEST})
-    assert response.status_code == 400
+    assert response.status_code == status
     assert _code(response) == code
 
 
@@ -181,10 +182,9 @@ def test_delete_manifest_by_digest_when_enabled(deleting_edge, seaweed, registry
         listed = client.get("/v2/errs/del/tags/list").json()["tags"]
     for tag in ("v1", "also"):
         assert seaweed.keys("registry", layout.tag_directory("errs/del", tag) + "/") == []
-    # SeaweedFS keeps an emptied folder as a common prefix (S3 and Storj have no folders), so registry:2 may still
-    # list a removed tag here too: what matters is that both read the bucket the same way.
-    assert httpx.get(f"{registry_s3.url}/v2/errs/del/tags/list", timeout=60).json()["tags"] == listed
-    assert "keep" in listed
+    # SeaweedFS keeps an emptied folder as a common prefix (S3 and Storj have no folders), so registry:2 still
+    # lists a removed tag here; the edge lists only tags that have a current link.
+    assert listed == ["keep"]
     for tag in ("v1", "also"):
         response = httpx.get(f"{registry_s3.url}/v2/errs/del/manifests/{tag}", headers={"Accept": OCI_MANIFEST}, timeout=60)
         assert response.status_code == 404

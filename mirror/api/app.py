@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -15,7 +16,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.api import base, blobs, listings, manifests, uploads
+from mirror.api import admin, base, blobs, listings, manifests, peer, referrers, uploads
+from mirror.api.accesslog import AccessLog
 from mirror.api.connection import CloseWhenBodyUnread
 from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, error_response
@@ -24,7 +26,11 @@ from mirror.cache import EdgeCache
 from mirror.cache.publish import Publisher
 from mirror.cache.uploads import Uploads
 from mirror.config import Config
-from mirror.upstream import open_upstream
+from mirror.peers import open_peer_reader
+from mirror.reference import Digest
+from mirror.upstream import Upstream, open_upstream
+from mirror.upstream.tiered import TieredUpstream
+from mirror.upstream.writeback import SHUTDOWN_GRACE
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,7 @@ ROUTES = [
     Route("/v2/", guarded(base.version_check, "base"), methods=READ),
     Route("/v2/_catalog", guarded(listings.catalog, "catalog"), methods=READ),
     Route("/v2/{name:path}/tags/list", guarded(listings.list_tags), methods=READ),
+    Route("/v2/{name:path}/referrers/{digest}", guarded(referrers.list_referrers), methods=READ),
     Route("/v2/{name:path}/manifests/{reference}", guarded(manifests.manifest), methods=READ + ["PUT", "DELETE"]),
     Route("/v2/{name:path}/blobs/uploads/", guarded(uploads.start_upload), methods=["POST"]),
     Route(
@@ -47,6 +54,8 @@ ROUTES = [
     Route("/readyz", base.readyz, methods=READ),
 ]
 METRICS_ROUTE = Route("/metrics", base.prometheus, methods=READ)
+# Not a registry route: signed with the region's peers.secret instead of client credentials (mirror/api/peer.py).
+PEER_ROUTE = Route("/_peer/blobs/{digest}", peer.peer_blob, methods=["GET"])
 
 
 async def registry_error(request: Request, exc: Exception) -> Response:
@@ -61,7 +70,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 404:
         error = errors.RegistryError(errors.NOT_FOUND, f"no endpoint at {request.url.path}")
     else:
-        error = errors.RegistryError(errors.UNKNOWN, str(exc.detail), status=exc.status_code)
+        code = errors.UNSUPPORTED if exc.status_code < 500 else errors.UNKNOWN
+        error = errors.RegistryError(code, str(exc.detail), status=exc.status_code)
     return error_response(error)
 
 
@@ -99,6 +109,15 @@ class RequestMetrics:
             metrics.http_request_duration.labels(route).observe(time.perf_counter() - started)
 
 
+async def committed_file(edge: EdgeCache, digest: Digest) -> tuple[int, int] | None:
+    """The verified cache file of `digest` once its running fill (if any) is done: what write-back uploads."""
+    fill = edge.fills.running(digest)
+    if fill is not None and fill.task is not None:
+        await asyncio.wait({fill.task})
+    cached = edge.store.open(digest)
+    return None if cached is None else (cached.fd, cached.size)
+
+
 def create_metrics_app() -> ASGIApp:
     """Only ``/metrics``, for http.metrics_addr."""
     return Starlette(routes=[METRICS_ROUTE])
@@ -113,10 +132,21 @@ def create_app(config: Config) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream = open_upstream(config.storage, pool_size=config.fill.max_connections + 16)
-        await upstream.start()
-        edge = EdgeCache(config, upstream)
+        upstream: Upstream = open_upstream(config.storage, pool_size=config.fill.max_connections + 16)
+        tiers = TieredUpstream(upstream, list(config.upstreams)) if config.upstreams else None
+        upstream = tiers or upstream
+        # Blob reads ask the region's owning edge first when [peers] is set; writes go to the bucket as they are.
+        reader = open_peer_reader(upstream, config.peers)
+        await reader.start()
+        edge = EdgeCache(config, reader)
+        metrics.watch_cache_disk(config.cache.dir, config.cache.size)
         app.state.edge = edge
+        app.state.peer_reader = reader
+        app.state.tiers = tiers
+        app.state.activity = admin.Activity()
+        app.state.admin_token = config.admin.token
+        if tiers is not None:
+            tiers.writeback.local_file = lambda digest: committed_file(edge, digest)
         app.state.uploads = Uploads(upstream, edge.links, config.upload, config.cache.dir / "uploads")
         app.state.publisher = Publisher(upstream, edge, delete_enabled=config.storage.delete)
         if await edge.probe():
@@ -126,11 +156,17 @@ def create_app(config: Config) -> ASGIApp:
         try:
             yield
         finally:
+            if tiers is not None:  # write-backs read the cache: let them finish before it closes
+                await tiers.writeback.close(grace=SHUTDOWN_GRACE)
             await edge.close()
-            await upstream.close()
+            await reader.close()
 
     app = Starlette(
-        routes=ROUTES if config.http.metrics_addr else [*ROUTES, METRICS_ROUTE],
+        routes=[
+            *(ROUTES if config.http.metrics_addr else [*ROUTES, METRICS_ROUTE]),
+            *(admin.ROUTES if config.admin.enabled else []),
+            *([PEER_ROUTE] if config.peers.enabled else []),
+        ],
         lifespan=lifespan,
         exception_handlers={
             errors.RegistryError: registry_error,
@@ -139,4 +175,5 @@ def create_app(config: Config) -> ASGIApp:
         },
     )
     app.state.authorizer = authorizer
-    return RequestMetrics(CloseWhenBodyUnread(app))
+    served = RequestMetrics(CloseWhenBodyUnread(app))
+    return AccessLog(served, config.log) if config.log.access else served

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from mirror.api.ranges import parse_range
 from mirror.api.responses import BlobResponse
+from mirror.api.routing import read_repository
 from mirror.cache import EdgeCache
 from mirror.cache.publish import Publisher
 from mirror.reference import parse_digest, parse_name
@@ -43,17 +44,19 @@ async def blob(request: Request) -> Response | BlobResponse:
 
 async def get_blob(request: Request) -> Response | BlobResponse:
     edge: EdgeCache = request.app.state.edge
-    name = parse_name(request.path_params["name"])
+    name = read_repository(request)
     digest = parse_digest(request.path_params["digest"])
     if request.method == "HEAD":
         size = await edge.blob_size(name, digest)
         return Response(status_code=200, headers=_headers(str(digest), size))
     reader = await edge.open_blob(name, digest)
+    request.state.cache_result = "hit" if reader.source == "cache" else "miss"  # for the access log
     try:
         wanted = parse_range(request.headers.get("range"), reader.size)
     except BaseException:
         reader.close()
         raise
+    request.app.state.activity.sent(name, reader.size if wanted is None else wanted[1] - wanted[0])
     if wanted is None:
         return BlobResponse(reader, 200, _headers(str(digest), reader.size), 0, reader.size, send_body=True)
     start, end = wanted

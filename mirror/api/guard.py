@@ -36,7 +36,9 @@ def guarded(endpoint: Endpoint, scope: str = "repository") -> Endpoint:
         else:
             items = ()
         authorizer: Authorizer = request.app.state.authorizer
-        await authorizer.authorize(request.headers.get("authorization"), items)
+        subject = await authorizer.authorize(request.headers.get("authorization"), items)
+        if subject:
+            request.state.auth_subject = subject  # for the access log (mirror/api/accesslog.py)
         return await endpoint(request)
 
     return check_then_serve

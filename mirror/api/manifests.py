@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from mirror import errors
 from mirror.api.negotiation import accepted_types, check_acceptable
+from mirror.api.routing import read_repository
 from mirror.cache import EdgeCache
 from mirror.cache.publish import Publisher
 from mirror.mediatypes import MANIFEST_MAX_SIZE
@@ -15,7 +16,7 @@ from mirror.reference import is_digest, parse_digest, parse_name, parse_tag
 
 async def get_manifest(request: Request) -> Response:
     edge: EdgeCache = request.app.state.edge
-    name = parse_name(request.path_params["name"])
+    name = read_repository(request)
     reference = request.path_params["reference"]
     if is_digest(reference):
         digest = parse_digest(reference)

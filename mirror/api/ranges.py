@@ -13,7 +13,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """Return the half-open ``(start, end)`` a Range header asks of a `size`-byte blob, or None for the whole.
 
     Several ranges are answered with the whole blob (RFC 9110 lets a server ignore Range). A malformed or
-    unsatisfiable range raises RANGE_INVALID with ``Content-Range: bytes */size``.
+    unsatisfiable range raises RANGE_NOT_SATISFIABLE with ``Content-Range: bytes */size``.
     """
     if header is None or not header.strip():
         return None
@@ -38,4 +38,4 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 def _invalid(message: str, size: int) -> errors.RegistryError:
-    return errors.RegistryError(errors.RANGE_INVALID, message, headers={"Content-Range": f"bytes */{size}"})
+    return errors.RegistryError(errors.RANGE_NOT_SATISFIABLE, message, headers={"Content-Range": f"bytes */{size}"})

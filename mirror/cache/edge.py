@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from mirror import errors, layout, metrics
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
-from mirror.cache.fill import FillFailed
+from mirror.cache.fill import Fill, FillFailed
 from mirror.cache.fills import FillManager
 from mirror.cache.links import LinkCache
+from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
-from mirror.cache.store import ContentStore
+from mirror.cache.store import CachedFile, ContentStore
 from mirror.config import Config
 from mirror.mediatypes import MANIFEST_MAX_SIZE, NotAManifest, manifest_media_type
 from mirror.reference import Digest
@@ -23,6 +24,8 @@ from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
 
 # Manifests are small and hot (every pull starts with them): keep the most recent ones parsed in memory.
 MANIFEST_MEMORY_ENTRIES = 1024
+# Tags whose current link a tag listing checks at once.
+TAG_CHECK_CONCURRENCY = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class EdgeCache:
         self.store = ContentStore(config.cache.dir, config.cache.size)
         self.links = LinkCache(upstream, config.cache.dir / "links", config.cache.tag_ttl)
         self.fills = FillManager(self.store, upstream, config.fill)
+        self.referrers = ReferrersCache(upstream, self.links, self.manifest, config.cache.tag_ttl)
         self._manifests: OrderedDict[Digest, Manifest] = OrderedDict()
         self._manifest_flight: SingleFlight[Manifest] = SingleFlight()
 
@@ -107,6 +111,11 @@ class EdgeCache:
         self._remember_manifest(digest, data)
         self.store.put_bytes(digest, data)
 
+    def drop(self, digest: Digest) -> bool:
+        """Forget content `digest` on this node (``edge-mirror purge``); the next request fills it again."""
+        self._manifests.pop(digest, None)
+        return self.store.discard(digest)
+
     def _remember_manifest(self, digest: Digest, data: bytes) -> Manifest:
         try:
             media_type = manifest_media_type(data)
@@ -155,6 +164,14 @@ class EdgeCache:
             raise
         if fill is not None:
             self.fills.entitle(fill)
+        return await self._open_content(digest, cached, fill)
+
+    async def open_content(self, digest: Digest) -> BlobReader:
+        """Content by digest with no repository check: only for the peer endpoint, whose callers prove they hold
+        the region's shared secret and name no repository (``mirror/api/peer.py``)."""
+        return await self._open_content(digest, self.store.open(digest), None)
+
+    async def _open_content(self, digest: Digest, cached: CachedFile | None, fill: Fill | None) -> BlobReader:
         while True:
             if cached is None:
                 cached = self.store.open(digest)
@@ -188,14 +205,33 @@ class EdgeCache:
     # -- listings -----------------------------------------------------------------------------------------
 
     async def tags(self, name: str) -> list[str]:
-        """Every tag of `name`, sorted; NAME_UNKNOWN when the repository has none."""
+        """Every tag of `name` that has a ``current/link``, sorted; NAME_UNKNOWN when the repository has none.
+
+        A tag directory without its link is a deleted tag on a backend that keeps empty prefixes in listings
+        (SeaweedFS does; S3 does not). The check goes through the tag cache, so it costs one small read per tag
+        not resolved within ``cache.tag_ttl``.
+        """
         try:
             listing = await self.upstream.list(layout.tags_directory(name))
         except BackendError as error:
             raise errors.unavailable(error) from error
-        if not listing.directories:
+        limit = asyncio.Semaphore(TAG_CHECK_CONCURRENCY)
+
+        async def is_current(tag: str) -> bool:
+            async with limit:
+                try:
+                    await self.links.resolve_tag(name, tag)
+                except errors.RegistryError as error:
+                    if error.code is errors.UNAVAILABLE:
+                        raise
+                    return False
+                return True
+
+        found = await asyncio.gather(*(is_current(tag) for tag in listing.directories))
+        tags = sorted(tag for tag, current in zip(listing.directories, found) if current)
+        if not tags:
             raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
-        return sorted(listing.directories)
+        return tags
 
     async def repositories(self) -> list[str]:
         """Every repository in storage, sorted: directories under ``repositories/`` that hold ``_layers``."""

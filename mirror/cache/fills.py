@@ -43,6 +43,10 @@ class FillManager:
             fill.checking += 1
         return fill
 
+    def running(self, digest: Digest) -> Fill | None:
+        """The fill of `digest` in progress on this node, if any (nothing is started)."""
+        return self._running.get(digest)
+
     def entitle(self, fill: Fill) -> None:
         """A caller that joined before its check has passed it."""
         fill.checking -= 1

@@ -23,6 +23,7 @@ from mirror.mediatypes import (
     manifest_media_type,
 )
 from mirror.reference import Digest, is_digest, parse_digest, parse_tag
+from mirror.referrers.writer import ReferrersWriter
 from mirror.upstream import BackendError, NotFound, Upstream
 
 IMAGE_TYPES = {DOCKER_SCHEMA2, OCI_MANIFEST}
@@ -36,6 +37,7 @@ class Publisher:
         self._edge = edge
         self._links = edge.links
         self.delete_enabled = delete_enabled
+        self._referrers = ReferrersWriter(upstream, edge.referrers.changed)
 
     async def put_manifest(self, name: str, reference: str, content_type: str, data: bytes) -> tuple[Digest, str | None]:
         """Store a manifest under `reference` (tag or digest); returns its digest and its OCI subject, if any."""
@@ -61,8 +63,7 @@ class Publisher:
             await self._write(layout.tag_index_link(name, tag, digest), str(digest).encode())
             await self._write(layout.tag_current_link(name, tag), str(digest).encode())
             self._links.remember_tag(name, tag, digest)
-        subject = document.get("subject")
-        return digest, subject.get("digest") if isinstance(subject, dict) else None
+        return digest, await self._referrers.record(name, digest, media_type, document, data)
 
     async def _require_references(self, name: str, document: dict[str, Any], media_type: str) -> None:
         if media_type in IMAGE_TYPES:
@@ -100,6 +101,7 @@ class Publisher:
         for tag in await self._tags_pointing_at(name, digest):
             await self._remove_tree(layout.tag_directory(name, tag))  # registry:2's Untag: current link and index
             self._links.forget_tag(name, tag)
+        await self._referrers.forget(name, digest)
         await self._remove(layout.manifest_revision_link(name, digest))
         self._links.forget_link(name, "manifest", digest)
 

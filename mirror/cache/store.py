@@ -112,6 +112,12 @@ class ContentStore:
         self._index.set(str(digest), data)
         self._evict()
 
+    def discard(self, digest: Digest) -> bool:
+        """Drop the content for `digest` (``edge-mirror purge``); readers holding it open finish their read."""
+        dropped = bool(self._index.delete(str(digest)))
+        self._record_size()
+        return dropped
+
     def make_room(self, claimed: int) -> None:
         """Evict until the content plus `claimed` bytes (partial files of running fills) fit in the size limit."""
         self._evict(self.size_limit - claimed)

@@ -40,6 +40,15 @@ def conformance_edge(seaweed, tmp_path_factory):
         yield edge
 
 
+@pytest.fixture(scope="session")
+def other_edge(seaweed, tmp_path_factory):
+    """A second edge process on the same bucket with its own cache: what one edge writes, every edge must serve."""
+    storage = s3_storage(seaweed.endpoint, "registry")
+    storage["storage"]["delete"] = True
+    with EdgeMirror(tmp_path_factory.mktemp("conformance-other-edge"), storage) as edge:
+        yield edge
+
+
 @pytest.fixture(params=["edge", "registry2"])
 def target(request, registry_s3) -> Target:
     if request.param == "edge":

@@ -47,6 +47,32 @@ def test_delete_manifest_by_digest(target: Target):
         assert client.get(f"/v2/{repository}/manifests/{digest}", headers={"Accept": OCI_MANIFEST}).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "edge",
+        pytest.param(
+            "registry2",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=AssertionError,
+                reason="registry:2 lists tag directories; SeaweedFS keeps a deleted tag's empty prefix in listings",
+            ),
+        ),
+    ],
+    indirect=True,
+)
+def test_tags_list_leaves_out_the_tags_of_a_deleted_manifest(target: Target):
+    """spec.md: once deleted, a tag is gone. On backends that keep empty prefixes (SeaweedFS here) only tags that
+    still have a current link may be listed."""
+    with target.client() as client:
+        repository = target.repository("delete-tag")
+        _push_image(client, repository, "kept", layer=b"kept layer")
+        digest, _ = _push_image(client, repository, "gone", layer=b"gone layer")
+        assert client.delete(f"/v2/{repository}/manifests/{digest}").status_code == 202
+        assert client.get(f"/v2/{repository}/tags/list").json()["tags"] == ["kept"]
+
+
 def test_delete_blob(target: Target):
     with target.client() as client:
         repository = target.repository("delete-blob")

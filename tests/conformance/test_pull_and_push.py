@@ -67,6 +67,19 @@ def test_pull_missing_manifest_and_blob_are_404(target: Target):
         assert response.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_pull_of_a_malformed_reference_is_404(target: Target, method: str):
+    """spec.md end-3: a manifest pull fails only with 404; a reference that is neither tag nor digest names no
+    manifest (the upstream suite pulls ``.INVALID_MANIFEST_NAME``)."""
+    with target.client() as client:
+        repository = target.repository("malformed")
+        _push_image(client, repository, "v1")
+        response = client.request(method, f"/v2/{repository}/manifests/.INVALID_MANIFEST_NAME", headers={"Accept": OCI_MANIFEST})
+        assert response.status_code == 404
+        if method == "GET" and response.headers.get("Content-Type") == "application/json":
+            assert response.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+
+
 def test_pull_blob_head_and_get(target: Target):
     with target.client() as client:
         repository = target.repository("blob")

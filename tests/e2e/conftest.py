@@ -5,9 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import images, skopeo
+from tests.conftest import BUCKET
+from tests.support import examples, images, skopeo
 from tests.support.daemons import Containerd, Dockerd
 from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.registry2 import Registry2
+
+
+@pytest.fixture(scope="session")
+def registry_s3(seaweed, tmp_path_factory):
+    """The central registry:2 configured from ``deploy/examples/registry-config.yml`` (the Storj example: 64 MiB
+    chunks, CopyObject-only moves), aimed at the session's SeaweedFS bucket."""
+    storage = examples.registry_storage(seaweed.endpoint, BUCKET)
+    registry = Registry2(storage, tmp_path_factory.mktemp("e2e-registry"))
+    try:
+        yield registry
+    finally:
+        registry.stop()
 
 
 @pytest.fixture(scope="session")

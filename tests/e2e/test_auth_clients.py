@@ -113,12 +113,7 @@ def test_containerd_pulls_through_an_htpasswd_edge_with_a_hosts_toml_header(cont
     app = e2e_images["app"]
     assert httpx.get(f"{htpasswd_edge.url}/v2/team/app/manifests/v1").status_code == 401
     credential = base64.b64encode(b"node:node-credential").decode()
-    hosts = containerd.workdir / "certs.d-htpasswd"
-    (hosts / DEAD_REGISTRY).mkdir(parents=True, exist_ok=True)
-    (hosts / DEAD_REGISTRY / "hosts.toml").write_text(
-        f'server = "http://{DEAD_REGISTRY}"\n\n[host."{htpasswd_edge.url}"]\n  capabilities = ["pull", "resolve"]\n'
-        f'  [host."{htpasswd_edge.url}".header]\n    Authorization = "Basic {credential}"\n'
-    )
+    hosts = containerd.hosts_dir(DEAD_REGISTRY, f"http://{DEAD_REGISTRY}", htpasswd_edge.url, f"Basic {credential}")
     containerd.ctr("images", "pull", "--hosts-dir", str(hosts), f"{DEAD_REGISTRY}/team/app:v1", namespace="htpasswd")
     assert {app.manifest_digest, app.config_digest, *app.layer_digests} <= containerd.content_digests("htpasswd")
     assert htpasswd_edge.metrics().value("mirror_auth_requests_total", method="htpasswd", result="ok") >= 3

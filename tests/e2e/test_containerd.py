@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.support.daemons import node_config
 from tests.support.images import BuiltImage
 
 # Nothing listens here: only the edge can serve these pulls.
@@ -43,3 +44,23 @@ def test_ctr_pull_of_a_multi_platform_index_fetches_only_the_host_platform(conta
     assert multi.manifest_digest in content
     assert _expected_content(amd64) <= content
     assert not set(arm64.layer_digests) & content
+
+
+def test_ctr_pull_falls_back_to_the_registry_when_the_edge_is_down(containerd, registry_s3, e2e_images):
+    app = e2e_images["app"]
+    hosts = containerd.hosts_dir(registry_s3.host, registry_s3.url, f"http://{DEAD_REGISTRY}")
+    containerd.ctr("images", "pull", "--hosts-dir", str(hosts), f"{registry_s3.host}/team/app:v1", namespace="fallback")
+    assert _expected_content(app) <= containerd.content_digests("fallback")
+
+
+def test_ctr_pull_falls_through_a_dead_edge_to_the_host_the_node_already_had(containerd, registry_s3, e2e_images, tmp_path):
+    app = e2e_images["app"]
+    certs = tmp_path / "certs.d"
+    (certs / DEAD_REGISTRY).mkdir(parents=True)
+    (certs / DEAD_REGISTRY / "hosts.toml").write_text(
+        f'server = "http://{DEAD_REGISTRY}"\n\n[host."{registry_s3.url}"]\n  capabilities = ["pull", "resolve"]\n'
+    )
+    node_config("write", "--certs-dir", str(certs), "--registry", DEAD_REGISTRY, "--edge", "http://127.0.0.1:9",
+                "--prepend-existing")
+    containerd.ctr("images", "pull", "--hosts-dir", str(certs), f"{DEAD_REGISTRY}/team/app:v1", namespace="prepend")
+    assert _expected_content(app) <= containerd.content_digests("prepend")

@@ -9,14 +9,25 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import orjson
 
+from tests.support import examples
 from tests.support.processes import Server
 
 DEAD_PROXY = "http://127.0.0.1:9"
+NODE_CONFIG = Path(__file__).resolve().parents[2] / "deploy/helm/edge-mirror/files/node-config.py"
+
+
+def node_config(*args: str) -> str:
+    """Run the chart's node-config script (what the init container runs on every node); its stdout."""
+    result = subprocess.run([sys.executable, str(NODE_CONFIG), *args], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"node-config.py {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
 
 
 def offline_env() -> dict[str, str]:
@@ -66,13 +77,19 @@ class Containerd:
             raise RuntimeError(f"ctr {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def hosts_dir(self, registry_host: str, server: str, mirror_url: str) -> Path:
-        """A ``certs.d`` tree whose ``hosts.toml`` for `registry_host` sends pull and resolve to the mirror."""
-        directory = self.workdir / f"certs.d-{abs(hash((registry_host, mirror_url)))}"
-        (directory / registry_host).mkdir(parents=True, exist_ok=True)
-        (directory / registry_host / "hosts.toml").write_text(
-            f'server = "{server}"\n\n[host."{mirror_url}"]\n  capabilities = ["pull", "resolve"]\n'
-        )
+    def hosts_dir(self, registry_host: str, server: str, mirror_url: str, authorization: str | None = None) -> Path:
+        """A ``certs.d`` tree whose ``hosts.toml`` for `registry_host` sends pull and resolve to the mirror, with an
+        ``Authorization`` header for it when given.
+
+        Written by the Helm chart's own node-config script, so these pulls prove the files nodes get.
+        """
+        directory = self.workdir / f"certs.d-{abs(hash((registry_host, mirror_url, authorization)))}"
+        args = ["write", "--certs-dir", str(directory), "--registry", f"{registry_host}={server}", "--edge", mirror_url]
+        if authorization is not None:
+            secret = directory.with_name(directory.name + ".authorization")  # as the chart mounts the Secret's key
+            secret.write_text(authorization)
+            args += ["--authorization-file", str(secret)]
+        node_config(*args)
         return directory
 
     def content_digests(self, namespace: str = "default") -> set[str]:
@@ -91,17 +108,15 @@ class Dockerd:
         self.socket = workdir / "docker.sock"
         mirror_host = mirror_url.split("://", 1)[1]
         config = workdir / "daemon.json"
-        config.write_bytes(
-            orjson.dumps(
-                {
-                    "registry-mirrors": [mirror_url],
-                    "insecure-registries": [mirror_host],
-                    "iptables": False, "ip6tables": False, "bridge": "none", "storage-driver": "vfs",
-                    "data-root": str(workdir / "root"), "exec-root": str(workdir / "exec"),
-                    "pidfile": str(workdir / "docker.pid"), "hosts": [f"unix://{self.socket}"],
-                }
-            )
+        settings = orjson.loads(examples.text("daemon.json", mirror_host))  # the shipped example, then test-only keys
+        settings.update(
+            {
+                "iptables": False, "ip6tables": False, "bridge": "none", "storage-driver": "vfs",
+                "data-root": str(workdir / "root"), "exec-root": str(workdir / "exec"),
+                "pidfile": str(workdir / "docker.pid"), "hosts": [f"unix://{self.socket}"],
+            }
         )
+        config.write_bytes(orjson.dumps(settings))
         self.server = Server(
             ["dockerd", "--config-file", str(config), "--containerd", str(containerd.socket)],
             workdir / "dockerd.log",

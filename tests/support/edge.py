@@ -33,25 +33,27 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_toml(sections: dict[str, dict[str, Any]]) -> str:
+def render_toml(sections: dict[str, Any]) -> str:
+    """TOML for ``{"section": {key: value}}``; a list of tables (``"upstream": [{...}]``) becomes ``[[upstream]]``."""
     lines: list[str] = []
     for section, values in sections.items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        for table in values if isinstance(values, list) else [values]:
+            lines.append(f"[[{section}]]" if isinstance(values, list) else f"[{section}]")
+            lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
     return "\n".join(lines) + "\n"
 
 
 class EdgeMirror:
     """An edge mirror process with its own config file, cache directory and log."""
 
-    def __init__(self, workdir: Path, storage: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> None:
+    def __init__(self, workdir: Path, storage: dict[str, dict[str, Any]], port: int | None = None, **sections: Any) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()  # a port chosen up front when other edges must know it (peers)
         self.host = f"127.0.0.1:{self.port}"
         http = {"addr": self.host, **sections.pop("http", {})}
         self.url = f"{'https' if http.get('certfile') else 'http'}://{self.host}"
-        config: dict[str, dict[str, Any]] = {"http": http}
+        config: dict[str, Any] = {"http": http}
         config.update(storage)
         config["cache"] = {"dir": str(self.workdir / "cache"), **sections.pop("cache", {})}
         config.update(sections)

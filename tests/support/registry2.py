@@ -79,6 +79,8 @@ class Registry2:
             debug_host = f"127.0.0.1:{free_port()}"
             self.debug_url = f"http://{debug_host}"
             self.config["http"]["debug"] = {"addr": debug_host, "prometheus": {"enabled": True, "path": "/metrics"}}
+        if auth:
+            self.config["auth"] = auth
         if proxy_remote:
             self.config["proxy"] = {"remoteurl": proxy_remote}
         if auth:

@@ -27,3 +27,13 @@ def test_revision_and_layer_links():
 def test_rooted_prefixes_the_root_directory_once():
     assert layout.rooted("", "docker/registry/v2/x") == "docker/registry/v2/x"
     assert layout.rooted("/prod/", "docker/registry/v2/x") == "prod/docker/registry/v2/x"
+
+
+def test_a_blob_data_key_gives_back_its_digest_and_other_keys_none():
+    from mirror.reference import parse_digest
+
+    digest = parse_digest("sha256:" + "ab" * 32)
+    assert layout.digest_of_blob_data(layout.blob_data(digest)) == digest
+    assert layout.digest_of_blob_data(layout.layer_link("team/app", digest)) is None
+    assert layout.digest_of_blob_data(layout.blob_data(digest).replace("/ab/", "/cd/")) is None
+    assert layout.digest_of_blob_data("docker/registry/v2/blobs/md5/ab/" + "ab" * 16 + "/data") is None

@@ -34,6 +34,6 @@ def test_multiple_ranges_are_answered_with_the_whole_blob():
 def test_unsatisfiable_or_malformed_range_is_range_invalid_with_size(header):
     with pytest.raises(errors.RegistryError) as raised:
         parse_range(header, 100)
-    assert raised.value.code is errors.RANGE_INVALID
+    assert raised.value.code is errors.RANGE_NOT_SATISFIABLE
     assert raised.value.status == 416
     assert raised.value.headers["Content-Range"] == "bytes */100"

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Point a node's containerd at its local edge: write ``certs.d/<registry>/hosts.toml`` for each registry.
+
+Runs as the chart's init container (``write``) and as its post-delete hook (``restore``); the e2e tests run this
+very file to make the ``hosts.toml`` files the real containerd pulls with.
+
+``write``: for each ``--registry HOST[=SERVER]`` the file sends pull and resolve to ``--edge`` first (short
+``dial_timeout``, so a node whose edge is down falls through quickly), then, with ``--prepend-existing``, to the
+hosts the node already had, and finally to ``SERVER`` (``https://HOST``; Docker Hub's is
+``https://registry-1.docker.io``). An Authorization header for the edge can be read from a file (a mounted Secret).
+An existing ``hosts.toml`` is kept once as ``hosts.toml.edge-mirror-orig`` before it is replaced.
+
+``restore``: puts the kept original back, or removes the file (and its directory if left empty) where there was none.
+
+``done`` and ``wait`` let ``helm uninstall`` wait for every node's restore: the post-delete DaemonSet runs
+``restore`` as its init container and ``done`` (answer 200 on ``--port``) after it; the hook's wait pod runs
+``wait``, which returns once every address of the DaemonSet's headless ``--service`` answers, twice in a row with
+the same set of addresses (or fails after ``--timeout`` seconds).
+
+The certs.d directory is ``--certs-dir``, or the first entry of the ``config_path`` set in containerd's
+``--containerd-config`` (version 2: the ``io.containerd.grpc.v1.cri`` plugin; version 3, containerd 2.x:
+``io.containerd.cri.v1.images``), looked up under ``--host-root`` where the node's filesystem is mounted.
+Standard library only: it runs in the edge image, or any Python 3.11.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import http.server
+import json
+import os
+import socket
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+MARKER = "# Written by edge-mirror's node-config; `node-config.py restore` puts back what was here.\n"
+BACKUP_SUFFIX = ".edge-mirror-orig"
+DOCKER_HUB_SERVER = "https://registry-1.docker.io"
+CRI_PLUGINS = ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images")
+
+
+class NodeConfigError(Exception):
+    """Something the operator must fix; printed as one line, exit status 2."""
+
+
+def default_server(host: str) -> str:
+    return DOCKER_HUB_SERVER if host == "docker.io" else f"https://{host}"
+
+
+def parse_registry(text: str) -> tuple[str, str]:
+    """``HOST`` or ``HOST=SERVER`` → (host, server)."""
+    host, _, server = text.partition("=")
+    host = host.strip()
+    if not host or "/" in host or host in (".", ".."):
+        raise NodeConfigError(f"--registry {text!r}: expected HOST or HOST=SERVER, e.g. docker.io")
+    return host, server.strip() or default_server(host)
+
+
+def detect_certs_dir(containerd_config: Path, host_root: Path) -> Path:
+    """The first directory of the CRI registry ``config_path`` in containerd's config, under `host_root`."""
+    config_file = host_root / containerd_config.relative_to("/")
+    try:
+        document = tomllib.loads(config_file.read_text())
+    except FileNotFoundError:
+        raise NodeConfigError(f"{containerd_config} does not exist on the node; set --certs-dir") from None
+    plugins = document.get("plugins", {})
+    for plugin in CRI_PLUGINS:
+        config_path = plugins.get(plugin, {}).get("registry", {}).get("config_path", "")
+        if config_path:
+            first = config_path.split(":")[0]
+            return host_root / Path(first).relative_to("/")
+    raise NodeConfigError(
+        f"{containerd_config} sets no registry config_path (plugins.\"{CRI_PLUGINS[0]}\".registry.config_path); "
+        "set it to /etc/containerd/certs.d and restart containerd, or pass --certs-dir"
+    )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise NodeConfigError(f"cannot write {value!r} into hosts.toml")
+
+
+def _host_table(url: str, settings: dict[str, Any]) -> str:
+    name = f"host.{json.dumps(url)}"
+    lines = [f"[{name}]"]
+    tables = {key: value for key, value in settings.items() if isinstance(value, dict)}
+    lines += [f"  {key} = {_toml_value(value)}" for key, value in settings.items() if key not in tables]
+    for key, table in tables.items():
+        lines.append(f"  [{name}.{key}]")
+        lines += [f"    {json.dumps(inner)} = {_toml_value(value)}" for inner, value in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def hosts_toml(
+    server: str, edge: str, dial_timeout: str, authorization: str | None, existing_hosts: dict[str, Any]
+) -> str:
+    """The file: the edge first, then the node's own earlier hosts, then `server` as the fallback."""
+    edge_settings: dict[str, Any] = {"capabilities": ["pull", "resolve"]}
+    if dial_timeout:
+        edge_settings["dial_timeout"] = dial_timeout
+    if authorization:
+        edge_settings["header"] = {"Authorization": [authorization]}
+    parts = [MARKER + f"server = {json.dumps(server)}\n", _host_table(edge, edge_settings)]
+    parts += [_host_table(url, settings) for url, settings in existing_hosts.items() if url != edge]
+    return "\n".join(parts)
+
+
+def _existing(path: Path) -> dict[str, Any]:
+    """The original file's ``server`` and ``host`` tables (from the kept copy when there is one)."""
+    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    for candidate in (backup, path):
+        if candidate.exists() and not (candidate == path and candidate.read_text().startswith(MARKER)):
+            try:
+                return tomllib.loads(candidate.read_text())
+            except tomllib.TOMLDecodeError as error:
+                raise NodeConfigError(f"{candidate} is not valid TOML: {error}") from None
+    return {}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def write(certs_dir: Path, registries: list[tuple[str, str]], edge: str, dial_timeout: str,
+          authorization: str | None, prepend_existing: bool) -> list[Path]:
+    written = []
+    for host, server in registries:
+        path = certs_dir / host / "hosts.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        original = _existing(path)
+        backup = path.with_name(path.name + BACKUP_SUFFIX)
+        if path.exists() and not path.read_text().startswith(MARKER) and not backup.exists():
+            os.replace(path, backup)
+        existing_hosts = original.get("host", {}) if prepend_existing else {}
+        if prepend_existing and original.get("server"):
+            server = original["server"]
+        _atomic_write(path, hosts_toml(server, edge, dial_timeout, authorization, existing_hosts))
+        written.append(path)
+    return written
+
+
+def restore(certs_dir: Path, hosts: list[str]) -> list[Path]:
+    restored = []
+    for host in hosts:
+        path = certs_dir / host / "hosts.toml"
+        backup = path.with_name(path.name + BACKUP_SUFFIX)
+        if backup.exists():
+            os.replace(backup, path)
+        elif path.exists() and path.read_text().startswith(MARKER):
+            path.unlink()
+            if not any(path.parent.iterdir()):
+                path.parent.rmdir()
+        else:
+            continue
+        restored.append(path)
+    return restored
+
+
+class _Done(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _DualStackServer(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def serve_done(port: int) -> None:
+    """Answer 200 to every GET on `port` (IPv6 and IPv4 pod addresses), forever: this node's restore has run."""
+    try:
+        server: http.server.ThreadingHTTPServer = _DualStackServer(("::", port), _Done)
+    except OSError:  # a pod without IPv6
+        server = http.server.ThreadingHTTPServer(("", port), _Done)
+    server.serve_forever()
+
+
+def _answers(address: str, port: int) -> bool:
+    connection = http.client.HTTPConnection(address, port, timeout=2)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def wait_done(service: str, port: int, timeout: float, interval: float = 2.0) -> bool:
+    """True once every address `service` resolves to answers on `port`, the same set twice in a row."""
+    deadline = time.monotonic() + timeout
+    previous: set[str] | None = None
+    while time.monotonic() < deadline:
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(service, port, proto=socket.IPPROTO_TCP)}
+        except socket.gaierror:
+            addresses = set()
+        if addresses and all(_answers(address, port) for address in addresses):
+            if addresses == previous:
+                return True
+            previous = addresses
+        else:
+            previous = None
+        time.sleep(interval)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="node-config.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["write", "restore", "done", "wait"])
+    parser.add_argument("--registry", action="append", default=[], help="HOST or HOST=SERVER; repeat per registry")
+    parser.add_argument("--edge", help="the node's edge, e.g. http://10.0.0.7:5000 (write)")
+    parser.add_argument("--dial-timeout", default="200ms", help="how long containerd tries the edge before falling back")
+    parser.add_argument("--authorization-file", type=Path, help="file holding the Authorization header value")
+    parser.add_argument("--prepend-existing", action="store_true", help="keep the node's earlier hosts after the edge")
+    parser.add_argument("--certs-dir", type=Path, help="containerd's certs.d (default: detected from its config)")
+    parser.add_argument("--containerd-config", type=Path, default=Path("/etc/containerd/config.toml"))
+    parser.add_argument("--host-root", type=Path, default=Path("/"), help="where the node's / is mounted")
+    parser.add_argument("--port", type=int, default=8080, help="done/wait: the port the restore pods answer on")
+    parser.add_argument("--service", help="wait: the headless Service of the restore pods")
+    parser.add_argument("--timeout", type=float, default=600, help="wait: give up after this many seconds")
+    arguments = parser.parse_args(argv)
+    if arguments.action == "done":
+        serve_done(arguments.port)
+        return 0
+    if arguments.action == "wait":
+        if not arguments.service:
+            parser.error("wait needs --service")
+        if wait_done(arguments.service, arguments.port, arguments.timeout):
+            print(f"node-config: every pod behind {arguments.service} has restored its node")
+            return 0
+        print(f"node-config: not every pod behind {arguments.service} answered in {arguments.timeout:g}s", file=sys.stderr)
+        return 1
+    if not arguments.registry:
+        parser.error(f"{arguments.action} needs at least one --registry")
+    try:
+        registries = [parse_registry(text) for text in arguments.registry]
+        certs_dir = arguments.certs_dir or detect_certs_dir(arguments.containerd_config, arguments.host_root)
+        if arguments.action == "restore":
+            done = restore(certs_dir, [host for host, _ in registries])
+        else:
+            if not arguments.edge:
+                raise NodeConfigError("--edge is required to write")
+            authorization = None
+            if arguments.authorization_file:
+                authorization = arguments.authorization_file.read_text().strip() or None
+            done = write(certs_dir, registries, arguments.edge, arguments.dial_timeout, authorization,
+                         arguments.prepend_existing)
+    except (NodeConfigError, OSError) as error:
+        print(f"node-config: {error}", file=sys.stderr)
+        return 2
+    for path in done:
+        print(f"node-config: {arguments.action} {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""``GET /_peer/blobs/<digest>``: blob content by digest for the other edges of the region (Range supported).
+
+Only for holders of the region's secret (an HMAC-signed request, `mirror.peers.auth`), and only by digest: no
+repository name is taken, so the route answers nothing a client could not already get by digest with the right
+repository, and nothing at all without the secret. The route exists only when ``[peers]`` is configured.
+
+Content comes from the cache, or from this edge's fill in progress as it lands (joining it, or starting one that
+reads the bucket: a peer request is never forwarded to a third edge).
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from starlette.requests import Request
+
+from mirror import errors
+from mirror.api.ranges import parse_range
+from mirror.api.responses import BlobResponse
+from mirror.cache import BlobReader, EdgeCache
+from mirror.peers import PeerReader, auth
+from mirror.reference import parse_digest
+
+
+class PeerSpan:
+    """A blob reader for a peer: a range that ends before the blob does is sent as soon as its bytes land.
+
+    A client's transfer holds its last byte back until the fill is verified, so that a corrupt blob never
+    completes. A peer verifies the whole blob itself, so here the held-back byte is the one after the range, which
+    is never sent: the peer's fill gets every part as it lands, not all of them at this edge's commit.
+    """
+
+    def __init__(self, blob: BlobReader) -> None:
+        self._blob = blob
+        self.size = blob.size
+        self.source = blob.source
+
+    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+        remaining = end - start
+        inner = self._blob.chunks(start, min(end + 1, self.size))
+        try:
+            async for chunk in inner:
+                if len(chunk) >= remaining:
+                    yield chunk[:remaining]
+                    return
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            await inner.aclose()  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self._blob.close()
+
+
+async def peer_blob(request: Request) -> BlobResponse:
+    reader: PeerReader = request.app.state.peer_reader
+    wanted = request.headers.get("range", "")
+    if not auth.verify(reader.secret, request.headers.get("authorization"), "GET", request.scope["path"], wanted):
+        raise errors.RegistryError(errors.UNAUTHORIZED, "peer requests must be signed with the region's peers.secret")
+    digest = parse_digest(request.path_params["digest"])
+    reader.keep_local(digest)
+    edge: EdgeCache = request.app.state.edge
+    blob = PeerSpan(await edge.open_content(digest))
+    try:
+        span = parse_range(wanted or None, blob.size)
+    except BaseException:
+        blob.close()
+        raise
+    start, end = span if span is not None else (0, blob.size)
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(end - start), "Docker-Content-Digest": str(digest)}
+    if span is None:
+        return BlobResponse(blob, 200, headers, 0, blob.size, send_body=True)  # type: ignore[arg-type]
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+    return BlobResponse(blob, 206, headers, start, end, send_body=True)  # type: ignore[arg-type]

@@ -1,0 +1,326 @@
+"""A Registry v2 client to one remote registry (Docker Hub, ghcr.io, another registry:2): reads only.
+
+What it does that a plain HTTP client does not:
+
+* **Auth.** Requests go out anonymously (or with the route's Basic credentials when the remote asks for Basic).
+  A ``401`` with ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` starts the token dance: a token
+  for ``repository:<name>:pull`` is fetched from the realm and cached per scope until it expires. The route's
+  credentials go to the realm only when it is on the remote's own host or registrable domain
+  (``auth.docker.io`` for ``registry-1.docker.io``; an IP address must match exactly), as distribution does
+  since CVE-2026-33540; any other realm gets an anonymous token request.
+* **Redirects** (blob storage, CDNs) are followed by hand, without the ``Authorization`` header.
+* **Rate limits.** ``429`` raises `RateLimited` with the remote's ``Retry-After``; ``ratelimit-remaining``
+  feeds a gauge per route.
+* **Fail fast.** After a connect failure or timeout the remote is not dialed again for `UNREACHABLE_PAUSE`.
+* **Ranges.** Blob reads ask for ``Range``; a remote that ignores it (``200``) is read from the start and the
+  bytes before the range are skipped.
+
+Errors follow the `Upstream` contract: `NotFound` for 404, `BackendError` for everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import AsyncIterator
+from urllib.parse import urljoin, urlparse
+
+import aiohttp
+import cachetools
+import orjson
+from publicsuffixlist import PublicSuffixList
+
+from mirror import metrics
+from mirror.config import RemoteConfig
+from mirror.mediatypes import MANIFEST_TYPES
+from mirror.reference import Digest, parse_digest
+from mirror.upstream.base import STREAM_CHUNK, BackendError, NotFound
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+TOKEN_MAX_SIZE = 64 * 1024
+# A token is dropped this long before the remote says it expires, so it is never sent stale.
+TOKEN_EXPIRY_MARGIN = 10.0
+DEFAULT_TOKEN_LIFETIME = 60.0
+TOKEN_CACHE_ENTRIES = 4096
+# After a connect failure or timeout, requests fail at once for this long instead of each waiting for the
+# connect timeout: a remote that is down costs its clients (and the stale-tag fallback) no waiting.
+UNREACHABLE_PAUSE = 2.0
+ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+_PUBLIC_SUFFIXES = PublicSuffixList()
+
+
+class RateLimited(BackendError):
+    """The remote answered 429; `retry_after` is its ``Retry-After`` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    expires: float
+
+
+def realm_may_see_credentials(remote_host: str, realm_host: str) -> bool:
+    """Whether credentials for `remote_host` may be sent to a token realm on `realm_host`.
+
+    Same host always; otherwise the same registrable domain (public suffix list), never for IP addresses.
+    """
+    remote_host, realm_host = remote_host.lower().rstrip("."), realm_host.lower().rstrip(".")
+    if remote_host == realm_host:
+        return True
+    for host in (remote_host, realm_host):
+        try:
+            ipaddress.ip_address(host)
+            return False
+        except ValueError:
+            pass
+    remote_domain = _PUBLIC_SUFFIXES.privatesuffix(remote_host)
+    return remote_domain is not None and remote_domain == _PUBLIC_SUFFIXES.privatesuffix(realm_host)
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="...",service="..."`` → ``("bearer", {"realm": ..., "service": ...})``."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), {key.lower(): value for key, value in _CHALLENGE_PARAM.findall(rest)}
+
+
+class RemoteRegistry:
+    """Reads manifests and blobs of one remote registry; `route` (the configured ns) labels its metrics."""
+
+    def __init__(self, settings: RemoteConfig, pool_size: int = 32, connect_timeout: float = 3.0) -> None:
+        self.settings = settings
+        self.route = settings.ns
+        self._base = settings.url
+        self._host = urlparse(settings.url).hostname or ""
+        self._pool_size = pool_size
+        self._connect_timeout = connect_timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._tokens: cachetools.TLRUCache[str, _Token] = cachetools.TLRUCache(
+            maxsize=TOKEN_CACHE_ENTRIES, ttu=lambda _key, token, _now: token.expires, timer=time.monotonic
+        )
+        self._token_lock = asyncio.Lock()
+        self._unreachable_until = 0.0
+        credentials = f"{settings.username}:{settings.password}".encode()
+        self._basic = "Basic " + base64.b64encode(credentials).decode() if settings.username else None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._pool_size),
+            timeout=aiohttp.ClientTimeout(sock_connect=self._connect_timeout, sock_read=60),
+            auto_decompress=False,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    # -- the registry API ---------------------------------------------------------------------------------
+
+    async def probe(self) -> None:
+        response = await self._send("GET", "/v2/", None, {})
+        response.release()
+
+    async def resolve(self, name: str, reference: str) -> Digest:
+        """The digest `name:reference` points at, from a HEAD (Docker Hub does not count HEADs)."""
+        response = await self._send("HEAD", f"/v2/{name}/manifests/{reference}", name, {"Accept": ACCEPT_MANIFESTS})
+        response.release()
+        header = response.headers.get("Docker-Content-Digest", "")
+        try:
+            return parse_digest(header)
+        except Exception:
+            raise BackendError(f"{self.route}: {name}:{reference} answered without a usable digest ({header!r})") from None
+
+    async def manifest(self, name: str, digest: Digest, max_size: int) -> bytes:
+        response = await self._send("GET", f"/v2/{name}/manifests/{digest}", name, {"Accept": ACCEPT_MANIFESTS})
+        try:
+            if (response.content_length or 0) > max_size:
+                raise BackendError(f"{self.route}: manifest {digest} is larger than {max_size} bytes")
+            data = await response.content.read(max_size + 1)
+        except aiohttp.ClientError as error:
+            raise BackendError(f"{self.route}: manifest {digest}: {error}") from error
+        finally:
+            response.release()
+        if len(data) > max_size:
+            raise BackendError(f"{self.route}: manifest {digest} is larger than {max_size} bytes")
+        metrics.remote_bytes.labels(self.route).inc(len(data))
+        return data
+
+    async def blob_size(self, name: str, digest: Digest) -> int:
+        response = await self._send("HEAD", f"/v2/{name}/blobs/{digest}", name, {})
+        response.release()
+        if response.content_length is None:
+            raise BackendError(f"{self.route}: HEAD of blob {digest} gave no Content-Length")
+        return response.content_length
+
+    async def blob_range(self, name: str, digest: Digest, start: int, end: int | None) -> tuple[int, AsyncIterator[bytes]]:
+        """The blob's total size and a stream of bytes ``[start, end)`` (to its end when `end` is None)."""
+        last = "" if end is None else str(end - 1)
+        response = await self._send("GET", f"/v2/{name}/blobs/{digest}", name, {"Range": f"bytes={start}-{last}"})
+        if response.status == 206:
+            total = response.headers.get("Content-Range", "").rpartition("/")[2]
+            if not total.isdigit():
+                response.release()
+                raise BackendError(f"{self.route}: blob {digest}: 206 without a total size in Content-Range")
+            size, skip = int(total), 0
+        else:  # 200: the remote ignored Range and sends the whole blob
+            if response.content_length is None:
+                response.release()
+                raise BackendError(f"{self.route}: blob {digest} has no Content-Length")
+            size, skip = response.content_length, start
+        stop = size if end is None else min(end, size)
+        return size, self._body(response, skip, stop - start, digest)
+
+    async def _body(self, response: aiohttp.ClientResponse, skip: int, length: int, digest: Digest) -> AsyncIterator[bytes]:
+        counted = metrics.remote_bytes.labels(self.route)
+        sent = 0
+        try:
+            async for chunk in response.content.iter_chunked(STREAM_CHUNK):
+                if skip:
+                    dropped = min(skip, len(chunk))
+                    chunk, skip = chunk[dropped:], skip - dropped
+                chunk = chunk[: length - sent]
+                if chunk:
+                    sent += len(chunk)
+                    counted.inc(len(chunk))
+                    yield chunk
+                if sent >= length:
+                    break
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise BackendError(f"{self.route}: blob {digest}: {error}") from error
+        finally:
+            if sent < length or skip:
+                response.close()  # a body we stop reading early cannot go back to the pool
+            else:
+                response.release()
+        if sent != length:
+            raise BackendError(f"{self.route}: blob {digest}: got {sent} of {length} bytes")
+
+    # -- requests, auth, redirects --------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, name: str | None, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """One API request with auth and redirects; a response with status 200/206, or an exception."""
+        op = "head" if method == "HEAD" else "get"
+        try:
+            response = await self._authorized(method, f"{self._base}{path}", name, headers)
+        except BackendError as error:
+            status = "rate_limited" if isinstance(error, RateLimited) else "error"
+            metrics.remote_requests.labels(self.route, op, status).inc()
+            raise
+        except NotFound:
+            metrics.remote_requests.labels(self.route, op, "not_found").inc()
+            raise
+        metrics.remote_requests.labels(self.route, op, "ok").inc()
+        return response
+
+    async def _authorized(self, method: str, url: str, name: str | None, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        scope = f"repository:{name}:pull" if name else ""
+        token = self._tokens.get(scope)
+        auth = {"Authorization": f"Bearer {token.value}"} if token else {}
+        response = await self._follow(method, url, {**headers, **auth})
+        if response.status == 401:
+            challenge = response.headers.get("WWW-Authenticate", "")
+            response.release()
+            auth = await self._answer(challenge, scope)
+            response = await self._follow(method, url, {**headers, **auth})
+        return self._check(response, url)
+
+    async def _follow(self, method: str, url: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """Send, following redirects by hand: the next hop never gets our Authorization header."""
+        assert self._session is not None, "start() first"
+        if time.monotonic() < self._unreachable_until:
+            raise BackendError(f"{self.route}: unreachable a moment ago; not retried for {UNREACHABLE_PAUSE:.0f}s")
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = await self._session.request(method, url, headers=headers, allow_redirects=False)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+                if isinstance(error, (aiohttp.ClientConnectorError, asyncio.TimeoutError)):
+                    self._unreachable_until = time.monotonic() + UNREACHABLE_PAUSE
+                raise BackendError(f"{self.route}: {method} {urlparse(url).path}: {error or type(error).__name__}") from error
+            self._record_rate_limit(response)
+            location = response.headers.get("Location")
+            if response.status not in (301, 302, 303, 307, 308) or not location:
+                return response
+            response.release()
+            url = urljoin(url, location)
+            headers = {key: value for key, value in headers.items() if key.lower() != "authorization"}
+        raise BackendError(f"{self.route}: more than {MAX_REDIRECTS} redirects")
+
+    def _check(self, response: aiohttp.ClientResponse, url: str) -> aiohttp.ClientResponse:
+        if response.status in (200, 206):
+            return response
+        response.release()
+        path = urlparse(url).path
+        if response.status == 404:
+            raise NotFound(f"{self.route}: {path}")
+        if response.status == 429:
+            retry_after = response.headers.get("Retry-After", "")
+            seconds = int(retry_after) if retry_after.isdigit() else 60
+            raise RateLimited(f"{self.route} is rate limiting this mirror (retry after {seconds}s)", seconds)
+        if response.status in (401, 403):
+            raise BackendError(f"{self.route}: {path}: access denied ({response.status}); check the route's credentials")
+        raise BackendError(f"{self.route}: {path}: HTTP {response.status}")
+
+    async def _answer(self, challenge: str, scope: str) -> dict[str, str]:
+        """The Authorization header that answers a 401's challenge."""
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
+            if self._basic is None:
+                raise BackendError(f"{self.route} wants Basic credentials and the route has none")
+            return {"Authorization": self._basic}
+        if scheme != "bearer" or "realm" not in params:
+            raise BackendError(f"{self.route}: unusable auth challenge {challenge[:120]!r}")
+        async with self._token_lock:  # one token request per scope, however many callers wait for it
+            token = self._tokens.get(scope) or await self._fetch_token(params, scope)
+        return {"Authorization": f"Bearer {token.value}"}
+
+    async def _fetch_token(self, params: dict[str, str], scope: str) -> _Token:
+        realm = params["realm"]
+        parsed = urlparse(realm)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise BackendError(f"{self.route}: token realm {realm[:120]!r} is not an http(s) URL")
+        query = {key: value for key, value in (("service", params.get("service", "")), ("scope", scope)) if value}
+        auth: dict[str, str] = {}
+        if self._basic is not None:
+            if realm_may_see_credentials(self._host, parsed.hostname):
+                auth = {"Authorization": self._basic}
+            else:
+                log.warning("%s: token realm %s is outside the registry's domain; asking anonymously", self.route, parsed.hostname)
+        assert self._session is not None
+        try:
+            async with self._session.get(realm, params=query, headers=auth, allow_redirects=False) as response:
+                if response.status == 429:
+                    raise RateLimited(f"{self.route}: token realm is rate limiting", 60)
+                if response.status != 200:
+                    raise BackendError(f"{self.route}: token realm answered {response.status}")
+                body = await response.content.read(TOKEN_MAX_SIZE)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+            raise BackendError(f"{self.route}: token realm: {error}") from error
+        try:
+            document = orjson.loads(body)
+            value = str(document.get("token") or document.get("access_token") or "")
+            lifetime = float(document.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+        except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
+            raise BackendError(f"{self.route}: token realm sent no usable token") from None
+        if not value:
+            raise BackendError(f"{self.route}: token realm sent no token")
+        token = _Token(value, time.monotonic() + max(0.0, lifetime - TOKEN_EXPIRY_MARGIN))
+        if token.expires > time.monotonic():
+            self._tokens[scope] = token
+        return token
+
+    def _record_rate_limit(self, response: aiohttp.ClientResponse) -> None:
+        remaining = response.headers.get("ratelimit-remaining", "").partition(";")[0].strip()
+        if remaining.isdigit():
+            metrics.remote_ratelimit_remaining.labels(self.route).set(int(remaining))

@@ -1,0 +1,216 @@
+"""Remote registries as a tier behind the bucket: local cache → shared bucket (under a prefix) → remote.
+
+`TieredUpstream` is an `Upstream` like any other, so the cache and its fill engine stay unaware of remotes: they
+ask for layout keys, and keys of a routed repository (``<prefix>/<name>``) that the bucket lacks are answered by
+the route's `RemoteRegistry` instead:
+
+=============================  =====================================================================
+key                            answered by
+=============================  =====================================================================
+tag ``current/link``           the remote (a HEAD), trusted for the route's ``tag_ttl``; when the remote
+                               fails or rate limits, the bucket's copy is served stale
+``_layers/.../link``           the bucket, else a HEAD of the blob at the remote
+``_manifests/revisions/...``   the bucket, else a HEAD of the manifest at the remote
+blob ``data``                  the bucket, else the remote: a manifest GET (checked against its digest
+                               here), or ranged blob GETs for the fill (which checks the digest itself)
+=============================  =====================================================================
+
+A blob key names no repository, so the repository a request is for travels in the context variable
+`asking_repository` (set by the API per request; a fill task inherits its starter's context). Whatever comes from
+a remote is handed to `WriteBack`, which puts it into the bucket once the bytes are verified.
+
+Keys of repositories outside every prefix, listings and all writes go to the bucket unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import cachetools
+
+from mirror import layout, metrics
+from mirror.config import RemoteConfig
+from mirror.reference import Digest
+from mirror.upstream.base import BackendError, NotFound, ObjectInfo, Upstream
+from mirror.upstream.registry import RemoteRegistry
+from mirror.upstream.writeback import WriteBack
+
+# The bucket repository (``<prefix>/<name>`` for a routed request) the current request asks about.
+asking_repository: ContextVar[str | None] = ContextVar("asking_repository", default=None)
+
+TAG_MEMORY_ENTRIES = 10_000
+REMOTE_BLOBS_REMEMBERED = 4096
+
+
+@dataclass
+class Route:
+    """One ``[[upstream]]``: its remote, and the tag answers it gave within ``tag_ttl``."""
+
+    settings: RemoteConfig
+    remote: RemoteRegistry
+    tags: cachetools.TTLCache[tuple[str, str], Digest] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tags = cachetools.TTLCache(maxsize=TAG_MEMORY_ENTRIES, ttl=max(self.settings.tag_ttl, 0.001))
+
+    @property
+    def ns(self) -> str:
+        return self.settings.ns
+
+
+class TieredUpstream:
+    """The bucket, with each route's remote behind the keys under its prefix."""
+
+    def __init__(self, bucket: Upstream, remotes: list[RemoteConfig]) -> None:
+        self.bucket = bucket
+        self.name = bucket.name
+        self.routes = [Route(settings, RemoteRegistry(settings)) for settings in remotes]
+        self.writeback = WriteBack(bucket)
+        self._by_ns = {ns: route for route in self.routes for ns in (route.ns, *route.settings.aliases)}
+        self._default = next((route for route in self.routes if route.settings.default), None)
+        # Blob keys whose first bytes came from a remote: the fill's later parts go straight there.
+        self._remote_blobs: cachetools.LRUCache[str, tuple[Route, str]] = cachetools.LRUCache(REMOTE_BLOBS_REMEMBERED)
+
+    # -- routing --------------------------------------------------------------------------------------------
+
+    def bucket_name(self, name: str, ns: str | None) -> str:
+        """The bucket repository for `name` asked with ``?ns=`` (None: no ns). Unknown ns: the bucket as is."""
+        route = self._default if ns is None else self._by_ns.get(ns.strip().lower())
+        return name if route is None else f"{route.settings.prefix}/{name}"
+
+    def split(self, bucket_name: str | None) -> tuple[Route, str] | None:
+        """The route whose prefix holds `bucket_name`, and the name at the remote."""
+        if bucket_name:
+            for route in self.routes:
+                if bucket_name.startswith(route.settings.prefix + "/"):
+                    return route, bucket_name[len(route.settings.prefix) + 1 :]
+        return None
+
+    def forget_tag(self, bucket_name: str, tag: str) -> None:
+        """Make the next lookup of this tag ask the remote (``edge-mirror purge``)."""
+        routed = self.split(bucket_name)
+        if routed is not None:
+            routed[0].tags.pop((routed[1], tag), None)
+
+    # -- lifetime -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.bucket.start()
+        for route in self.routes:
+            await route.remote.start()
+
+    async def close(self) -> None:
+        await self.writeback.close()  # normally done already by the app, while the cache was still open
+        for route in self.routes:
+            await route.remote.close()
+        await self.bucket.close()
+
+    async def probe(self) -> None:
+        await self.bucket.probe()
+
+    def __getattr__(self, attribute: str) -> Any:
+        """Listings and every write (put, delete, multipart...) go to the bucket unchanged."""
+        return getattr(self.bucket, attribute)
+
+    # -- reads ----------------------------------------------------------------------------------------------
+
+    async def stat(self, key: str) -> ObjectInfo:
+        try:
+            return await self.bucket.stat(key)
+        except NotFound:
+            routed = self._blob_route(key)
+            if routed is None:
+                raise
+        meaning = layout.meaning(key)
+        assert meaning is not None and meaning.digest is not None
+        return ObjectInfo(size=await routed[0].remote.blob_size(routed[1], meaning.digest))
+
+    async def read(self, key: str, max_size: int) -> bytes:
+        meaning = layout.meaning(key)
+        routed = self.split(meaning.name) if meaning is not None and meaning.name else self._blob_route(key)
+        if meaning is None or routed is None:
+            return await self.bucket.read(key, max_size)
+        route, remote_name = routed
+        if meaning.kind == "tag":
+            return await self._tag(route, remote_name, meaning.name, meaning.tag, key, max_size)
+        try:
+            return await self.bucket.read(key, max_size)
+        except NotFound:
+            pass
+        digest = meaning.digest
+        if digest is None:
+            raise NotFound(key)
+        if meaning.kind == "layer":
+            await route.remote.blob_size(remote_name, digest)
+            return str(digest).encode()
+        if meaning.kind == "revision":
+            if await route.remote.resolve(remote_name, str(digest)) != digest:
+                raise NotFound(key)
+            return str(digest).encode()
+        data = await route.remote.manifest(remote_name, digest, max_size)
+        actual = hashlib.new(digest.algorithm, data).hexdigest()
+        if actual != digest.hex:
+            raise BackendError(f"{route.ns}: manifest {digest} hashes to {digest.algorithm}:{actual}")
+        self.writeback.manifest(asking_repository.get() or "", digest, data)
+        return data
+
+    async def _tag(self, route: Route, remote_name: str, bucket_name: str, tag: str, key: str, max_size: int) -> bytes:
+        remembered = route.tags.get((remote_name, tag))
+        if remembered is not None:
+            return str(remembered).encode()
+        try:
+            digest = await route.remote.resolve(remote_name, tag)
+        except NotFound:
+            raise NotFound(key) from None
+        except BackendError as error:
+            try:
+                stale = await self.bucket.read(key, max_size)
+            except (NotFound, BackendError):
+                raise error from None
+            metrics.remote_stale.labels(route.ns).inc()
+            return stale
+        route.tags[(remote_name, tag)] = digest
+        self.writeback.tag(bucket_name, tag, digest)
+        return str(digest).encode()
+
+    async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
+        try:
+            first = await self.bucket.read_first(key, length)
+            self._remote_blobs.pop(key, None)  # written back since: this fill reads the bucket
+            return first
+        except NotFound:
+            routed = self._blob_route(key)
+            if routed is None:
+                raise
+        route, remote_name = routed
+        digest = _blob_digest(key)
+        size, chunks = await route.remote.blob_range(remote_name, digest, 0, length)
+        self._remote_blobs[key] = routed
+        self.writeback.blob(asking_repository.get() or "", digest)
+        return size, chunks
+
+    async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        routed = self._remote_blobs.get(key)
+        if routed is None:
+            async for chunk in self.bucket.read_range(key, start, end):
+                yield chunk
+            return
+        _, chunks = await routed[0].remote.blob_range(routed[1], _blob_digest(key), start, end)
+        async for chunk in chunks:
+            yield chunk
+
+    def _blob_route(self, key: str) -> tuple[Route, str] | None:
+        """For a blob key: the route and remote name of the repository the current request asks about."""
+        meaning = layout.meaning(key)
+        if meaning is None or meaning.kind != "blob" or meaning.digest is None:
+            return None
+        return self.split(asking_repository.get())
+
+
+def _blob_digest(key: str) -> Digest:
+    meaning = layout.meaning(key)
+    assert meaning is not None and meaning.digest is not None
+    return meaning.digest

@@ -1,0 +1,143 @@
+"""The chart's node-config script (the init container and the post-delete hook), run on a temporary node root."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.conftest import CHART, REPO, find, render
+from tests.support import examples
+from tests.support.ports import free_port
+
+SCRIPT = CHART / "files" / "node-config.py"
+ORIGINAL = 'server = "https://mirror.corp.example"\n\n[host."https://cache.corp.example"]\n  capabilities = ["pull"]\n'
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=30)
+
+
+def write(certs: Path, *args: str) -> None:
+    result = run("write", "--certs-dir", certs, "--edge", "http://192.0.2.10:5000", *args)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_edge_comes_first_and_the_registry_is_the_fallback(tmp_path):
+    write(tmp_path, "--registry", "docker.io", "--registry", "registry.example.com")
+    hub = tomllib.loads((tmp_path / "docker.io/hosts.toml").read_text())
+    assert hub["server"] == "https://registry-1.docker.io"
+    assert list(hub["host"]) == ["http://192.0.2.10:5000"]
+    assert hub["host"]["http://192.0.2.10:5000"] == {"capabilities": ["pull", "resolve"], "dial_timeout": "200ms"}
+    assert tomllib.loads((tmp_path / "registry.example.com/hosts.toml").read_text())["server"] == "https://registry.example.com"
+
+
+def test_the_example_hosts_toml_is_what_the_script_writes(tmp_path):
+    write(tmp_path, "--registry", "registry.example.com")
+    assert (tmp_path / "registry.example.com/hosts.toml").read_text() == (examples.EXAMPLES / "hosts.toml").read_text()
+
+
+def test_prepend_existing_keeps_the_nodes_hosts_after_the_edge_and_restore_puts_the_file_back(tmp_path):
+    (tmp_path / "docker.io").mkdir()
+    (tmp_path / "docker.io/hosts.toml").write_text(ORIGINAL)
+    write(tmp_path, "--registry", "docker.io", "--prepend-existing")
+    write(tmp_path, "--registry", "docker.io", "--prepend-existing")  # a restarted pod runs it again
+    written = tomllib.loads((tmp_path / "docker.io/hosts.toml").read_text())
+    assert list(written["host"]) == ["http://192.0.2.10:5000", "https://cache.corp.example"]
+    assert written["server"] == "https://mirror.corp.example"
+    assert run("restore", "--certs-dir", tmp_path, "--registry", "docker.io").returncode == 0
+    assert (tmp_path / "docker.io/hosts.toml").read_text() == ORIGINAL
+    assert sorted(path.name for path in (tmp_path / "docker.io").iterdir()) == ["hosts.toml"]
+
+
+def test_without_prepend_existing_the_old_hosts_are_dropped_but_still_restored(tmp_path):
+    (tmp_path / "docker.io").mkdir()
+    (tmp_path / "docker.io/hosts.toml").write_text(ORIGINAL)
+    write(tmp_path, "--registry", "docker.io")
+    assert list(tomllib.loads((tmp_path / "docker.io/hosts.toml").read_text())["host"]) == ["http://192.0.2.10:5000"]
+    run("restore", "--certs-dir", tmp_path, "--registry", "docker.io")
+    assert (tmp_path / "docker.io/hosts.toml").read_text() == ORIGINAL
+
+
+def test_restore_removes_what_the_script_created(tmp_path):
+    write(tmp_path, "--registry", "registry.example.com")
+    (tmp_path / "other.example").mkdir()
+    assert run("restore", "--certs-dir", tmp_path, "--registry", "registry.example.com").returncode == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["other.example"]
+
+
+def test_the_authorization_header_goes_to_the_edge_only(tmp_path):
+    (tmp_path / "authorization").write_text("Basic ZWRnZTpzZWNyZXQ=\n")
+    certs = tmp_path / "certs.d"
+    write(certs, "--registry", "registry.example.com", "--authorization-file", str(tmp_path / "authorization"))
+    hosts = tomllib.loads((certs / "registry.example.com/hosts.toml").read_text())["host"]
+    assert hosts["http://192.0.2.10:5000"]["header"] == {"Authorization": ["Basic ZWRnZTpzZWNyZXQ="]}
+
+
+@pytest.mark.parametrize(
+    ("config", "certs_dir"),
+    [
+        ('version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n',
+         "etc/containerd/certs.d"),
+        ('version = 3\n[plugins."io.containerd.cri.v1.images".registry]\n  config_path = "/etc/containerd/certs.d:/etc/docker/certs.d"\n',
+         "etc/containerd/certs.d"),
+    ],
+    ids=["containerd-1.x", "containerd-2.x-first-of-a-list"],
+)
+def test_the_certs_dir_is_detected_from_containerds_config(tmp_path, config, certs_dir):
+    (tmp_path / "etc/containerd").mkdir(parents=True)
+    (tmp_path / "etc/containerd/config.toml").write_text(config)
+    result = run("write", "--host-root", tmp_path, "--edge", "http://192.0.2.10:5000", "--registry", "docker.io")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / certs_dir / "docker.io/hosts.toml").exists()
+
+
+def test_a_containerd_without_config_path_is_refused_with_the_fix(tmp_path):
+    (tmp_path / "etc/containerd").mkdir(parents=True)
+    (tmp_path / "etc/containerd/config.toml").write_text("version = 2\n")
+    result = run("write", "--host-root", tmp_path, "--edge", "http://192.0.2.10:5000", "--registry", "docker.io")
+    assert result.returncode == 2
+    assert "config_path" in result.stderr and "--certs-dir" in result.stderr
+    assert not (tmp_path / "etc/containerd/certs.d").exists()
+
+
+def test_the_rendered_init_container_writes_the_example_hosts_toml(tmp_path):
+    """Run the script from the rendered ConfigMap with the rendered init container's arguments, on a node root."""
+    objects = render()
+    script = tmp_path / "node-config.py"
+    script.write_text(find(objects, "ConfigMap", "edge-edge-mirror")["data"]["node-config.py"])
+    pod = find(objects, "DaemonSet", "edge-edge-mirror")["spec"]["template"]["spec"]
+    init = next(container for container in pod["initContainers"] if container["name"] == "node-config")
+    host_root = tmp_path / "host"
+    (host_root / "etc/containerd").mkdir(parents=True)
+    (host_root / "etc/containerd/config.toml").write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+    )
+    # The kubelet expands $(NODE_IP); the node's / is mounted at /host.
+    arguments = [{"/host": str(host_root)}.get(arg, arg).replace("$(NODE_IP)", "192.0.2.10") for arg in init["args"]]
+    result = subprocess.run([sys.executable, str(script), *init["command"][2:], *arguments],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    certs = host_root / "etc/containerd/certs.d"
+    assert sorted(path.name for path in certs.iterdir()) == ["docker.io", "registry.example.com"]
+    assert (certs / "registry.example.com/hosts.toml").read_text() == (REPO / "deploy/examples/hosts.toml").read_text()
+
+
+def test_wait_returns_once_every_restored_node_answers():
+    port = free_port()
+    done = subprocess.Popen([sys.executable, str(SCRIPT), "done", "--port", str(port)])
+    try:
+        result = run("wait", "--service", "localhost", "--port", str(port), "--timeout", "20")
+        assert result.returncode == 0, result.stderr
+    finally:
+        done.terminate()
+        done.wait(timeout=10)
+
+
+def test_wait_gives_up_when_a_node_never_answers():
+    result = run("wait", "--service", "127.0.0.1", "--port", str(free_port()), "--timeout", "1")
+    assert result.returncode == 1
+    assert "not every pod" in result.stderr
