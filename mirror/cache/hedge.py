@@ -65,15 +65,16 @@ async def open_hedged(
     second = asyncio.ensure_future(anext(secondary))
     racers = {first: primary, second: secondary}
     try:
-        winner = await _first_success(first, second)
-    except BaseException:
-        for future, stream in racers.items():
-            await _close(stream, future)
-        budget.release(owner)
-        raise
-    loser = second if winner is first else first
-    await _close(racers[loser], loser)
-    budget.release(owner)
+        try:
+            winner = await _first_success(first, second)
+        except BaseException:
+            for future, stream in racers.items():
+                await _close(stream, future)
+            raise
+        loser = second if winner is first else first
+        await _close(racers[loser], loser)
+    finally:
+        budget.release(owner)  # the hedge's extra connection, whatever happened
     metrics.fill_hedges.labels("won" if winner is second else "lost").inc()
     times.observe(time.monotonic() - (hedge_started if winner is second else started))
     return racers[winner], winner.result()
