@@ -65,14 +65,13 @@ async def open_hedged(
     second = asyncio.ensure_future(anext(secondary))
     racers = {first: primary, second: secondary}
     try:
-        try:
-            winner = await _first_success(first, second)
-        except BaseException:
-            for future, stream in racers.items():
-                await _close(stream, future)
-            raise
+        winner = await _first_success(first, second)
         loser = second if winner is first else first
         await _close(racers[loser], loser)
+    except BaseException:
+        for future, stream in racers.items():
+            await _close(stream, future)
+        raise
     finally:
         budget.release(owner)  # the hedge's extra connection, whatever happened
     metrics.fill_hedges.labels("won" if winner is second else "lost").inc()
