@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from mirror import layout, metrics
 from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
-from mirror.cache.hedge import open_hedged
+from mirror.cache.hedge import HEDGE_BYTES, open_hedged
 from mirror.cache.partial import PartWriter, hash_range, open_sparse
 from mirror.cache.parts import Part, PartTable, plan_parts
 from mirror.reference import Digest
@@ -84,6 +84,7 @@ class Fill:
         self.entitled = 0  # requests that passed their repository check
         self.checking = 0  # requests still in their check
         self._reserved = 0
+        self._hedges = 0
         self._wants: Counter[int] = Counter()
         self._sized = asyncio.get_running_loop().create_future()
         self._progress = asyncio.Event()
@@ -352,9 +353,16 @@ class Fill:
     async def _open_range(self, start: int, end: int) -> AsyncIterator[bytes]:
         """A ranged GET of ``[start, end)``, raced by a second one if its first byte is late (`hedge.py`)."""
         stream, first = await open_hedged(
-            lambda: self._upstream.read_range(self._key, start, end), self._manager.first_byte_times, self._budget, self
+            lambda: self._upstream.read_range(self._key, start, end),
+            self._manager.first_byte_times, self._budget, self, self._may_hedge,
         )
         return _prepend(first, stream)
+
+    def _may_hedge(self) -> bool:
+        if self._hedges >= (self.size or 0) // HEDGE_BYTES:
+            return False
+        self._hedges += 1
+        return True
 
     async def _hash_prefix(self) -> str:
         hasher = hashlib.new(self.digest.algorithm)

@@ -4,7 +4,8 @@ Storj's time to first byte is long-tailed: one GET in a few waits several times 
 parts almost always draws one. A part whose first byte has not come after ``1.5 × p75`` of the recent first-byte
 times (taken from the last `WINDOW` GETs, once `MIN_SAMPLES` are known) opens a second GET for the same bytes if
 the node's connection budget has a free connection right now; whichever answers first is read, the other is
-cancelled before it delivers more than its first chunk, so backend bytes stay within a few percent of the blob.
+closed. A loser that had started to answer wastes what was in flight on its connection (up to about a MiB), so a
+fill hedges at most once per `HEDGE_BYTES` of its blob: backend bytes stay within 2 % of the blob.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mirror.cache.parts import ConnectionBudget
 WINDOW = 200
 MIN_SAMPLES = 16
 MIN_DELAY = 0.05
+HEDGE_BYTES = 50 * 1024 * 1024
 
 Opener = Callable[[], AsyncIterator[bytes]]
 
@@ -42,17 +44,18 @@ class FirstByteTimes:
 
 
 async def open_hedged(
-    open_stream: Opener, times: FirstByteTimes, budget: ConnectionBudget, owner: object
+    open_stream: Opener, times: FirstByteTimes, budget: ConnectionBudget, owner: object, allowed: Callable[[], bool]
 ) -> tuple[AsyncIterator[bytes], bytes]:
-    """Open a stream and wait for its first chunk, hedging as described above; the stream it returns holds
-    `owner`'s one budget connection (a hedge's extra connection is given back when the race is decided)."""
+    """Open a stream and wait for its first chunk, hedging as described above if `allowed()` (asked only when a
+    hedge is due; it counts them). The stream returned holds `owner`'s one budget connection (a hedge's extra
+    connection is given back when the race is decided)."""
     started = time.monotonic()
     primary = open_stream()
     first = asyncio.ensure_future(anext(primary))
     delay = times.hedge_delay()
     if delay is not None:
         await asyncio.wait({first}, timeout=delay)
-    if first.done() or delay is None or not budget.try_acquire(owner):
+    if first.done() or delay is None or not allowed() or not budget.try_acquire(owner):
         try:
             chunk = await first
         except BaseException:

@@ -39,7 +39,7 @@ def test_no_hedging_before_enough_first_byte_times_are_known():
         streams = _Streams(0.05, 0.0)
         budget = ConnectionBudget(4)
         await budget.acquire("fill", lambda: False)
-        _, first = await open_hedged(streams.open, FirstByteTimes(), budget, "fill")
+        _, first = await open_hedged(streams.open, FirstByteTimes(), budget, "fill", lambda: True)
         return first, streams.opened
 
     assert asyncio.run(scenario()) == (b"stream 0", 1)
@@ -50,7 +50,7 @@ def test_a_late_first_byte_is_raced_and_the_loser_is_closed():
         streams = _Streams(2.0, 0.0)
         budget = ConnectionBudget(4)
         await budget.acquire("fill", lambda: False)
-        stream, first = await open_hedged(streams.open, _times(0.01), budget, "fill")
+        stream, first = await open_hedged(streams.open, _times(0.01), budget, "fill", lambda: True)
         rest = [chunk async for chunk in stream]
         return first, rest, streams.closed, budget.held("fill")
 
@@ -65,7 +65,7 @@ def test_no_hedge_when_the_budget_has_no_free_connection():
         streams = _Streams(0.2, 0.0)
         budget = ConnectionBudget(1)
         await budget.acquire("fill", lambda: False)
-        _, first = await open_hedged(streams.open, _times(0.01), budget, "fill")
+        _, first = await open_hedged(streams.open, _times(0.01), budget, "fill", lambda: True)
         return first, streams.opened
 
     assert asyncio.run(scenario()) == (b"stream 0", 1)
@@ -76,3 +76,14 @@ def test_hedge_delay_follows_the_observed_distribution():
     for index in range(100):
         times.observe(0.4 if index % 5 == 0 else 0.08)
     assert 0.1 <= (times.hedge_delay() or 0) <= 0.2
+
+
+def test_no_hedge_when_the_fill_has_used_its_share():
+    async def scenario():  # type: ignore[no-untyped-def]
+        streams = _Streams(0.2, 0.0)
+        budget = ConnectionBudget(4)
+        await budget.acquire("fill", lambda: False)
+        _, first = await open_hedged(streams.open, _times(0.01), budget, "fill", lambda: False)
+        return first, streams.opened
+
+    assert asyncio.run(scenario()) == (b"stream 0", 1)
