@@ -22,7 +22,7 @@ class FillManager:
         self.store = store
         self.upstream = upstream
         self.settings = settings
-        self.budget = ConnectionBudget(settings.max_connections)
+        self.budget = ConnectionBudget(settings.max_connections, reserve=settings.max_connections // 4)
         self.first_byte_times = FirstByteTimes()
         self._running: dict[Digest, Fill] = {}
         self._claimed = 0

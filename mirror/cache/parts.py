@@ -181,10 +181,13 @@ class _Waiter:
 
 
 class ConnectionBudget:
-    """At most `limit` backend GETs in flight on this node, shared by every fill."""
+    """At most `limit` backend GETs in flight on this node, shared by every fill. The last `reserve` of them are
+    only for GETs a client waits on (a Range into a part nobody fetches), so read-ahead can never make a cold
+    Range wait for a long GET to end."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, reserve: int = 0) -> None:
         self.limit = limit
+        self.reserve = min(reserve, limit - 1)
         self.in_use = 0
         self._held: Counter[Hashable] = Counter()
         self._waiters: list[_Waiter] = []
@@ -195,7 +198,8 @@ class ConnectionBudget:
 
     async def acquire(self, owner: Hashable, urgent: Callable[[], bool]) -> None:
         """Wait for a connection for `owner`; `urgent()` is asked at grant time (a client is waiting)."""
-        if self.in_use < self.limit and not self._waiters:
+        now_urgent = urgent()
+        if self._room(now_urgent) and (now_urgent or not self._waiters):  # waiters are never urgent while there is room
             self._take(owner)
             return
         waiter = _Waiter(owner, urgent, next(self._sequence), asyncio.get_running_loop().create_future())
@@ -211,7 +215,7 @@ class ConnectionBudget:
 
     def try_acquire(self, owner: Hashable) -> bool:
         """Take a connection only if one is free right now and nobody waits (hedges never queue)."""
-        if self.in_use < self.limit and not self._waiters:
+        if not self._waiters and self._room(False):
             self._take(owner)
             return True
         return False
@@ -223,13 +227,18 @@ class ConnectionBudget:
         self.in_use -= 1
         self._grant()
 
+    def _room(self, urgent: bool) -> bool:
+        return self.in_use < (self.limit if urgent else self.limit - self.reserve)
+
     def _take(self, owner: Hashable) -> None:
         self.in_use += 1
         self._held[owner] += 1
 
     def _grant(self) -> None:
-        while self.in_use < self.limit and self._waiters:
+        while self._waiters:
             best = min(self._waiters, key=lambda w: (not w.urgent(), self._held[w.owner], w.sequence))
+            if not self._room(best.urgent()):
+                return
             self._waiters.remove(best)
             self._take(best.owner)
             best.granted.set_result(None)

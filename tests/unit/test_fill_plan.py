@@ -179,3 +179,18 @@ def test_available_end_follows_written_bytes_across_parts():
     table[2].written = 4 * MIB
     assert table.available_end(0) == 5 * MIB
     assert table.available_end(8 * MIB) == 12 * MIB
+
+
+def test_budget_keeps_its_reserve_for_connections_a_client_waits_on():
+    async def scenario() -> tuple[bool, bool]:
+        budget = ConnectionBudget(4, reserve=1)
+        for _ in range(3):
+            await budget.acquire("read-ahead", lambda: False)
+        blocked = asyncio.create_task(budget.acquire("read-ahead", lambda: False))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(budget.acquire("range", lambda: True), 1)
+        read_ahead_waits = not blocked.done()
+        blocked.cancel()
+        return read_ahead_waits, budget.in_use == 4
+
+    assert asyncio.run(scenario()) == (True, True)
