@@ -120,7 +120,11 @@ class PartTable:
         for position in wants:
             cut = self._urgent_cut(position)
             if cut is not None:
-                return self._split(*cut)
+                piece = self._split(*cut)
+                if piece.fetched == 0 and piece.end - piece.start > 2 * self._min_part_size:
+                    # A short GET for the client; the rest waits its turn, so the connection is soon free again.
+                    self._split(piece, piece.start + self._min_part_size, start=False)
+                return piece
         for part in self.parts:
             if not part.started:
                 part.started = True

@@ -129,15 +129,16 @@ def test_a_wanted_byte_in_a_part_nobody_fetches_starts_a_part_of_its_own():
     table = _table((0, 4 * MIB), (4 * MIB, 36 * MIB))
     table[0].started = True
     picked = table.pick([20 * MIB])
-    assert (picked.start, picked.end) == (20 * MIB, 36 * MIB)
-    assert _spans(table.parts) == [(0, 4 * MIB), (4 * MIB, 20 * MIB), (20 * MIB, 36 * MIB)]
+    assert (picked.start, picked.end) == (20 * MIB, 22 * MIB), "a short GET for the client"
+    assert _spans(table.parts) == [(0, 4 * MIB), (4 * MIB, 20 * MIB), (20 * MIB, 22 * MIB), (22 * MIB, 36 * MIB)]
+    assert not table[3].started
 
 
 def test_a_wanted_byte_far_ahead_of_a_running_get_cuts_it_short():
     table = _table((0, 64 * MIB))
     table[0].started, table[0].fetched = True, 1 * MIB
     picked = table.pick([40 * MIB])
-    assert (picked.start, picked.end) == (40 * MIB, 64 * MIB)
+    assert (picked.start, picked.end) == (40 * MIB, 42 * MIB)
     assert table[0].end == 40 * MIB, "the running GET stops where the new part starts"
 
 
@@ -152,7 +153,7 @@ def test_a_wanted_byte_just_ahead_of_a_running_get_waits_for_it():
 def test_wanted_positions_in_one_part_each_start_their_own_part():
     table = _table((0, 64 * MIB))
     first = table.pick([8 * MIB, 30 * MIB])
-    assert (first.start, first.end) == (8 * MIB, 30 * MIB)
+    assert (first.start, first.end) == (8 * MIB, 10 * MIB)
     assert any(part.start == 30 * MIB and not part.started for part in table)
 
 
