@@ -1,5 +1,8 @@
 """``edge-mirror serve [--config FILE]``: load and check the settings, then serve until SIGTERM/SIGINT.
 
+``edge-mirror purge-uploads --older-than DURATION [--dry-run]``: remove abandoned push sessions and multipart
+uploads from the backend (`mirror.push.purge`).
+
 ``warm``, ``purge`` and ``stats`` talk to a running edge (`mirror.ops`); its URL and admin token come from the
 same config file unless ``--edge`` / ``--token`` say otherwise."""
 
@@ -57,12 +60,37 @@ def _serve(settings: config_module.Config) -> int:
     return 0
 
 
+def _purge_uploads(settings: config_module.Config, older_than: float, dry_run: bool) -> int:
+    from mirror.push.purge import purge_uploads
+    from mirror.upstream import BackendError, open_upstream
+
+    async def main() -> int:
+        upstream = open_upstream(settings.storage, pool_size=4)
+        await upstream.start()
+        try:
+            counts = await purge_uploads(upstream, older_than, dry_run, print)
+        except BackendError as error:
+            print(f"edge-mirror: backend error: {error}", file=sys.stderr)
+            return 1
+        finally:
+            await upstream.close()
+        print(f"{counts.sessions} sessions, {counts.multipart_uploads} multipart uploads, {counts.failures} failures")
+        return 1 if counts.failures else 0
+
+    return asyncio.run(main())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edge-mirror", description="Edge registry mirror")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the registry API")
     serve.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    purge = commands.add_parser("purge-uploads", help="abort push sessions and multipart uploads older than a duration")
+    purge.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
+    purge.add_argument("--older-than", required=True, help="e.g. 24h, 7d is 168h (sessions started before are removed)")
+    purge.add_argument("--dry-run", action="store_true", help="only name what would be removed")
+    purge.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     reindex = commands.add_parser("reindex", help="rebuild the referrers index from the manifest revisions")
     reindex.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
     reindex.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -92,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     except config_module.ConfigError as error:
         print(f"edge-mirror: config error: {error}", file=sys.stderr)
         return 2
+    if arguments.command == "purge-uploads":
+        try:
+            older_than = config_module.parse_duration("--older-than", arguments.older_than)
+        except config_module.ConfigError as error:
+            print(f"edge-mirror: {error}", file=sys.stderr)
+            return 2
+        return _purge_uploads(settings, older_than, arguments.dry_run)
     if arguments.command == "serve":
         return _serve(settings)
     if arguments.command == "reindex":

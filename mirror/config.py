@@ -7,6 +7,7 @@ Any bad value raises `ConfigError`, whose text names the key; the CLI prints it 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -41,7 +42,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "parallelism": 24,
         "max_connections": 32,
     },
-    "upload": {"part_size": "64MiB", "max_size": "64GiB"},
+    "upload": {"part_size": "64MiB", "max_size": ""},  # max_size unset: 64GiB, or less if 10,000 parts hold less
     "admin": {"enabled": False, "token": ""},
     "log": {"format": "text", "access": True},
     # anonymous: None means "the method's default" (["pull"] for none, [] otherwise).
@@ -62,6 +63,9 @@ DRIVERS = ("filesystem", "s3")
 AUTH_METHODS = ("none", "htpasswd", "token")
 ANONYMOUS_ACTIONS = ("pull", "push", "delete")
 LOG_FORMATS = ("text", "json")
+MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -412,16 +416,22 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
         remotes = _remote_tables(document.pop("upstream", []))
         for section, values in _flatten_toml(document).items():
             raw[section].update(values)
+    known = set()
     for section, values in raw.items():
         for key in values:
+            known.add(env_name(section, key))
             override = environ.get(env_name(section, key))
             if override is not None:
                 values[key] = override
     for index, values in enumerate(remotes):
         for key in values:
+            known.add(f"MIRROR_UPSTREAM_{index}_{key.upper()}")
             override = environ.get(f"MIRROR_UPSTREAM_{index}_{key.upper()}")
             if override is not None:
                 values[key] = override
+    for variable in sorted(name for name in environ if name.startswith("MIRROR_") and name not in known):
+        # A warning, not a refusal: Kubernetes injects MIRROR_PORT-style variables for a Service named "mirror".
+        log.warning("%s is not a setting of this mirror and is ignored (misspelt? see the README's keys)", variable)
     settings = _validate(raw)
     admin = AdminConfig(enabled=parse_bool("admin.enabled", raw["admin"]["enabled"]), token=str(raw["admin"]["token"]))
     if admin.enabled and len(admin.token) < 16:
@@ -510,6 +520,16 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
+    if str(raw["upload"]["max_size"]).strip() == "":
+        upload_max_size = min(64 * GIB, MAX_PARTS * upload_part_size)
+    else:
+        upload_max_size = parse_size("upload.max_size", raw["upload"]["max_size"])
+    if upload_max_size > MAX_PARTS * upload_part_size:
+        raise ConfigError(
+            "upload.max_size",
+            f"{raw['upload']['max_size']} needs more than {MAX_PARTS} parts of upload.part_size "
+            f"({raw['upload']['part_size']}); raise upload.part_size or lower upload.max_size",
+        )
     log_format = str(raw["log"]["format"]).strip().lower()
     if log_format not in LOG_FORMATS:
         raise ConfigError("log.format", f"unknown format {raw['log']['format']!r} (choose one of: {', '.join(LOG_FORMATS)})")
@@ -539,7 +559,7 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             min_part_size=min_part_size,
             max_connections=parse_int("fill.max_connections", raw["fill"]["max_connections"], 1, 4096),
         ),
-        upload=UploadConfig(part_size=upload_part_size, max_size=parse_size("upload.max_size", raw["upload"]["max_size"])),
+        upload=UploadConfig(part_size=upload_part_size, max_size=upload_max_size),
         auth=_validate_auth(raw),
         log=LogConfig(format=log_format, access=parse_bool("log.access", raw["log"]["access"])),
         peers=_validate_peers(raw, host, port),

@@ -21,9 +21,10 @@ The layout, as registry:2 writes it under its storage root directory::
                 ├── startedat                                  RFC 3339 time the upload began
                 ├── hashstates/<algorithm>/<offset>            resumable hash state (registry:2 only)
                 ├── state                                      edge only: multipart id, parts, offset (JSON)
-                └── tails/<offset>                             edge only: bytes not yet a full part, ending at
-                                                               <offset>; a new key per chunk, so a chunk that
-                                                               fails half-way never spoils the saved state
+                └── tails/<nonce>                              edge only: bytes not yet a full part; a new key
+                                                               per chunk (its state's nonce), so a chunk that
+                                                               fails half-way or races another never spoils
+                                                               the saved state
 
 Beside it the edge keeps one kind of object of its own, outside registry:2's tree::
 
@@ -151,8 +152,13 @@ def upload_state(name: str, upload_id: str) -> str:
     return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/state"
 
 
-def upload_tail(name: str, upload_id: str, offset: int) -> str:
-    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/tails/{offset}"
+def upload_tail(name: str, upload_id: str, nonce: str) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/tails/{nonce}"
+
+
+def uploads_directory(name: str) -> str:
+    """Every upload session of repository `name` (the upload purger walks it)."""
+    return f"{REPOSITORIES}/{name}/_uploads"
 
 
 def is_repository_marker(child: str) -> bool:

@@ -204,7 +204,10 @@ def test_invalid_page_size_is_400_with_a_spec_code(client):
 
 def test_catalog_lists_repositories_with_pagination(client):
     repositories = client.get("/v2/_catalog").json()["repositories"]
-    assert {"team/api", "team/api-multi", "team/other"} <= set(repositories)
+    assert {"team/api", "team/api-multi"} <= set(repositories)
+    # A blob but no manifest: not a repository anyone can pull. registry:2 2.8 still lists it (it looks for
+    # `_layers`); distribution fixed that in PR #3173 by looking for `_manifests`, as the edge does.
+    assert "team/other" not in repositories
     assert repositories == sorted(repositories)
     page = client.get("/v2/_catalog?n=1")
     assert len(page.json()["repositories"]) == 1

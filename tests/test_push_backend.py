@@ -107,10 +107,10 @@ def test_layout_keys_of_the_write_side():
         layout.upload_data("app", "f" * 32),
         layout.upload_state("app", "f" * 32),
         layout.upload_started_at("app", "f" * 32),
-        layout.upload_tail("app", "f" * 32, 42),
+        layout.upload_tail("app", "f" * 32, "a" * 32),
     ):
         assert key.startswith(directory + "/")
-    assert layout.upload_tail("app", "f" * 32, 42) != layout.upload_tail("app", "f" * 32, 43)
+    assert layout.upload_tail("app", "f" * 32, "a" * 32) != layout.upload_tail("app", "f" * 32, "b" * 32)
 
 
 @pytest.mark.parametrize("size", [0, 1, 5 * MIB - 1])

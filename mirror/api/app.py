@@ -23,8 +23,10 @@ from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.auth import Authorizer
 from mirror.cache import EdgeCache
-from mirror.cache.publish import Publisher
-from mirror.cache.uploads import Uploads
+from mirror.cache.catalog import Catalog
+from mirror.cache.pushed import PushNotices
+from mirror.push.publish import Publisher
+from mirror.push.uploads import Uploads
 from mirror.config import Config
 from mirror.peers import open_peer_reader
 from mirror.reference import Digest
@@ -35,6 +37,8 @@ from mirror.upstream.writeback import SHUTDOWN_GRACE
 log = logging.getLogger(__name__)
 
 READ = ["GET", "HEAD"]
+# Metric label values come from closed sets: a method or route a client invents is counted as "other".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
 
 
 # Every registry route is `guarded`: the access decision comes before the handler acts. Health, readiness and
@@ -104,8 +108,9 @@ class RequestMetrics:
             await self.app(scope, receive, send_with_version)
         finally:
             endpoint = scope.get("endpoint")
-            route = getattr(endpoint, "__name__", "unmatched")
-            metrics.http_requests.labels(scope["method"], route, str(status)).inc()
+            route = getattr(endpoint, "__name__", "other")
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            metrics.http_requests.labels(method, route, str(status)).inc()
             metrics.http_request_duration.labels(route).observe(time.perf_counter() - started)
 
 
@@ -147,8 +152,10 @@ def create_app(config: Config) -> ASGIApp:
         app.state.admin_token = config.admin.token
         if tiers is not None:
             tiers.writeback.local_file = lambda digest: committed_file(edge, digest)
-        app.state.uploads = Uploads(upstream, edge.links, config.upload, config.cache.dir / "uploads")
-        app.state.publisher = Publisher(upstream, edge, delete_enabled=config.storage.delete)
+        app.state.catalog = Catalog(upstream)
+        notices = PushNotices(edge)
+        app.state.uploads = Uploads(upstream, notices, config.upload, config.cache.dir / "uploads")
+        app.state.publisher = Publisher(upstream, notices, delete_enabled=config.storage.delete)
         if await edge.probe():
             log.info("backend %s is reachable", upstream.name)
         else:

@@ -9,7 +9,7 @@ from mirror.api.ranges import parse_range
 from mirror.api.responses import BlobResponse
 from mirror.api.routing import read_repository
 from mirror.cache import EdgeCache
-from mirror.cache.publish import Publisher
+from mirror.push.publish import Publisher
 from mirror.reference import parse_digest, parse_name
 
 # Content by digest never changes.

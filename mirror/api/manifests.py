@@ -9,7 +9,7 @@ from mirror import errors
 from mirror.api.negotiation import accepted_types, check_acceptable
 from mirror.api.routing import read_repository
 from mirror.cache import EdgeCache
-from mirror.cache.publish import Publisher
+from mirror.push.publish import Publisher
 from mirror.mediatypes import MANIFEST_MAX_SIZE
 from mirror.reference import is_digest, parse_digest, parse_name, parse_tag
 

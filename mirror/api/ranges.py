@@ -7,6 +7,9 @@ import re
 from mirror import errors
 
 _SPEC = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
+# Any position beyond this is beyond every blob; longer numbers are not converted (Python refuses to turn
+# more than 4,300 digits into an int, and a client need not make us try).
+_FAR = 10**19
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -21,20 +24,25 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     match = _SPEC.fullmatch(header)
     if not match or (not match.group(1) and not match.group(2)):
-        raise _invalid(f"malformed Range header {header!r}; expected bytes=START-END", size)
+        raise _invalid(f"malformed Range header {header[:100]!r}; expected bytes=START-END", size)
     first, last = match.group(1), match.group(2)
     if not first:
-        suffix = int(last)
-        if suffix == 0:
-            raise _invalid("a suffix range of zero bytes cannot be satisfied", size)
+        suffix = _number(last)
+        if suffix == 0 or size == 0:
+            raise _invalid(f"a suffix range of {suffix} bytes of a {size}-byte blob cannot be satisfied", size)
         return max(0, size - suffix), size
-    start = int(first)
-    end = size if not last else int(last) + 1
-    if last and int(last) < start:
-        raise _invalid(f"range end {last} is before its start {start}", size)
+    start = _number(first)
+    end = size if not last else _number(last) + 1
+    if last and _number(last) < start:
+        raise _invalid(f"range end {last[:30]} is before its start {first[:30]}", size)
     if start >= size:
-        raise _invalid(f"range starts at {start}, but the blob has {size} bytes", size)
+        raise _invalid(f"range starts at {first[:30]}, but the blob has {size} bytes", size)
     return start, min(end, size)
+
+
+def _number(digits: str) -> int:
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) < 19 else _FAR
 
 
 def _invalid(message: str, size: int) -> errors.RegistryError:

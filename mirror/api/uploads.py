@@ -8,10 +8,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mirror import errors
-from mirror.cache.uploads import Uploads, range_headers
+from mirror.push.uploads import Uploads, range_headers
 from mirror.reference import parse_digest, parse_name
 
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?")
+# Offsets of at most 18 digits (an exabyte): longer numbers are refused before Python is asked to convert them.
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d{1,18})-(\d{1,18})(?:/\d{1,18}|/\*)?")
 
 
 def _uploads(request: Request) -> Uploads:
@@ -56,7 +57,7 @@ async def upload_chunk(request: Request) -> Response:
     if content_range:
         match = _CONTENT_RANGE.fullmatch(content_range.strip())
         if not match or int(match.group(2)) < int(match.group(1)):
-            raise errors.RegistryError(errors.RANGE_INVALID, f"malformed Content-Range {content_range!r}; expected START-END")
+            raise errors.RegistryError(errors.RANGE_INVALID, f"malformed Content-Range {content_range[:100]!r}; expected START-END")
         start = int(match.group(1))
         length = int(match.group(2)) - start + 1
     state = await _uploads(request).append(

@@ -233,24 +233,6 @@ class EdgeCache:
             raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
         return tags
 
-    async def repositories(self) -> list[str]:
-        """Every repository in storage, sorted: directories under ``repositories/`` that hold ``_layers``."""
-        found: list[str] = []
-        pending = [""]
-        try:
-            while pending:
-                relative = pending.pop()
-                directory = f"{layout.REPOSITORIES}/{relative}" if relative else layout.REPOSITORIES
-                listing = await self.upstream.list(directory)
-                if "_layers" in listing.directories:
-                    found.append(relative)
-                for child in listing.directories:
-                    if not layout.is_repository_marker(child):
-                        pending.append(f"{relative}/{child}" if relative else child)
-        except BackendError as error:
-            raise errors.unavailable(error) from error
-        return sorted(found)
-
 
 def _retrieve(task: "asyncio.Future[object]") -> None:
     """Mark a speculative fetch's failure as seen when nobody awaits it (its caller failed the link check)."""

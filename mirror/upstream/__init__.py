@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from mirror.config import StorageConfig
-from mirror.upstream.base import BackendError, Listing, NotFound, ObjectInfo, TooLarge, Upstream
+from mirror.upstream.base import BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, Reader, TooLarge, Upstream, Writer
 from mirror.upstream.instrumented import InstrumentedUpstream
 
-__all__ = ["BackendError", "Listing", "NotFound", "ObjectInfo", "TooLarge", "Upstream", "open_upstream"]
+__all__ = [
+    "BackendError", "Listing", "MultipartUpload", "NotFound", "ObjectInfo", "Reader", "TooLarge", "Upstream", "Writer",
+    "open_upstream",
+]
 
 
 def open_upstream(storage: StorageConfig, pool_size: int) -> Upstream:

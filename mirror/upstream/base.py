@@ -1,4 +1,4 @@
-"""The one `Upstream` protocol every storage backend implements, and its errors.
+"""What a storage backend offers: a small `Reader` and a `Writer` protocol, each method with its error contract.
 
 Keys are storage-layout keys built by `mirror.layout` (``docker/registry/v2/...``); a backend prefixes its own
 root directory. Ranges are half-open: ``[start, end)``.
@@ -31,6 +31,13 @@ class ObjectInfo:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class MultipartUpload:
+    key: str
+    upload_id: str
+    initiated: float  # seconds since the epoch
+
+
 @dataclass(slots=True)
 class Listing:
     """Immediate children of a directory key: sub-directory names and file names (no slashes)."""
@@ -39,41 +46,39 @@ class Listing:
     files: list[str] = field(default_factory=list)
 
 
-class Upstream(Protocol):
-    """Read access to the registry:2 storage layout in some backend."""
-
-    name: str
-
-    async def start(self) -> None:
-        """Open clients and pools; must not fail when the backend is unreachable."""
-
-    async def close(self) -> None:
-        """Release clients and pools."""
+class Reader(Protocol):
+    """Read access to the registry:2 storage layout. Every method raises `BackendError` when the backend cannot
+    answer right now (worth a retry later); those that name a missing key raise `NotFound`."""
 
     async def probe(self) -> None:
-        """Raise BackendError when the backend cannot be reached right now."""
+        """Return when the backend answers; `BackendError` otherwise."""
 
     async def stat(self, key: str) -> ObjectInfo:
-        """Size of the object at `key`; NotFound when absent."""
+        """Size of the object at `key`; `NotFound` when absent."""
 
     async def read(self, key: str, max_size: int) -> bytes:
-        """The whole small object at `key` (links, manifests); NotFound when absent, TooLarge over `max_size`."""
+        """The whole small object at `key` (links, manifests); `NotFound` when absent, `TooLarge` over `max_size`."""
 
     def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
-        """Stream bytes ``[start, end)`` of the object at `key` in chunks of about STREAM_CHUNK."""
+        """Stream bytes ``[start, end)`` of the object at `key` in chunks of about STREAM_CHUNK.
+
+        `NotFound` when absent; `BackendError` also when the object ends before `end` (never a short stream)."""
 
     async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
-        """The object's total size and a stream of its first `length` bytes, from one request.
+        """The object's total size and a stream of its first `length` bytes, from one request; `NotFound` when absent.
 
         A fill learns the size and gets its first bytes in a single round trip (no stat first)."""
 
     async def list(self, directory: str) -> Listing:
-        """Immediate children of `directory`; an empty Listing when it does not exist."""
+        """Immediate children of `directory`; an empty Listing when it does not exist (never `NotFound`)."""
 
-    # -- writes (push) ------------------------------------------------------------------------------------
+
+class Writer(Protocol):
+    """Write access (pushes, deletes). Every method raises `BackendError` when the backend refuses or cannot be
+    reached; deleting something absent is not an error."""
 
     async def put(self, key: str, data: bytes) -> None:
-        """Write a small object (link, manifest, upload state) whole."""
+        """Write a small object (link, manifest, upload state) whole; readers never see half of it."""
 
     async def delete(self, key: str) -> None:
         """Remove the object at `key`; absent is fine."""
@@ -82,16 +87,37 @@ class Upstream(Protocol):
         """Remove every object under `directory`, as registry:2's storage drivers delete a path; absent is fine."""
 
     async def copy(self, source: str, destination: str, size: int) -> None:
-        """Server-side copy of a committed object (never UploadPartCopy: Storj's gateway lacks it)."""
+        """Server-side copy of a committed object (never UploadPartCopy: Storj's gateway lacks it); `NotFound`
+        when `source` is absent."""
 
     async def start_multipart(self, key: str) -> str:
         """Begin a multipart write of `key`; returns its upload id."""
 
     async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
-        """Write part `number` (1-based; all but the last ≥ 5 MiB) of `size` bytes from a file or bytes; its ETag."""
+        """Write part `number` (1-based; all but the last ≥ 5 MiB) of `size` bytes from a file or bytes; returns
+        its ETag, which names the part's content. `NotFound` when the multipart upload is gone."""
+
+    async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
+        """The parts the backend holds now, number → ETag; `NotFound` when the multipart upload is gone."""
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        """Make `key` visible as the concatenation of `parts` (number, ETag) in order."""
+        """Make `key` the concatenation of `parts` (number, ETag) in order; `NotFound` when the multipart upload
+        is gone, `BackendError` when a part's ETag does not match what the backend holds."""
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Discard a multipart write and its parts."""
+        """Discard a multipart write and its parts; gone already is fine, and so is a failure (best effort)."""
+
+    async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
+        """Multipart writes begun under `prefix` and neither completed nor aborted (for the upload purger)."""
+
+
+class Upstream(Reader, Writer, Protocol):
+    """One storage backend: a `Reader` and a `Writer` with a name and a lifetime."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open clients and pools; must not fail when the backend is unreachable."""
+
+    async def close(self) -> None:
+        """Release clients and pools."""

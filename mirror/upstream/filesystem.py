@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import io
 import os
 import shutil
@@ -15,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import AsyncIterator, BinaryIO
 
-from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, NotFound, ObjectInfo, TooLarge
+from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, TooLarge
 
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
 
@@ -134,39 +135,107 @@ class FilesystemUpstream:
 
         await self._guard(destination, copy_file)
 
+    # A multipart upload is a directory ``.multipart-<id>`` beside its key, holding the key's name in ``.key`` and
+    # one file per part named ``<number>-<md5 of the part>``: the ETag is the content's MD5, as S3 makes it.
+
     def _parts_directory(self, key: str, upload_id: str) -> Path:
         return self._path(key).parent / f".multipart-{upload_id}"
 
     async def start_multipart(self, key: str) -> str:
         upload_id = uuid.uuid4().hex
-        await self._guard(key, self._parts_directory(key, upload_id).mkdir, 0o755, True)
+
+        def create() -> None:
+            directory = self._parts_directory(key, upload_id)
+            directory.mkdir(parents=True)
+            (directory / ".key").write_text(key)
+
+        await self._guard(key, create)
         return upload_id
 
     async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
         directory = self._parts_directory(key, upload_id)
-        if not await asyncio.to_thread(directory.is_dir):
-            raise NotFound(f"{key}: no multipart upload {upload_id}")
-        source = io.BytesIO(body) if isinstance(body, bytes) else body
-        await self._guard(key, _atomic_write_file, directory / f"{number:05d}", source)
-        return f"{number}-{size}"
+
+        def write_part() -> str:
+            if not directory.is_dir():
+                raise NotFound(f"{key}: no multipart upload {upload_id}")
+            source = io.BytesIO(body) if isinstance(body, bytes) else body
+            staging = directory / f".{uuid.uuid4().hex}.tmp"
+            digest = hashlib.md5(usedforsecurity=False)
+            with open(staging, "wb") as out:
+                while chunk := source.read(STREAM_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            etag = digest.hexdigest()
+            os.replace(staging, directory / f"{number:05d}-{etag}")
+            for other in directory.glob(f"{number:05d}-*"):
+                if other.name != f"{number:05d}-{etag}":
+                    other.unlink(missing_ok=True)
+            return f'"{etag}"'
+
+        try:
+            return await asyncio.to_thread(write_part)
+        except OSError as error:
+            raise _translate(error, key) from error
+
+    async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
+        directory = self._parts_directory(key, upload_id)
+
+        def scan() -> dict[int, str]:
+            if not directory.is_dir():
+                raise NotFound(f"{key}: no multipart upload {upload_id}")
+            held = {}
+            for entry in directory.iterdir():
+                number, _, etag = entry.name.partition("-")
+                if number.isdigit():
+                    held[int(number)] = f'"{etag}"'
+            return held
+
+        try:
+            return await asyncio.to_thread(scan)
+        except OSError as error:
+            raise _translate(error, key) from error
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         directory = self._parts_directory(key, upload_id)
 
         def assemble() -> None:
+            if not directory.is_dir():
+                raise NotFound(f"{key}: no multipart upload {upload_id}")
             target = self._path(key)
             staging = target.with_name(f".{uuid.uuid4().hex}.tmp")
-            with open(staging, "wb") as out:
-                for number, _ in parts:
-                    with open(directory / f"{number:05d}", "rb") as part:
-                        shutil.copyfileobj(part, out, STREAM_CHUNK)
-            os.replace(staging, target)
+            try:
+                with open(staging, "wb") as out:
+                    for number, etag in parts:
+                        part = directory / f"{number:05d}-{etag.strip(chr(34))}"
+                        if not part.is_file():
+                            raise BackendError(f"{key}: part {number} with ETag {etag} is not held (InvalidPart)")
+                        with open(part, "rb") as source:
+                            shutil.copyfileobj(source, out, STREAM_CHUNK)
+                os.replace(staging, target)
+            finally:
+                staging.unlink(missing_ok=True)
             shutil.rmtree(directory, ignore_errors=True)
 
         await self._guard(key, assemble)
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self._parts_directory(key, upload_id), True)
+
+    async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
+        def scan() -> list[MultipartUpload]:
+            found = []
+            for directory, subdirectories, _ in os.walk(self._path(prefix)):
+                for child in subdirectories:
+                    if child.startswith(".multipart-"):
+                        marker = Path(directory, child, ".key")
+                        upload_id = child[len(".multipart-"):]
+                        try:
+                            found.append(MultipartUpload(marker.read_text(), upload_id, marker.stat().st_mtime))
+                        except OSError:
+                            continue  # completed or aborted while we looked
+            return found
+
+        return await asyncio.to_thread(scan)
 
     @staticmethod
     async def _guard(key: str, function, *args) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import AsyncIterator, BinaryIO
 
 from mirror import metrics
-from mirror.upstream.base import Listing, NotFound, ObjectInfo, Upstream
+from mirror.upstream.base import Listing, MultipartUpload, NotFound, ObjectInfo, Upstream
 
 
 class InstrumentedUpstream:
@@ -59,8 +59,14 @@ class InstrumentedUpstream:
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         await self._call("complete_multipart", self.inner.complete_multipart(key, upload_id, parts))
 
+    async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
+        return await self._call("list_parts", self.inner.list_parts(key, upload_id))
+
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         await self._call("abort_multipart", self.inner.abort_multipart(key, upload_id))
+
+    async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
+        return await self._call("multipart_uploads", self.inner.multipart_uploads(prefix))
 
     async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
         size, chunks = await self._call("read_first", self.inner.read_first(key, length))

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mirror import layout
 from mirror.config import S3Config
-from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, NotFound, ObjectInfo, TooLarge
+from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, TooLarge
 
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload"}
 # CopyObject copies up to 5 GiB server-side; larger objects are streamed through us in parts.
@@ -214,6 +214,35 @@ class S3Upstream:
             key,
         )
         return str(response["ETag"])
+
+    async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
+        held: dict[int, str] = {}
+        try:
+            paginator = self._client.get_paginator("list_parts")
+            async for page in paginator.paginate(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id):
+                for part in page.get("Parts", []):
+                    held[int(part["PartNumber"])] = str(part["ETag"])
+        except ClientError as error:
+            raise _translate(error, key) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{key}: {error}") from error
+        return held
+
+    async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
+        rooted_prefix = self._key(prefix)
+        root = self._key("")
+        found: list[MultipartUpload] = []
+        try:
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=rooted_prefix):
+                for upload in page.get("Uploads", []):
+                    key = str(upload["Key"])[len(root):]
+                    found.append(MultipartUpload(key, str(upload["UploadId"]), upload["Initiated"].timestamp()))
+        except ClientError as error:
+            raise _translate(error, prefix) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{prefix}: {error}") from error
+        return found
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         await self._write(

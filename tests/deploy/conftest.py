@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,29 @@ def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     matches = [item for item in objects if item["kind"] == kind and item["metadata"]["name"] == name]
     assert len(matches) == 1, f"{kind}/{name}: {len(matches)} rendered"
     return matches[0]
+
+
+# What the kubelet puts in for `$(VAR)` references to the downward-API variables the chart sets.
+DOWNWARD_API = {"POD_IP": "10.1.2.3", "NODE_IP": "10.0.0.7"}
+KUBELET_EXPANDS = re.compile(r"\$\((POD_IP|NODE_IP)\)")
+
+
+def edge_environ(objects: list[dict[str, Any]], existing: dict[tuple[str, str], str] | None = None) -> dict[str, str]:
+    """The edge container's MIRROR_* environment as the kubelet gives it: each secretKeyRef read from the rendered
+    Secrets, else from `existing` (Secrets made beforehand), else a stand-in value naming the Secret and key."""
+    secrets = {(item["metadata"]["name"], key): value for item in objects if item["kind"] == "Secret"
+               for key, value in item.get("stringData", {}).items()}
+    secrets.update(existing or {})
+    daemonset = next(item for item in objects if item["kind"] == "DaemonSet" and "helm.sh/hook" not in
+                     item["metadata"].get("annotations", {}))
+    environ = {}
+    for item in daemonset["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if "value" in item:
+            environ[item["name"]] = KUBELET_EXPANDS.sub(lambda match: DOWNWARD_API[match.group(1)], item["value"])
+        elif "secretKeyRef" in item["valueFrom"]:
+            ref = item["valueFrom"]["secretKeyRef"]
+            environ[item["name"]] = secrets.get((ref["name"], ref["key"]), f"secret {ref['name']} key {ref['key']}")
+    return {name: value for name, value in environ.items() if name.startswith("MIRROR_")}
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 
 from mirror import config as mirror_config
-from tests.deploy.conftest import CHART, REGION_VALUES, REPO, VALUES_CASES, find, load_values, render
+from tests.deploy.conftest import CHART, REGION_VALUES, REPO, VALUES_CASES, edge_environ, find, load_values, render
 
 KUBE_VERSION = "1.30"
 # Prometheus Operator kinds: not in the Kubernetes schemas, checked for shape here and by the dashboard test.
@@ -46,14 +46,18 @@ def test_a_broken_object_fails_the_kubernetes_validation():
 @pytest.mark.parametrize("values_file", VALUES_CASES)
 def test_the_rendered_toml_is_a_valid_edge_config_with_the_derived_cache_size(values_file: Path | None, tmp_path):
     values = load_values(values_file) or {}
-    config_map = find(render(values), "ConfigMap", "edge-edge-mirror")
+    objects = render(values)
+    config_map = find(objects, "ConfigMap", "edge-edge-mirror")
     (tmp_path / "mirror.toml").write_text(config_map["data"]["mirror.toml"])
-    settings = mirror_config.load(tmp_path / "mirror.toml", environ={})
+    settings = mirror_config.load(tmp_path / "mirror.toml", environ=edge_environ(objects))
     cache = {"sizeGiB": 50, "usePercent": 90, **values.get("cache", {})}
     assert settings.cache.size == cache["sizeGiB"] * 1024**3 * cache["usePercent"] // 100
     assert str(settings.cache.dir) == "/var/cache/edge-mirror"
     assert settings.storage.driver == "s3"
     assert "secretkey" not in config_map["data"]["mirror.toml"]
+    if values.get("peers", {}).get("enabled"):
+        assert settings.peers.dns.startswith("edge-edge-mirror-peers.")
+        assert settings.peers.self_address == "10.1.2.3:5000"
 
 
 def test_defaults_run_one_locked_down_edge_per_node_on_its_node_ip():

@@ -98,3 +98,18 @@ def test_bad_fill_settings_name_their_key(variable, value, key):
     with pytest.raises(ConfigError) as raised:
         load(None, environ={variable: value})
     assert raised.value.key == key
+
+
+def test_an_unknown_mirror_variable_is_named_in_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="mirror.config"):
+        settings = load(None, environ={"MIRROR_CACHE_SIZ": "1GiB", "MIRROR_CACHE_SIZE": "2GiB", "HOME": "/root"})
+    assert settings.cache.size == 2 * GIB
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == 1 and "MIRROR_CACHE_SIZ" in warned[0].split()
+
+
+def test_upload_max_size_beyond_ten_thousand_parts_is_refused_naming_the_key():
+    with pytest.raises(ConfigError) as raised:
+        load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB", "MIRROR_UPLOAD_MAX_SIZE": "64GiB"})
+    assert raised.value.key == "upload.max_size"
+    assert load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB", "MIRROR_UPLOAD_MAX_SIZE": "48GiB"}).upload.max_size == 48 * GIB

@@ -37,3 +37,25 @@ def test_unsatisfiable_or_malformed_range_is_range_invalid_with_size(header):
     assert raised.value.code is errors.RANGE_NOT_SATISFIABLE
     assert raised.value.status == 416
     assert raised.value.headers["Content-Range"] == "bytes */100"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["bytes=" + "9" * 5000 + "-", "bytes=0-" + "9" * 5000, "bytes=-" + "9" * 5000, "bytes=" + "1" * 5000 + "-" + "2" * 5000],
+    ids=["start", "end", "suffix", "both"],
+)
+def test_numbers_of_thousands_of_digits_are_answered_not_crashed(header):
+    try:
+        answer = parse_range(header, 1000)
+    except errors.RegistryError as error:
+        assert error.code is errors.RANGE_NOT_SATISFIABLE
+        assert error.headers["Content-Range"] == "bytes */1000"
+    else:
+        assert answer is not None and 0 <= answer[0] < answer[1] <= 1000
+
+
+def test_a_suffix_range_of_an_empty_blob_is_unsatisfiable():
+    with pytest.raises(errors.RegistryError) as raised:
+        parse_range("bytes=-5", 0)
+    assert raised.value.code is errors.RANGE_NOT_SATISFIABLE
+    assert raised.value.headers["Content-Range"] == "bytes */0"

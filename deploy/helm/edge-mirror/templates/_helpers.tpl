@@ -34,7 +34,60 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $size := printf "%dMiB" (div (mul (int .Values.cache.sizeGiB) 1024 (int .Values.cache.usePercent)) 100) }}
 {{- $_ := set $config "cache" (merge (dict "dir" "/var/cache/edge-mirror" "size" $size) (default (dict) $config.cache)) }}
 {{- $_ := set $config "http" (merge (dict "addr" (printf "0.0.0.0:%d" (int .Values.port))) (omit (default (dict) $config.http) "addr")) }}
+{{- if .Values.admin.enabled }}
+{{- $_ := set $config "admin" (dict "enabled" true) }}
+{{- end }}
+{{- if .Values.peers.enabled }}
+{{- $_ := set $config "peers" (dict "dns" (include "edge-mirror.peersDns" .) "port" (int .Values.port) "refresh" .Values.peers.refresh "timeout" .Values.peers.timeout) }}
+{{- end }}
+{{- $upstreams := list }}
+{{- range .Values.upstreams }}
+{{- $upstreams = append $upstreams (pick . "ns" "url" "prefix" "default" "tag_ttl") }}
+{{- end }}
+{{- with $upstreams }}
+{{- $_ := set $config "upstream" . }}
+{{- end }}
 {{- toToml $config }}
+{{- end }}
+
+{{/* The headless Service listing the ready edges of this release: the peers' DNS name. */}}
+{{- define "edge-mirror.peersService" -}}
+{{- printf "%s-peers" (include "edge-mirror.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "edge-mirror.peersDns" -}}
+{{- printf "%s.%s.svc" (include "edge-mirror.peersService" .) .Release.Namespace }}
+{{- end }}
+
+{{- define "edge-mirror.peersSecret" -}}
+{{- .Values.peers.existingSecret | default (printf "%s-peers" (include "edge-mirror.fullname" .)) }}
+{{- end }}
+
+{{- define "edge-mirror.adminSecret" -}}
+{{- .Values.admin.existingSecret | default (printf "%s-admin" (include "edge-mirror.fullname" .)) }}
+{{- end }}
+
+{{- define "edge-mirror.upstreamSecret" -}}
+{{- printf "%s-upstreams" (include "edge-mirror.fullname" .) }}
+{{- end }}
+
+{{/* nodeConfig.registries, then (with nodeConfig.upstreams) each upstream ns not listed there, its url as server. */}}
+{{- define "edge-mirror.nodeRegistries" -}}
+{{- $registries := list }}
+{{- $hosts := list }}
+{{- range .Values.nodeConfig.registries }}
+{{- $registries = append $registries (ternary (printf "%s=%s" .host .server) .host (not (empty .server))) }}
+{{- $hosts = append $hosts .host }}
+{{- end }}
+{{- if .Values.nodeConfig.upstreams }}
+{{- range .Values.upstreams }}
+{{- if not (has .ns $hosts) }}
+{{- $registries = append $registries (printf "%s=%s" .ns .url) }}
+{{- $hosts = append $hosts .ns }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toJson $registries }}
 {{- end }}
 
 {{- define "edge-mirror.s3Secret" -}}
@@ -51,9 +104,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Arguments of node-config.py shared by write and restore. */}}
 {{- define "edge-mirror.nodeConfigArgs" -}}
-{{- range .Values.nodeConfig.registries }}
+{{- range include "edge-mirror.nodeRegistries" . | fromJsonArray }}
 - --registry
-- {{ if .server }}{{ printf "%s=%s" .host .server | quote }}{{ else }}{{ .host | quote }}{{ end }}
+- {{ . | quote }}
 {{- end }}
 - --host-root
 - /host

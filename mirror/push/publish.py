@@ -1,7 +1,9 @@
 """Manifest pushes and deletes, written into the registry:2 layout exactly as registry:2 writes them.
 
 A manifest is accepted only when every blob it references (config and layers; for an index, its child
-manifests) is already linked in the repository, so a pull of it can never meet a missing blob.
+manifests) is already linked in the repository, so a pull of it can never meet a missing blob. Only a
+non-distributable ("foreign") layer that names its `urls` is exempt, exactly as registry:2 decides it. The whole
+document is checked before anything is written.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from typing import Any
 import orjson
 
 from mirror import errors, layout
-from mirror.cache.edge import EdgeCache
 from mirror.mediatypes import (
     DOCKER_MANIFEST_LIST,
     DOCKER_SCHEMA2,
@@ -23,21 +24,29 @@ from mirror.mediatypes import (
     manifest_media_type,
 )
 from mirror.reference import Digest, is_digest, parse_digest, parse_tag
+from mirror.push.notices import CacheNotices
 from mirror.referrers.writer import ReferrersWriter
 from mirror.upstream import BackendError, NotFound, Upstream
 
 IMAGE_TYPES = {DOCKER_SCHEMA2, OCI_MANIFEST}
 INDEX_TYPES = {DOCKER_MANIFEST_LIST, OCI_INDEX}
 ACCEPTED_TYPES = IMAGE_TYPES | INDEX_TYPES
+# Layers a client downloads from their `urls`, not from the registry (registry:2 does not require them linked).
+FOREIGN_LAYER_TYPES = {
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+}
+LINK_MAX_SIZE = 1024
 
 
 class Publisher:
-    def __init__(self, upstream: Upstream, edge: EdgeCache, delete_enabled: bool) -> None:
+    def __init__(self, upstream: Upstream, notices: CacheNotices, delete_enabled: bool) -> None:
         self._upstream = upstream
-        self._edge = edge
-        self._links = edge.links
+        self._notices = notices
         self.delete_enabled = delete_enabled
-        self._referrers = ReferrersWriter(upstream, edge.referrers.changed)
+        self._referrers = ReferrersWriter(upstream, notices.referrers_changed)
 
     async def put_manifest(self, name: str, reference: str, content_type: str, data: bytes) -> tuple[Digest, str | None]:
         """Store a manifest under `reference` (tag or digest); returns its digest and its OCI subject, if any."""
@@ -53,41 +62,25 @@ class Publisher:
         else:
             tag = parse_tag(reference)
         document, media_type = _validate(data, content_type)
-        await self._require_references(name, document, media_type)
+        required = _required_references(document, media_type)
+        _subject(document)  # a subject must be a well-formed descriptor; the referrers index records it
+        for kind, referenced in required:
+            if not await self._notices.is_linked(name, kind, referenced):
+                raise errors.RegistryError(
+                    errors.MANIFEST_BLOB_UNKNOWN,
+                    f"{kind} {referenced} is not in repository {name!r}; push it first",
+                    {"digest": str(referenced)},
+                )
 
         await self._write(layout.blob_data(digest), data)
         await self._write(layout.manifest_revision_link(name, digest), str(digest).encode())
-        self._links.remember_link(name, "manifest", digest)
-        self._edge.cache_manifest(digest, data)
+        self._notices.linked(name, "manifest", digest)
+        self._notices.manifest_published(digest, data)
         if tag is not None:
             await self._write(layout.tag_index_link(name, tag, digest), str(digest).encode())
             await self._write(layout.tag_current_link(name, tag), str(digest).encode())
-            self._links.remember_tag(name, tag, digest)
+            self._notices.tagged(name, tag, digest)
         return digest, await self._referrers.record(name, digest, media_type, document, data)
-
-    async def _require_references(self, name: str, document: dict[str, Any], media_type: str) -> None:
-        if media_type in IMAGE_TYPES:
-            config = document.get("config")
-            if not isinstance(config, dict):
-                raise errors.RegistryError(errors.MANIFEST_INVALID, "image manifest has no config descriptor")
-            blobs = [config, *_descriptors(document, "layers")]
-            for descriptor in blobs:
-                if descriptor.get("urls"):
-                    continue  # non-distributable layer: fetched from its URLs, not from this registry
-                await self._require(name, "blob", descriptor, errors.MANIFEST_BLOB_UNKNOWN)
-        else:
-            for descriptor in _descriptors(document, "manifests"):
-                await self._require(name, "manifest", descriptor, errors.MANIFEST_BLOB_UNKNOWN)
-
-    async def _require(self, name: str, kind: str, descriptor: dict[str, Any], code: errors.ErrorCode) -> None:
-        try:
-            digest = parse_digest(str(descriptor.get("digest", "")))
-        except errors.RegistryError:
-            raise errors.RegistryError(
-                errors.MANIFEST_INVALID, f"descriptor has an invalid digest {descriptor.get('digest')!r}"
-            ) from None
-        if not await self._links.is_linked(name, kind, digest):
-            raise errors.RegistryError(code, f"{kind} {digest} is not in repository {name!r}; push it first", {"digest": str(digest)})
 
     async def delete_manifest(self, name: str, reference: str) -> None:
         """Remove a manifest revision (and the tags pointing at it) from `name`, as registry:2 does."""
@@ -96,32 +89,32 @@ class Publisher:
             parse_tag(reference)
             raise errors.RegistryError(errors.UNSUPPORTED, "delete a manifest by digest; registry:2 cannot delete by tag")
         digest = parse_digest(reference)
-        if not await self._links.is_linked(name, "manifest", digest):
+        if not await self._notices.is_linked(name, "manifest", digest):
             raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {name!r}")
         for tag in await self._tags_pointing_at(name, digest):
             await self._remove_tree(layout.tag_directory(name, tag))  # registry:2's Untag: current link and index
-            self._links.forget_tag(name, tag)
+            self._notices.untagged(name, tag)
         await self._referrers.forget(name, digest)
         await self._remove(layout.manifest_revision_link(name, digest))
-        self._links.forget_link(name, "manifest", digest)
+        self._notices.unlinked(name, "manifest", digest)
 
     async def delete_blob(self, name: str, digest: Digest) -> None:
         """Unlink a blob from `name` (its data stays for garbage collection), as registry:2 does."""
         self._require_delete()
-        if not await self._links.is_linked(name, "blob", digest):
+        if not await self._notices.is_linked(name, "blob", digest):
             raise errors.RegistryError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {name!r}")
         await self._remove(layout.layer_link(name, digest))
-        self._links.forget_link(name, "blob", digest)
+        self._notices.unlinked(name, "blob", digest)
 
     async def _tags_pointing_at(self, name: str, digest: Digest) -> list[str]:
         try:
-            tags = await self._edge.tags(name)
-        except errors.RegistryError:
-            return []
+            tags = (await self._upstream.list(layout.tags_directory(name))).directories
+        except BackendError as error:
+            raise errors.unavailable(error) from error
         pointing = []
         for tag in tags:
             try:
-                current = await self._upstream.read(layout.tag_current_link(name, tag), 1024)
+                current = await self._upstream.read(layout.tag_current_link(name, tag), LINK_MAX_SIZE)
             except NotFound:
                 continue
             except BackendError as error:
@@ -172,8 +165,65 @@ def _validate(data: bytes, content_type: str) -> tuple[dict[str, Any], str]:
     return document, detected
 
 
-def _descriptors(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def _required_references(document: dict[str, Any], media_type: str) -> list[tuple[str, Digest]]:
+    """Check every descriptor of `document` and return what must be linked in the repository, as registry:2's
+    manifest handlers decide it: every blob and child manifest, except a foreign layer that names its URLs."""
+    if media_type in INDEX_TYPES:
+        return [("manifest", _descriptor(item, "manifests")) for item in _list(document, "manifests")]
+    config = document.get("config")
+    if not isinstance(config, dict):
+        raise errors.RegistryError(errors.MANIFEST_INVALID, "image manifest has no config descriptor")
+    required = [("blob", _descriptor(config, "config"))]
+    if config.get("urls") is not None:
+        raise errors.RegistryError(errors.MANIFEST_INVALID, "the config descriptor must not have urls")
+    for item in _list(document, "layers"):
+        digest = _descriptor(item, "layers")
+        urls = item.get("urls")
+        foreign = item.get("mediaType") in FOREIGN_LAYER_TYPES
+        if urls is not None and not foreign:
+            raise errors.RegistryError(errors.MANIFEST_INVALID, f"layer {digest} has urls but is not a non-distributable layer")
+        if foreign and urls:
+            continue  # downloaded from its URLs, not from this registry
+        required.append(("blob", digest))
+    return required
+
+
+def _subject(document: dict[str, Any]) -> Digest | None:
+    subject = document.get("subject")
+    if subject is None:
+        return None
+    if not isinstance(subject, dict):
+        raise errors.RegistryError(errors.MANIFEST_INVALID, "subject must be a descriptor")
+    return _descriptor(subject, "subject")
+
+
+def _descriptor(item: Any, where: str) -> Digest:
+    """A descriptor's digest, after checking its shape; MANIFEST_INVALID naming `where` otherwise."""
+    if not isinstance(item, dict):
+        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: a descriptor must be an object")
+    raw = item.get("digest")
+    if not isinstance(raw, str):
+        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor digest must be a string, got {raw!r:.80}")
+    try:
+        digest = parse_digest(raw)
+    except errors.RegistryError:
+        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor has an invalid digest {raw!r:.100}") from None
+    size = item.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor size must be a whole number, got {size!r:.40}")
+    media_type = item.get("mediaType")
+    if media_type is not None and not isinstance(media_type, str):
+        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor mediaType must be a string")
+    urls = item.get("urls")
+    if urls is not None and (
+        not isinstance(urls, list) or not all(isinstance(url, str) and url.startswith(("http://", "https://")) for url in urls)
+    ):
+        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor urls must be a list of http(s) URLs")
+    return digest
+
+
+def _list(document: dict[str, Any], key: str) -> list[Any]:
     items = document.get(key) or []
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+    if not isinstance(items, list):
         raise errors.RegistryError(errors.MANIFEST_INVALID, f"{key} must be a list of descriptors")
     return items

@@ -1,0 +1,31 @@
+"""What push tells the read side, and the one question it asks it: a small interface, passed in, so push never
+reaches into the cache's internals (`mirror.cache.pushed.PushNotices` implements it)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mirror.reference import Digest
+
+
+class CacheNotices(Protocol):
+    async def is_linked(self, name: str, kind: str, digest: Digest) -> bool:
+        """Whether repository `name` links `digest` as a ``blob`` or a ``manifest`` (as registry:2 decides it)."""
+
+    def linked(self, name: str, kind: str, digest: Digest) -> None:
+        """A link was written: `digest` is now in `name`."""
+
+    def unlinked(self, name: str, kind: str, digest: Digest) -> None:
+        """A link was removed."""
+
+    def tagged(self, name: str, tag: str, digest: Digest) -> None:
+        """`name:tag` points at `digest` now."""
+
+    def untagged(self, name: str, tag: str) -> None:
+        """`name:tag` was removed."""
+
+    def manifest_published(self, digest: Digest, data: bytes) -> None:
+        """A manifest's verified bytes, so the next pull of it is a hit."""
+
+    def referrers_changed(self, name: str, subject: Digest) -> None:
+        """A push or delete changed the referrers of `subject` in `name`."""

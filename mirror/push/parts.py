@@ -1,0 +1,151 @@
+"""Spooling one chunk of an upload into multipart parts, sent to the backend a few at a time.
+
+Each part is gathered in an anonymous temporary file (a 64 MiB part costs page cache, not memory) and handed to
+a sending task; at most `IN_FLIGHT` parts of one chunk are on the wire at once, so memory holds a few request
+chunks and disk holds at most IN_FLIGHT + 1 parts. What is left at the end and too small to be a part (S3 wants
+≥ 5 MiB for all but the last) is returned as the chunk's remainder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, BinaryIO, Callable
+
+from mirror import errors
+from mirror.config import MAX_PARTS
+from mirror.upstream import BackendError, NotFound, Writer  # noqa: F401 (NotFound: see _send)
+
+MIN_PART = 5 * 1024 * 1024
+IN_FLIGHT = 4
+
+
+@dataclass
+class Chunk:
+    """What one request's body became: its parts ([number, ETag, size]) and the remainder."""
+
+    received: int = 0
+    parts: list[list] = field(default_factory=list)
+    remainder: bytes = b""
+    multipart_id: str | None = None
+
+
+class PartSpooler:
+    """Streams one request body into parts numbered from `first_number` of the multipart upload of `key`."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        key: str,
+        multipart_id: str | None,
+        first_number: int,
+        part_size: int,
+        spool_directory: Path,
+    ) -> None:
+        self._writer = writer
+        self._key = key
+        self._part_size = part_size
+        self._spool_directory = spool_directory
+        self._next_number = first_number
+        self._sending: set[asyncio.Task[None]] = set()
+        self.chunk = Chunk(multipart_id=multipart_id)
+
+    async def take(
+        self,
+        body: AsyncIterator[bytes],
+        head: Callable[[], Awaitable[bytes]] | None,
+        limit: int,
+        too_large: Callable[[], Exception],
+        on_bytes: Callable[[bytes | memoryview], None],
+    ) -> Chunk:
+        """Spool `body` (after `head()`, the previous remainder, fetched once the first byte arrives).
+
+        At most `limit` new bytes are taken (else `too_large()` is raised); `on_bytes` sees every new byte (the
+        running hash). Every part is acknowledged by the backend before this returns."""
+        spool = self._spool()
+        try:
+            async for piece in body:
+                if not piece:
+                    continue
+                if self.chunk.received == 0 and head is not None:
+                    spool.write(await head())
+                self.chunk.received += len(piece)
+                if self.chunk.received > limit:
+                    raise too_large()
+                on_bytes(piece)
+                view = memoryview(piece)
+                while spool.tell() + len(view) >= self._part_size:
+                    room = self._part_size - spool.tell()
+                    spool.write(view[:room])
+                    view = view[room:]
+                    await self._send(spool)
+                    spool = self._spool()
+                spool.write(view)
+            if self.chunk.received and spool.tell() >= MIN_PART:
+                await self._send(spool)
+                spool = self._spool()
+            spool.seek(0)
+            self.chunk.remainder = spool.read() if self.chunk.received else b""
+            spool.close()
+            await self._drain()
+        except BaseException:
+            spool.close()
+            await self._cancel()
+            raise
+        self.chunk.parts.sort()
+        return self.chunk
+
+    async def _send(self, spool: BinaryIO) -> None:
+        """Hand a full spool to a sending task, after waiting for a free slot."""
+        number = self._next_number
+        if number > MAX_PARTS:
+            spool.close()
+            raise errors.RegistryError(
+                errors.BLOB_UPLOAD_INVALID,
+                f"upload would need more than {MAX_PARTS} parts; send fewer, larger chunks",
+                status=413,
+            )
+        self._next_number += 1
+        if self.chunk.multipart_id is None:
+            try:
+                self.chunk.multipart_id = await self._writer.start_multipart(self._key)
+            except BackendError as error:
+                spool.close()
+                raise errors.unavailable(error) from error
+            except NotFound:
+                spool.close()
+                raise
+        while len(self._sending) >= IN_FLIGHT:
+            done, _ = await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
+            self._sending -= done
+            for task in done:
+                task.result()
+        self._sending.add(asyncio.create_task(self._put_part(self.chunk.multipart_id, number, spool)))
+
+    async def _put_part(self, multipart_id: str, number: int, spool: BinaryIO) -> None:
+        try:
+            size = spool.tell()
+            spool.seek(0)
+            etag = await self._writer.put_part(self._key, multipart_id, number, spool, size)
+        except BackendError as error:  # NotFound passes: the multipart upload is gone, the caller asks why
+            raise errors.unavailable(error) from error
+        finally:
+            spool.close()
+        self.chunk.parts.append([number, etag, size])
+
+    async def _drain(self) -> None:
+        sending, self._sending = self._sending, set()
+        for outcome in await asyncio.gather(*sending, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _cancel(self) -> None:
+        sending, self._sending = self._sending, set()
+        for task in sending:
+            task.cancel()
+        await asyncio.gather(*sending, return_exceptions=True)
+
+    def _spool(self) -> BinaryIO:
+        return tempfile.TemporaryFile(dir=self._spool_directory)

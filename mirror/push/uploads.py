@@ -1,0 +1,400 @@
+"""Blob upload sessions, kept in the backend so the chunks of one session may reach different edges.
+
+A session is ``_uploads/<uuid>/``: the multipart upload of ``data`` (parts spooled and sent by `mirror.push.parts`),
+a ``state`` object (multipart id, parts with their ETags, offset, the size of the tail) and the tail: the bytes
+after the last whole part, in ``tails/<nonce>``. Every saved state gets a new random nonce, which also names its
+tail, so a chunk counts whole or not at all: only the final write of ``state`` makes it count, and a chunk that
+fails half-way (client gone, backend error, wrong length) leaves the session where it was.
+
+The sha256 runs while bytes pass through this process, and is bound to the state it covers: it is kept with the
+nonce of the state this process saved, and trusted at the end only when the stored state still carries that nonce
+and the backend still holds parts with exactly the ETags that state lists. Anything else (chunks through other
+edges, chunks racing on one session, a finish retried elsewhere) re-reads the assembled data to verify it. Nothing
+becomes visible under ``blobs/`` before the digest matches.
+
+Finishing is idempotent: the state records when the multipart upload was completed (so a crash after that point
+loses nothing), a failed finish leaves the session for a retry unless it can never succeed, and a finish of a
+session already finished answers as the first one did when the blob is linked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import re
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator
+
+import orjson
+
+from mirror import errors, layout, metrics
+from mirror.config import UploadConfig
+from mirror.push import verify
+from mirror.push.notices import CacheNotices
+from mirror.push.parts import MAX_PARTS, MIN_PART, PartSpooler
+from mirror.reference import Digest
+from mirror.upstream import BackendError, NotFound, Upstream
+
+STATE_MAX_SIZE = 1024 * 1024
+# Running hashes of sessions whose every byte passed through this process; an abandoned session's entry is
+# dropped when this many newer ones exist (it is only a shortcut: a missing hash means re-reading the data).
+LOCAL_HASHES = 1024
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass
+class UploadState:
+    id: str
+    offset: int = 0
+    multipart_id: str | None = None
+    parts: list[list] = field(default_factory=list)  # [number, ETag, size]
+    tail: int = 0  # bytes in tails/<nonce>
+    nonce: str = ""  # new with every saved state
+    completed: bool = False  # ``data`` is assembled; verification and publishing remain
+
+    @classmethod
+    def parse(cls, data: bytes) -> "UploadState":
+        document = orjson.loads(data)
+        known = {item.name for item in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in document.items() if key in known})
+
+
+class Uploads:
+    def __init__(self, upstream: Upstream, notices: CacheNotices, settings: UploadConfig, spool_directory: Path) -> None:
+        self._spool_directory = spool_directory
+        spool_directory.mkdir(parents=True, exist_ok=True)
+        self._upstream = upstream
+        self._notices = notices
+        self._settings = settings
+        self._hashes: OrderedDict[str, tuple[str, "hashlib._Hash"]] = OrderedDict()
+
+    async def start(self, name: str) -> UploadState:
+        state = UploadState(id=uuid.uuid4().hex, nonce=uuid.uuid4().hex)
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat().encode()
+        await _backend(self._upstream.put(layout.upload_started_at(name, state.id), started))
+        await self._save(name, state)
+        self._keep_hash(state.id, state.nonce, hashlib.sha256())
+        return state
+
+    async def status(self, name: str, upload_id: str) -> UploadState:
+        if not _UPLOAD_ID.fullmatch(upload_id):
+            raise _unknown_upload(upload_id)
+        try:
+            data = await self._upstream.read(layout.upload_state(name, upload_id), STATE_MAX_SIZE)
+        except NotFound:
+            raise _unknown_upload(upload_id) from None
+        except BackendError as error:
+            raise errors.unavailable(error) from error
+        try:
+            return UploadState.parse(data)
+        except (orjson.JSONDecodeError, TypeError, AttributeError):
+            raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload {upload_id}: stored state is unreadable") from None
+
+    async def append(
+        self,
+        name: str,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        start: int | None = None,
+        length: int | None = None,
+        declared: int | None = None,
+    ) -> UploadState:
+        """Add a chunk at the session's offset.
+
+        `start` and `length` come from Content-Range: the chunk must start at the session's offset (else 416)
+        and hold exactly `length` bytes (else SIZE_INVALID, and the chunk does not count). `declared` is the
+        Content-Length, checked against the size limit before any byte is read.
+        """
+        state = await self.status(name, upload_id)
+        if start is not None and start != state.offset:
+            raise errors.RegistryError(
+                errors.RANGE_INVALID,
+                f"chunk starts at {start}, but the upload has {state.offset} bytes",
+                headers=range_headers(name, state),
+            )
+        if length is not None and declared is not None and declared != length:
+            raise errors.RegistryError(
+                errors.SIZE_INVALID, f"Content-Range covers {length} bytes, Content-Length says {declared}"
+            )
+        if declared is not None and state.offset + declared > self._settings.max_size:
+            raise self._too_large()
+        return await self._append(name, state, body, length)
+
+    async def _append(self, name: str, state: UploadState, body: AsyncIterator[bytes], length: int | None) -> UploadState:
+        if state.completed:
+            async for piece in body:
+                if piece:
+                    raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload {state.id} is being finished; no more chunks")
+            return state
+        local = self._hashes.get(state.id)
+        hasher = local[1].copy() if local is not None and local[0] == state.nonce else None
+        spooler = PartSpooler(
+            self._upstream, layout.upload_data(name, state.id), state.multipart_id, len(state.parts) + 1,
+            self._settings.part_size, self._spool_directory,
+        )
+        head = (lambda: self._read_tail(name, state)) if state.tail else None
+        try:
+            try:
+                chunk = await spooler.take(
+                    body, head, self._settings.max_size - state.offset, self._too_large, hasher.update if hasher else _ignore
+                )
+                if length is not None and chunk.received != length:
+                    raise errors.RegistryError(
+                        errors.SIZE_INVALID, f"Content-Range announced {length} bytes, the chunk held {chunk.received}"
+                    )
+                if not chunk.received:
+                    return state  # nothing new: the saved state stands as it is
+                new = UploadState(
+                    id=state.id,
+                    offset=state.offset + chunk.received,
+                    multipart_id=spooler.chunk.multipart_id,
+                    parts=[*state.parts, *chunk.parts],
+                    tail=len(chunk.remainder),
+                    nonce=uuid.uuid4().hex,
+                )
+                if chunk.remainder:
+                    await _backend(self._upstream.put(layout.upload_tail(name, state.id, new.nonce), chunk.remainder))
+                await self._save(name, new)
+            except NotFound:
+                raise await self._moved(name, state) from None
+        except BaseException:
+            if state.multipart_id is None and spooler.chunk.multipart_id is not None:
+                # this chunk began the multipart upload and did not count: nothing will ever complete it
+                await self._upstream.abort_multipart(layout.upload_data(name, state.id), spooler.chunk.multipart_id)
+            raise
+        if hasher is not None:
+            self._keep_hash(state.id, new.nonce, hasher)
+        if state.tail:
+            await self._delete_quietly(layout.upload_tail(name, state.id, state.nonce))
+        return new
+
+    async def finish(self, name: str, upload_id: str, digest: Digest, body: AsyncIterator[bytes]) -> None:
+        """Take the last chunk (may be empty), verify the whole upload against `digest`, publish the blob."""
+        try:
+            state = await self.status(name, upload_id)
+        except errors.RegistryError as error:
+            if error.code is errors.BLOB_UPLOAD_UNKNOWN and await self._notices.is_linked(name, "blob", digest):
+                return  # finished already: a retry of a PUT whose answer was lost
+            raise
+        await self._finish(name, state, digest, body)
+
+    async def _finish(self, name: str, state: UploadState, digest: Digest, body: AsyncIterator[bytes]) -> None:
+        upload_id = state.id
+        state = await self._append(name, state, body, None)
+        local = self._hashes.get(upload_id)
+        trusted = local is not None and local[0] == state.nonce and digest.algorithm == "sha256" and not state.completed
+        try:
+            if state.multipart_id is None and not state.completed:
+                data = await self._read_tail(name, state) if state.tail else b""
+                verify.check_bytes(digest, data)
+                if not await self._exists(layout.blob_data(digest), len(data)):
+                    await _backend(self._upstream.put(layout.blob_data(digest), data))
+            else:
+                staged = layout.upload_data(name, upload_id)
+                if not state.completed:
+                    trusted = await self._assemble(name, state) and trusted
+                if trusted and local is not None:
+                    verify.check(digest, local[1].hexdigest())
+                else:
+                    await verify.check_object(self._upstream, staged, state.offset, digest)
+                if not await self._exists(layout.blob_data(digest), state.offset):
+                    await _backend(self._upstream.copy(staged, layout.blob_data(digest), state.offset))
+        except errors.RegistryError as error:
+            if error.code in (errors.DIGEST_INVALID, errors.BLOB_UPLOAD_INVALID):
+                await self._drop(name, state)  # it can never succeed: nothing of it is worth keeping
+            raise
+        except NotFound:
+            moved = await self._moved(name, state)
+            if moved.code is errors.BLOB_UPLOAD_UNKNOWN and await self._notices.is_linked(name, "blob", digest):
+                return  # another request on this session finished it while this one ran
+            raise moved from None
+        await self.link(name, digest)
+        metrics.uploads.labels("ok").inc()
+        await self._drop(name, state)
+
+    async def _assemble(self, name: str, state: UploadState) -> bool:
+        """Complete the multipart upload from the parts `state` lists (its tail as the last part) and record that
+        in the state; True when this request checked that the backend held exactly those parts."""
+        staged = layout.upload_data(name, state.id)
+        assert state.multipart_id is not None
+        parts = [(number, etag) for number, etag, _ in state.parts]
+        try:
+            if state.tail:
+                number = len(state.parts) + 1
+                if number > MAX_PARTS:
+                    raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload needs more than {MAX_PARTS} parts", status=413)
+                tail = await self._read_tail(name, state)
+                parts.append((number, await self._upstream.put_part(staged, state.multipart_id, number, tail, len(tail))))
+            held = await self._upstream.list_parts(staged, state.multipart_id)
+            for number, etag in parts:
+                if held.get(number) != etag:
+                    raise errors.RegistryError(
+                        errors.BLOB_UPLOAD_INVALID,
+                        f"upload {state.id}: part {number} changed after it was recorded (chunks raced); push the blob again",
+                    )
+            await self._upstream.complete_multipart(staged, state.multipart_id, parts)
+        except NotFound:
+            await self._completed_elsewhere(name, state)
+            return False
+        except BackendError as error:
+            raise errors.unavailable(error) from error
+        state.multipart_id = None
+        state.completed = True
+        await self._save(name, state)
+        return True
+
+    async def _moved(self, name: str, state: UploadState) -> errors.RegistryError:
+        """Something of the session vanished while this request ran: what became of the session?
+
+        Gone (finished or cancelled by another request): BLOB_UPLOAD_UNKNOWN. Moved on (another request's chunk
+        counted first): RANGE_INVALID with its new offset, so the client can ask and resend. Neither: the backend
+        lost an object it should hold (503)."""
+        try:
+            current = await self.status(name, state.id)
+        except errors.RegistryError as error:
+            return error
+        if (current.nonce, current.completed) != (state.nonce, state.completed):
+            return errors.RegistryError(
+                errors.RANGE_INVALID,
+                f"upload {state.id} changed while this request ran (another request on it); it holds {current.offset} bytes",
+                headers=range_headers(name, current),
+            )
+        return errors.RegistryError(errors.UNAVAILABLE, f"upload {state.id}: an object of the session is missing")
+
+    async def _completed_elsewhere(self, name: str, state: UploadState) -> None:
+        """The multipart upload is gone: another request (or one that crashed) completed it, or it was cancelled."""
+        try:
+            current = await self.status(name, state.id)
+        except errors.RegistryError as error:
+            if error.code is errors.BLOB_UPLOAD_UNKNOWN:
+                raise NotFound(state.id) from None  # finished or cancelled meanwhile: the caller checks which
+            raise
+        if current.nonce != state.nonce:
+            raise await self._moved(name, state)
+        if not current.completed:
+            try:
+                size = (await self._upstream.stat(layout.upload_data(name, state.id))).size
+            except NotFound:
+                size = -1
+            except BackendError as error:
+                raise errors.unavailable(error) from error
+            if size != state.offset:
+                raise errors.RegistryError(
+                    errors.UNAVAILABLE, f"upload {state.id} is being finished by another request; retry shortly"
+                )
+            current.multipart_id, current.completed = None, True  # an edge died right after completing it
+            await self._save(name, current)
+        state.multipart_id = None
+        state.completed = True
+
+    async def monolithic(self, name: str, digest: Digest, body: AsyncIterator[bytes]) -> None:
+        """A whole blob in one request (``POST ...?digest=``): its session is nobody's to resume, so any failure
+        removes it at once instead of leaving it to the upload purger."""
+        state = await self.start(name)
+        try:
+            await self.finish(name, state.id, digest, body)
+        except BaseException:
+            try:
+                state = await self.status(name, state.id)  # the multipart upload it may have begun
+            except errors.RegistryError:
+                pass
+            await self._drop(name, state)
+            raise
+
+    async def link(self, name: str, digest: Digest) -> None:
+        """Put blob `digest` into repository `name` (its ``_layers`` link), as registry:2 does after a push."""
+        await _backend(self._upstream.put(layout.layer_link(name, digest), str(digest).encode()))
+        self._notices.linked(name, "blob", digest)
+
+    async def mount(self, name: str, digest: Digest, source: str) -> bool:
+        """Link a blob of repository `source` into `name` without copying bytes; False when `source` lacks it."""
+        if not await self._notices.is_linked(source, "blob", digest):
+            return False
+        try:
+            await self._upstream.stat(layout.blob_data(digest))
+        except NotFound:
+            return False
+        except BackendError as error:
+            raise errors.unavailable(error) from error
+        await self.link(name, digest)
+        return True
+
+    async def cancel(self, name: str, upload_id: str) -> None:
+        await self._drop(name, await self.status(name, upload_id))
+
+    async def _drop(self, name: str, state: UploadState) -> None:
+        """Forget the session: its multipart upload and its whole ``_uploads/<uuid>/`` directory, as registry:2 does."""
+        self._hashes.pop(state.id, None)
+        if state.multipart_id is not None:
+            await self._upstream.abort_multipart(layout.upload_data(name, state.id), state.multipart_id)
+        try:
+            await self._upstream.delete_tree(layout.upload_directory(name, state.id))
+        except BackendError:
+            pass  # an orphan under _uploads/ is harmless; `edge-mirror purge-uploads` removes old ones
+
+    def _keep_hash(self, upload_id: str, nonce: str, hasher: "hashlib._Hash") -> None:
+        self._hashes[upload_id] = (nonce, hasher)
+        self._hashes.move_to_end(upload_id)
+        while len(self._hashes) > LOCAL_HASHES:
+            self._hashes.popitem(last=False)
+
+    async def _read_tail(self, name: str, state: UploadState) -> bytes:
+        data = await _backend(self._upstream.read(layout.upload_tail(name, state.id, state.nonce), MIN_PART))
+        if len(data) != state.tail:
+            raise errors.RegistryError(
+                errors.UNAVAILABLE, f"upload {state.id}: stored tail has {len(data)} bytes, its state says {state.tail}"
+            )
+        return data
+
+    async def _exists(self, key: str, size: int) -> bool:
+        """Whether `key` already holds `size` bytes (a blob pushed and verified before needs no second copy)."""
+        try:
+            return (await self._upstream.stat(key)).size == size
+        except NotFound:
+            return False
+        except BackendError as error:
+            raise errors.unavailable(error) from error
+
+    async def _save(self, name: str, state: UploadState) -> None:
+        await _backend(self._upstream.put(layout.upload_state(name, state.id), orjson.dumps(dataclasses.asdict(state))))
+
+    async def _delete_quietly(self, key: str) -> None:
+        try:
+            await self._upstream.delete(key)
+        except (NotFound, BackendError):
+            pass  # removed with the whole upload directory at the end
+
+    def _too_large(self) -> errors.RegistryError:
+        metrics.uploads.labels("too_large").inc()
+        return errors.RegistryError(
+            errors.DENIED, f"upload exceeds this mirror's limit of {self._settings.max_size} bytes", status=413
+        )
+
+
+async def _backend(awaitable):  # type: ignore[no-untyped-def]
+    """Await a backend call; BackendError becomes 503. NotFound passes: the caller knows what went missing."""
+    try:
+        return await awaitable
+    except BackendError as error:
+        raise errors.unavailable(error) from error
+
+
+def _ignore(_: bytes | memoryview) -> None:
+    return None
+
+
+def range_headers(name: str, state: UploadState) -> dict[str, str]:
+    """Location, Range and Docker-Upload-UUID, as registry:2 sends them for an upload in progress."""
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{state.id}",
+        "Range": f"0-{max(state.offset - 1, 0)}",
+        "Docker-Upload-UUID": state.id,
+    }
+
+
+def _unknown_upload(upload_id: str) -> errors.RegistryError:
+    return errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id!r} is not known", {"uuid": upload_id})

@@ -1,0 +1,144 @@
+"""A push session survives retries and crashes: a retried finish answers as the first did, a crash after the
+multipart upload was completed loses nothing, and abandoned sessions and multipart uploads are purged."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import subprocess
+import sys
+import threading
+
+import httpx
+import orjson
+import pytest
+
+from mirror import layout
+from tests.support.edge import ANONYMOUS_PUSH, REPO_ROOT, EdgeMirror, render_toml, s3_storage
+
+MIB = 1024 * 1024
+BUCKET = "registry"
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def edges(seaweed, tmp_path_factory):
+    storage = s3_storage(seaweed.endpoint, BUCKET)
+    first = EdgeMirror(tmp_path_factory.mktemp("life-a"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
+    second = EdgeMirror(tmp_path_factory.mktemp("life-b"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _session(edge: EdgeMirror, name: str, data: bytes) -> str:
+    with httpx.Client(base_url=edge.url, timeout=60) as client:
+        location = client.post(f"/v2/{name}/blobs/uploads/").headers["Location"]
+        assert client.patch(location, content=data).status_code == 202
+    return location
+
+
+def _state(seaweed, name: str, location: str) -> dict:
+    upload_id = location.rstrip("/").rsplit("/", 1)[1]
+    body = seaweed.client().get_object(Bucket=BUCKET, Key=layout.upload_state(name, upload_id))["Body"].read()
+    return orjson.loads(body)
+
+
+def test_a_retried_finish_after_success_answers_created(edges):
+    first, second = edges
+    data = random.Random(1).randbytes(6 * MIB + 5)
+    location = _session(first, "life/retry", data)
+    assert httpx.put(f"{first.url}{location}?digest={_digest(data)}", timeout=60).status_code == 201
+    retried = httpx.put(f"{second.url}{location}?digest={_digest(data)}", timeout=60)
+    assert retried.status_code == 201, retried.text
+    assert retried.headers["Docker-Content-Digest"] == _digest(data)
+
+
+def test_a_crash_after_the_multipart_upload_was_completed_loses_nothing(edges, seaweed):
+    first, second = edges
+    data = random.Random(2).randbytes(11 * MIB + 3)
+    name = "life/crash"
+    location = _session(first, name, data)
+    state = _state(seaweed, name, location)
+    upload_id = state["id"]
+    # What an edge killed right after CompleteMultipartUpload leaves behind: the tail as the last part, the
+    # multipart upload completed, and the state not updated.
+    s3 = seaweed.client()
+    key = layout.upload_data(name, upload_id)
+    [tail_key] = seaweed.keys(BUCKET, layout.upload_directory(name, upload_id) + "/tails/")
+    tail = s3.get_object(Bucket=BUCKET, Key=tail_key)["Body"].read()
+    number = len(state["parts"]) + 1
+    etag = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=state["multipart_id"], PartNumber=number, Body=tail)["ETag"]
+    parts = [{"PartNumber": n, "ETag": e} for n, e, _ in state["parts"]] + [{"PartNumber": number, "ETag": etag}]
+    s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=state["multipart_id"], MultipartUpload={"Parts": parts})
+
+    finished = httpx.put(f"{second.url}{location}?digest={_digest(data)}", timeout=60)
+    assert finished.status_code == 201, finished.text
+    served = httpx.get(f"{second.url}/v2/{name}/blobs/{_digest(data)}", timeout=60)
+    assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == _digest(data)[7:]
+
+
+def test_finishes_racing_on_two_edges_publish_once_and_both_succeed_or_ask_to_retry(edges, seaweed):
+    first, second = edges
+    data = random.Random(3).randbytes(23 * MIB + 9)
+    name = "life/racing-finish"
+    location = _session(first, name, data)
+    answers: list[int] = []
+
+    def finish(edge: EdgeMirror) -> None:
+        answers.append(httpx.put(f"{edge.url}{location}?digest={_digest(data)}", timeout=120).status_code)
+
+    threads = [threading.Thread(target=finish, args=(edge,)) for edge in (second, first)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert 201 in answers and set(answers) <= {201, 503}, answers
+    again = httpx.put(f"{second.url}{location}?digest={_digest(data)}", timeout=60)
+    assert again.status_code == 201, again.text
+    served = httpx.get(f"{first.url}/v2/{name}/blobs/{_digest(data)}", timeout=60)
+    assert hashlib.sha256(served.content).hexdigest() == _digest(data)[7:]
+
+
+def _purge(edge: EdgeMirror, older_than: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mirror", "purge-uploads", "--config", str(edge.config_path), "--older-than", older_than, *extra],
+        capture_output=True, text=True, timeout=120, cwd=edge.workdir, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_purge_uploads_aborts_old_sessions_and_orphan_multipart_uploads_only(edges, seaweed):
+    first, _ = edges
+    name = "life/purge"
+    old = _session(first, name, random.Random(4).randbytes(6 * MIB))
+    old_id = old.rstrip("/").rsplit("/", 1)[1]
+    s3 = seaweed.client()
+    orphan = s3.create_multipart_upload(Bucket=BUCKET, Key=layout.upload_data(name, "0" * 32))["UploadId"]
+
+    kept = _purge(first, "1h")
+    assert kept.returncode == 0, kept.stderr
+    assert seaweed.keys(BUCKET, layout.upload_directory(name, old_id) + "/") != []
+
+    dry = _purge(first, "0s", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert old_id in dry.stdout and orphan in dry.stdout
+    assert seaweed.keys(BUCKET, layout.upload_directory(name, old_id) + "/") != []
+
+    purged = _purge(first, "0s")
+    assert purged.returncode == 0, purged.stderr
+    assert seaweed.keys(BUCKET, layout.upload_directory(name, old_id) + "/") == []
+    uploads = s3.list_multipart_uploads(Bucket=BUCKET, Prefix=layout.uploads_directory(name)).get("Uploads", [])
+    assert uploads == []
+    assert httpx.get(f"{first.url}{old}", timeout=30).status_code == 404
+
+
+def test_purge_uploads_refuses_a_bad_duration_naming_it(edges):
+    first, _ = edges
+    result = _purge(first, "soon")
+    assert result.returncode == 2
+    assert "--older-than" in result.stderr
