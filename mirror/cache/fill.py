@@ -13,8 +13,8 @@ of slow parts, so the last seconds of a fill still use the whole parallelism. Sp
 
 The sha256 runs over the contiguous prefix as it grows. Guarantees:
 
-* a full GET (the whole blob) gets its last byte only after the content is verified: a client never receives a
-  "successful" corrupt transfer;
+* a full GET (the whole blob) gets its last byte only after the content is verified, synced and committed (so
+  the next request is a hit): a client never receives a "successful" corrupt transfer;
 * a Range GET completes as soon as its bytes are in the file: a range cannot be verified on its own, and the
   clients that read ranges (resumed downloads, lazy-pulling snapshotters) verify at their own level;
 * a mismatch aborts every stream still in flight, and nothing unverified is committed: the file is fdatasync'ed
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
+SYNC_EVERY = 64 * 1024 * 1024
 HASH_CHUNK = 4 * 1024 * 1024  # one reused buffer per fill: no allocation per read (allocator arenas keep them)
 DISK_MARGIN = 64 * 1024 * 1024  # free space a partial file must leave on the cache's filesystem
 URGENT_FACTOR = 2  # a fill may open up to this × `parallelism` GETs when clients wait on parts nobody fetches
@@ -198,9 +199,7 @@ class Fill:
             if actual != self.digest.hex:
                 result = "digest_mismatch"
                 raise DigestMismatch(f"backend content hashes to {self.digest.algorithm}:{actual}")
-            self.verified = True
-            self._notify()
-            await self._in_thread(os.fdatasync, self._fd)
+            await self._in_thread(os.fdatasync, self._fd)  # little is left: the hasher synced as it went
             if cacheable:
                 self._store.commit(self.digest, self._path, size)
                 self.committed = True
@@ -208,6 +207,8 @@ class Fill:
             else:
                 result = "uncached"
                 self._path.unlink(missing_ok=True)
+            self.verified = True  # a full GET's last byte goes out now: after it, the blob is a cache hit
+            self._notify()
         except BaseException as error:
             if isinstance(error, OSError):  # the local disk (ENOSPC, EMFILE...): a 503 for the client, not a 500
                 error = FillFailed(f"local cache disk: {error}")
@@ -378,6 +379,8 @@ class Fill:
             length = min(HASH_CHUNK, available - hashed)
             await self._in_thread(hash_range, hasher, self._fd, hashed, memoryview(buffer)[:length])
             hashed += length
+            if hashed % SYNC_EVERY < length:  # write back as the fill goes, so the final fdatasync is short
+                await self._in_thread(os.fdatasync, self._fd)
         return hasher.hexdigest()
 
 

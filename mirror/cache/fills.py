@@ -83,7 +83,6 @@ class FillManager:
 
     async def close(self) -> None:
         tasks = [fill.task for fill in self._running.values() if fill.task is not None]
-        for fill in self._running.values():
-            if fill.task is not None and not fill.verified:
-                fill.task.cancel()  # verified fills are only syncing and committing: let them finish
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
