@@ -27,6 +27,7 @@ from load.scenarios_cold import cold_pull, herd
 from load.scenarios_fleet import fleet
 from load.scenarios_memory import memory
 from load.scenarios_peers import fleet_peers
+from load.scenarios_range import cold_range
 from load.scenarios_soak import soak
 from load.scenarios_warm import warm_blob, warm_manifest
 
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "warm_blob": warm_blob,
     "warm_manifest": warm_manifest,
     "cold_pull": cold_pull,
+    "cold_range": cold_range,
     "herd": herd,
     "memory": memory,
     "fleet": fleet,

@@ -37,7 +37,7 @@ AGGREGATE_RATE = 400e6  # bytes/s, the value of aggregate_bandwidth above
 @dataclass(frozen=True)
 class Sizes:
     """How big and how often, per mode. `edge_fill` is the edge's [fill] section for the run: product
-    defaults in full mode, scaled down in quick mode so that a small cold layer still splits into many parts."""
+    defaults in full mode (empty), scaled down in quick mode so that a small cold layer still splits into many parts."""
 
     mode: str
     repeats: int
@@ -59,6 +59,8 @@ class Sizes:
     fleet_images_per_node: int
     fleet_layer_range: tuple[int, int]
     fleet_bases: tuple[int, ...]
+    range_blob: int = 32 * MIB
+    cold_sizes: tuple[int, ...] = ()
     edge_fill: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,7 +69,7 @@ QUICK = Sizes(
     cold_layer=32 * MIB, small_layers=(512 * KIB, 256 * KIB, 128 * KIB), ttfb_probes=15, ttfb_blob=1 * MIB,
     herd_pulls=16, herd_layer=16 * MIB, memory_push=48 * MIB,
     fleet_regions=2, fleet_nodes=4, fleet_images=6, fleet_waves=2, fleet_images_per_node=1,
-    fleet_layer_range=(256 * KIB, 6 * MIB), fleet_bases=(2 * MIB, 4 * MIB),
+    fleet_layer_range=(256 * KIB, 6 * MIB), fleet_bases=(2 * MIB, 4 * MIB), range_blob=32 * MIB, cold_sizes=(8 * MIB,),
     edge_fill={"part_size": "2MiB", "first_part_size": "256KiB", "parallelism": 8},
 )
 MEDIUM = Sizes(
@@ -75,16 +77,18 @@ MEDIUM = Sizes(
     cold_layer=256 * MIB, small_layers=(2 * MIB, 1 * MIB, 512 * KIB), ttfb_probes=21, ttfb_blob=4 * MIB,
     herd_pulls=32, herd_layer=64 * MIB, memory_push=256 * MIB,
     fleet_regions=3, fleet_nodes=8, fleet_images=12, fleet_waves=2, fleet_images_per_node=2,
-    fleet_layer_range=(1 * MIB, 48 * MIB), fleet_bases=(8 * MIB, 16 * MIB, 32 * MIB),
-    edge_fill={"part_size": "16MiB", "first_part_size": "1MiB", "parallelism": 8},
+    fleet_layer_range=(1 * MIB, 48 * MIB), fleet_bases=(8 * MIB, 16 * MIB, 32 * MIB), range_blob=128 * MIB,
+    cold_sizes=(48 * MIB,),
+    edge_fill={"part_size": "16MiB", "first_part_size": "1MiB"},
 )
 FULL = Sizes(  # the issue's sizes where it gives them (256 MiB warm blob, 1 GiB cold layer, 64 pulls, 4 × 1 GiB...)
     mode="full", repeats=3, load_seconds=4, warm_blob=256 * MIB, warm_blob_connections=(1, 8, 32), manifest_connections=16,
     cold_layer=1024 * MIB, small_layers=(4 * MIB, 2 * MIB, 1 * MIB), ttfb_probes=31, ttfb_blob=8 * MIB,
     herd_pulls=64, herd_layer=128 * MIB, memory_push=1024 * MIB,
     fleet_regions=3, fleet_nodes=20, fleet_images=30, fleet_waves=3, fleet_images_per_node=2,
-    fleet_layer_range=(1 * MIB, 100 * MIB), fleet_bases=(10 * MIB, 20 * MIB, 40 * MIB),
-    edge_fill={"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
+    fleet_layer_range=(1 * MIB, 100 * MIB), fleet_bases=(10 * MIB, 20 * MIB, 40 * MIB), range_blob=256 * MIB,
+    cold_sizes=(256 * MIB, 48 * MIB),
+    edge_fill={},  # the product's [fill] defaults
 )
 MODES = {"quick": QUICK, "medium": MEDIUM, "full": FULL}
 SOAK_MINUTES = {"quick": 0.0, "medium": 2.0, "full": 5.0}  # the soak scenario is skipped in quick mode

@@ -141,7 +141,7 @@ class Edge:
         self.workdir = workdir
         self.port = port or free_port()  # chosen up front when the region's other edges must know it
         self.url = f"http://127.0.0.1:{self.port}"
-        settings = {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8, **(fill or {})}
+        settings = dict(fill or {})  # empty: the product's [fill] defaults
         fill_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
         self.config = workdir / "mirror.toml"
         self.config.write_text(

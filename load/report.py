@@ -19,6 +19,10 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cold_pull.speedup_vs_registry_proxy", 10.0, True),
     ("cold_pull.ttfb_excess_ms", 50.0, False),
     ("cold_pull.link_utilisation", 0.8, True),
+    ("cold_pull.by_layer_size.256MiB.speedup_vs_registry_direct", 8.0, True),
+    ("cold_pull.by_layer_size.48MiB.speedup_vs_registry_direct", 8.0, True),
+    ("cold_range.speedup_vs_registry_direct", None, True),
+    ("cold_range.speedup_vs_registry_proxy", None, True),
     ("herd.backend_bytes_ratio", 1.02, False),
     ("herd.p99_over_single", 1.25, False),
     ("memory.peak_rss_mib", 200.0, False),
@@ -181,6 +185,11 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         _bars(ax[0], {n: data[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, "backend egress (lower is better)", "MiB", 2**20)
         _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "registry_proxy")}, "fleet pull times")
 
+    def cold_range(ax: list[Any]) -> None:
+        data = results["cold_range"]
+        _bars(ax[0], data["footer_seconds"], "cold blob: eStargz footer (lower is better)", "ms", 1e-3)
+        _bars(ax[1], data["ranges_seconds"], "then 16 scattered 64 KiB ranges", "ms", 1e-3)
+
     def soak(ax: list[Any]) -> None:
         series = results["soak"].get("series", [])
         seconds = [sample["t"] for sample in series]
@@ -194,7 +203,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         ax[1].set_xlabel("s")
         ax[1].set_ylim(bottom=0)
 
-    panels = {"warm_blob": (1, warm_blob), "warm_manifest": (2, warm_manifest), "cold_pull": (2, cold_pull),
+    panels = {"cold_range": (2, cold_range), "warm_blob": (1, warm_blob), "warm_manifest": (2, warm_manifest), "cold_pull": (2, cold_pull),
               "herd": (2, herd), "memory": (1, memory), "fleet": (2, fleet),
               "soak": (2, soak)}
     written = [figure(name, count, draw) for name, (count, draw) in panels.items()]

@@ -78,8 +78,10 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
                           + [("bench/ttfb", [sizes.ttfb_blob] * sizes.ttfb_probes, 290, None)])[:-1]
     ttfb_image = bench.image("bench/ttfb", [sizes.ttfb_blob] * sizes.ttfb_probes, seed=290)
     bench.progress.step(f"{len(rounds)} images of {rounds[0].total_bytes / 2**20:.0f} MiB pushed")
+    by_size = bench.images([(f"bench/cold-size-{size}", [size], 250 + index, None) for index, size in enumerate(sizes.cold_sizes)])
     contenders = ["edge", TUNED, "registry_direct", "registry_proxy"]
     raw: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
+    layer_sizes: dict[str, dict[str, float]] = {}
     with bench.scope():
         edge, _ = bench.edge("cold")
         tuned, _ = bench.edge("cold-tuned", parallelism=TUNED_PARALLELISM)
@@ -103,6 +105,16 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
                     f"{name} {raw[name][-1]['seconds']:.2f}s" for name in contenders))
 
         asyncio.run(run())
+
+        async def one_layer(url: str, name: str) -> float:
+            async with client.new_session() as session:
+                return (await client.pull(session, url, name, "v1")).seconds
+
+        for size, image in zip(sizes.cold_sizes, by_size):
+            label = f"{size // 2**20}MiB"
+            times = {name: asyncio.run(one_layer(urls[name], f"bench/cold-size-{size}")) for name in ("edge", "registry_direct")}
+            layer_sizes[label] = {**times, "speedup_vs_registry_direct": ratio(times["registry_direct"], times["edge"])}
+            bench.progress.step(f"{label} layer: edge {times['edge']:.2f}s, registry_direct {times['registry_direct']:.2f}s")
         probed = [name for name in contenders if name != TUNED]
 
         async def all_probes() -> list[list[float]]:  # side by side: each contender has its own link
@@ -131,6 +143,7 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
         "link_ttfb_samples": link_ttfb,
         "aggregate_cap_bytes_per_second": AGGREGATE_RATE,
         "runs": raw,
+        "by_layer_size": layer_sizes,  # one-layer images, edge vs registry:2 direct
         "speedup_vs_registry_direct": ratio(seconds["registry_direct"], seconds["edge"]),
         "speedup_vs_registry_proxy": ratio(seconds["registry_proxy"], seconds["edge"]),
         # Means, not medians: TTFB is bimodal (80/400 ms) and the edge's cold GET waits on two draws at once

@@ -52,7 +52,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "manifest_memory": "64MiB",
         "link_memory": "16MiB",
     },
-    "fill": {"part_size": "64MiB", "first_part_size": "4MiB", "parallelism": 8},
+    "fill": {
+        "part_size": "64MiB",
+        "first_part_size": "4MiB",
+        "min_part_size": "2MiB",
+        "parallelism": 24,
+        "max_connections": 32,
+    },
     "upload": {"part_size": "64MiB", "max_size": ""},  # max_size unset: 64GiB, or less if 10,000 parts hold less
     "admin": {"enabled": False, "token": ""},
     "log": {"format": "text", "access": True},
@@ -139,6 +145,8 @@ class FillConfig:
     part_size: int
     first_part_size: int
     parallelism: int
+    min_part_size: int = 2 * 1024 * 1024
+    max_connections: int = 32
 
 
 @dataclass(frozen=True)
@@ -540,6 +548,10 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
     link_memory = parse_size("cache.link_memory", raw["cache"]["link_memory"])
     if link_memory < 64 * KIB:
         raise ConfigError("cache.link_memory", "must be at least 64KiB")
+    min_part_size = parse_size("fill.min_part_size", raw["fill"]["min_part_size"])
+    if min_part_size < 64 * KIB:
+        raise ConfigError("fill.min_part_size", "must be at least 64KiB")
+    min_part_size = min(min_part_size, part_size)  # a small part_size (tests, quick benchmarks) lowers the floor
     upload_part_size = parse_size("upload.part_size", raw["upload"]["part_size"])
     if not 5 * MIB <= upload_part_size <= 5 * GIB:
         raise ConfigError("upload.part_size", "must be between 5MiB and 5GiB (S3 multipart part limits)")
@@ -587,6 +599,8 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             part_size=part_size,
             first_part_size=first_part_size,
             parallelism=parse_int("fill.parallelism", raw["fill"]["parallelism"], 1, 256),
+            min_part_size=min_part_size,
+            max_connections=parse_int("fill.max_connections", raw["fill"]["max_connections"], 1, 4096),
         ),
         upload=UploadConfig(part_size=upload_part_size, max_size=upload_max_size),
         auth=_validate_auth(raw),

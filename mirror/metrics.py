@@ -49,7 +49,7 @@ backend_requests = Counter(
 )
 fills = Counter(
     "mirror_fills",
-    "Finished fills by result (ok, digest_mismatch, error).",
+    "Finished fills by result (ok, uncached: served through, digest_mismatch, error, stopped: nobody entitled).",
     ["result"],
     registry=REGISTRY,
 )
@@ -67,6 +67,20 @@ fill_duration = Histogram(
 fill_part_retries = Counter(
     "mirror_fill_part_retries",
     "Ranged backend reads of a fill part that failed and were retried.",
+    registry=REGISTRY,
+)
+fill_uncached = Counter(
+    "mirror_fill_uncached",
+    "Blobs served through without being cached, by reason (too_large: over cache.size; no_room: partials of "
+    "running fills already claim the cache; no_disk: the local disk is full or refuses the partial file).",
+    ["reason"],
+    registry=REGISTRY,
+)
+fill_hedges = Counter(
+    "mirror_fill_hedges",
+    "Ranged GETs raced by a second GET for the same bytes because their first byte was late, by whether the "
+    "second GET won.",
+    ["result"],
     registry=REGISTRY,
 )
 cache_size_bytes = Gauge(

@@ -137,7 +137,7 @@ def create_app(config: Config) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream: Upstream = open_upstream(config.storage, pool_size=max(10, config.fill.parallelism * 4))
+        upstream: Upstream = open_upstream(config.storage, pool_size=config.fill.max_connections + 16)
         tiers = TieredUpstream(upstream, list(config.upstreams)) if config.upstreams else None
         upstream = tiers or upstream
         # Blob reads ask the region's owning edge first when [peers] is set; writes go to the bucket as they are.

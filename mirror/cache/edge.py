@@ -12,7 +12,8 @@ import cachetools
 
 from mirror import errors, layout, metrics
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
-from mirror.cache.fill import Fill, FillFailed, FillManager
+from mirror.cache.fill import Fill, FillFailed
+from mirror.cache.fills import FillManager
 from mirror.cache.links import LinkCache
 from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
@@ -179,16 +180,20 @@ class EdgeCache:
 
         On a miss the fill starts before the repository link is checked, so the two backend round trips overlap
         (a far region pays one time-to-first-byte, not two). If the link turns out to be missing the client gets
-        BLOB_UNKNOWN; the fill still completes, which costs bytes but never serves content outside its repository.
+        BLOB_UNKNOWN, and the fill is stopped unless a request that passed its check waits for it.
         """
         cached = self.store.open(digest)
-        fill = self.fills.join(digest) if cached is None else None
+        fill = self.fills.join(digest, entitled=False) if cached is None else None
         try:
             await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
         except BaseException:
             if cached is not None:
                 cached.close()
+            if fill is not None:
+                self.fills.abandon(fill)
             raise
+        if fill is not None:
+            self.fills.entitle(fill)
         return await self._open_content(digest, cached, fill)
 
     async def open_content(self, digest: Digest) -> BlobReader:

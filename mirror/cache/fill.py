@@ -1,99 +1,109 @@
 """The fill engine: one backend read per digest per node, streamed to every waiting client as it lands.
 
-A fill learns the blob's size from a stat, preallocates a partial file, and fetches it as a small first part
-(fast first byte) followed by ``part_size`` parts, ``parallelism`` ranged GETs at a time, each written at its
-own offset. Every request for the digest — full or Range, arriving before or during the fill — reads from that
-one partial file as soon as its bytes exist. The sha256 runs over the contiguous prefix as it grows; the file
-is committed to the store only when it matches. On a mismatch nothing is committed and every stream is aborted.
+A fill's first ranged GET (a small first part) also tells the blob's size. The rest is planned into parts that
+use the whole ``parallelism`` (`parts.py`), fetched with connections from the node-wide `ConnectionBudget` and
+written into a sparse partial file (no preallocation: writes into preallocated, unwritten extents cost ~9× here)
+by worker threads, so the event loop only moves bytes. Every request for the digest — full or Range, arriving
+before or during the fill — reads from that one partial file as soon as its bytes exist.
 
-No response is allowed to complete before the fill is verified: a reader holds back its last byte until
-commit, so a client can never receive a "successful" corrupt transfer.
+What a waiting client needs comes first: a reader blocked at a position nobody is fetching yet (a Range into a
+later part, the eStargz footer at the very end) splits the part there and gets a connection ahead of read-ahead,
+so a cold Range costs about one round trip after the size is known. Idle connections split the remaining tail
+of slow parts, so the last seconds of a fill still use the whole parallelism. Splits never fetch a byte twice.
 
-Fills are tasks owned by `FillManager`, not by requests: a client that disconnects never cancels a fill.
+The sha256 runs over the contiguous prefix as it grows. Guarantees:
+
+* a full GET (the whole blob) gets its last byte only after the content is verified, synced and committed (so
+  the next request is a hit): a client never receives a "successful" corrupt transfer;
+* a Range GET completes as soon as its bytes are in the file: a range cannot be verified on its own, and the
+  clients that read ranges (resumed downloads, lazy-pulling snapshotters) verify at their own level;
+* a mismatch aborts every stream still in flight, and nothing unverified is committed: the file is fdatasync'ed
+  after verification and only then handed to the store (a power loss never leaves a hit pointing at zeros).
+
+A blob larger than the whole cache, or one that does not fit beside the partial files of running fills, is
+served through the same way but not committed (``mirror_fill_uncached_total``). Fills are tasks owned by
+`FillManager`, not by requests: a client that disconnects never cancels a fill; a fill that only requests which
+failed their repository check asked for is stopped (`FillManager.abandon`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from mirror import layout, metrics
-from mirror.cache.store import ContentStore
-from mirror.config import FillConfig
+from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
+from mirror.cache.hedge import HEDGE_BYTES, open_hedged
+from mirror.cache.partial import PartWriter, hash_range, open_sparse
+from mirror.cache.parts import Part, PartTable, plan_parts
 from mirror.reference import Digest
-from mirror.upstream import BackendError, NotFound, Upstream
+from mirror.upstream import BackendError, NotFound
+
+if TYPE_CHECKING:
+    from mirror.cache.fills import FillManager
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
-HASH_CHUNK = 8 * 1024 * 1024
+SYNC_EVERY = 64 * 1024 * 1024
+HASH_CHUNK = 4 * 1024 * 1024  # one reused buffer per fill: no allocation per read (allocator arenas keep them)
+DISK_MARGIN = 64 * 1024 * 1024  # free space a partial file must leave on the cache's filesystem
+URGENT_FACTOR = 2  # a fill may open up to this × `parallelism` GETs when clients wait on parts nobody fetches
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
 
-
-class FillFailed(Exception):
-    """The fill could not produce verified content; streams reading from it must abort."""
-
-
-class DigestMismatch(FillFailed):
-    """The backend's bytes do not hash to the requested digest."""
-
-
-@dataclass(slots=True)
-class Part:
-    start: int
-    end: int
-    written: int = 0
-
-    @property
-    def complete(self) -> bool:
-        return self.start + self.written >= self.end
-
-
-def plan_parts(size: int, first_part_size: int, part_size: int) -> list[Part]:
-    """A small first part for a fast first byte, then `part_size` parts."""
-    parts: list[Part] = []
-    start = 0
-    while start < size:
-        length = first_part_size if not parts else part_size
-        parts.append(Part(start, min(size, start + length)))
-        start = parts[-1].end
-    return parts
+__all__ = ["DigestMismatch", "Fill", "FillFailed", "Part", "READ_CHUNK", "plan_parts"]
 
 
 class Fill:
     """One digest being copied from the backend into a partial file."""
 
-    def __init__(self, digest: Digest, store: ContentStore, upstream: Upstream, settings: FillConfig) -> None:
+    def __init__(self, digest: Digest, manager: "FillManager") -> None:
         self.digest = digest
-        self._store = store
-        self._upstream = upstream
-        self._settings = settings
+        self._manager = manager
+        self._store = manager.store
+        self._upstream = manager.upstream
+        self._settings = manager.settings
+        self._budget = manager.budget
         self._key = layout.blob_data(digest)
-        self._path: Path = store.new_partial_path()
+        self._path: Path = self._store.new_partial_path()
         self._fd = -1
         self.size: int | None = None
-        self.parts: list[Part] = []
+        self.parts = PartTable([], manager.settings.min_part_size)
         self.error: BaseException | None = None
+        self.verified = False
+        self.direct = False  # no room on the local disk: readers stream from the backend themselves
         self.committed = False
+        self.entitled = 0  # requests that passed their repository check
+        self.checking = 0  # requests still in their check
+        self._reserved = 0
+        self._hedges = 0
+        self._wants: Counter[int] = Counter()
         self._sized = asyncio.get_running_loop().create_future()
         self._progress = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._threads: set[asyncio.Future[Any]] = set()
         self.task: asyncio.Task[None] | None = None
 
     # -- readers -------------------------------------------------------------------------------------------
 
     async def wait_size(self) -> int:
-        """The blob's size, once the backend has told it (raises NotFound/BackendError from the stat)."""
+        """The blob's size, once the backend has told it (raises NotFound/BackendError from the first GET)."""
         return await asyncio.shield(self._sized)
 
     def open_reader(self) -> int | None:
-        """A private descriptor on the partial file (valid across the commit rename); None once finished."""
+        """A private descriptor on the partial file (valid across the commit rename); None once finished;
+        -1 when the local disk could not take the blob and readers stream it straight from the backend."""
+        if self.direct:
+            return -1
         if self._fd < 0:
             if self.error is not None:
                 raise FillFailed(str(self.error)) from self.error
@@ -102,37 +112,30 @@ class Fill:
 
     def available_end(self, position: int) -> int:
         """End of the bytes already written contiguously from `position`."""
-        end = position
-        for part in self.parts:
-            if part.end <= end:
-                continue
-            if part.start > end:
-                break
-            written_to = part.start + part.written
-            if written_to <= end:
-                break
-            end = written_to
-            if not part.complete:
-                break
-        return end
+        return self.parts.available_end(position)
 
     async def stream(
         self, fd: int, start: int, end: int, client_gone: "asyncio.Future[None] | None" = None
     ) -> AsyncIterator[bytes]:
-        """Yield bytes ``[start, end)`` as they land; the last byte only after the content is verified.
+        """Yield bytes ``[start, end)`` as they land. A read of the whole blob gets its last byte only after the
+        content is verified; a Range completes as soon as its bytes are written.
 
-        Ends early, without an error, if `client_gone` completes while waiting for the fill: the caller
-        knows its client has gone and sends nothing more. Closes `fd` in every case.
-        """
+        Ends early, without an error, if `client_gone` completes while waiting for the fill: the caller knows its
+        client has gone and sends nothing more. Closes `fd` in every case."""
         position = start
+        whole = start == 0 and end == self.size
+        if fd < 0:
+            async for chunk in stream_direct(self._upstream, self._budget, self.digest, start, end, whole):
+                yield chunk
+            return
         try:
             while position < end:
                 if self.error is not None:
                     raise FillFailed(str(self.error)) from self.error
-                limit = end if self.committed else end - 1
+                limit = end - 1 if whole and not self.verified else end
                 available = min(self.available_end(position), limit)
                 if available <= position:
-                    if not await self._wait_progress(client_gone):
+                    if not await self._wait_for(position, client_gone):
                         return
                     continue
                 while position < available:
@@ -140,20 +143,30 @@ class Fill:
                     position += len(chunk)
                     yield chunk
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
-    async def _wait_progress(self, client_gone: "asyncio.Future[None] | None" = None) -> bool:
-        """Wait for the fill to write more (or end); False if `client_gone` completed first."""
+    async def _wait_for(self, position: int, client_gone: "asyncio.Future[None] | None" = None) -> bool:
+        """Wait for progress, telling the scheduler a client needs the byte at `position`; False if
+        `client_gone` completed first."""
         event = self._progress
-        if client_gone is None:
-            await event.wait()
-            return True
-        progress = asyncio.ensure_future(event.wait())
+        self._wants[position] += 1
+        if self.parts.has_urgent((position,)):
+            self._changed.set()  # only a byte nobody fetches yet needs the scheduler; streaming readers do not
         try:
-            await asyncio.wait({progress, client_gone}, return_when=asyncio.FIRST_COMPLETED)
+            if client_gone is None:
+                await event.wait()
+                return True
+            progress = asyncio.ensure_future(event.wait())
+            try:
+                await asyncio.wait({progress, client_gone}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                progress.cancel()
+            return not client_gone.done()
         finally:
-            progress.cancel()
-        return not client_gone.done()
+            self._wants[position] -= 1
+            if self._wants[position] <= 0:
+                del self._wants[position]
 
     def _notify(self) -> None:
         self._progress.set()
@@ -165,12 +178,33 @@ class Fill:
         started = time.monotonic()
         result = "error"
         try:
-            # The first part's ranged GET also tells the size (Content-Range): no stat round trip first.
-            size, first_chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
-            self._open_partial(size)
+            await self._budget.acquire(self, lambda: True)
+            try:
+                # The first part's ranged GET also tells the size (Content-Range): no stat round trip first.
+                size, first_chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
+            except BaseException:
+                self._budget.release(self)
+                raise
+            try:
+                cacheable = self._claim_room(size)
+                opened = self._open_partial(size)
+            except BaseException:
+                self._budget.release(self)
+                await first_chunks.aclose()  # type: ignore[attr-defined]
+                raise
             self.size = size
-            self.parts = plan_parts(size, self._settings.first_part_size, self._settings.part_size)
+            if not opened:
+                self._budget.release(self)
+                await first_chunks.aclose()  # type: ignore[attr-defined]
+                self.direct = True
+                self._sized.set_result(size)
+                result = "uncached"
+                return
+            settings = self._settings
+            planned = plan_parts(size, settings.first_part_size, settings.part_size, settings.parallelism, settings.min_part_size)
+            self.parts = PartTable(planned, settings.min_part_size)
             self._sized.set_result(size)
+            await asyncio.sleep(0.002)  # readers waiting for the size say where they start before read-ahead begins
             hashing = asyncio.create_task(self._hash_prefix())
             try:
                 await self._fetch_parts(first_chunks)
@@ -180,142 +214,195 @@ class Fill:
             if actual != self.digest.hex:
                 result = "digest_mismatch"
                 raise DigestMismatch(f"backend content hashes to {self.digest.algorithm}:{actual}")
-            self._store.commit(self.digest, self._path, size)
-            self.committed = True
-            result = "ok"
+            await self._in_thread(os.fdatasync, self._fd)  # little is left: the hasher synced as it went
+            if cacheable:
+                self._store.commit(self.digest, self._path, size)
+                self.committed = True
+                result = "ok"
+            else:
+                result = "uncached"
+                self._path.unlink(missing_ok=True)
+            self.verified = True  # a full GET's last byte goes out now: after it, the blob is a cache hit
+            self._notify()
         except BaseException as error:
+            if isinstance(error, OSError):  # the local disk (ENOSPC, EMFILE...): a 503 for the client, not a 500
+                error = FillFailed(f"local cache disk: {error}")
             self.error = error
             if not self._sized.done():
-                self._sized.set_exception(error if isinstance(error, Exception) else FillFailed("cancelled"))
+                self._sized.set_exception(error if isinstance(error, Exception) else FillFailed("fill stopped"))
             if result == "digest_mismatch":
                 log.error("fill %s: %s", self.digest, error)
+            elif isinstance(error, asyncio.CancelledError):
+                result = "stopped"
             elif not isinstance(error, NotFound):
                 log.warning("fill %s failed: %s", self.digest, error)
             self._path.unlink(missing_ok=True)
             if not isinstance(error, Exception):
                 raise
         finally:
+            self._manager.finished(self)
             if not (self._sized.done() and isinstance(self._sized.exception(), NotFound)):
                 metrics.fills.labels(result).inc()
                 metrics.fill_duration.observe(time.monotonic() - started)
+            if self._threads:
+                await asyncio.wait(self._threads)  # no worker thread may touch the descriptor after close
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
             self._notify()
 
-    def _open_partial(self, size: int) -> None:
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        if size:
-            try:
-                os.posix_fallocate(self._fd, 0, size)
-            except OSError:
-                os.ftruncate(self._fd, size)
+    def _claim_room(self, size: int) -> bool:
+        """Whether this blob will be committed: it must fit in the cache beside the partials of running fills."""
+        if size > self._store.size_limit:
+            reason = "too_large"
+        elif self._manager.claim_room(size):
+            self._reserved = size
+            return True
+        else:
+            reason = "no_room"
+        metrics.fill_uncached.labels(reason).inc()
+        log.warning("fill %s: %d bytes served through without caching (%s)", self.digest, size, reason)
+        return False
+
+    def _open_partial(self, size: int) -> bool:
+        """Open the partial file; False (and a metric and a log line) when the local disk cannot take it."""
+        try:
+            if shutil.disk_usage(self._path.parent).free < size + DISK_MARGIN:
+                raise OSError(errno.ENOSPC, f"less than {size + DISK_MARGIN} bytes free")
+            self._fd = open_sparse(self._path, size)
+        except OSError as error:
+            metrics.fill_uncached.labels("no_disk").inc()
+            log.warning("fill %s: %d bytes served straight from the backend, not cached: %s", self.digest, size, error)
+            return False
+        return True
+
+    def _in_thread(self, function: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+        """Run blocking file work in a worker thread; `run` waits for all of it before closing the file."""
+        future = asyncio.ensure_future(asyncio.to_thread(function, *args))
+        self._threads.add(future)
+        future.add_done_callback(self._threads.discard)
+        return future
+
+    # -- scheduling parts ---------------------------------------------------------------------------------
 
     async def _fetch_parts(self, first_chunks: AsyncIterator[bytes]) -> None:
-        queue: asyncio.Queue[Part] = asyncio.Queue()
-        for part in self.parts[1:]:
-            queue.put_nowait(part)
-
-        async def worker(opening: tuple[Part, AsyncIterator[bytes]] | None) -> None:
-            if opening is not None:
-                await self._fetch_part(*opening)
-            while not queue.empty():
-                await self._fetch_part(queue.get_nowait())
-
         if not self.parts:
+            self._budget.release(self)
             await first_chunks.aclose()  # type: ignore[attr-defined]
             return
-        count = min(self._settings.parallelism, len(self.parts))
-        workers = [asyncio.create_task(worker((self.parts[0], first_chunks) if index == 0 else None)) for index in range(count)]
+        self.parts[0].started = True
+        active = {asyncio.create_task(self._fetch_part(self.parts[0], first_chunks))}
         try:
-            await asyncio.gather(*workers)
+            while not self.parts.complete:
+                for task in [task for task in active if task.done()]:
+                    active.discard(task)
+                    task.result()
+                self._changed.clear()
+                if self._may_start(len(active)):
+                    await self._budget.acquire(self, self._has_urgent)
+                    part = self._pick_part()
+                    if part is None:
+                        self._budget.release(self)
+                    else:
+                        active.add(asyncio.create_task(self._fetch_part(part)))
+                    continue
+                changed = asyncio.ensure_future(self._changed.wait())
+                await asyncio.wait([*active, changed], return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+            await asyncio.gather(*active)
         except BaseException:
-            for task in workers:
+            for task in active:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*active, return_exceptions=True)
             raise
 
+    def _may_start(self, active: int) -> bool:
+        if active < self._settings.parallelism:
+            return self.parts.has_work()
+        # Beyond read-ahead, each waiting Range gets a GET of its own (16 scattered ranges: 16 GETs at once), within
+        # the node's budget, which hands them connections before any read-ahead.
+        return active < URGENT_FACTOR * self._settings.parallelism and self._has_urgent()
+
+    def _has_urgent(self) -> bool:
+        return self.parts.has_urgent(self._wants)
+
+    def _pick_part(self) -> Part | None:
+        part = self.parts.pick(sorted(self._wants))
+        if part is not None:
+            self._changed.set()
+        return part
+
+    # -- fetching and writing one part ------------------------------------------------------------------
+
     async def _fetch_part(self, part: Part, opened: AsyncIterator[bytes] | None = None) -> None:
+        """Fetch `part` (whose `end` may shrink while it runs) into the file; releases its connection."""
         attempt = 0
-        while not part.complete:
-            chunks = opened or self._upstream.read_range(self._key, part.start + part.written, part.end)
-            opened = None
-            try:
-                async for chunk in chunks:
-                    os.pwrite(self._fd, chunk, part.start + part.written)
-                    part.written += len(chunk)
-                    self._notify()
-            except (BackendError, NotFound) as error:
-                attempt += 1
-                if attempt >= PART_ATTEMPTS:
-                    raise FillFailed(f"part {part.start}-{part.end - 1} failed {attempt} times: {error}") from error
-                metrics.fill_part_retries.inc()
-                await asyncio.sleep(RETRY_BASE_DELAY * 2 ** (attempt - 1))
+        writer = PartWriter(self._fd, part, self._in_thread, self._notify)
+        try:
+            while part.start + part.fetched < part.end:
+                chunks, opened = opened, None
+                try:
+                    if chunks is None:
+                        chunks = await self._open_range(part.start + part.fetched, part.end)
+                    async for chunk in chunks:
+                        wanted = part.end - (part.start + part.fetched)
+                        if len(chunk) > wanted:
+                            chunk = chunk[:wanted]
+                        part.fetched += len(chunk)
+                        await writer.add(chunk)
+                        if part.start + part.fetched >= part.end:
+                            break  # done, or the part was cut short by a split
+                except (BackendError, NotFound) as error:
+                    attempt += 1
+                    if attempt >= PART_ATTEMPTS:
+                        raise FillFailed(f"part {part.start}-{part.end - 1} failed {attempt} times: {error}") from error
+                    metrics.fill_part_retries.inc()
+                    await asyncio.sleep(RETRY_BASE_DELAY * 2 ** (attempt - 1))
+                finally:
+                    if chunks is not None:
+                        await chunks.aclose()  # type: ignore[attr-defined]
+            await writer.flush()
+        finally:
+            self._budget.release(self)
+            self._changed.set()
+
+    async def _open_range(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """A ranged GET of ``[start, end)``, raced by a second one if its first byte is late (`hedge.py`)."""
+        stream, first = await open_hedged(
+            lambda: self._upstream.read_range(self._key, start, end),
+            self._manager.first_byte_times, self._budget, self, self._may_hedge,
+        )
+        return _prepend(first, stream)
+
+    def _may_hedge(self) -> bool:
+        if self._hedges >= (self.size or 0) // HEDGE_BYTES:
+            return False
+        self._hedges += 1
+        return True
 
     async def _hash_prefix(self) -> str:
         hasher = hashlib.new(self.digest.algorithm)
-        buffer = memoryview(bytearray(min(READ_CHUNK, self.size or 0)))  # 1 MiB per fill, reused
+        buffer = bytearray(min(HASH_CHUNK, self.size or 0))
         hashed = 0
         size = self.size or 0
         while hashed < size:
             available = self.available_end(hashed)
             if available <= hashed:
-                await self._wait_progress()
+                event = self._progress
+                await event.wait()
                 continue
             length = min(HASH_CHUNK, available - hashed)
-            await asyncio.to_thread(_hash_range, hasher, self._fd, hashed, length, buffer)
+            await self._in_thread(hash_range, hasher, self._fd, hashed, memoryview(buffer)[:length])
             hashed += length
+            if hashed % SYNC_EVERY < length:  # write back as the fill goes, so the final fdatasync is short
+                await self._in_thread(os.fdatasync, self._fd)
         return hasher.hexdigest()
 
 
-def _hash_range(hasher: "hashlib._Hash", fd: int, offset: int, length: int, buffer: memoryview) -> None:
-    """Hash `length` bytes at `offset` through the fill's own (small) `buffer`, a piece at a time.
-
-    Reading into one reused buffer allocates nothing per call: a fresh 8 MiB bytes object per call was kept
-    by each worker thread's malloc arena after it was freed, and the edge's RSS crept up by about 8-16 MiB per
-    executor thread over a soak. One thread hop still covers `HASH_CHUNK` bytes.
-    """
-    while length:
-        read = os.preadv(fd, [buffer[: min(length, len(buffer))]], offset)
-        if not read:
-            raise OSError(f"partial file ended at {offset}")
-        hasher.update(buffer[:read])
-        offset += read
-        length -= read
-
-
-class FillManager:
-    """At most one fill per digest on this node; later requests join the running one."""
-
-    def __init__(self, store: ContentStore, upstream: Upstream, settings: FillConfig) -> None:
-        self._store = store
-        self._upstream = upstream
-        self._settings = settings
-        self._running: dict[Digest, Fill] = {}
-
-    def join(self, digest: Digest) -> Fill:
-        """The running fill for `digest`, starting one if there is none."""
-        fill = self._running.get(digest)
-        if fill is not None:
-            metrics.fill_waiters.inc()
-            return fill
-        fill = Fill(digest, self._store, self._upstream, self._settings)
-        self._running[digest] = fill
-        fill.task = asyncio.create_task(self._run(fill), name=f"fill {digest}")
-        return fill
-
-    def running(self, digest: Digest) -> Fill | None:
-        """The fill of `digest` in progress on this node, if any (nothing is started)."""
-        return self._running.get(digest)
-
-    async def _run(self, fill: Fill) -> None:
-        try:
-            await fill.run()
-        finally:
-            self._running.pop(fill.digest, None)
-
-    async def close(self) -> None:
-        tasks = [fill.task for fill in self._running.values() if fill.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]

@@ -197,8 +197,13 @@ class ContentStore:
         self._record_size()
         return dropped
 
-    def _evict(self) -> None:
-        while self._index.volume() > self.size_limit:
+    def make_room(self, claimed: int) -> None:
+        """Evict until the content plus `claimed` bytes (partial files of running fills) fit in the size limit."""
+        self._evict(self.size_limit - claimed)
+
+    def _evict(self, limit: int | None = None) -> None:
+        limit = self.size_limit if limit is None else limit
+        while self._index.volume() > limit:
             oldest = self._least_recently_used()
             if oldest is None:
                 break

@@ -108,6 +108,21 @@ def test_a_link_memory_too_small_for_one_entry_is_refused_naming_the_key():
         load(None, environ={"MIRROR_CACHE_LINK_MEMORY": "1KiB"})
 
 
+def test_fill_defaults_use_the_whole_storj_parallelism_under_a_node_budget():
+    fill = load(None, environ={}).fill
+    assert (fill.parallelism, fill.max_connections, fill.min_part_size) == (24, 32, 2 * 1024**2)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [("MIRROR_FILL_MIN_PART_SIZE", "1KiB", "fill.min_part_size"), ("MIRROR_FILL_MAX_CONNECTIONS", "0", "fill.max_connections")],
+)
+def test_bad_fill_settings_name_their_key(variable, value, key):
+    with pytest.raises(ConfigError) as raised:
+        load(None, environ={variable: value})
+    assert raised.value.key == key
+
+
 def test_an_unknown_mirror_variable_is_named_in_a_warning(caplog):
     with caplog.at_level("WARNING", logger="mirror.config"):
         settings = load(None, environ={"MIRROR_CACHE_SIZ": "1GiB", "MIRROR_CACHE_SIZE": "2GiB", "HOME": "/root"})

@@ -1,21 +1,56 @@
-from mirror.cache.fill import Part, plan_parts
+import asyncio
+
+from mirror.cache.parts import ConnectionBudget, Part, PartTable, plan_parts
 
 MIB = 1024 * 1024
 
 
-def test_parts_start_small_then_use_the_part_size():
-    parts = plan_parts(200 * MIB, 4 * MIB, 64 * MIB)
-    assert [(p.start, p.end) for p in parts] == [
-        (0, 4 * MIB), (4 * MIB, 68 * MIB), (68 * MIB, 132 * MIB), (132 * MIB, 196 * MIB), (196 * MIB, 200 * MIB)
-    ]
+def _spans(parts: list[Part]) -> list[tuple[int, int]]:
+    return [(part.start, part.end) for part in parts]
+
+
+def _check_cover(parts: list[Part], size: int) -> None:
+    assert parts[0].start == 0 and parts[-1].end == size
+    assert all(left.end == right.start for left, right in zip(parts, parts[1:]))
+
+
+def test_first_part_is_small():
+    parts = plan_parts(200 * MIB, 4 * MIB, 64 * MIB, 24, 2 * MIB)
+    assert _spans(parts)[0] == (0, 4 * MIB)
+
+
+def test_a_256_mib_blob_uses_the_whole_parallelism():
+    parts = plan_parts(256 * MIB, 4 * MIB, 64 * MIB, 24, 2 * MIB)
+    _check_cover(parts, 256 * MIB)
+    assert len(parts) - 1 >= 24
+
+
+def test_a_48_mib_blob_is_cut_into_parts_no_smaller_than_the_floor():
+    parts = plan_parts(48 * MIB, 4 * MIB, 64 * MIB, 24, 2 * MIB)
+    _check_cover(parts, 48 * MIB)
+    assert len(parts) >= 20
+    assert min(part.end - part.start for part in parts[1:]) >= 2 * MIB - 64 * 1024
+
+
+def test_parts_never_exceed_the_part_size():
+    parts = plan_parts(3 * 1024 * MIB, 4 * MIB, 64 * MIB, 8, 2 * MIB)
+    _check_cover(parts, 3 * 1024 * MIB)
+    assert max(part.end - part.start for part in parts) <= 64 * MIB
+
+
+def test_parts_do_not_straddle_segment_boundaries():
+    segment = 64 * MIB
+    parts = plan_parts(1024 * MIB + 12345, 4 * MIB, segment, 24, 2 * MIB)
+    _check_cover(parts, 1024 * MIB + 12345)
+    assert all(part.start // segment == (part.end - 1) // segment for part in parts)
 
 
 def test_small_blob_is_one_part():
-    assert [(p.start, p.end) for p in plan_parts(1000, 4 * MIB, 64 * MIB)] == [(0, 1000)]
+    assert _spans(plan_parts(1000, 4 * MIB, 64 * MIB, 24, 2 * MIB)) == [(0, 1000)]
 
 
 def test_empty_blob_has_no_parts():
-    assert plan_parts(0, 4 * MIB, 64 * MIB) == []
+    assert plan_parts(0, 4 * MIB, 64 * MIB, 24, 2 * MIB) == []
 
 
 def test_part_is_complete_when_all_its_bytes_are_written():
@@ -23,3 +58,140 @@ def test_part_is_complete_when_all_its_bytes_are_written():
     assert not part.complete
     part.written = 10
     assert part.complete
+
+
+def test_budget_gives_a_freed_connection_to_an_urgent_waiter_first():
+    async def scenario() -> list[str]:
+        budget = ConnectionBudget(1)
+        await budget.acquire("a", lambda: False)
+        order: list[str] = []
+
+        async def take(owner: str, urgent: bool) -> None:
+            await budget.acquire(owner, lambda: urgent)
+            order.append(owner)
+
+        waiting = [asyncio.create_task(take("b", False)), asyncio.create_task(take("c", True))]
+        await asyncio.sleep(0)
+        budget.release("a")
+        await asyncio.sleep(0)
+        budget.release(order[0])
+        await asyncio.gather(*waiting)
+        return order
+
+    assert asyncio.run(scenario()) == ["c", "b"]
+
+
+def test_budget_prefers_the_fill_holding_fewer_connections():
+    async def scenario() -> str:
+        budget = ConnectionBudget(4)
+        for owner in ("big", "big", "big", "small"):
+            await budget.acquire(owner, lambda: False)
+        winner: list[str] = []
+
+        async def take(owner: str) -> None:
+            await budget.acquire(owner, lambda: False)
+            winner.append(owner)
+
+        waiting = [asyncio.create_task(take("big")), asyncio.create_task(take("small"))]
+        await asyncio.sleep(0)
+        budget.release("big")
+        await asyncio.sleep(0)
+        for task in waiting:
+            task.cancel()
+        return winner[0]
+
+    assert asyncio.run(scenario()) == "small"
+
+
+def test_budget_never_grants_more_than_its_limit():
+    async def scenario() -> int:
+        budget = ConnectionBudget(2)
+        peak = 0
+
+        async def work(owner: int) -> None:
+            nonlocal peak
+            await budget.acquire(owner, lambda: False)
+            peak = max(peak, budget.in_use)
+            await asyncio.sleep(0.001)
+            budget.release(owner)
+
+        await asyncio.gather(*(work(index % 3) for index in range(20)))
+        return peak
+
+    assert asyncio.run(scenario()) == 2
+
+
+def _table(*spans: tuple[int, int]) -> PartTable:
+    return PartTable([Part(start, end) for start, end in spans], min_part_size=2 * MIB)
+
+
+def test_a_wanted_byte_in_a_part_nobody_fetches_starts_a_part_of_its_own():
+    table = _table((0, 4 * MIB), (4 * MIB, 36 * MIB))
+    table[0].started = True
+    picked = table.pick([20 * MIB])
+    assert (picked.start, picked.end) == (20 * MIB, 22 * MIB), "a short GET for the client"
+    assert _spans(table.parts) == [(0, 4 * MIB), (4 * MIB, 20 * MIB), (20 * MIB, 22 * MIB), (22 * MIB, 36 * MIB)]
+    assert not table[3].started
+
+
+def test_a_wanted_byte_far_ahead_of_a_running_get_cuts_it_short():
+    table = _table((0, 64 * MIB))
+    table[0].started, table[0].fetched = True, 1 * MIB
+    picked = table.pick([40 * MIB])
+    assert (picked.start, picked.end) == (40 * MIB, 42 * MIB)
+    assert table[0].end == 40 * MIB, "the running GET stops where the new part starts"
+
+
+def test_a_wanted_byte_just_ahead_of_a_running_get_waits_for_it():
+    table = _table((0, 64 * MIB))
+    table[0].started, table[0].fetched = True, 10 * MIB
+    assert not table.has_urgent([10 * MIB + 4096])
+    assert table.pick([10 * MIB + 4096]) is not None  # the idle connection steals the tail instead
+    assert table[0].end < 64 * MIB
+
+
+def test_wanted_positions_in_one_part_each_start_their_own_part():
+    table = _table((0, 64 * MIB))
+    first = table.pick([8 * MIB, 30 * MIB])
+    assert (first.start, first.end) == (8 * MIB, 10 * MIB)
+    assert any(part.start == 30 * MIB and not part.started for part in table)
+
+
+def test_idle_connections_take_the_second_half_of_the_slowest_part():
+    table = _table((0, 16 * MIB), (16 * MIB, 32 * MIB))  # minimum part 2 MiB: 8 MiB left is worth a steal
+    for part in table:
+        part.started = True
+    table[0].fetched, table[1].fetched = 12 * MIB, 2 * MIB
+    stolen = table.pick([])
+    assert (stolen.start, stolen.end) == (25 * MIB, 32 * MIB)  # halfway through its 14 MiB still to come
+    assert table[1].end == 25 * MIB
+
+
+def test_no_stealing_below_four_minimum_parts():
+    table = _table((0, 16 * MIB))
+    table[0].started, table[0].fetched = True, 9 * MIB
+    assert table.pick([]) is None
+
+
+def test_available_end_follows_written_bytes_across_parts():
+    table = _table((0, 4 * MIB), (4 * MIB, 8 * MIB), (8 * MIB, 12 * MIB))
+    table[0].written = 4 * MIB
+    table[1].written = 1 * MIB
+    table[2].written = 4 * MIB
+    assert table.available_end(0) == 5 * MIB
+    assert table.available_end(8 * MIB) == 12 * MIB
+
+
+def test_budget_keeps_its_reserve_for_connections_a_client_waits_on():
+    async def scenario() -> tuple[bool, bool]:
+        budget = ConnectionBudget(4, reserve=1)
+        for _ in range(3):
+            await budget.acquire("read-ahead", lambda: False)
+        blocked = asyncio.create_task(budget.acquire("read-ahead", lambda: False))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(budget.acquire("range", lambda: True), 1)
+        read_ahead_waits = not blocked.done()
+        blocked.cancel()
+        return read_ahead_waits, budget.in_use == 4
+
+    assert asyncio.run(scenario()) == (True, True)

@@ -1,0 +1,49 @@
+"""Streaming a blob straight from the backend, for when the local disk cannot take a partial file."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import AsyncIterator
+
+from mirror import layout, metrics
+from mirror.cache.parts import ConnectionBudget
+from mirror.reference import Digest
+from mirror.upstream import BackendError, NotFound, Upstream
+
+
+class FillFailed(Exception):
+    """The fill could not produce verified content; streams reading from it must abort."""
+
+
+class DigestMismatch(FillFailed):
+    """The backend's bytes do not hash to the requested digest."""
+
+
+async def stream_direct(
+    upstream: Upstream, budget: ConnectionBudget, digest: Digest, start: int, end: int, whole: bool
+) -> AsyncIterator[bytes]:
+    """Bytes ``[start, end)`` of blob `digest` straight from the backend, on one connection of the node's
+    budget. A whole-blob read is hashed as it passes and its last chunk is held back until the digest matches,
+    so a corrupt blob is never a successful transfer."""
+    hasher = hashlib.new(digest.algorithm) if whole else None
+    held = b""
+    owner = object()
+    await budget.acquire(owner, lambda: True)
+    try:
+        async for chunk in upstream.read_range(layout.blob_data(digest), start, end):
+            if hasher is None:
+                yield chunk
+                continue
+            hasher.update(chunk)
+            if held:
+                yield held
+            held = chunk
+    except (BackendError, NotFound) as error:
+        raise FillFailed(f"streaming {digest} from the backend: {error}") from error
+    finally:
+        budget.release(owner)
+    if hasher is not None:
+        if hasher.hexdigest() != digest.hex:
+            metrics.fills.labels("digest_mismatch").inc()
+            raise DigestMismatch(f"backend content hashes to {digest.algorithm}:{hasher.hexdigest()}")
+        yield held

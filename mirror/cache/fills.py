@@ -1,0 +1,88 @@
+"""The node's fills: at most one per digest, the connection budget they share, and the disk room they claim."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mirror import metrics
+from mirror.cache.fill import Fill
+from mirror.cache.hedge import FirstByteTimes
+from mirror.cache.parts import ConnectionBudget
+from mirror.cache.store import ContentStore
+from mirror.config import FillConfig
+from mirror.reference import Digest
+from mirror.upstream import Upstream
+
+
+class FillManager:
+    """At most one fill per digest on this node; later requests join the running one. Owns the node's
+    connection budget and the disk room claimed by running fills."""
+
+    def __init__(self, store: ContentStore, upstream: Upstream, settings: FillConfig) -> None:
+        self.store = store
+        self.upstream = upstream
+        self.settings = settings
+        self.budget = ConnectionBudget(settings.max_connections, reserve=settings.max_connections // 4)
+        self.first_byte_times = FirstByteTimes()
+        self._running: dict[Digest, Fill] = {}
+        self._claimed = 0
+
+    def join(self, digest: Digest, entitled: bool = True) -> Fill:
+        """The running fill for `digest`, starting one if there is none. A caller that joins before its
+        repository check passed says ``entitled=False`` and then calls `entitle` or `abandon`."""
+        fill = self._running.get(digest)
+        if fill is not None:
+            metrics.fill_waiters.inc()
+        else:
+            fill = Fill(digest, self)
+            self._running[digest] = fill
+            fill.task = asyncio.create_task(self._run(fill), name=f"fill {digest}")
+        if entitled:
+            fill.entitled += 1
+        else:
+            fill.checking += 1
+        return fill
+
+    def running(self, digest: Digest) -> Fill | None:
+        """The fill of `digest` in progress on this node, if any (nothing is started)."""
+        return self._running.get(digest)
+
+    def entitle(self, fill: Fill) -> None:
+        """A caller that joined before its check has passed it."""
+        fill.checking -= 1
+        fill.entitled += 1
+
+    def abandon(self, fill: Fill) -> None:
+        """A caller that joined before its check failed it: stop the fill if nobody else may wait for it."""
+        fill.checking -= 1
+        if fill.entitled == 0 and fill.checking == 0 and fill.task is not None and not fill.task.done():
+            fill.task.cancel()
+
+    def claim_room(self, size: int) -> bool:
+        """Count a partial file of `size` bytes against the cache, evicting to make room; False if the partials
+        of running fills leave no room for it."""
+        if self._claimed + size > self.store.size_limit:
+            return False
+        self._claimed += size
+        self.store.make_room(self._claimed)
+        return True
+
+    def finished(self, fill: Fill) -> None:
+        """`fill` is committed or failed: later requests start afresh, and its room is given back."""
+        if self._running.get(fill.digest) is fill:
+            del self._running[fill.digest]
+        self._claimed -= fill._reserved
+        fill._reserved = 0
+
+    async def _run(self, fill: Fill) -> None:
+        try:
+            await fill.run()
+        finally:
+            if self._running.get(fill.digest) is fill:  # cancelled before it ever ran
+                del self._running[fill.digest]
+
+    async def close(self) -> None:
+        tasks = [fill.task for fill in self._running.values() if fill.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,89 @@
+import asyncio
+
+from mirror.cache.hedge import MIN_SAMPLES, FirstByteTimes, open_hedged
+from mirror.cache.parts import ConnectionBudget
+
+
+def _times(seconds: float) -> FirstByteTimes:
+    times = FirstByteTimes()
+    for _ in range(MIN_SAMPLES):
+        times.observe(seconds)
+    return times
+
+
+class _Streams:
+    """Stand-in ranged GETs: the n-th opened waits `delays[n]` before its first chunk."""
+
+    def __init__(self, *delays: float) -> None:
+        self.delays = list(delays)
+        self.opened = 0
+        self.closed: list[int] = []
+
+    def open(self):  # type: ignore[no-untyped-def]
+        number = self.opened
+        self.opened += 1
+
+        async def stream():  # type: ignore[no-untyped-def]
+            try:
+                await asyncio.sleep(self.delays[number])
+                yield f"stream {number}".encode()
+                yield b"rest"
+            finally:
+                self.closed.append(number)
+
+        return stream()
+
+
+def test_no_hedging_before_enough_first_byte_times_are_known():
+    async def scenario():  # type: ignore[no-untyped-def]
+        streams = _Streams(0.05, 0.0)
+        budget = ConnectionBudget(4)
+        await budget.acquire("fill", lambda: False)
+        _, first = await open_hedged(streams.open, FirstByteTimes(), budget, "fill", lambda: True)
+        return first, streams.opened
+
+    assert asyncio.run(scenario()) == (b"stream 0", 1)
+
+
+def test_a_late_first_byte_is_raced_and_the_loser_is_closed():
+    async def scenario():  # type: ignore[no-untyped-def]
+        streams = _Streams(2.0, 0.0)
+        budget = ConnectionBudget(4)
+        await budget.acquire("fill", lambda: False)
+        stream, first = await open_hedged(streams.open, _times(0.01), budget, "fill", lambda: True)
+        rest = [chunk async for chunk in stream]
+        return first, rest, streams.closed, budget.held("fill")
+
+    first, rest, closed, held = asyncio.run(scenario())
+    assert first == b"stream 1" and rest == [b"rest"]
+    assert 0 in closed
+    assert held == 1, "the hedge's extra connection must be given back"
+
+
+def test_no_hedge_when_the_budget_has_no_free_connection():
+    async def scenario():  # type: ignore[no-untyped-def]
+        streams = _Streams(0.2, 0.0)
+        budget = ConnectionBudget(1)
+        await budget.acquire("fill", lambda: False)
+        _, first = await open_hedged(streams.open, _times(0.01), budget, "fill", lambda: True)
+        return first, streams.opened
+
+    assert asyncio.run(scenario()) == (b"stream 0", 1)
+
+
+def test_hedge_delay_follows_the_observed_distribution():
+    times = FirstByteTimes()
+    for index in range(100):
+        times.observe(0.4 if index % 5 == 0 else 0.08)
+    assert 0.1 <= (times.hedge_delay() or 0) <= 0.2
+
+
+def test_no_hedge_when_the_fill_has_used_its_share():
+    async def scenario():  # type: ignore[no-untyped-def]
+        streams = _Streams(0.2, 0.0)
+        budget = ConnectionBudget(4)
+        await budget.acquire("fill", lambda: False)
+        _, first = await open_hedged(streams.open, _times(0.01), budget, "fill", lambda: False)
+        return first, streams.opened
+
+    assert asyncio.run(scenario()) == (b"stream 0", 1)
