@@ -19,7 +19,7 @@ MIB = 1024 * 1024
 @pytest.fixture(scope="module")
 def blobs(registry_s3) -> dict[str, tuple[str, bytes]]:
     made = {}
-    for label, size in (("small", 1 * MIB), ("huge", 6 * MIB), ("big", 32 * MIB)):
+    for label, size in (("small", 1 * MIB), ("huge", 6 * MIB), ("big", 32 * MIB), ("other", 24 * MIB)):
         data = os.urandom(size)
         made[label] = (push_blob(registry_s3.url, "team/owner", data), data)
     return made
@@ -49,6 +49,30 @@ def test_blob_larger_than_the_cache_is_served_through_and_keeps_the_cache(seawee
         assert metrics.value("mirror_backend_bytes_total", op="read_range") == before, "the small blob was evicted"
         assert metrics.value("mirror_cache_size_bytes") <= 4 * MIB
         assert metrics.value("mirror_fills_total", result="uncached") == 2
+
+
+def test_a_fill_that_does_not_fit_beside_running_partials_is_served_through(seaweed, blobs, tmp_path):
+    """Partial files count against cache.size: while a 32 MiB fill runs in a 48 MiB cache, a 24 MiB blob cannot
+    also be cached, so it is served through (verified) and the cache never holds more than its size."""
+    (big, big_data), (other, other_data) = blobs["big"], blobs["other"]
+    link = LinkEmulator(tmp_path, seaweed.endpoint, 100, "10MB", "400MB")
+    try:
+        storage = s3_storage(link.endpoint, "registry")
+        with EdgeMirror(tmp_path / "edge", storage, cache={"size": "48MiB"}, fill={"parallelism": 4}) as edge:
+            with httpx.Client(timeout=120) as client:
+                with client.stream("GET", f"{edge.url}/v2/team/owner/blobs/{big}") as first:
+                    assert first.status_code == 200
+                    second = client.get(f"{edge.url}/v2/team/owner/blobs/{other}")
+                    assert second.status_code == 200
+                    assert second.content == other_data
+                    assert first.read() == big_data
+            assert _wait_for(edge, "mirror_fills_total", 1, result="ok") == 1
+            metrics = edge.metrics()
+            assert metrics.value("mirror_fill_uncached_total", reason="no_room") == 1
+            assert metrics.value("mirror_fills_total", result="uncached") == 1
+            assert metrics.value("mirror_cache_size_bytes") <= 48 * MIB
+    finally:
+        link.stop()
 
 
 def test_fill_for_an_unlinked_repository_is_stopped(seaweed, blobs, tmp_path):
