@@ -1,0 +1,80 @@
+"""Typed settings: defaults, then a TOML file, then ``MIRROR_*`` environment overrides.
+
+Every key ``[section.sub] key`` can be overridden by ``MIRROR_SECTION_SUB_KEY`` (registry:2's ``REGISTRY_``
+convention). The S3 keys carry registry:2's S3 driver names so an operator can copy their registry's settings.
+Any bad value raises `ConfigError`, whose text names the key; the CLI prints it and exits non-zero.
+"""
+
+from mirror.config.loader import DEFAULTS, env_name, load
+from mirror.config.remote import NS_ALIASES, UPSTREAM_DEFAULTS
+from mirror.config.settings import (
+    AdminConfig,
+    AuthConfig,
+    CacheConfig,
+    Config,
+    FilesystemConfig,
+    FillConfig,
+    HtpasswdConfig,
+    HttpConfig,
+    LogConfig,
+    PeersConfig,
+    RemoteConfig,
+    S3Config,
+    StorageConfig,
+    TokenConfig,
+    UploadConfig,
+)
+from mirror.config.validate import ANONYMOUS_ACTIONS, AUTH_METHODS, DRIVERS, LOG_FORMATS
+from mirror.config.values import (
+    GIB,
+    KIB,
+    MAX_PARTS,
+    MIB,
+    ConfigError,
+    canonical_addr,
+    parse_addr,
+    parse_bool,
+    parse_duration,
+    parse_int,
+    parse_list,
+    parse_size,
+)
+
+__all__ = [
+    "ANONYMOUS_ACTIONS",
+    "AUTH_METHODS",
+    "DEFAULTS",
+    "DRIVERS",
+    "GIB",
+    "KIB",
+    "LOG_FORMATS",
+    "MAX_PARTS",
+    "MIB",
+    "NS_ALIASES",
+    "UPSTREAM_DEFAULTS",
+    "AdminConfig",
+    "AuthConfig",
+    "CacheConfig",
+    "Config",
+    "ConfigError",
+    "FilesystemConfig",
+    "FillConfig",
+    "HtpasswdConfig",
+    "HttpConfig",
+    "LogConfig",
+    "PeersConfig",
+    "RemoteConfig",
+    "S3Config",
+    "StorageConfig",
+    "TokenConfig",
+    "UploadConfig",
+    "canonical_addr",
+    "env_name",
+    "load",
+    "parse_addr",
+    "parse_bool",
+    "parse_duration",
+    "parse_int",
+    "parse_list",
+    "parse_size",
+]
