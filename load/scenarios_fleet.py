@@ -55,10 +55,12 @@ def _schedule(bench: Bench, count: int) -> list[list[list[list[int]]]]:
              for _ in range(sizes.fleet_regions)] for _ in range(sizes.fleet_waves)]
 
 
-async def _region(url: str, waves: list[list[list[int]]], catalogue: list[tuple[str, int]], nodes: int,
+async def rollout(urls: list[str], waves: list[list[list[int]]], catalogue: list[tuple[str, int]],
                   log: list[dict[str, Any]]) -> None:
-    """Roll every wave out over one region's nodes, a quarter of them at a time. A pull the server fails is
-    logged as failed and the node moves on: a reference peer's error is a result, not a harness failure."""
+    """Roll every wave out over one region's nodes (node i pulls from ``urls[i]``), a quarter of them at a time.
+    A pull the server fails is logged as failed and the node moves on: a reference peer's error is a result, not a
+    harness failure."""
+    nodes = len(urls)
     have: list[set[int]] = [set() for _ in range(nodes)]
     batch = max(1, nodes // 4)
 
@@ -68,7 +70,7 @@ async def _region(url: str, waves: list[list[list[int]]], catalogue: list[tuple[
                 if image in have[index]:
                     continue
                 try:
-                    result = await client.pull(session, url, catalogue[image][0], "v1")
+                    result = await client.pull(session, urls[index], catalogue[image][0], "v1")
                 except client.PullFailed as error:
                     log.append({"image": image, "failed": str(error)})
                     continue
@@ -91,7 +93,7 @@ def _run(bench: Bench, contender: str, catalogue: list[tuple[str, int]], schedul
 
         async def everything() -> None:
             await asyncio.gather(*(
-                _region(url, [wave[region] for wave in schedule], catalogue, sizes.fleet_nodes, logs[region])
+                rollout([url] * sizes.fleet_nodes, [wave[region] for wave in schedule], catalogue, logs[region])
                 for region, (url, _) in enumerate(servers)
             ))
 

@@ -26,12 +26,11 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from load import client
 from load.bench import Bench
 from load.components import Emulator
 from load.measure import percentile, ratio
 from load.procs import free_port
-from load.scenarios_fleet import ZIPF_S, _built
+from load.scenarios_fleet import ZIPF_S, _built, rollout
 
 SIMULATED_NODES = 200
 # The region's link to the far bucket, shared by all its nodes: LINK's latency and per-connection rate, and an
@@ -63,30 +62,6 @@ def _ideal_egress(schedule: list[list[list[int]]], blobs: list[dict[str, int]]) 
     return sum(sum(held.values()) for held in per_node), sum(region.values())
 
 
-async def _rollout(urls: list[str], schedule: list[list[list[int]]], catalogue: list[tuple[str, int]],
-                   log: list[dict[str, Any]]) -> None:
-    nodes = len(urls)
-    have: list[set[int]] = [set() for _ in range(nodes)]
-    batch = max(1, nodes // 4)
-
-    async def node(index: int, wanted: list[int]) -> None:
-        async with client.new_session(connections=8) as session:
-            for image in dict.fromkeys(wanted):
-                if image in have[index]:
-                    continue
-                try:
-                    result = await client.pull(session, urls[index], catalogue[image][0], "v1")
-                except client.PullFailed as error:
-                    log.append({"image": image, "failed": str(error)})
-                    continue
-                have[index].add(image)
-                log.append({"image": image, "seconds": result.seconds, "bytes": result.bytes})
-
-    for wave in schedule:
-        for first in range(0, nodes, batch):
-            await asyncio.gather(*(node(i, wave[i]) for i in range(first, min(nodes, first + batch))))
-
-
 def _run(bench: Bench, sharing: bool, catalogue: list[tuple[str, int]], schedule: list[list[list[int]]]) -> dict[str, Any]:
     nodes = len(schedule[0])
     with bench.scope():
@@ -97,7 +72,7 @@ def _run(bench: Bench, sharing: bool, catalogue: list[tuple[str, int]], schedule
         with ThreadPoolExecutor(4) as pool:  # a few at a time: 20 interpreters importing at once crowd two cores
             edges = list(pool.map(lambda port: bench.region_edge("peers" if sharing else "isolated", link, port, peers), ports))
         log: list[dict[str, Any]] = []
-        asyncio.run(_rollout([edge.url for edge in edges], schedule, catalogue, log))
+        asyncio.run(rollout([edge.url for edge in edges], schedule, catalogue, log))
         egress = link.bytes_down()
         samples = [edge.metrics() for edge in edges]
     failures = [entry["failed"] for entry in log if "failed" in entry]
