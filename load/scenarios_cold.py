@@ -5,6 +5,10 @@
   Then the time to first byte of a cold blob GET (over `ttfb_probes` different blobs, one at a time) against
   the bare link's (a ranged S3 GET straight through an emulator of its own).
   A second edge with `fill.parallelism = 20` runs alongside (`edge_parallel20`).
+  The ceiling, `bare_parallel`: each round's big layer read with as many parallel ranged GETs as the default
+  edge's `fill.parallelism`, straight from SeaweedFS through an emulator of its own, bytes dropped (`bare.py`):
+  what this machine moves with no edge at all. CPU seconds per GiB of every process in each chain (edge, its
+  emulator, SeaweedFS, the harness's client) are measured around each pull, to show what limits the edge.
 - `herd`: many concurrent cold pulls of one image on one node; backend bytes / image bytes and the p50/p99
   pull times, against the median of a few single cold pulls of same-shaped images on the same node (taken
   first, one at a time, so the node's connection pool is as warm for them as for the herd).
@@ -17,16 +21,19 @@ import statistics
 import time
 from typing import Any
 
-from load import client
+from load import bare, client
 from load.bench import AGGREGATE_RATE, LINK, Bench, Sizes
 from load.components import ACCESS_KEY, BUCKET, SECRET_KEY, Edge, Emulator
 from load.measure import median, percentile, ratio
+from mirror.config.loader import DEFAULTS
 
 # A second edge with as many ranged GETs in flight as the link's aggregate cap holds per-connection caps
 # (400 MB/s / 20 MB/s): what the [fill] parallelism setting alone can buy. The headline figures are the
 # default edge's.
 TUNED = "edge_parallel20"
 TUNED_PARALLELISM = 20
+CEILING = "bare_parallel"
+GIB = 2**30
 
 
 def _link_ttfb(emulator: Emulator, key: str, probes: int) -> list[float]:
@@ -71,6 +78,15 @@ def _blob_key(digest: str) -> str:
     return f"docker/registry/v2/blobs/sha256/{hex_digest[:2]}/{hex_digest}/data"
 
 
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each named process; "client" is this (the harness's) process."""
+    return {**{name: bare.cpu_seconds(pid) for name, pid in pids.items()}, "client": time.process_time()}
+
+
+def _per_gib(before: dict[str, float], after: dict[str, float], moved: int) -> dict[str, float]:
+    return {name: (after[name] - before[name]) / moved * GIB for name in before}
+
+
 def cold_pull(bench: Bench) -> dict[str, Any]:
     sizes = bench.sizes
     shape = cold_shape(sizes)
@@ -82,12 +98,23 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
     contenders = ["edge", TUNED, "registry_direct", "registry_proxy"]
     raw: dict[str, list[dict[str, float]]] = {name: [] for name in contenders}
     layer_sizes: dict[str, dict[str, float]] = {}
+    streams = int(sizes.edge_fill.get("parallelism", DEFAULTS["fill"]["parallelism"]))
+    ceiling: list[dict[str, Any]] = []
+    cpu: list[dict[str, float]] = []
     with bench.scope():
-        edge, _ = bench.edge("cold")
+        edge, edge_link = bench.edge("cold")
         tuned, _ = bench.edge("cold-tuned", parallelism=TUNED_PARALLELISM)
         direct, _ = bench.central("cold-direct")
         proxy, _ = bench.proxy("cold")
         probe = bench.emulator("cold-probe")
+        bare_link = bench.emulator("cold-bare")
+        edge_pids = {"edge": edge.process.pid, "emulator": edge_link.process.pid, "seaweedfs": bench.seaweed.process.pid}
+        bare_pids = {"emulator": bare_link.process.pid, "seaweedfs": bench.seaweed.process.pid}
+
+        def bare_read(blob: Any) -> dict[str, Any]:
+            before = _cpu(bare_pids)
+            seconds = asyncio.run(bare.parallel_get(bare_link.endpoint, _blob_key(blob.digest), blob.size, streams))
+            return {"seconds": seconds, "bytes": blob.size, "cpu_seconds_per_gib": _per_gib(before, _cpu(bare_pids), blob.size)}
         urls = {"edge": edge.url, TUNED: tuned.url, "registry_direct": direct.url, "registry_proxy": proxy.url}
         link_ttfb = _link_ttfb(probe, _blob_key(rounds[0].layers[0].digest), sizes.ttfb_probes)
         link_expected = _expected_link_ttfb(link_ttfb)
@@ -96,15 +123,22 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
             for index, image in enumerate(rounds):
                 order = contenders[index % len(contenders):] + contenders[: index % len(contenders)]
                 for name in order:
+                    before = _cpu(edge_pids)
                     async with client.new_session() as session:
                         result = await client.pull(session, urls[name], f"bench/cold-{index}", "v1")
                     big = result.largest
+                    if name == "edge":
+                        cpu.append(_per_gib(before, _cpu(edge_pids), result.bytes))
                     raw[name].append({"seconds": result.seconds, "bytes": result.bytes, "manifest_seconds": result.manifest_seconds,
                                       "big_blob_ttfb": big.ttfb, "big_blob_seconds": big.seconds, "big_blob_bytes": big.bytes})
                 bench.progress.step(f"round {index + 1}/{len(rounds)}: " + ", ".join(
-                    f"{name} {raw[name][-1]['seconds']:.2f}s" for name in contenders))
+                    f"{name} {raw[name][-1]['seconds']:.2f}s" for name in contenders)
+                    + f"; edge CPU {cpu[-1]['edge']:.2f} s/GiB")
 
         asyncio.run(run())
+        for image in rounds:
+            ceiling.append(bare_read(max(image.layers, key=lambda layer: layer.size)))
+            bench.progress.step(f"{CEILING} ({streams} GETs): {ceiling[-1]['seconds']:.2f}s for the big layer")
 
         async def one_layer(url: str, name: str) -> float:
             async with client.new_session() as session:
@@ -113,8 +147,11 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
         for size, image in zip(sizes.cold_sizes, by_size):
             label = f"{size // 2**20}MiB"
             times = {name: asyncio.run(one_layer(urls[name], f"bench/cold-size-{size}")) for name in ("edge", "registry_direct")}
-            layer_sizes[label] = {**times, "speedup_vs_registry_direct": ratio(times["registry_direct"], times["edge"])}
-            bench.progress.step(f"{label} layer: edge {times['edge']:.2f}s, registry_direct {times['registry_direct']:.2f}s")
+            times[CEILING] = bare_read(image.layers[0])["seconds"]
+            layer_sizes[label] = {**times, "speedup_vs_registry_direct": ratio(times["registry_direct"], times["edge"]),
+                                  "edge_over_ceiling": ratio(times["edge"], times[CEILING])}
+            bench.progress.step(f"{label} layer: edge {times['edge']:.2f}s, registry_direct {times['registry_direct']:.2f}s, "
+                                f"{CEILING} {times[CEILING]:.2f}s")
         probed = [name for name in contenders if name != TUNED]
 
         async def all_probes() -> list[list[float]]:  # side by side: each contender has its own link
@@ -128,6 +165,10 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
     seconds = {name: median([r["seconds"] for r in runs]) for name, runs in raw.items()}
     ttfb = {name: statistics.fmean(values) for name, values in probes.items()}
     throughput = {name: median([r["big_blob_bytes"] / r["big_blob_seconds"] for r in runs]) for name, runs in raw.items()}
+    ceiling_seconds = median([run["seconds"] for run in ceiling])
+    big_seconds = median([r["big_blob_seconds"] for r in raw["edge"]])
+    edge_cpu = {name: median([sample[name] for sample in cpu]) for name in cpu[0]}
+    bare_cpu = {name: median([run["cpu_seconds_per_gib"][name] for run in ceiling]) for name in ceiling[0]["cpu_seconds_per_gib"]}
     return {
         "image_bytes": rounds[0].total_bytes,
         "big_layer_bytes": sizes.cold_layer,
@@ -153,6 +194,17 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
         "ttfb_excess_median_ms": (median(probes["edge"]) - median(link_ttfb)) * 1000,
         "ttfb_excess_p25_ms": (percentile(probes["edge"], 0.25) - percentile(link_ttfb, 0.25)) * 1000,
         "link_utilisation": throughput["edge"] / AGGREGATE_RATE,
+        # The ceiling: the big layer alone, `streams` ranged GETs with no edge (see the module docstring).
+        "ceiling_streams": streams,
+        "ceiling_seconds": ceiling_seconds,
+        "ceiling_link_utilisation": sizes.cold_layer / ceiling_seconds / AGGREGATE_RATE,
+        "edge_over_ceiling": ratio(big_seconds, ceiling_seconds),  # the edge's big-blob GET time / the ceiling's
+        CEILING: {"runs": ceiling, "cpu_seconds_per_gib": bare_cpu},
+        # CPU seconds per GiB pulled of each process in the edge's chain (medians over rounds; "client" is the
+        # harness, which hashes every byte); what 2 cores can carry is 2 / their sum GiB/s.
+        "edge_cpu_seconds_per_gib": edge_cpu["edge"],
+        "edge_chain_cpu_seconds_per_gib": edge_cpu,
+        "edge_cpu_samples": cpu,
         TUNED: {
             "fill_parallelism": TUNED_PARALLELISM,
             "speedup_vs_registry_direct": ratio(seconds["registry_direct"], seconds[TUNED]),

@@ -1,0 +1,57 @@
+"""What a cold pull can reach on this machine with no edge at all: the `bare_parallel` ceiling of `cold_pull`.
+
+`parallel_get` reads one object with `streams` ranged GETs at once (aioboto3, as the edge does, 1 MiB
+`iter_chunks`), straight from SeaweedFS through an emulator of its own, and drops the bytes (no hashing, no
+disk): the time the emulated link, SeaweedFS and one Python reader need to move the blob on these cores.
+`cpu_seconds` reads a process's user + system CPU, to say what each process of the chain costs per GiB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from load.components import ACCESS_KEY, BUCKET, SECRET_KEY
+
+READ_CHUNK = 1024 * 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` (all its threads) so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ranges(size: int, streams: int) -> list[tuple[int, int]]:
+    """`size` bytes cut into `streams` (at most) contiguous ranges of about equal length, as [start, end)."""
+    step = max(1, -(-size // max(1, streams)))
+    return [(start, min(size, start + step)) for start in range(0, size, step)]
+
+
+async def parallel_get(endpoint: str, key: str, size: int, streams: int) -> float:
+    """Seconds to read `key` (`size` bytes) with `streams` parallel ranged GETs, bytes dropped."""
+    import aioboto3
+    from aiobotocore.config import AioConfig
+
+    config = AioConfig(max_pool_connections=streams, s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+    async with aioboto3.Session().client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                                         region_name="us-east-1", config=config) as s3:
+        await s3.head_bucket(Bucket=BUCKET)  # one warm connection, as a running edge has
+
+        async def one(start: int, end: int) -> int:
+            response = await s3.get_object(Bucket=BUCKET, Key=key, Range=f"bytes={start}-{end - 1}")
+            received = 0
+            async for chunk in response["Body"].iter_chunks(READ_CHUNK):
+                received += len(chunk)
+            if received != end - start:
+                raise RuntimeError(f"{key} bytes {start}-{end - 1}: got {received}")
+            return received
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(start, end) for start, end in ranges(size, streams)))
+        return time.perf_counter() - started
