@@ -375,7 +375,10 @@ class Fill:
         return _prepend(first, stream)
 
     def _may_hedge(self) -> bool:
-        if self._hedges >= (self.size or 0) // HEDGE_BYTES:
+        # One hedge per HEDGE_BYTES of the blob, and one for a smaller blob: its pull time is mostly the slowest
+        # first byte of its parts (24 parts almost always draw a slow one), and the loser of a race rarely has
+        # bytes in flight (it loses because its first byte has not come).
+        if self._hedges >= max(1, (self.size or 0) // HEDGE_BYTES):
             return False
         self._hedges += 1
         return True
@@ -387,7 +390,7 @@ class Fill:
         size = self.size or 0
         while hashed < size:
             available = self.available_end(hashed)
-            if available <= hashed:
+            if available - hashed < min(HASH_CHUNK, size - hashed):  # one thread hop per HASH_CHUNK, not per write batch
                 event = self._progress
                 await event.wait()
                 continue
