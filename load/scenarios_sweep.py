@@ -1,6 +1,7 @@
 """`sweep`: how cost grows with work, four curves. Every point pulls content nothing has cached yet (each
-point its own images), on one fresh edge per curve; the RSS curve starts a fresh edge per point, since Python
-keeps the memory a bigger point freed and the next point would read it as its own.
+point its own images). The three pull curves share one fresh edge and one registry:2 direct (a process start
+costs seconds on 2 busy cores); the RSS curve starts a fresh edge per point, since Python keeps the memory a
+bigger point freed and the next point would read it as its own.
 
 - `layer_size`: a one-layer image per size (`SweepSizes.layer_sizes`), pulled cold through the edge and, up to
   `direct_max` (it reads one layer at ~20 MB/s through the link), straight from registry:2; the ratio per size.
@@ -23,11 +24,13 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from load import client
-from load.bench import MIB, Bench, SweepSizes
-from load.components import Edge, Emulator
+from load.bench import MIB, Bench, ImageSpec, SweepSizes
+from load.components import Edge, Emulator, Registry2
 from load.measure import percentile, ratio
 from load.procs import RssSampler
 
@@ -74,23 +77,34 @@ def slope(work: list[float], cost: list[float]) -> float:
     return statistics.linear_regression(work, cost).slope
 
 
-def _by_layer_size(bench: Bench, sweep: SweepSizes) -> dict[str, Any]:
-    names = [f"bench/sweep-size-{size}" for size in sweep.layer_sizes]
-    built = bench.images([(name, [size], 600 + index, None) for index, (name, size) in enumerate(zip(names, sweep.layer_sizes))])
+def _size_specs(sweep: SweepSizes) -> list[ImageSpec]:
+    return [(f"bench/sweep-size-{size}", [size], 600 + index, None) for index, size in enumerate(sweep.layer_sizes)]
+
+
+@dataclass
+class _Contenders:
+    """What the pull curves share: one fresh edge (with its link) and one registry:2 direct."""
+
+    edge: Edge
+    link: Emulator
+    central: Registry2
+
+
+def _by_layer_size(bench: Bench, sweep: SweepSizes, on: _Contenders) -> dict[str, Any]:
+    names = [spec[0] for spec in _size_specs(sweep)]
+    built = bench.images(_size_specs(sweep))
     points = []
-    with _fresh_edge(bench, "sweep-size") as (edge, _):
-        central = bench.central("sweep-size-direct")[0] if min(sweep.layer_sizes) <= sweep.direct_max else None
-        for name, size, image in zip(names, sweep.layer_sizes, built):
-            edge_seconds = _pull(edge.url, name, image.total_bytes)
-            point: dict[str, Any] = {"label": _label(size), "layer_bytes": size, "image_bytes": image.total_bytes,
-                                     "edge_seconds": edge_seconds, "edge_bytes_per_second": image.total_bytes / edge_seconds}
-            if central is not None and size <= sweep.direct_max:
-                point["registry_direct_seconds"] = _pull(central.url, name, image.total_bytes)
-                point["speedup_vs_registry_direct"] = ratio(point["registry_direct_seconds"], edge_seconds)
-            points.append(point)
-            bench.progress.step(f"{_label(size)} layer: edge {edge_seconds:.2f}s" + (
-                f", registry_direct {point['registry_direct_seconds']:.2f}s ({point['speedup_vs_registry_direct']:.1f}×)"
-                if "registry_direct_seconds" in point else ""))
+    for name, size, image in zip(names, sweep.layer_sizes, built):
+        edge_seconds = _pull(on.edge.url, name, image.total_bytes)
+        point: dict[str, Any] = {"label": _label(size), "layer_bytes": size, "image_bytes": image.total_bytes,
+                                 "edge_seconds": edge_seconds, "edge_bytes_per_second": image.total_bytes / edge_seconds}
+        if size <= sweep.direct_max:
+            point["registry_direct_seconds"] = _pull(on.central.url, name, image.total_bytes)
+            point["speedup_vs_registry_direct"] = ratio(point["registry_direct_seconds"], edge_seconds)
+        points.append(point)
+        bench.progress.step(f"{_label(size)} layer: edge {edge_seconds:.2f}s" + (
+            f", registry_direct {point['registry_direct_seconds']:.2f}s ({point['speedup_vs_registry_direct']:.1f}×)"
+            if "registry_direct_seconds" in point else ""))
     return {
         "points": points,
         "direct_max_bytes": sweep.direct_max,
@@ -100,29 +114,34 @@ def _by_layer_size(bench: Bench, sweep: SweepSizes) -> dict[str, Any]:
     }
 
 
-def _layer_images(bench: Bench, sweep: SweepSizes) -> list[tuple[str, Any]]:
+def _layer_specs(sweep: SweepSizes) -> list[ImageSpec]:
     """One image per layer count, each of layers of its own ((seed, size) pairs, so no point finds another's
     layers in the cache); the fills reuse the biggest image's layers."""
-    specs, seed = [], 7000
+    specs: list[ImageSpec] = []
+    seed = 7000
     for count in sweep.layer_counts:
         specs.append((f"bench/sweep-layers-{count}", [], 700 + count, [(seed + index, sweep.layer_bytes) for index in range(count)]))
         seed += count
+    return specs
+
+
+def _layer_images(bench: Bench, sweep: SweepSizes) -> list[tuple[str, Any]]:
+    specs = _layer_specs(sweep)
     return list(zip([spec[0] for spec in specs], bench.images(specs)))
 
 
-def _by_layers(bench: Bench, sweep: SweepSizes) -> dict[str, Any]:
+def _by_layers(bench: Bench, sweep: SweepSizes, on: _Contenders) -> dict[str, Any]:
     points = []
-    with _fresh_edge(bench, "sweep-layers") as (edge, _):
-        central = bench.central("sweep-layers-direct")[0] if sweep.layer_bytes <= sweep.direct_max else None
-        for count, (name, image) in zip(sweep.layer_counts, _layer_images(bench, sweep)):
-            edge_seconds = _pull(edge.url, name, image.total_bytes)
-            point: dict[str, Any] = {"layers": count, "image_bytes": image.total_bytes, "edge_seconds": edge_seconds}
-            if central is not None:
-                direct = _pull(central.url, name, image.total_bytes)
-                point.update(registry_direct_seconds=direct, speedup_vs_registry_direct=ratio(direct, edge_seconds))
-            points.append(point)
-            bench.progress.step(f"{count} × {_label(sweep.layer_bytes)} layers: edge {edge_seconds:.2f}s"
-                                + (f", registry_direct {point['registry_direct_seconds']:.2f}s" if central is not None else ""))
+    direct = sweep.layer_bytes <= sweep.direct_max
+    for count, (name, image) in zip(sweep.layer_counts, _layer_images(bench, sweep)):
+        edge_seconds = _pull(on.edge.url, name, image.total_bytes)
+        point: dict[str, Any] = {"layers": count, "image_bytes": image.total_bytes, "edge_seconds": edge_seconds}
+        if direct:
+            point["registry_direct_seconds"] = _pull(on.central.url, name, image.total_bytes)
+            point["speedup_vs_registry_direct"] = ratio(point["registry_direct_seconds"], edge_seconds)
+        points.append(point)
+        bench.progress.step(f"{count} × {_label(sweep.layer_bytes)} layers: edge {edge_seconds:.2f}s"
+                            + (f", registry_direct {point['registry_direct_seconds']:.2f}s" if direct else ""))
     return {
         "layer_bytes": sweep.layer_bytes,
         "points": points,
@@ -146,19 +165,21 @@ async def _herd(url: str, name: str, pulls: int, size: int) -> list[float]:
     return list(await asyncio.gather(*tasks))
 
 
-def _by_herd(bench: Bench, sweep: SweepSizes) -> dict[str, Any]:
-    shape = [sweep.herd_layer, *bench.sizes.small_layers]
-    built = bench.images([(f"bench/sweep-herd-{pulls}", shape, 800 + pulls, None) for pulls in sweep.herd_sizes])
+def _herd_specs(sweep: SweepSizes, small_layers: tuple[int, ...]) -> list[ImageSpec]:
+    return [(f"bench/sweep-herd-{pulls}", [sweep.herd_layer, *small_layers], 800 + pulls, None) for pulls in sweep.herd_sizes]
+
+
+def _by_herd(bench: Bench, sweep: SweepSizes, on: _Contenders) -> dict[str, Any]:
+    built = bench.images(_herd_specs(sweep, bench.sizes.small_layers))
     points = []
-    with _fresh_edge(bench, "sweep-herd") as (edge, link):
-        for pulls, image in zip(sweep.herd_sizes, built):
-            before = link.bytes_down()
-            times = asyncio.run(_herd(edge.url, f"bench/sweep-herd-{pulls}", pulls, image.total_bytes))
-            backend = link.bytes_down() - before
-            points.append({"pulls": pulls, "p50_seconds": percentile(times, 0.5), "p99_seconds": percentile(times, 0.99),
-                           "max_seconds": max(times), "backend_bytes_ratio": backend / image.total_bytes, "pull_seconds": times})
-            bench.progress.step(f"herd of {pulls}: p50 {points[-1]['p50_seconds']:.2f}s p99 {points[-1]['p99_seconds']:.2f}s, "
-                                f"backend bytes {points[-1]['backend_bytes_ratio']:.2f}× the image")
+    for pulls, image in zip(sweep.herd_sizes, built):
+        before = on.link.bytes_down()
+        times = asyncio.run(_herd(on.edge.url, f"bench/sweep-herd-{pulls}", pulls, image.total_bytes))
+        backend = on.link.bytes_down() - before
+        points.append({"pulls": pulls, "p50_seconds": percentile(times, 0.5), "p99_seconds": percentile(times, 0.99),
+                       "max_seconds": max(times), "backend_bytes_ratio": backend / image.total_bytes, "pull_seconds": times})
+        bench.progress.step(f"herd of {pulls}: p50 {points[-1]['p50_seconds']:.2f}s p99 {points[-1]['p99_seconds']:.2f}s, "
+                            f"backend bytes {points[-1]['backend_bytes_ratio']:.2f}× the image")
     first = points[0]["p99_seconds"]
     for point in points:
         point["p99_over_smallest"] = ratio(point["p99_seconds"], first)
@@ -199,22 +220,36 @@ def _by_fills(bench: Bench, sweep: SweepSizes) -> dict[str, Any]:
     }
 
 
-PARTS: dict[str, Callable[[Bench, SweepSizes], dict[str, Any]]] = {
-    "layer_size": _by_layer_size, "layers": _by_layers, "herd": _by_herd, "fills": _by_fills,
+PULL_CURVES: dict[str, Callable[[Bench, SweepSizes, _Contenders], dict[str, Any]]] = {
+    "layer_size": _by_layer_size, "layers": _by_layers, "herd": _by_herd,
 }
 
 
 def sweep(bench: Bench) -> dict[str, Any]:
-    """The four curves; a curve that fails is recorded with its error and the others still run."""
+    """The four curves: the three pull curves on one fresh edge and one registry:2 direct, then the fills."""
     result: dict[str, Any] = {"edge_fill": bench.sizes.edge_fill}
-    failed = []
-    for name, part in PARTS.items():
-        bench.progress.step(f"curve {name}")
-        try:
-            result[name] = part(bench, bench.sizes.sweep)
-        except Exception as error:  # noqa: BLE001 - one broken curve must not hide the others
-            result[name] = {"error": f"{type(error).__name__}: {error}"}
-            failed.append(f"{name}: {result[name]['error']}")
+    failed: list[str] = []
+    sizes = bench.sizes.sweep
+    started = time.monotonic()  # every image at once: the pushes overlap (each curve then finds its images built)
+    bench.images(_size_specs(sizes) + _layer_specs(sizes) + _herd_specs(sizes, bench.sizes.small_layers))
+    result["images_seconds"] = time.monotonic() - started
+    bench.progress.step(f"images built and pushed in {result['images_seconds']:.1f}s")
+    with _fresh_edge(bench, "sweep") as (edge, link):
+        on = _Contenders(edge, link, bench.central("sweep-direct")[0])
+        for name, curve in PULL_CURVES.items():
+            failed += _run_curve(bench, result, name, partial(curve, bench, sizes, on))
+    failed += _run_curve(bench, result, "fills", partial(_by_fills, bench, sizes))
     if failed:
         result["error"] = "; ".join(failed)
     return result
+
+
+def _run_curve(bench: Bench, result: dict[str, Any], name: str, curve: Callable[[], dict[str, Any]]) -> list[str]:
+    """Run one curve into result[name]; a curve that fails is recorded with its error (the others still run)."""
+    bench.progress.step(f"curve {name}")
+    try:
+        result[name] = curve()
+    except Exception as error:  # noqa: BLE001 - one broken curve must not hide the others
+        result[name] = {"error": f"{type(error).__name__}: {error}"}
+        return [f"{name}: {result[name]['error']}"]
+    return []
