@@ -108,7 +108,7 @@ FULL = Sizes(  # the issue's sizes where it gives them (256 MiB warm blob, 1 GiB
     cold_sizes=(256 * MIB, 48 * MIB),
     edge_fill={},  # the product's [fill] defaults
     sweep=SweepSizes(layer_sizes=(16 * MIB, 64 * MIB, 256 * MIB, 1024 * MIB, 2048 * MIB), direct_max=256 * MIB,
-                     layer_counts=(1, 2, 4, 8, 16), layer_bytes=64 * MIB, herd_sizes=(1, 4, 16, 64, 256),
+                     layer_counts=(1, 2, 4, 8, 16), layer_bytes=32 * MIB, herd_sizes=(1, 4, 16, 64, 256),
                      herd_layer=32 * MIB, fill_counts=(1, 2, 4, 8, 16)),
 )
 MODES = {"quick": QUICK, "medium": MEDIUM, "full": FULL}
