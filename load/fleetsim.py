@@ -255,3 +255,41 @@ def zipf_schedule(seed: int, images: int, waves: int, regions: int, nodes: int, 
     weights = [1 / (rank + 1) ** s for rank in range(images)]
     return [[[rng.choices(range(images), weights, k=per_node) for _ in range(nodes)] for _ in range(regions)]
             for _ in range(waves)]
+
+
+@dataclass(frozen=True)
+class BlobFetch:
+    """One blob GET a node made in the real run."""
+
+    digest: str
+    bytes: int
+    started: float  # seconds, any origin shared by the region's fetches
+    ttfb: float
+    seconds: float
+
+
+def calibrate(regions: Sequence[Sequence[BlobFetch]], manifests: Sequence[float]) -> tuple[Calibration, dict[str, int]]:
+    """A contender's costs from its real run: per region, the first GET of a digest is a miss; a GET that starts
+    after that one ended is a hit; one in between (it met a fill in flight) is left out. Rates are bytes over
+    seconds after the first byte, summed (so big blobs weigh what they carry). Returns the counts used too."""
+    misses: list[BlobFetch] = []
+    hits: list[BlobFetch] = []
+    for fetches in regions:
+        first: dict[str, BlobFetch] = {}
+        for fetch in sorted(fetches, key=lambda item: item.started):
+            earlier = first.setdefault(fetch.digest, fetch)
+            if earlier is fetch:
+                misses.append(fetch)
+            elif fetch.started >= earlier.started + earlier.seconds:
+                hits.append(fetch)
+    if not misses or not hits or not manifests:
+        raise ValueError(f"cannot calibrate from {len(misses)} misses, {len(hits)} hits, {len(manifests)} manifests")
+
+    def rate(sample: list[BlobFetch]) -> float:
+        return sum(item.bytes for item in sample) / max(1e-6, sum(item.seconds - item.ttfb for item in sample))
+
+    calibration = Calibration(
+        miss_ttfb=tuple(item.ttfb for item in misses), fill_rate=rate(misses),
+        hit_ttfb=tuple(item.ttfb for item in hits), hit_rate=rate(hits), manifest=tuple(manifests),
+    )
+    return calibration, {"misses": len(misses), "hits": len(hits), "manifests": len(manifests)}
