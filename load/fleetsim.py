@@ -15,9 +15,9 @@ What is modelled, per region (regions are independent: each has its own cache no
   measured per-fill rate, the region's concurrent reads sharing `link_rate` (the link's aggregate) fairly
   (processor sharing with a per-read cap, max-min fair);
 - what a contender does on a miss is its code's behaviour (`Behaviour`), not a fitted factor: the edge's single
-  flight (a miss while the blob is being filled waits for that fill: one read per blob per region), registry:2
-  proxy's `ServeBlob` (the first miss starts a background read to store the blob *and* a second read streamed to
-  the client; a miss while that store is running streams its own read; the blob is a hit once stored).
+  flight (a miss while the blob is being filled waits for that fill: one read per blob per region) against
+  registry:2 proxy's `ServeBlob` (the first miss starts a background read that stores the blob *and* a second
+  read streamed to the client; a miss while that store runs streams its own read; the blob is a hit once stored).
 
 Egress is the bytes of backend reads; pull time is from asking for the manifest to the last blob's last byte.
 """
@@ -40,10 +40,10 @@ class Behaviour:
     """What a contender does on a miss (read from its code, not measured)."""
 
     single_flight: bool  # a miss while the blob is being filled waits for that fill instead of reading again
-    store_read: bool  # the first miss starts a separate backend read that stores the blob (registry:2 storeLocal)
+    store_read: bool = False  # the first miss starts a separate backend read that stores the blob (storeLocal)
 
 
-EDGE = Behaviour(single_flight=True, store_read=False)
+EDGE = Behaviour(single_flight=True)
 REGISTRY_PROXY = Behaviour(single_flight=False, store_read=True)
 
 
@@ -159,29 +159,23 @@ class _RegionModel:
             self.cache.move_to_end(digest)
             self.at(self.rng.choice(self.calibration.hit_ttfb), lambda: self.transfer(self.serve, size, done))
             return
-        waiting = self.filling.get(digest)
+        filling = digest in self.filling
         if self.behaviour.single_flight:
-            if waiting is not None:
-                waiting.append(done)
+            if filling:
+                self.filling[digest].append(done)
                 return
             self.filling[digest] = [done]
-
-            def filled() -> None:
-                self._store(digest, size)
-                for callback in self.filling.pop(digest):
-                    callback()
-
-            self._backend_read(size, filled)
+            self._backend_read(size, lambda: self._filled(digest, size))
             return
-        if self.behaviour.store_read and waiting is None:
+        if self.behaviour.store_read and not filling:
             self.filling[digest] = []
-
-            def stored() -> None:
-                self._store(digest, size)
-                del self.filling[digest]
-
-            self._backend_read(size, stored)
+            self._backend_read(size, lambda: self._filled(digest, size))
         self._backend_read(size, done)
+
+    def _filled(self, digest: str, size: int) -> None:
+        self._store(digest, size)
+        for callback in self.filling.pop(digest):
+            callback()
 
     # -- the rollout --------------------------------------------------------------------------------------
 
@@ -268,20 +262,25 @@ class BlobFetch:
     seconds: float
 
 
-def calibrate(regions: Sequence[Sequence[BlobFetch]], manifests: Sequence[float]) -> tuple[Calibration, dict[str, int]]:
-    """A contender's costs from its real run: per region, the first GET of a digest is a miss; a GET that starts
-    after that one ended is a hit; one in between (it met a fill in flight) is left out. Rates are bytes over
-    seconds after the first byte, summed (so big blobs weigh what they carry). Returns the counts used too."""
+def calibrate(regions: Sequence[Sequence[BlobFetch]], manifests: Sequence[float],
+              link_ttfb: float) -> tuple[Calibration, dict[str, int]]:
+    """A contender's costs from its real run. Per region and digest, the first GET is a miss; a later GET that
+    starts after the digest's earlier GETs all ended is a miss if its first byte took at least `link_ttfb` (the
+    link's shortest time to first byte: only a backend read waits that long), else a hit; a GET that overlaps an
+    earlier one (it met a read in flight) is left out. Rates are bytes over seconds after the first byte, summed (big blobs weigh what they carry).
+    Returns the counts used too."""
     misses: list[BlobFetch] = []
     hits: list[BlobFetch] = []
     for fetches in regions:
-        first: dict[str, BlobFetch] = {}
+        ended: dict[str, float] = {}  # digest → when its GETs so far ended
         for fetch in sorted(fetches, key=lambda item: item.started):
-            earlier = first.setdefault(fetch.digest, fetch)
-            if earlier is fetch:
-                misses.append(fetch)
-            elif fetch.started >= earlier.started + earlier.seconds:
-                hits.append(fetch)
+            end = fetch.started + fetch.seconds
+            seen = fetch.digest in ended
+            if seen and fetch.started < ended[fetch.digest]:
+                ended[fetch.digest] = max(ended[fetch.digest], end)
+                continue
+            (misses if not seen or fetch.ttfb >= link_ttfb else hits).append(fetch)
+            ended[fetch.digest] = end
     if not misses or not hits or not manifests:
         raise ValueError(f"cannot calibrate from {len(misses)} misses, {len(hits)} hits, {len(manifests)} manifests")
 

@@ -14,9 +14,9 @@ bytes (1 − egress / bytes the nodes received) and the p50/p99 pull times.
 
 Simulated larger (`simulated`): SIMULATED_REGIONS × SIMULATED_NODES nodes, too many processes for this machine, by
 the discrete-event model of `load/fleetsim.py`. Its inputs are measured in the real runs just made (per contender:
-time to first byte and rate of cold and cached blob GETs, manifest times), its mechanics are each contender's
-miss behaviour (edge single flight; registry:2 proxy's store read plus one streamed read per concurrent miss) and
-the link's aggregate rate. It is first played at the real run's size and compared with what was measured
+time to first byte and rate of cold and cached blob GETs, manifest times), its mechanics each contender's miss
+behaviour read from its code (edge single flight; registry:2 proxy's store read plus one streamed read per miss
+while the store runs) and the link's aggregate rate. It is first played at the real run's size and compared with what was measured
 (`simulated.validation`: the model's relative error), then on a seeded rollout of the same catalogue at the
 larger size.
 """
@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 from load import client, fleetsim
-from load.bench import AGGREGATE_RATE, Bench
+from load.bench import AGGREGATE_RATE, LINK, Bench
 from load.components import Emulator
 from load.measure import percentile, ratio
 
@@ -128,7 +128,8 @@ def _calibrate(logs: list[list[dict[str, Any]]]) -> tuple[fleetsim.Calibration, 
     pulls = [[entry for entry in log if "failed" not in entry] for log in logs]
     regions = [[fleetsim.BlobFetch(blob.digest, blob.bytes, entry["started"] + entry["manifest_seconds"], blob.ttfb, blob.seconds)
                 for entry in log for blob in entry["blobs"]] for log in pulls]
-    calibration, counts = fleetsim.calibrate(regions, [entry["manifest_seconds"] for log in pulls for entry in log])
+    calibration, counts = fleetsim.calibrate(regions, [entry["manifest_seconds"] for log in pulls for entry in log],
+                                             LINK["ttfb_fast_ms"] / 1000)
     return calibration, {
         **counts, "fill_mb_per_second": calibration.fill_rate / 1e6, "hit_mb_per_second": calibration.hit_rate / 1e6,
         "miss_ttfb_p50_seconds": percentile(list(calibration.miss_ttfb), 0.5),
