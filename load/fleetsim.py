@@ -17,7 +17,10 @@ What is modelled, per region (regions are independent: each has its own cache no
 - what a contender does on a miss is its code's behaviour (`Behaviour`), not a fitted factor: the edge's single
   flight (a miss while the blob is being filled waits for that fill: one read per blob per region) against
   registry:2 proxy's `ServeBlob` (the first miss starts a background read that stores the blob *and* a second
-  read streamed to the client; a miss while that store runs streams its own read; the blob is a hit once stored).
+  read streamed to the client; a miss while that store runs streams its own read; the blob is a hit once stored)
+  — and registry:2 keeps blobs per repository (a blob is served only in a repository it is linked into), so a
+  layer shared by several images misses once per image, while its in-flight set is per digest (a miss in another
+  repository during a store streams its own read and links nothing);
 
 Egress is the bytes of backend reads; pull time is from asking for the manifest to the last blob's last byte.
 """
@@ -41,10 +44,11 @@ class Behaviour:
 
     single_flight: bool  # a miss while the blob is being filled waits for that fill instead of reading again
     store_read: bool = False  # the first miss starts a separate backend read that stores the blob (storeLocal)
+    per_repository: bool = False  # a cached blob is a hit only in the repository (image) that stored it
 
 
 EDGE = Behaviour(single_flight=True)
-REGISTRY_PROXY = Behaviour(single_flight=False, store_read=True)
+REGISTRY_PROXY = Behaviour(single_flight=False, store_read=True, per_repository=True)
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class _RegionModel:
         self.sequence = 0
         self.link = _Pool(region.link_rate, calibration.fill_rate)
         self.serve = _Pool(region.serve_rate, calibration.hit_rate)
-        self.cache: OrderedDict[str, int] = OrderedDict()
+        self.cache: OrderedDict[tuple[int, str], int] = OrderedDict()  # (repository or -1, digest) → bytes
         self.cached_bytes = 0
         self.filling: dict[str, list[Callable[[], None]]] = {}  # digest → callbacks waiting for its fill
         self.egress = 0
@@ -140,10 +144,10 @@ class _RegionModel:
 
     # -- the cache ----------------------------------------------------------------------------------------
 
-    def _store(self, digest: str, size: int) -> None:
-        if digest in self.cache:
+    def _store(self, key: tuple[int, str], size: int) -> None:
+        if key in self.cache:
             return
-        self.cache[digest] = size
+        self.cache[key] = size
         self.cached_bytes += size
         limit = self.region.cache_bytes
         while limit is not None and self.cached_bytes > limit and len(self.cache) > 1:
@@ -154,9 +158,10 @@ class _RegionModel:
         self.egress += size
         self.at(self.rng.choice(self.calibration.miss_ttfb), lambda: self.transfer(self.link, size, done))
 
-    def blob(self, digest: str, size: int, done: Callable[[], None]) -> None:
-        if digest in self.cache:
-            self.cache.move_to_end(digest)
+    def blob(self, image: int, digest: str, size: int, done: Callable[[], None]) -> None:
+        key = (image if self.behaviour.per_repository else -1, digest)
+        if key in self.cache:
+            self.cache.move_to_end(key)
             self.at(self.rng.choice(self.calibration.hit_ttfb), lambda: self.transfer(self.serve, size, done))
             return
         filling = digest in self.filling
@@ -165,16 +170,16 @@ class _RegionModel:
                 self.filling[digest].append(done)
                 return
             self.filling[digest] = [done]
-            self._backend_read(size, lambda: self._filled(digest, size))
+            self._backend_read(size, lambda: self._filled(key, size))
             return
         if self.behaviour.store_read and not filling:
             self.filling[digest] = []
-            self._backend_read(size, lambda: self._filled(digest, size))
+            self._backend_read(size, lambda: self._filled(key, size))
         self._backend_read(size, done)
 
-    def _filled(self, digest: str, size: int) -> None:
-        self._store(digest, size)
-        for callback in self.filling.pop(digest):
+    def _filled(self, key: tuple[int, str], size: int) -> None:
+        self._store(key, size)
+        for callback in self.filling.pop(key[1]):
             callback()
 
     # -- the rollout --------------------------------------------------------------------------------------
@@ -192,7 +197,7 @@ class _RegionModel:
 
         def manifest_done() -> None:
             for digest, size in blobs:
-                self.blob(digest, size, one_done)
+                self.blob(image, digest, size, one_done)
 
         self.at(self.rng.choice(self.calibration.manifest), manifest_done)
 

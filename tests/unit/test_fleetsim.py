@@ -54,3 +54,10 @@ def test_calibration_tells_hits_from_misses_by_time_to_first_byte() -> None:
     assert counts == {"misses": 2, "hits": 1, "manifests": 1}
     assert abs(calibration.fill_rate - 2_000_000 / 0.2) < 1e-3
     assert abs(calibration.hit_rate - 1_000_000 / 0.01) < 1e-3
+
+
+def test_registry_proxy_reads_a_shared_layer_once_per_repository() -> None:
+    one_at_a_time = [[[[0]]], [[[1]]]]  # one region, one node: image 0, then (next wave) image 1, no overlap
+    outcome = fleetsim.simulate(fleetsim.REGISTRY_PROXY, CALIBRATION, REGION, BLOBS, one_at_a_time)
+    stored_and_streamed = 2 * (1_000 + 10_000_000 + 1_000 + 10_000_000 + 5_000_000)  # layer-a again for image 1
+    assert outcome.egress_by_region == [stored_and_streamed]
