@@ -94,6 +94,10 @@ def markdown(results: dict[str, Any]) -> str:
     for key, label, scale in (("egress_bytes", "fleet egress, MiB", 2**20), ("hit_ratio_by_bytes", "fleet hit ratio by bytes", 1),
                               ("p50_seconds", "fleet p50, s", 1), ("p99_seconds", "fleet p99, s", 1)):
         row(label, {name: fleet[name][key] for name in CONTENDERS if isinstance(fleet.get(name), dict)}, scale)
+    simulated = fleet.get("simulated", {}) if isinstance(fleet.get("simulated"), dict) else {}
+    for key, label, scale in (("egress_bytes", "egress, MiB", 2**20), ("p50_seconds", "p50, s", 1), ("p99_seconds", "p99, s", 1)):
+        row(f"fleet simulated {simulated.get('regions')}×{simulated.get('nodes_per_region')} {label}",
+            {name: simulated[name][key] for name in CONTENDERS if isinstance(simulated.get(name), dict)}, scale)
     columns = [name for name in CONTENDERS if any(_number(values.get(name)) for _, values, _ in rows)]
     lines += ["", "## Raw figures (medians over rounds)", "", "| figure | " + " | ".join(columns) + " |",
               "|---|" + "---|" * len(columns)]
