@@ -73,6 +73,8 @@ class Region:
 
 @dataclass
 class Outcome:
+    """What a played rollout cost: backend bytes per region and every pull's seconds (all regions)."""
+
     egress_by_region: list[int] = field(default_factory=list)
     pull_seconds: list[float] = field(default_factory=list)
 
@@ -99,6 +101,8 @@ class _Pool:
 
 
 class _RegionModel:
+    """One region's cache node, link and nodes: an event heap for delays, two pools for transfers."""
+
     def __init__(self, behaviour: Behaviour, calibration: Calibration, region: Region, images: Sequence[Sequence[Blob]],
                  rng: random.Random) -> None:
         self.behaviour, self.calibration, self.images, self.rng = behaviour, calibration, images, rng
