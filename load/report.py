@@ -196,7 +196,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         if isinstance(simulated, dict) and "edge" in simulated:
             size = f"simulated {simulated['regions']}×{simulated['nodes_per_region']}"
             _bars(ax[2], {n: simulated[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, f"{size}: egress", "GiB", 2**30)
-            _bars(ax[3], {f"{n} {q}": simulated[n][f"{q}_seconds"] for n in ("edge", "registry_proxy") for q in ("p50", "p99")},
+            _bars(ax[3], {f"{n}\n{q}": simulated[n][f"{q}_seconds"] for n in ("edge", "registry_proxy") for q in ("p50", "p99")},
                   f"{size}: pull time", "s")
             check = simulated["validation"]
             ax[2].set_xlabel(f"model error at the real size: edge {check['edge']['egress_bytes_error']:+.0%}, "
