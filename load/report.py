@@ -28,6 +28,10 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("memory.peak_rss_mib", 200.0, False),
     ("fleet.egress_ratio_vs_registry_proxy", None, False),
     ("fleet.p99_ratio_vs_registry_proxy", None, False),
+    ("fleet.simulated.egress_ratio_vs_registry_proxy", None, False),
+    ("fleet.simulated.p99_ratio_vs_registry_proxy", None, False),
+    ("fleet.simulated.validation.egress_ratio_error", None, False),
+    ("fleet.simulated.validation.p99_ratio_error", None, False),
     ("fleet_peers.egress_ratio_sharing_vs_isolated", None, False),
     ("fleet_peers.p99_ratio_sharing_vs_isolated", None, False),
     ("fleet_peers.simulated.egress_ratio_sharing_vs_isolated", None, False),
@@ -96,6 +100,10 @@ def markdown(results: dict[str, Any]) -> str:
     for key, label, scale in (("egress_bytes", "fleet egress, MiB", 2**20), ("hit_ratio_by_bytes", "fleet hit ratio by bytes", 1),
                               ("p50_seconds", "fleet p50, s", 1), ("p99_seconds", "fleet p99, s", 1)):
         row(label, {name: fleet[name][key] for name in CONTENDERS if isinstance(fleet.get(name), dict)}, scale)
+    simulated = fleet.get("simulated", {}) if isinstance(fleet.get("simulated"), dict) else {}
+    for key, label, scale in (("egress_bytes", "egress, MiB", 2**20), ("p50_seconds", "p50, s", 1), ("p99_seconds", "p99, s", 1)):
+        row(f"fleet simulated {simulated.get('regions')}×{simulated.get('nodes_per_region')} {label}",
+            {name: simulated[name][key] for name in CONTENDERS if isinstance(simulated.get(name), dict)}, scale)
     columns = [name for name in CONTENDERS if any(_number(values.get(name)) for _, values, _ in rows)]
     lines += ["", "## Raw figures (medians over rounds)", "", "| figure | " + " | ".join(columns) + " |",
               "|---|" + "---|" * len(columns)]
@@ -163,7 +171,7 @@ def _curves(axis: Any, x: list[float], series: dict[str, list[Any]], title: str,
 def _bars(axis: Any, values: dict[str, float], title: str, unit: str, scale: float = 1.0) -> None:
     names = [name for name in CONTENDERS if _number(values.get(name))] + [n for n in values if n not in CONTENDERS and _number(values[n])]
     heights = [values[name] / scale for name in names]
-    axis.bar(names, heights, color=[COLOURS.get(name, "#7f7f7f") for name in names])
+    axis.bar(names, heights, color=[COLOURS.get(name.split()[0], "#7f7f7f") for name in names])
     for index, height in enumerate(heights):
         axis.annotate(f"{height:.3g}", (index, height), ha="center", va="bottom", fontsize=9)
     axis.set_title(title, fontsize=10)
@@ -230,6 +238,17 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         data = results["fleet"]
         _bars(ax[0], {n: data[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, "backend egress (lower is better)", "MiB", 2**20)
         _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "registry_proxy")}, "fleet pull times")
+        simulated = data.get("simulated")
+        if isinstance(simulated, dict) and "edge" in simulated:
+            size = f"simulated {simulated['regions']}×{simulated['nodes_per_region']}"
+            _bars(ax[2], {n: simulated[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, f"{size}: egress", "GiB", 2**30)
+            _bars(ax[3], {f"{n}\n{q}": simulated[n][f"{q}_seconds"] for n in ("edge", "registry_proxy") for q in ("p50", "p99")},
+                  f"{size}: pull time", "s")
+            check = simulated["validation"]
+            ax[2].set_xlabel(f"model error at the real size: edge {check['edge']['egress_bytes_error']:+.0%}, "
+                             f"proxy {check['registry_proxy']['egress_bytes_error']:+.0%}", fontsize=8)
+            ax[3].set_xlabel(f"p99 error at the real size: edge {check['edge']['p99_seconds_error']:+.0%}, "
+                             f"proxy {check['registry_proxy']['p99_seconds_error']:+.0%}", fontsize=8)
 
     def cold_range(ax: list[Any]) -> None:
         data = results["cold_range"]
@@ -279,7 +298,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             ax[3].legend(fontsize=8)
 
     panels = {"cold_range": (2, cold_range), "warm_blob": (1, warm_blob), "warm_manifest": (2, warm_manifest), "cold_pull": (2, cold_pull),
-              "herd": (2, herd), "memory": (1, memory), "fleet": (2, fleet),
+              "herd": (2, herd), "memory": (1, memory), "fleet": (4, fleet),
               "soak": (2, soak), "sweep": (4, sweep)}
     written = [figure(name, count, draw) for name, (count, draw) in panels.items()]
     return [path for path in written if path is not None]
