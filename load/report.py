@@ -161,6 +161,7 @@ def _curves(axis: Any, x: list[float], series: dict[str, list[Any]], title: str,
         axis.yaxis.set_major_formatter(plain)
         axis.yaxis.set_minor_formatter(plain)
         axis.tick_params(axis="y", which="minor", labelsize=7)
+    axis.margins(y=0.12)  # room for the ratio labels above the top points
     axis.set_title(title, fontsize=10)
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
