@@ -163,7 +163,7 @@ async def _herd(url: str, name: str, pulls: int, size: int) -> list[float]:
         async with client.new_session(connections=HERD_CLIENT_CONNECTIONS) as session:
             await start.wait()
             return (await client.pull(session, url, name, "v1", parallel=HERD_CLIENT_CONNECTIONS,
-                                      timeout=_timeout(size) + pulls * size / 200e6)).seconds
+                                      timeout=_timeout(size) + pulls * size / 50e6)).seconds
 
     tasks = [asyncio.create_task(one()) for _ in range(pulls)]
     await asyncio.sleep(0.05)
