@@ -45,7 +45,7 @@ class SweepSizes:
     layer_bytes: int = 1 * MIB  # each layer of the layers-per-image images, and each blob of the RSS fills
     herd_sizes: tuple[int, ...] = (1, 4, 16)
     herd_layer: int = 4 * MIB
-    fill_counts: tuple[int, ...] = (1, 4, 16)
+    fill_counts: tuple[int, ...] = (1, 16)
 
 
 @dataclass(frozen=True)
