@@ -375,10 +375,7 @@ class Fill:
         return _prepend(first, stream)
 
     def _may_hedge(self) -> bool:
-        # One hedge per HEDGE_BYTES of the blob, and one for a smaller blob: its pull time is mostly the slowest
-        # first byte of its parts (24 parts almost always draw a slow one), and the loser of a race rarely has
-        # bytes in flight (it loses because its first byte has not come).
-        if self._hedges >= max(1, (self.size or 0) // HEDGE_BYTES):
+        if self._hedges >= hedges_allowed(self.size or 0):
             return False
         self._hedges += 1
         return True
@@ -400,6 +397,13 @@ class Fill:
             if hashed % SYNC_EVERY < length:  # write back as the fill goes, so the final fdatasync is short
                 await self._in_thread(os.fdatasync, self._fd)
         return hasher.hexdigest()
+
+
+def hedges_allowed(size: int) -> int:
+    """Races a fill of `size` bytes may start: one per HEDGE_BYTES, and one for a smaller blob, whose pull time is
+    mostly the slowest first byte of its parts (24 parts almost always draw a slow one); the loser of a race rarely
+    has bytes in flight (it loses because its first byte has not come)."""
+    return max(1, size // HEDGE_BYTES)
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
