@@ -37,7 +37,7 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from mirror import layout, metrics
 from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
@@ -180,8 +180,12 @@ class Fill:
         try:
             await self._budget.acquire(self, lambda: True)
             try:
-                # The first part's ranged GET also tells the size (Content-Range): no stat round trip first.
-                size, first_chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
+                # The first part's ranged GET also tells the size (Content-Range): no stat round trip first. It is
+                # raced like any part when its answer is late: every later GET of the blob waits for the size.
+                first_chunks, size = await open_hedged(
+                    lambda: _sized(self._upstream.read_first(self._key, self._settings.first_part_size)),
+                    self._manager.first_byte_times, self._budget, self, self._may_hedge,
+                )
             except BaseException:
                 self._budget.release(self)
                 raise
@@ -404,6 +408,17 @@ def hedges_allowed(size: int) -> int:
     mostly the slowest first byte of its parts (24 parts almost always draw a slow one); the loser of a race rarely
     has bytes in flight (it loses because its first byte has not come)."""
     return max(1, size // HEDGE_BYTES)
+
+
+async def _sized(opening: Awaitable[tuple[int, AsyncIterator[bytes]]]) -> AsyncIterator[Any]:
+    """`read_first` as one stream (its size, then its bytes), so that `open_hedged` can race it like a part."""
+    size, chunks = await opening
+    try:
+        yield size
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
