@@ -23,8 +23,9 @@ from typing import Any
 from load import procs, profiles, report
 from load.bench import LINK, MODES, Bench
 from load.measure import Progress
-from load.scenarios_cold import cold_pull, herd
+from load.scenarios_cold import cold_pull
 from load.scenarios_fleet import fleet
+from load.scenarios_herd import herd
 from load.scenarios_memory import memory
 from load.scenarios_peers import fleet_peers
 from load.scenarios_range import cold_range
