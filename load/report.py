@@ -25,6 +25,8 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cold_range.speedup_vs_registry_proxy", None, True),
     ("herd.backend_bytes_ratio", 1.02, False),
     ("herd.p99_over_single", 1.25, False),
+    ("herd.p99_over_ceiling", None, False),
+    ("herd.best_p99_over_single", None, False),
     ("memory.peak_rss_mib", 200.0, False),
     ("fleet.egress_ratio_vs_registry_proxy", None, False),
     ("fleet.p99_ratio_vs_registry_proxy", None, False),
@@ -34,8 +36,8 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("soak.rss_growth_ratio", 1.10, False),
     ("soak.fd_growth", 0.0, False),
 ]
-CONTENDERS = ["edge", "edge_parallel20", "nginx", "registry_direct", "registry_proxy"]
-COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "nginx": "#2ca02c", "registry_direct": "#d62728",
+CONTENDERS = ["edge", "edge_parallel20", "edge_warm", "nginx", "registry_direct", "registry_proxy"]
+COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "edge_warm": "#17becf", "nginx": "#2ca02c", "registry_direct": "#d62728",
            "registry_proxy": "#ff7f0e"}
 
 
@@ -173,7 +175,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         data = results["herd"]
         _bars(ax[0], {n: data[n]["backend_bytes_ratio"] for n in ("edge", "registry_proxy")},
               f"{data['pulls']} pulls: backend bytes / image (lower is better)", "×")
-        _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "registry_proxy")}, "herd pull times")
+        _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "edge_warm", "nginx", "registry_proxy") if n in data}, "herd pull times")
 
     def memory(ax: list[Any]) -> None:
         data = results["memory"]
