@@ -14,8 +14,8 @@ could carry for the same herd whatever serves it.
   `p99_over_single` this machine allows (a cold herd can beat neither the link nor local serving).
 - `registry_proxy`: single cold pulls, then one cold herd.
 
-Every herd records the CPU seconds it cost (the edge's, the clients' — this process — and the whole
-machine's), so a herd bound by the clients' hashing or by the two cores shows it.
+Every herd records the CPU seconds it cost (the server's user and system time, the clients' — this process —
+and the whole machine's busy cores), so a herd bound by the clients' hashing or by the two cores shows it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import Any
 from load import client
 from load.bench import Bench
 from load.client import ACCEPT
-from load.components import Edge
 from load.images import BuiltImage
 from load.measure import median, percentile, ratio
 
@@ -55,9 +54,15 @@ async def _single(url: str, name: str) -> float:
         return (await client.pull(session, url, name, "v1")).seconds
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of process `pid` and of its children (nginx's workers) so far."""
+    pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    user = system = 0.0
+    for one in pids:
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        user, system = user + int(fields[11]), system + int(fields[12])
+    ticks = os.sysconf("SC_CLK_TCK")
+    return user / ticks, system / ticks
 
 
 def _machine_busy_seconds() -> float:
@@ -67,16 +72,20 @@ def _machine_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _measured_herd(url: str, name: str, pulls: int, edge: Edge | None) -> dict[str, Any]:
-    """One herd: its pull times and the CPU it cost (edge, clients, machine) over its wall time."""
-    before = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), _cpu_seconds(edge.process.pid) if edge else 0.0)
+def _measured_herd(url: str, name: str, pulls: int, server_pid: int) -> dict[str, Any]:
+    """One herd: its pull times and the CPU it cost (the server's user and system time, the clients' — this
+    process —, and the whole machine's busy cores, other work on the machine included) over its wall time."""
+    before = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), *_cpu_seconds(server_pid))
     times = asyncio.run(_herd(url, name, pulls))
-    after = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), _cpu_seconds(edge.process.pid) if edge else 0.0)
-    wall, clients, machine, served = (b - a for a, b in zip(before, after))
-    cpu = {"wall_seconds": wall, "clients_cpu_seconds": clients, "machine_busy_cores": machine / wall if wall else 0.0}
-    if edge is not None:
-        cpu["edge_cpu_seconds"] = served
-    return {"times": times, "cpu": cpu}
+    after = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), *_cpu_seconds(server_pid))
+    wall, clients, machine, user, system = (b - a for a, b in zip(before, after))
+    return {"times": times, "cpu": {"wall_seconds": wall, "clients_cpu_seconds": clients, "server_user_seconds": user,
+                                    "server_system_seconds": system, "machine_busy_cores": machine / wall if wall else 0.0}}
+
+
+def _cpu_text(cpu: dict[str, float]) -> str:
+    return (f"CPU s: server {cpu['server_user_seconds']:.2f} user + {cpu['server_system_seconds']:.2f} system, clients "
+            f"{cpu['clients_cpu_seconds']:.2f}, in {cpu['wall_seconds']:.2f} s with the machine {cpu['machine_busy_cores']:.2f} cores busy")
 
 
 def _summary(singles: list[float], herds: list[dict[str, Any]], image_bytes: int) -> dict[str, Any]:
@@ -88,6 +97,7 @@ def _summary(singles: list[float], herds: list[dict[str, Any]], image_bytes: int
         "p50_seconds": median([percentile(h["times"], 0.5) for h in herds]), "p99_seconds": median(p99s),
         "p99_by_round": p99s, "max_seconds": max(max(h["times"]) for h in herds),
         "p99_over_single": ratio(median(p99s), single), "cpu_by_round": [h["cpu"] for h in herds],
+        "cpu": {key: median([h["cpu"][key] for h in herds]) for key in herds[0]["cpu"]},
         "pull_seconds": [t for h in herds for t in h["times"]],
     }
 
@@ -118,10 +128,10 @@ def _edge_rounds(bench: Bench, shape: list[int], rounds: int) -> dict[str, dict[
         for single_name, herd_name in names:
             singles.append(asyncio.run(_single(edge.url, single_name)))
             before = link.bytes_down()
-            herds.append(_measured_herd(edge.url, herd_name, pulls, edge))
+            herds.append(_measured_herd(edge.url, herd_name, pulls, edge.process.pid))
             backend += link.bytes_down() - before
             bench.progress.step(f"edge round {len(herds)}/{rounds}: single {singles[-1]:.2f}s, {pulls} pulls p99 "
-                                f"{percentile(herds[-1]['times'], 0.99):.2f}s; cpu {herds[-1]['cpu']}")
+                                f"{percentile(herds[-1]['times'], 0.99):.2f}s; {_cpu_text(herds[-1]['cpu'])}")
         samples = edge.metrics()
         image_bytes = herd_images[0].total_bytes
         results["edge"] = {
@@ -132,18 +142,18 @@ def _edge_rounds(bench: Bench, shape: list[int], rounds: int) -> dict[str, dict[
         }
         warm_name, warm_image = names[-1][1], herd_images[-1]
         warm_singles = [asyncio.run(_single(edge.url, warm_name)) for _ in range(rounds)]
-        warm_herds = [_measured_herd(edge.url, warm_name, pulls, edge) for _ in range(rounds)]
+        warm_herds = [_measured_herd(edge.url, warm_name, pulls, edge.process.pid) for _ in range(rounds)]
         results["edge_warm"] = {**_summary(warm_singles, warm_herds, image_bytes), "backend_bytes_ratio": None}
         bench.progress.step(f"edge warm: single {results['edge_warm']['single_seconds']:.2f}s, herd p99 "
-                            f"{results['edge_warm']['p99_seconds']:.2f}s")
+                            f"{results['edge_warm']['p99_seconds']:.2f}s; {_cpu_text(warm_herds[-1]['cpu'])}")
         root = bench.workdir / "herd-static"
         _static_layout(edge.url, warm_name, warm_image, root)
         nginx = bench.nginx(root)
         nginx_singles = [asyncio.run(_single(nginx.url, warm_name)) for _ in range(rounds)]
-        nginx_herds = [_measured_herd(nginx.url, warm_name, pulls, None) for _ in range(rounds)]
+        nginx_herds = [_measured_herd(nginx.url, warm_name, pulls, nginx.process.pid) for _ in range(rounds)]
         results["nginx"] = {**_summary(nginx_singles, nginx_herds, image_bytes), "backend_bytes_ratio": None}
         bench.progress.step(f"nginx (ceiling): single {results['nginx']['single_seconds']:.2f}s, herd p99 "
-                            f"{results['nginx']['p99_seconds']:.2f}s; cpu {nginx_herds[-1]['cpu']}")
+                            f"{results['nginx']['p99_seconds']:.2f}s; {_cpu_text(nginx_herds[-1]['cpu'])}")
     return results
 
 
@@ -153,7 +163,7 @@ def _proxy_round(bench: Bench, shape: list[int], singles: int) -> dict[str, Any]
         proxy, link = bench.proxy("herd")
         single_times = [asyncio.run(_single(proxy.url, f"bench/herd-single-1-{r}")) for r in range(singles)]
         before = link.bytes_down()
-        herd = _measured_herd(proxy.url, "bench/herd-1", bench.sizes.herd_pulls, None)
+        herd = _measured_herd(proxy.url, "bench/herd-1", bench.sizes.herd_pulls, proxy.process.pid)
         backend = link.bytes_down() - before
     return {**_summary(single_times, [herd], herd_image.total_bytes), "backend_bytes": backend,
             "backend_bytes_ratio": backend / herd_image.total_bytes}
