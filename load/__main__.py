@@ -30,6 +30,7 @@ from load.scenarios_memory import memory
 from load.scenarios_peers import fleet_peers
 from load.scenarios_range import cold_range
 from load.scenarios_soak import soak
+from load.scenarios_sweep import sweep
 from load.scenarios_warm import warm_blob, warm_manifest
 
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
@@ -42,6 +43,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "fleet": fleet,
     "fleet_peers": fleet_peers,
     "soak": soak,
+    "sweep": sweep,
 }
 
 
