@@ -79,13 +79,15 @@ def _measured_herd(url: str, name: str, pulls: int, server_pid: int) -> dict[str
     times = asyncio.run(_herd(url, name, pulls))
     after = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), *_cpu_seconds(server_pid))
     wall, clients, machine, user, system = (b - a for a, b in zip(before, after))
-    return {"times": times, "cpu": {"wall_seconds": wall, "clients_cpu_seconds": clients, "server_user_seconds": user,
-                                    "server_system_seconds": system, "machine_busy_cores": machine / wall if wall else 0.0}}
+    cpu = {"wall_seconds": wall, "clients_cpu_seconds": clients, "server_user_seconds": user,
+           "server_system_seconds": system, "machine_busy_cores": machine / wall if wall else 0.0}
+    return {"times": times, "cpu": cpu}
 
 
 def _cpu_text(cpu: dict[str, float]) -> str:
-    return (f"CPU s: server {cpu['server_user_seconds']:.2f} user + {cpu['server_system_seconds']:.2f} system, clients "
-            f"{cpu['clients_cpu_seconds']:.2f}, in {cpu['wall_seconds']:.2f} s with the machine {cpu['machine_busy_cores']:.2f} cores busy")
+    return (f"CPU s: server {cpu['server_user_seconds']:.2f} user + {cpu['server_system_seconds']:.2f} system, "
+            f"clients {cpu['clients_cpu_seconds']:.2f}, in {cpu['wall_seconds']:.2f} s with the machine "
+            f"{cpu['machine_busy_cores']:.2f} cores busy")
 
 
 def _summary(singles: list[float], herds: list[dict[str, Any]], image_bytes: int) -> dict[str, Any]:
@@ -173,13 +175,15 @@ def herd(bench: Bench) -> dict[str, Any]:
     sizes = bench.sizes
     shape = [sizes.herd_layer, *sizes.small_layers]
     rounds = max(2, sizes.repeats)
-    bench.images([(f"bench/herd-single-{i}-{r}", shape, 300 + 10 * i + r, None) for i in range(2) for r in range(rounds)]
-                 + [(f"bench/herd-0-{r}", shape, 350 + r, None) for r in range(rounds)] + [("bench/herd-1", shape, 351, None)])
+    singles = [(f"bench/herd-single-{i}-{r}", shape, 300 + 10 * i + r, None) for i in range(2) for r in range(rounds)]
+    herds = [(f"bench/herd-0-{r}", shape, 350 + r, None) for r in range(rounds)] + [("bench/herd-1", shape, 351, None)]
+    bench.images(singles + herds)
     results = _edge_rounds(bench, shape, rounds)
     results["registry_proxy"] = _proxy_round(bench, shape, rounds)
     proxy = results["registry_proxy"]
     bench.progress.step(f"registry_proxy: {sizes.herd_pulls} pulls p99 {proxy['p99_seconds']:.2f}s (single "
-                        f"{proxy['single_seconds']:.2f}s), backend bytes {proxy['backend_bytes_ratio']:.2f}× the image")
+                        f"{proxy['single_seconds']:.2f}s), backend bytes {proxy['backend_bytes_ratio']:.2f}× "
+                        "the image")
     edge, ceiling = results["edge"], results["nginx"]
     return {
         "pulls": sizes.herd_pulls,

@@ -31,10 +31,10 @@ class BlobResponse:
     Where the server offers ``sendfile`` (`mirror.sendfile`) and the bytes are in a local file — a verified
     cached file, or the partial file of a fill in progress, range by range as it is written — no byte passes
     through Python. Otherwise (a fill served straight from the backend, a server without the extension) the
-    blob streams in chunks. Memory per response is bounded whatever the client does: `await send()` returns only once the server's
-    write buffer is drained below its high-water mark, so a slow reader holds about one chunk; a client that
-    hangs up is noticed through ``http.disconnect`` (watched by a task beside the send loop) and the response
-    stops reading at once. Only bytes handed to a live connection count as served.
+    blob streams in chunks. Memory per response is bounded whatever the client does: `await send()` returns
+    only once the server's write buffer is drained below its high-water mark, so a slow reader holds about one
+    chunk; a client that hangs up is noticed through ``http.disconnect`` (watched by a task beside the send
+    loop) and the response stops reading at once. Only bytes handed to a live connection count as served.
 
     If the underlying fill fails mid-stream (digest mismatch, backend gone), or the client has gone, the
     response is abandoned without its final message, so the server drops the connection: the client sees a
@@ -94,8 +94,8 @@ class BlobResponse:
                 async for position, end in spans:
                     while position < end:
                         count = min(SENDFILE_SEGMENT, end - position)
-                        message = {"type": ZEROCOPY_SEND, "file": file, "offset": position, "count": count, "more_body": True}
-                        await send(message)
+                        await send({"type": ZEROCOPY_SEND, "file": file, "offset": position, "count": count,
+                                    "more_body": True})
                         if client_gone.done():
                             return False
                         served.inc(count)

@@ -23,6 +23,7 @@ class CachedBlob:
     usually in the page cache, and a thread hop per chunk would cost more than the read."""
 
     source = "cache"
+    zero_copy = True
 
     def __init__(self, cached: CachedFile) -> None:
         self._cached = cached
@@ -38,8 +39,6 @@ class CachedBlob:
                 raise OSError(f"cached file ended at {position} of {end}")
             position += len(chunk)
             yield chunk
-
-    zero_copy = True
 
     async def spans(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[tuple[int, int]]:
         """The whole range is in the file already."""
