@@ -27,6 +27,7 @@ from load.scenarios_cold import cold_pull, herd
 from load.scenarios_fleet import fleet
 from load.scenarios_memory import memory
 from load.scenarios_peers import fleet_peers
+from load.scenarios_push import push
 from load.scenarios_range import cold_range
 from load.scenarios_soak import soak
 from load.scenarios_warm import warm_blob, warm_manifest
@@ -40,6 +41,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "memory": memory,
     "fleet": fleet,
     "fleet_peers": fleet_peers,
+    "push": push,
     "soak": soak,
 }
 

@@ -1,0 +1,58 @@
+"""`push`: one big blob pushed through the far link, the way docker pushes a layer (POST an upload session, one
+streamed PATCH, PUT ?digest=), by three contenders one after the other, each with a link of its own:
+
+- ``edge``: the edge with the product's ``upload.parallel_parts`` (several S3 parts on their way at once);
+- ``edge_sequential``: the same edge with ``parallel_parts = 1``, one part at a time (what issue 11 measured);
+- ``registry2``: registry:2 with its S3 driver (the central registry) receiving the same push.
+
+Each contender pushes different bytes (a blob already in the bucket would skip the edge's final copy). Peak RSS
+is sampled during each push. Quick mode uses 5 MiB parts, so its small blob still splits into many parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from load.bench import Bench
+from load.components import Edge, Emulator, Registry2
+from load.procs import RssSampler
+from load.scenarios_memory import push_blob
+from mirror.config import load as load_config
+
+MIB = 1024 * 1024
+
+
+def _measure(bench: Bench, label: str, registry: Edge | Registry2, link: Emulator, size: int, seed: int) -> dict[str, Any]:
+    with RssSampler(registry.process.pid) as sampler:
+        outcome = asyncio.run(push_blob(registry, f"bench/push-{label}", size, seed))
+    if "skipped" in outcome:
+        raise RuntimeError(f"{label}: {outcome['skipped']}")
+    stats = link.stats()
+    outcome.update(peak_rss_mib=sampler.peak / MIB, idle_rss_mib=sampler.baseline / MIB,
+                   bytes_up_through_link=stats["bytes_up"], link_connections=stats["connections"],
+                   megabytes_per_second=size / outcome["seconds"] / 1e6)
+    bench.progress.step(f"{label}: {size >> 20} MiB pushed in {outcome['seconds']:.1f}s "
+                        f"({outcome['megabytes_per_second']:.0f} MB/s), peak RSS {outcome['peak_rss_mib']:.0f} MiB")
+    return outcome
+
+
+def push(bench: Bench) -> dict[str, Any]:
+    sizes = bench.sizes
+    size = sizes.push_blob
+    upload = load_config(None, environ={f"MIRROR_UPLOAD_{key.upper()}": str(value) for key, value in sizes.push_upload.items()}).upload
+    result: dict[str, Any] = {"bytes": size, "part_size": upload.part_size, "parallel_parts": upload.parallel_parts}
+    for label, seed, settings in (("edge", 701, {}), ("edge_sequential", 702, {"parallel_parts": 1})):
+        with bench.scope():
+            edge, link = bench.edge(f"push-{label}", upload={**sizes.push_upload, **settings})
+            result[label] = _measure(bench, label, edge, link, size, seed)
+    with bench.scope():
+        central, link = bench.central("push-registry2")
+        result["registry2"] = _measure(bench, "registry2", central, link, size, 703)
+    seconds = result["edge"]["seconds"]
+    result["speedup_vs_sequential"] = result["edge_sequential"]["seconds"] / seconds
+    result["speedup_vs_registry2"] = result["registry2"]["seconds"] / seconds
+    result["peak_rss_mib"] = result["edge"]["peak_rss_mib"]
+    bench.progress.step(f"push: {result['speedup_vs_sequential']:.1f}x one part at a time, "
+                        f"{result['speedup_vs_registry2']:.1f}x registry:2")
+    return result
