@@ -144,6 +144,7 @@ class Edge:
         self.url = f"http://127.0.0.1:{self.port}"
         settings = dict(fill or {})  # empty: the product's [fill] defaults
         fill_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+        upload_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in (upload or {}).items())  # empty: defaults
         self.config = workdir / "mirror.toml"
         self.config.write_text(
             f'[http]\naddr = "127.0.0.1:{self.port}"\n'
@@ -152,7 +153,7 @@ class Edge:
             f'accesskey = "{ACCESS_KEY}"\nsecretkey = "{SECRET_KEY}"\nrootdirectory = ""\n'
             f'[cache]\ndir = "{workdir / "cache"}"\nsize = "{cache_size}"\ntag_ttl = "30s"\n'
             f"[fill]\n{fill_lines}"
-            + "[upload]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in (upload or {}).items())
+            f"[upload]\n{upload_lines}"
             # The memory scenario pushes through the edge; edges refuse anonymous pushes unless told otherwise.
             '[auth]\nanonymous = ["pull", "push"]\n'
             '[log]\naccess = false\n'  # as nginx runs here (access_log off): compare serving, not logging
