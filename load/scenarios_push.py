@@ -3,7 +3,9 @@ streamed PATCH, PUT ?digest=), by three contenders one after the other, each wit
 
 - ``edge``: the edge with the product's ``upload.parallel_parts`` (several S3 parts on their way at once);
 - ``edge_sequential``: the same edge with ``parallel_parts = 1``, one part at a time (what issue 11 measured);
-- ``registry2``: registry:2 with its S3 driver (the central registry) receiving the same push.
+- ``registry2``: registry:2 with its S3 driver (the central registry) receiving the same push;
+- ``edge_no_link`` (not in quick mode): the edge with the product's settings straight on SeaweedFS, no emulator: the ceiling of this
+  machine (client, edge and SeaweedFS share its cores; SeaweedFS spends the most CPU per pushed byte).
 
 Each contender pushes different bytes (a blob already in the bucket would skip the edge's final copy). Peak RSS
 is sampled during each push. Quick mode uses 5 MiB parts, so its small blob still splits into many parts.
@@ -12,6 +14,7 @@ is sampled during each push. Quick mode uses 5 MiB parts, so its small blob stil
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from load.bench import Bench
@@ -23,15 +26,25 @@ from mirror.config import load as load_config
 MIB = 1024 * 1024
 
 
-def _measure(bench: Bench, label: str, registry: Edge | Registry2, link: Emulator, size: int, seed: int) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (from /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(bench: Bench, label: str, registry: Edge | Registry2, link: Emulator | None, size: int, seed: int) -> dict[str, Any]:
+    pids = {"cpu_seconds": registry.process.pid, "seaweed_cpu_seconds": bench.seaweed.process.pid}
+    before = {key: _cpu_seconds(pid) for key, pid in pids.items()}
     with RssSampler(registry.process.pid) as sampler:
         outcome = asyncio.run(push_blob(registry, f"bench/push-{label}", size, seed))
     if "skipped" in outcome:
         raise RuntimeError(f"{label}: {outcome['skipped']}")
-    stats = link.stats()
+    outcome.update({key: _cpu_seconds(pid) - before[key] for key, pid in pids.items()})
     outcome.update(peak_rss_mib=sampler.peak / MIB, idle_rss_mib=sampler.baseline / MIB,
-                   bytes_up_through_link=stats["bytes_up"], link_connections=stats["connections"],
                    megabytes_per_second=size / outcome["seconds"] / 1e6)
+    if link is not None:
+        stats = link.stats()
+        outcome.update(bytes_up_through_link=stats["bytes_up"], link_connections=stats["connections"])
     bench.progress.step(f"{label}: {size >> 20} MiB pushed in {outcome['seconds']:.1f}s "
                         f"({outcome['megabytes_per_second']:.0f} MB/s), peak RSS {outcome['peak_rss_mib']:.0f} MiB")
     return outcome
@@ -49,10 +62,16 @@ def push(bench: Bench) -> dict[str, Any]:
     with bench.scope():
         central, link = bench.central("push-registry2")
         result["registry2"] = _measure(bench, "registry2", central, link, size, 703)
+    if sizes.mode != "quick":  # the ceiling says nothing at quick sizes, where round trips dominate
+        with bench.scope():
+            result["edge_no_link"] = _measure(bench, "edge_no_link", bench.bucket_edge("push-no-link", sizes.push_upload), None, size, 704)
     seconds = result["edge"]["seconds"]
     result["speedup_vs_sequential"] = result["edge_sequential"]["seconds"] / seconds
     result["speedup_vs_registry2"] = result["registry2"]["seconds"] / seconds
     result["peak_rss_mib"] = result["edge"]["peak_rss_mib"]
+    if "edge_no_link" in result:  # how close the edge comes to what this machine carries, and the best speedup here
+        result["share_of_no_link"] = result["edge_no_link"]["seconds"] / seconds
+        result["ceiling_speedup_vs_sequential"] = result["edge_sequential"]["seconds"] / result["edge_no_link"]["seconds"]
     bench.progress.step(f"push: {result['speedup_vs_sequential']:.1f}x one part at a time, "
                         f"{result['speedup_vs_registry2']:.1f}x registry:2")
     return result
