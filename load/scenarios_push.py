@@ -1,11 +1,12 @@
 """`push`: one big blob pushed through the far link, the way docker pushes a layer (POST an upload session, one
-streamed PATCH, PUT ?digest=), by three contenders one after the other, each with a link of its own:
+streamed PATCH, PUT ?digest=), by the contenders one after the other, each with a link of its own:
 
 - ``edge``: the edge with the product's ``upload.parallel_parts`` (several S3 parts on their way at once);
 - ``edge_sequential``: the same edge with ``parallel_parts = 1``, one part at a time (what issue 11 measured);
 - ``registry2``: registry:2 with its S3 driver (the central registry) receiving the same push;
-- ``edge_no_link`` (not in quick mode): the edge with the product's settings straight on SeaweedFS, no emulator: the ceiling of this
-  machine (client, edge and SeaweedFS share its cores; SeaweedFS spends the most CPU per pushed byte).
+- ``edge_no_link`` (not in quick mode): the edge with the product's settings straight on SeaweedFS, no emulator:
+  the ceiling of this machine (client, edge and SeaweedFS share its cores; SeaweedFS spends the most CPU per
+  pushed byte, and its CopyObject rewrites the whole blob).
 
 Each contender pushes different bytes (a blob already in the bucket would skip the edge's final copy). Peak RSS
 is sampled during each push. Quick mode uses 5 MiB parts, so its small blob still splits into many parts.
