@@ -183,6 +183,12 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         peaks = {"idle": data.get("baseline_rss_mib"), "4 fills": data.get("fills_peak_rss_mib"), "push": data.get("push_peak_rss_mib")}
         _bars(ax[0], {k: v for k, v in peaks.items() if _number(v)}, "edge peak RSS (target ≤ 200 MiB)", "MiB")
 
+    def push(ax: list[Any]) -> None:
+        data = results["push"]
+        contenders = ("edge", "edge_sequential", "registry2", "edge_no_link")
+        _bars(ax[0], {n: data[n]["seconds"] for n in contenders if isinstance(data.get(n), dict)},
+              f"{data['bytes'] >> 20} MiB push, PATCH to PUT answer (lower is better)", "s")
+
     def fleet(ax: list[Any]) -> None:
         data = results["fleet"]
         _bars(ax[0], {n: data[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, "backend egress (lower is better)", "MiB", 2**20)
@@ -207,7 +213,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         ax[1].set_ylim(bottom=0)
 
     panels = {"cold_range": (2, cold_range), "warm_blob": (1, warm_blob), "warm_manifest": (2, warm_manifest), "cold_pull": (2, cold_pull),
-              "herd": (2, herd), "memory": (1, memory), "fleet": (2, fleet),
+              "herd": (2, herd), "memory": (1, memory), "push": (1, push), "fleet": (2, fleet),
               "soak": (2, soak)}
     written = [figure(name, count, draw) for name, (count, draw) in panels.items()]
     return [path for path in written if path is not None]
