@@ -14,7 +14,9 @@ from typing import AsyncIterator, BinaryIO
 import pytest
 
 from mirror import errors
+from mirror.config import load
 from mirror.push.parts import PartSpooler
+from mirror.push.uploads import Uploads
 from mirror.upstream.filesystem import FilesystemUpstream
 
 MIB = 1024 * 1024
@@ -85,3 +87,20 @@ def test_parts_of_one_chunk_go_out_parallel_parts_at_a_time_and_assemble_to_the_
     assert upstream.most_spools <= parallel_parts + 1  # the parts on their way and the one waiting for a slot
     assert hashlib.sha256(assembled).digest() == hashlib.sha256(data[:-123]).digest()
     assert _open_spools(spool) == 0  # every spool file is closed
+
+
+def test_an_upload_sends_as_many_parts_at_once_as_upload_parallel_parts_says(tmp_path: Path):
+    settings = load(None, environ={"MIRROR_UPLOAD_PARALLEL_PARTS": "2", "MIRROR_UPLOAD_PART_SIZE": "5MiB"}).upload
+    data = random.Random(4).randbytes(6 * 5 * MIB)
+
+    async def scenario() -> tuple[CountingUpstream, int]:
+        upstream = CountingUpstream(tmp_path / "root", tmp_path / "spool")
+        await upstream.start()
+        uploads = Uploads(upstream, None, settings, tmp_path / "spool")  # type: ignore[arg-type]  # appending never asks the cache
+        state = await uploads.start("x")
+        state = await uploads.append("x", state.id, _body(data))
+        return upstream, state.offset
+
+    upstream, offset = asyncio.run(scenario())
+    assert offset == len(data)
+    assert upstream.most_in_flight == 2
