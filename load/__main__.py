@@ -30,6 +30,7 @@ from load.scenarios_peers import fleet_peers
 from load.scenarios_push import push
 from load.scenarios_range import cold_range
 from load.scenarios_soak import soak
+from load.scenarios_sweep import sweep
 from load.scenarios_warm import warm_blob, warm_manifest
 
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
@@ -43,6 +44,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "fleet_peers": fleet_peers,
     "push": push,
     "soak": soak,
+    "sweep": sweep,
 }
 
 

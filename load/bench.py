@@ -35,6 +35,20 @@ AGGREGATE_RATE = 400e6  # bytes/s, the value of aggregate_bandwidth above
 
 
 @dataclass(frozen=True)
+class SweepSizes:
+    """The points of the `sweep` scenario (quick sizes by default). `direct_max`: registry:2 direct reads one
+    layer at ~20 MB/s through the link, so it is pulled only for layers up to this size."""
+
+    layer_sizes: tuple[int, ...] = (2 * MIB, 4 * MIB, 8 * MIB)
+    direct_max: int = 8 * MIB
+    layer_counts: tuple[int, ...] = (1, 4, 16)
+    layer_bytes: int = 1 * MIB  # each layer of the layers-per-image images, and each blob of the RSS fills
+    herd_sizes: tuple[int, ...] = (1, 4, 16)
+    herd_layer: int = 4 * MIB
+    fill_counts: tuple[int, ...] = (1, 16)
+
+
+@dataclass(frozen=True)
 class Sizes:
     """How big and how often, per mode. `edge_fill` is the edge's [fill] section for the run: product
     defaults in full mode (empty), scaled down in quick mode so that a small cold layer still splits into many parts."""
@@ -64,6 +78,7 @@ class Sizes:
     edge_fill: dict[str, Any] = field(default_factory=dict)
     push_blob: int = 48 * MIB  # the push scenario's blob
     push_upload: dict[str, Any] = field(default_factory=dict)  # the push scenario's edges' [upload] (empty: product defaults)
+    sweep: SweepSizes = field(default_factory=SweepSizes)
 
 
 QUICK = Sizes(
@@ -74,6 +89,7 @@ QUICK = Sizes(
     fleet_layer_range=(256 * KIB, 6 * MIB), fleet_bases=(2 * MIB, 4 * MIB), range_blob=32 * MIB, cold_sizes=(8 * MIB,),
     edge_fill={"part_size": "2MiB", "first_part_size": "256KiB", "parallelism": 8},
     push_blob=48 * MIB, push_upload={"part_size": "5MiB"},  # S3's smallest part: a small blob still splits into many
+    sweep=SweepSizes(),
 )
 MEDIUM = Sizes(
     mode="medium", repeats=3, load_seconds=3, warm_blob=256 * MIB, warm_blob_connections=(1, 8), manifest_connections=16,
@@ -84,6 +100,8 @@ MEDIUM = Sizes(
     cold_sizes=(48 * MIB,),
     edge_fill={"part_size": "16MiB", "first_part_size": "1MiB"},
     push_blob=256 * MIB,
+    sweep=SweepSizes(layer_sizes=(16 * MIB, 64 * MIB, 256 * MIB), direct_max=64 * MIB, layer_counts=(1, 2, 4, 8, 16),
+                     layer_bytes=16 * MIB, herd_sizes=(1, 4, 16, 64), herd_layer=16 * MIB, fill_counts=(1, 2, 4, 8, 16)),
 )
 FULL = Sizes(  # the issue's sizes where it gives them (256 MiB warm blob, 1 GiB cold layer, 64 pulls, 4 × 1 GiB...)
     mode="full", repeats=3, load_seconds=4, warm_blob=256 * MIB, warm_blob_connections=(1, 8, 32), manifest_connections=16,
@@ -94,6 +112,9 @@ FULL = Sizes(  # the issue's sizes where it gives them (256 MiB warm blob, 1 GiB
     cold_sizes=(256 * MIB, 48 * MIB),
     edge_fill={},  # the product's [fill] defaults
     push_blob=1024 * MIB,
+    sweep=SweepSizes(layer_sizes=(16 * MIB, 64 * MIB, 256 * MIB, 1024 * MIB, 2048 * MIB), direct_max=256 * MIB,
+                     layer_counts=(1, 2, 4, 8, 16), layer_bytes=32 * MIB, herd_sizes=(1, 4, 16, 64, 256),
+                     herd_layer=32 * MIB, fill_counts=(1, 2, 4, 8, 16)),
 )
 MODES = {"quick": QUICK, "medium": MEDIUM, "full": FULL}
 SOAK_MINUTES = {"quick": 0.0, "medium": 2.0, "full": 5.0}  # the soak scenario is skipped in quick mode

@@ -31,11 +31,21 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("push.peak_rss_mib", None, False),
     ("fleet.egress_ratio_vs_registry_proxy", None, False),
     ("fleet.p99_ratio_vs_registry_proxy", None, False),
+    ("fleet.simulated.egress_ratio_vs_registry_proxy", None, False),
+    ("fleet.simulated.p99_ratio_vs_registry_proxy", None, False),
+    ("fleet.simulated.validation.egress_ratio_error", None, False),
+    ("fleet.simulated.validation.p99_ratio_error", None, False),
     ("fleet_peers.egress_ratio_sharing_vs_isolated", None, False),
     ("fleet_peers.p99_ratio_sharing_vs_isolated", None, False),
     ("fleet_peers.simulated.egress_ratio_sharing_vs_isolated", None, False),
     ("soak.rss_growth_ratio", 1.10, False),
     ("soak.fd_growth", 0.0, False),
+    ("sweep.layer_size.edge_exponent", None, False),
+    ("sweep.layers.edge_exponent", None, False),
+    ("sweep.herd.p99_exponent", None, False),
+    ("sweep.herd.p99_over_smallest_at_largest", None, False),
+    ("sweep.fills.peak_rss_mib", 200.0, False),
+    ("sweep.fills.rss_mib_per_fill", None, False),
 ]
 CONTENDERS = ["edge", "edge_parallel20", "nginx", "registry_direct", "registry_proxy"]
 COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "nginx": "#2ca02c", "registry_direct": "#d62728",
@@ -93,6 +103,10 @@ def markdown(results: dict[str, Any]) -> str:
     for key, label, scale in (("egress_bytes", "fleet egress, MiB", 2**20), ("hit_ratio_by_bytes", "fleet hit ratio by bytes", 1),
                               ("p50_seconds", "fleet p50, s", 1), ("p99_seconds", "fleet p99, s", 1)):
         row(label, {name: fleet[name][key] for name in CONTENDERS if isinstance(fleet.get(name), dict)}, scale)
+    simulated = fleet.get("simulated", {}) if isinstance(fleet.get("simulated"), dict) else {}
+    for key, label, scale in (("egress_bytes", "egress, MiB", 2**20), ("p50_seconds", "p50, s", 1), ("p99_seconds", "p99, s", 1)):
+        row(f"fleet simulated {simulated.get('regions')}×{simulated.get('nodes_per_region')} {label}",
+            {name: simulated[name][key] for name in CONTENDERS if isinstance(simulated.get(name), dict)}, scale)
     columns = [name for name in CONTENDERS if any(_number(values.get(name)) for _, values, _ in rows)]
     lines += ["", "## Raw figures (medians over rounds)", "", "| figure | " + " | ".join(columns) + " |",
               "|---|" + "---|" * len(columns)]
@@ -111,16 +125,57 @@ def markdown(results: dict[str, Any]) -> str:
                   f"({soak.get('mix')} by weight), failures {soak.get('failures')}, 5xx {_fmt(soak.get('status_5xx'))}; "
                   f"RSS {_fmt(soak.get('rss_after_warm_up_mib'))} MiB after warm-up, "
                   f"max {_fmt(soak.get('max_rss_second_half_mib'))} MiB in the second half."]
+    lines += _sweep_lines(results.get("sweep", {}))
     failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
     for name in failed:
         lines += ["", f"**{name} failed**: `{results[name]['error']}`"]
     return "\n".join(lines) + "\n"
 
 
+def _sweep_lines(sweep: dict[str, Any]) -> list[str]:
+    """One small table per sweep curve: the points, edge next to registry:2 direct where it ran."""
+    lines: list[str] = []
+    curves = (("layer_size", "cold pull by layer size", "label", ("edge_seconds", "registry_direct_seconds", "speedup_vs_registry_direct")),
+              ("layers", "cold pull by layers per image", "layers", ("edge_seconds", "registry_direct_seconds", "speedup_vs_registry_direct")),
+              ("herd", "herd of N cold pulls, one image, one edge", "pulls", ("p50_seconds", "p99_seconds", "backend_bytes_ratio")),
+              ("fills", "edge RSS during N concurrent cold fills", "fills", ("peak_rss_mib", "baseline_rss_mib", "seconds")))
+    for key, title, x, columns in curves:
+        points = sweep.get(key, {}).get("points")
+        if not points:
+            continue
+        lines += ["", f"Sweep, {title}:", "", f"| {x} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        lines += [f"| {point[x]} | " + " | ".join(_fmt(point.get(column)) for column in columns) + " |" for point in points]
+    return lines
+
+
+def _curves(axis: Any, x: list[float], series: dict[str, list[Any]], title: str, xlabel: str, ylabel: str, log: bool = True) -> None:
+    """Cost against work, one line per series (points where a series has no value are left out)."""
+    for name, values in series.items():
+        pairs = [(a, b) for a, b in zip(x, values) if _number(b)]
+        if pairs:
+            axis.plot([a for a, _ in pairs], [b for _, b in pairs], marker="o", label=name, color=COLOURS.get(name))
+    if log:  # log-log: a straight line is a power law, its slope the exponent (1 = linear growth)
+        from matplotlib.ticker import FuncFormatter
+
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.xaxis.set_major_formatter(plain)
+        axis.yaxis.set_major_formatter(plain)
+        axis.yaxis.set_minor_formatter(plain)
+        axis.tick_params(axis="y", which="minor", labelsize=7)
+    axis.margins(y=0.12)  # room for the ratio labels above the top points
+    axis.set_title(title, fontsize=10)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+
+
 def _bars(axis: Any, values: dict[str, float], title: str, unit: str, scale: float = 1.0) -> None:
     names = [name for name in CONTENDERS if _number(values.get(name))] + [n for n in values if n not in CONTENDERS and _number(values[n])]
     heights = [values[name] / scale for name in names]
-    axis.bar(names, heights, color=[COLOURS.get(name, "#7f7f7f") for name in names])
+    axis.bar(names, heights, color=[COLOURS.get(name.split()[0], "#7f7f7f") for name in names])
     for index, height in enumerate(heights):
         axis.annotate(f"{height:.3g}", (index, height), ha="center", va="bottom", fontsize=9)
     axis.set_title(title, fontsize=10)
@@ -193,6 +248,17 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         data = results["fleet"]
         _bars(ax[0], {n: data[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, "backend egress (lower is better)", "MiB", 2**20)
         _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "registry_proxy")}, "fleet pull times")
+        simulated = data.get("simulated")
+        if isinstance(simulated, dict) and "edge" in simulated:
+            size = f"simulated {simulated['regions']}×{simulated['nodes_per_region']}"
+            _bars(ax[2], {n: simulated[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, f"{size}: egress", "GiB", 2**30)
+            _bars(ax[3], {f"{n}\n{q}": simulated[n][f"{q}_seconds"] for n in ("edge", "registry_proxy") for q in ("p50", "p99")},
+                  f"{size}: pull time", "s")
+            check = simulated["validation"]
+            ax[2].set_xlabel(f"model error at the real size: edge {check['edge']['egress_bytes_error']:+.0%}, "
+                             f"proxy {check['registry_proxy']['egress_bytes_error']:+.0%}", fontsize=8)
+            ax[3].set_xlabel(f"p99 error at the real size: edge {check['edge']['p99_seconds_error']:+.0%}, "
+                             f"proxy {check['registry_proxy']['p99_seconds_error']:+.0%}", fontsize=8)
 
     def cold_range(ax: list[Any]) -> None:
         data = results["cold_range"]
@@ -212,9 +278,38 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         ax[1].set_xlabel("s")
         ax[1].set_ylim(bottom=0)
 
+    def sweep(ax: list[Any]) -> None:
+        data = results["sweep"]
+        if "points" in data.get("layer_size", {}):
+            points = data["layer_size"]["points"]
+            x = [p["layer_bytes"] / 2**20 for p in points]
+            _curves(ax[0], x, {"edge": [p["edge_seconds"] for p in points],
+                               "registry_direct": [p.get("registry_direct_seconds") for p in points]},
+                    "cold pull of a one-layer image (lower is better)", "layer MiB", "s")
+            for size, point in zip(x, points):
+                if _number(point.get("speedup_vs_registry_direct")):
+                    ax[0].annotate(f"{point['speedup_vs_registry_direct']:.1f}×", (size, point["registry_direct_seconds"]),
+                                   textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+        if "points" in data.get("layers", {}):
+            points = data["layers"]["points"]
+            _curves(ax[1], [p["layers"] for p in points], {"edge": [p["edge_seconds"] for p in points],
+                                                           "registry_direct": [p.get("registry_direct_seconds") for p in points]},
+                    f"cold pull by layers of {data['layers']['layer_bytes'] / 2**20:g} MiB", "layers per image", "s")
+        if "points" in data.get("herd", {}):
+            points = data["herd"]["points"]
+            _curves(ax[2], [p["pulls"] for p in points], {"p50": [p["p50_seconds"] for p in points], "p99": [p["p99_seconds"] for p in points]},
+                    f"herd on one edge ({data['herd']['image_bytes'] / 2**20:.0f} MiB image)", "simultaneous cold pulls", "s")
+        if "points" in data.get("fills", {}):
+            points = data["fills"]["points"]
+            _curves(ax[3], [p["fills"] for p in points], {"peak": [p["peak_rss_mib"] for p in points], "idle": [p["baseline_rss_mib"] for p in points]},
+                    f"edge RSS, concurrent {data['fills']['blob_bytes'] / 2**20:g} MiB cold fills", "concurrent fills", "MiB", log=False)
+            ax[3].axhline(200, color="#d62728", linestyle="--", linewidth=1, label="target 200 MiB")
+            ax[3].set_ylim(bottom=0)
+            ax[3].legend(fontsize=8)
+
     panels = {"cold_range": (2, cold_range), "warm_blob": (1, warm_blob), "warm_manifest": (2, warm_manifest), "cold_pull": (2, cold_pull),
-              "herd": (2, herd), "memory": (1, memory), "push": (1, push), "fleet": (2, fleet),
-              "soak": (2, soak)}
+              "herd": (2, herd), "memory": (1, memory), "push": (1, push), "fleet": (4, fleet),
+              "soak": (2, soak), "sweep": (4, sweep)}
     written = [figure(name, count, draw) for name, (count, draw) in panels.items()]
     return [path for path in written if path is not None]
 

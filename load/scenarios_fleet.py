@@ -11,6 +11,14 @@ images it does not have yet, as a runtime does. The schedule is seeded: both con
 Per region, one node-local cache: the edge (its own link to the bucket), or the registry:2 proxy (whose
 central registry:2 has its own link). Measured: total backend egress (bytes through the links), hit ratio by
 bytes (1 − egress / bytes the nodes received) and the p50/p99 pull times.
+
+Simulated larger (`simulated`): SIMULATED_REGIONS × SIMULATED_NODES nodes, too many processes for this machine, by
+the discrete-event model of `load/fleetsim.py`. Its inputs are measured in the real runs just made (per contender:
+time to first byte and rate of cold and cached blob GETs, manifest times), its mechanics each contender's miss
+behaviour read from its code (edge single flight; registry:2 proxy's store read plus one streamed read per miss
+while the store runs, blobs cached per repository) and the link's aggregate rate. It is first played at the real run's size and compared with what was measured
+(`simulated.validation`: the model's relative error), then on a seeded rollout of the same catalogue at the
+larger size.
 """
 
 from __future__ import annotations
@@ -18,19 +26,20 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import time
 from typing import Any
 
-from load import client
-from load.bench import Bench
+from load import client, fleetsim
+from load.bench import AGGREGATE_RATE, LINK, Bench
 from load.components import Emulator
-from load.measure import percentile, ratio
+from load.measure import median, percentile, ratio
 
 ZIPF_S = 1.1
-
-
-def _catalogue(bench: Bench) -> list[tuple[str, int]]:
-    """Build and push the images; returns (name, total bytes) in popularity order."""
-    return [(name, image.total_bytes) for name, image in _built(bench)]
+SIMULATED_REGIONS = 10
+SIMULATED_NODES = 200
+# Assumption: a region's cache node sends at most 10 Gbit/s to its nodes (its NIC), whoever the contender is.
+SERVE_RATE = 1.25e9
+BEHAVIOURS = {"edge": fleetsim.EDGE, "registry_proxy": fleetsim.REGISTRY_PROXY}
 
 
 def _built(bench: Bench) -> list[tuple[str, Any]]:
@@ -49,10 +58,8 @@ def _built(bench: Bench) -> list[tuple[str, Any]]:
 def _schedule(bench: Bench, count: int) -> list[list[list[list[int]]]]:
     """schedule[wave][region][node] = the image indexes that node is asked to run in that wave."""
     sizes = bench.sizes
-    rng = random.Random(601)
-    weights = [1 / (rank + 1) ** ZIPF_S for rank in range(count)]
-    return [[[rng.choices(range(count), weights, k=sizes.fleet_images_per_node) for _ in range(sizes.fleet_nodes)]
-             for _ in range(sizes.fleet_regions)] for _ in range(sizes.fleet_waves)]
+    return fleetsim.zipf_schedule(601, count, sizes.fleet_waves, sizes.fleet_regions, sizes.fleet_nodes,
+                                  sizes.fleet_images_per_node, ZIPF_S)
 
 
 async def rollout(urls: list[str], waves: list[list[list[int]]], catalogue: list[tuple[str, int]],
@@ -69,20 +76,24 @@ async def rollout(urls: list[str], waves: list[list[list[int]]], catalogue: list
             for image in dict.fromkeys(wanted):
                 if image in have[index]:
                     continue
+                started = time.perf_counter()
                 try:
                     result = await client.pull(session, urls[index], catalogue[image][0], "v1")
                 except client.PullFailed as error:
                     log.append({"image": image, "failed": str(error)})
                     continue
                 have[index].add(image)
-                log.append({"image": image, "seconds": result.seconds, "bytes": result.bytes})
+                log.append({"image": image, "seconds": result.seconds, "bytes": result.bytes, "started": started,
+                            "manifest_seconds": result.manifest_seconds, "blobs": result.blobs})
 
     for wave in waves:
         for first in range(0, nodes, batch):
             await asyncio.gather(*(node(i, wave[i]) for i in range(first, min(nodes, first + batch))))
 
 
-def _run(bench: Bench, contender: str, catalogue: list[tuple[str, int]], schedule: list[list[list[list[int]]]]) -> dict[str, Any]:
+def _run(bench: Bench, contender: str, catalogue: list[tuple[str, int]], schedule: fleetsim.Schedule,
+         ) -> tuple[dict[str, Any], list[list[dict[str, Any]]]]:
+    """One contender's real rollout: its figures, and every region's pull log (for calibrating the model)."""
     sizes = bench.sizes
     with bench.scope():
         servers: list[tuple[str, Emulator]] = []
@@ -105,27 +116,99 @@ def _run(bench: Bench, contender: str, catalogue: list[tuple[str, int]], schedul
     pulls = [entry for log in logs for entry in log if "failed" not in entry]
     times = [entry["seconds"] for entry in pulls]
     received = sum(entry["bytes"] for entry in pulls)
-    return {
+    return ({
         "pulls": len(pulls), "failed_pulls": len(failures), "failures": failures[:5], "bytes_received": received, "egress_bytes": sum(egress), "egress_bytes_by_region": egress,
         "hit_ratio_by_bytes": 1 - ratio(sum(egress), received),
         "p50_seconds": percentile(times, 0.5), "p99_seconds": percentile(times, 0.99), "pull_seconds": times,
+    }, logs)
+
+
+def _calibrate(logs: list[list[dict[str, Any]]]) -> tuple[fleetsim.Calibration, dict[str, Any]]:
+    """The model's inputs from one contender's real pulls (a blob GET starts when its pull's manifest is in)."""
+    pulls = [[entry for entry in log if "failed" not in entry] for log in logs]
+    regions = [[fleetsim.BlobFetch(blob.digest, blob.bytes, entry["started"] + entry["manifest_seconds"], blob.ttfb, blob.seconds)
+                for entry in log for blob in entry["blobs"]] for log in pulls]
+    calibration, counts = fleetsim.calibrate(regions, [entry["manifest_seconds"] for log in pulls for entry in log],
+                                             LINK["ttfb_fast_ms"] / 1000)
+    return calibration, {
+        **counts, "fill_mb_per_second": calibration.fill_rate / 1e6, "hit_mb_per_second": calibration.hit_rate / 1e6,
+        "miss_ttfb_p50_seconds": percentile(list(calibration.miss_ttfb), 0.5),
+        "miss_ttfb_p90_seconds": percentile(list(calibration.miss_ttfb), 0.9),
+        "hit_ttfb_p50_seconds": percentile(list(calibration.hit_ttfb), 0.5),
+        "manifest_p50_seconds": percentile(list(calibration.manifest), 0.5),
+    }
+
+
+def _play(calibrations: dict[str, fleetsim.Calibration], images: list[list[fleetsim.Blob]],
+          schedule: fleetsim.Schedule, seeds: int) -> dict[str, Any]:
+    """Each contender's model outcome: medians over `seeds` plays (the draws of TTFB and manifest times)."""
+    region = fleetsim.Region(link_rate=AGGREGATE_RATE, serve_rate=SERVE_RATE)
+    played: dict[str, Any] = {}
+    for name, calibration in calibrations.items():
+        outcomes = [fleetsim.simulate(BEHAVIOURS[name], calibration, region, images, schedule, seed=seed) for seed in range(seeds)]
+        played[name] = {"pulls": len(outcomes[0].pull_seconds), "plays": seeds,
+                        "egress_bytes": median([outcome.egress for outcome in outcomes]),
+                        "p50_seconds": median([percentile(outcome.pull_seconds, 0.5) for outcome in outcomes]),
+                        "p99_seconds": median([percentile(outcome.pull_seconds, 0.99) for outcome in outcomes])}
+    for key in ("egress", "p99", "p50"):
+        unit = "bytes" if key == "egress" else "seconds"
+        played[f"{key}_ratio_vs_registry_proxy"] = ratio(played["edge"][f"{key}_{unit}"], played["registry_proxy"][f"{key}_{unit}"])
+    return played
+
+
+def _error(model: float, measured: float) -> float:
+    """The model's relative error: model / measured − 1."""
+    return ratio(model, measured) - 1
+
+
+def _simulated(bench: Bench, images: list[list[fleetsim.Blob]], schedule: fleetsim.Schedule,
+               results: dict[str, Any], logs: dict[str, list[list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Calibrate on the real runs, check the model at their size, then play the larger fleet."""
+    sizes = bench.sizes
+    clock = time.monotonic()
+    calibrations, inputs = {}, {}
+    for name, contender_logs in logs.items():
+        calibrations[name], inputs[name] = _calibrate(contender_logs)
+    check = _play(calibrations, images, schedule, seeds=9)
+    validation: dict[str, Any] = {"regions": sizes.fleet_regions, "nodes_per_region": sizes.fleet_nodes}
+    for name in calibrations:
+        validation[name] = {**check[name], **{f"{key}_error": _error(check[name][key], results[name][key])
+                                              for key in ("egress_bytes", "p50_seconds", "p99_seconds")}}
+    for key in ("egress", "p99", "p50"):
+        validation[f"{key}_ratio_error"] = _error(check[f"{key}_ratio_vs_registry_proxy"], results[f"{key}_ratio_vs_registry_proxy"])
+    big = fleetsim.zipf_schedule(601, len(images), sizes.fleet_waves, SIMULATED_REGIONS, SIMULATED_NODES,
+                                 sizes.fleet_images_per_node, ZIPF_S)
+    played = _play(calibrations, images, big, seeds=3)
+    return {
+        "regions": SIMULATED_REGIONS, "nodes_per_region": SIMULATED_NODES, "waves": sizes.fleet_waves, **played,
+        "validation": validation, "inputs": inputs,
+        "assumptions": {
+            "link_bytes_per_second": AGGREGATE_RATE, "serve_bytes_per_second": SERVE_RATE, "cache": "no eviction (as the real run)",
+            "miss_behaviour": {"edge": "single flight: one backend read per blob per region",
+                               "registry_proxy": "first miss: a store read plus a streamed read; each miss while storing: its "
+                                                 "own read; blobs cached per repository, in flight per digest"},
+            "measured_inputs": "blob TTFB drawn from the real run's misses/hits; per-read rate after the first byte; manifest times",
+        },
+        "seconds": round(time.monotonic() - clock, 2),
     }
 
 
 def fleet(bench: Bench) -> dict[str, Any]:
     sizes = bench.sizes
-    catalogue = _catalogue(bench)
+    built = _built(bench)
+    catalogue = [(name, image.total_bytes) for name, image in built]
     schedule = _schedule(bench, len(catalogue))
     bench.progress.step(f"{len(catalogue)} images ({sum(size for _, size in catalogue) / 2**20:.0f} MiB) pushed; "
                         f"{sizes.fleet_regions} regions × {sizes.fleet_nodes} nodes, {sizes.fleet_waves} waves")
     results: dict[str, Any] = {}
+    logs: dict[str, list[list[dict[str, Any]]]] = {}
     for contender in ("edge", "registry_proxy"):
-        results[contender] = _run(bench, contender, catalogue, schedule)
+        results[contender], logs[contender] = _run(bench, contender, catalogue, schedule)
         row = results[contender]
         bench.progress.step(f"{contender}: {row['pulls']} pulls ({row['failed_pulls']} failed), egress {row['egress_bytes'] / 2**20:.0f} MiB, "
                             f"hit ratio {row['hit_ratio_by_bytes']:.2f}, p50 {row['p50_seconds']:.2f}s p99 {row['p99_seconds']:.2f}s")
     unique = sorted({image for wave in schedule for region in wave for node in region for image in node})
-    return {
+    figures = {
         "regions": sizes.fleet_regions, "nodes_per_region": sizes.fleet_nodes, "images": len(catalogue),
         "waves": sizes.fleet_waves, "zipf_s": ZIPF_S, "images_pulled": len(unique),
         "catalogue_bytes": sum(size for _, size in catalogue),
@@ -134,3 +217,15 @@ def fleet(bench: Bench) -> dict[str, Any]:
         "p99_ratio_vs_registry_proxy": ratio(results["edge"]["p99_seconds"], results["registry_proxy"]["p99_seconds"]),
         "p50_ratio_vs_registry_proxy": ratio(results["edge"]["p50_seconds"], results["registry_proxy"]["p50_seconds"]),
     }
+    images = [[(blob.digest, blob.size) for blob in image.blobs] for _, image in built]
+    figures["simulated"] = simulated = _simulated(bench, images, schedule, figures, logs)
+    check = simulated["validation"]
+    bench.progress.step(
+        f"model at the real size: egress error edge {check['edge']['egress_bytes_error']:+.0%}, proxy "
+        f"{check['registry_proxy']['egress_bytes_error']:+.0%}; p99 error edge {check['edge']['p99_seconds_error']:+.0%}, "
+        f"proxy {check['registry_proxy']['p99_seconds_error']:+.0%}")
+    bench.progress.step(
+        f"simulated {SIMULATED_REGIONS} regions × {SIMULATED_NODES} nodes in {simulated['seconds']:.1f}s: egress ratio "
+        f"{simulated['egress_ratio_vs_registry_proxy']:.2f}, p99 ratio {simulated['p99_ratio_vs_registry_proxy']:.2f} "
+        f"(edge p99 {simulated['edge']['p99_seconds']:.2f}s, proxy {simulated['registry_proxy']['p99_seconds']:.2f}s)")
+    return figures

@@ -24,6 +24,12 @@ served_bytes = Counter(
     ["source"],
     registry=REGISTRY,
 )
+zero_copy_bytes = Counter(
+    "mirror_zero_copy_bytes",
+    "Body bytes of cached blobs handed to the kernel with sendfile (part of the served bytes from the cache; "
+    "the rest were copied through the process, e.g. on TLS connections).",
+    registry=REGISTRY,
+)
 backend_bytes = Counter(
     "mirror_backend_bytes",
     "Bytes read from the storage backend, by operation (read: links and manifests; read_range: blob fills).",

@@ -13,7 +13,8 @@ mirror under load hits all the time (clients that close keep-alive connections, 
 `EdgeConnection` ends a connection as soon as its client has gone (no keep-alive timer once the reader has
 ended), drops sends to a closed connection without raising, caps the number of open connections, and sets
 ``TCP_USER_TIMEOUT`` so the kernel cuts a connection whose sent data stays unacknowledged (a client that
-stopped reading, or vanished without a reset). The request-body read timeout is `mirror.api.connection`'s.
+stopped reading, or vanished without a reset). It also carries out the file ranges of zero-copy responses
+(`mirror.sendfile`) with ``loop.sendfile``. The request-body read timeout is `mirror.api.connection`'s.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.events import Closed, Event, RawData, Updated
 
-from mirror import metrics
+from mirror import metrics, sendfile
 from mirror.config import HttpConfig
+from mirror.sendfile import SendFile
 
 
 class EdgeConnection(TCPServer):
@@ -62,6 +64,9 @@ class EdgeConnection(TCPServer):
             metrics.open_connections.set(cls._open)
 
     async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, SendFile):
+            await self._send_file(event)
+            return
         if isinstance(event, RawData) and self.writer.transport.is_closing():
             # The client is gone. Tell the app as hypercorn does when a write fails (``http.disconnect``), and
             # let it see that before its next send; raising the stored error again would keep this data.
@@ -71,6 +76,24 @@ class EdgeConnection(TCPServer):
         if isinstance(event, Updated) and event.idle and self._reader_done:
             return  # no next request can come: do not arm the keep-alive timer
         await super().protocol_send(event)
+
+    async def _send_file(self, event: SendFile) -> None:
+        """Hand a file range to the kernel (``sendfile``); what went before it is flushed first. A range cut
+        short (the client gone, or the file shorter than it should be) ends the connection: the response
+        cannot be completed, and the framing would be wrong if it went on."""
+        async with self.send_lock:
+            transport = self.writer.transport
+            sent = -1
+            if not transport.is_closing():
+                try:
+                    await self.writer.drain()
+                    sent = await self.loop.sendfile(transport, event.file, event.offset, event.count)
+                except (OSError, RuntimeError):
+                    sent = -1
+            if sent != event.count:
+                transport.abort()
+                await self.protocol.handle(Closed())
+                await asyncio.sleep(0)
 
     async def _read_data(self) -> None:
         await super()._read_data()
@@ -104,6 +127,7 @@ async def serve(app: Any, metrics_app: Any, settings: HttpConfig, shutdown_trigg
     EdgeConnection.max_connections = settings.max_connections
     EdgeConnection.send_timeout = settings.send_timeout
     hypercorn.asyncio.run.TCPServer = EdgeConnection  # type: ignore[misc]  # hypercorn has no hook for it
+    sendfile.install()
     servers = [hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)]
     if settings.metrics_addr:
         metrics_server = HypercornConfig()

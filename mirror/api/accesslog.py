@@ -23,6 +23,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror.config import LogConfig
+from mirror.sendfile import ZEROCOPY_SEND
 
 CACHE_RESULT = "cache_result"
 AUTH_SUBJECT = "auth_subject"
@@ -73,6 +74,8 @@ class AccessLog:
                 status = message["status"]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == ZEROCOPY_SEND:
+                sent += message.get("count", 0)
             await send(message)
 
         try:

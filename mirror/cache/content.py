@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import AsyncIterator
+from typing import AsyncIterator, BinaryIO
 
 from mirror.cache.fill import READ_CHUNK, Fill
 from mirror.cache.store import CachedFile
@@ -35,6 +35,10 @@ class CachedBlob:
                 raise OSError(f"cached file ended at {position} of {end}")
             position += len(chunk)
             yield chunk
+
+    def file(self) -> BinaryIO:
+        """The cached file as a file object for ``sendfile`` (it shares this reader's descriptor)."""
+        return open(self._cached.fd, "rb", buffering=0, closefd=False)
 
     def close(self) -> None:
         self._cached.close()

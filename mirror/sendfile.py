@@ -1,0 +1,103 @@
+"""Zero-copy responses: the ASGI ``http.response.zerocopysend`` extension on hypercorn's plain HTTP/1.1.
+
+A cached blob is a verified file on local disk, so the fastest way to serve it is the kernel's ``sendfile``:
+the bytes go from the page cache to the socket without ever entering Python. hypercorn 0.18 does not implement
+the ASGI extension, so this module adds it, for plain (non-TLS) HTTP/1.1 connections only:
+
+    app ── {"type": "http.response.zerocopysend", "file", "offset", "count", "more_body"} ──▶ `EdgeHTTPStream`
+        ──▶ `FileBody` ──▶ `EdgeH11Protocol`: h11 frames it (``send_with_data_passthrough`` hands the segment
+        back untouched, having counted its length against Content-Length) ──▶ `SendFile` event ──▶ the
+        connection server (`mirror.server.EdgeConnection`) ──▶ ``loop.sendfile(transport, ...)``
+
+The app learns that the extension is there from ``scope["extensions"]`` (the ASGI way); where it is absent (TLS,
+HTTP/2, an in-process test client) the app streams chunks as before. `install()` points hypercorn's HTTP/1.1
+protocol at these classes; hypercorn is pinned to 0.18.x for that reason (as for `mirror.server`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import h11
+import hypercorn.protocol
+import hypercorn.protocol.h11
+from hypercorn.events import Event, RawData
+from hypercorn.protocol.events import Body
+from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
+from hypercorn.utils import suppress_body
+
+ZEROCOPY_SEND = "http.response.zerocopysend"
+
+
+@dataclass(frozen=True)
+class SendFile(Event):
+    """`count` bytes of `file` from `offset`, for the connection server to hand to the kernel."""
+
+    file: BinaryIO
+    offset: int
+    count: int
+
+    def __len__(self) -> int:  # what h11 counts against Content-Length
+        return self.count
+
+
+@dataclass(frozen=True)
+class FileBody(Body):
+    """A response body segment that is a file range rather than bytes (``data`` stays empty)."""
+
+    segment: SendFile | None = None
+
+
+class _AdvertiseZeroCopy:
+    """Wraps the app of one plain HTTP/1.1 stream so its scope lists the extension."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], *args: Any) -> Any:
+        scope["extensions"][ZEROCOPY_SEND] = {}
+        return await self.app(scope, *args)
+
+
+class EdgeHTTPStream(HTTPStream):
+    """hypercorn's HTTP stream, which also accepts ``http.response.zerocopysend`` messages."""
+
+    def __init__(self, app: Any, config: Any, context: Any, task_group: Any, ssl: bool, *args: Any) -> None:
+        super().__init__(app if ssl else _AdvertiseZeroCopy(app), config, context, task_group, ssl, *args)
+
+    async def app_send(self, message: dict[str, Any] | None) -> None:
+        if message is None or message["type"] != ZEROCOPY_SEND:
+            await super().app_send(message)
+            return
+        if self.state == ASGIHTTPState.RESPONSE and not suppress_body(self.scope["method"], int(self.response["status"])):
+            count = int(message.get("count") or 0)
+            if count > 0:
+                segment = SendFile(message["file"], int(message.get("offset") or 0), count)
+                await self.send(FileBody(stream_id=self.stream_id, data=b"", segment=segment))
+        # What ends the response (or rejects a message out of order) is hypercorn's own body handling.
+        await super().app_send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
+
+
+class EdgeH11Protocol(H11Protocol):
+    """hypercorn's HTTP/1.1 protocol, which frames `FileBody` segments without reading them."""
+
+    async def stream_send(self, event: Any) -> None:
+        if not isinstance(event, FileBody) or event.segment is None:
+            await super().stream_send(event)
+            return
+        try:
+            pieces = self.connection.send_with_data_passthrough(h11.Data(data=event.segment))
+        except h11.LocalProtocolError:
+            if self.connection.their_state != h11.ERROR:
+                raise
+            return
+        for piece in pieces or ():
+            await self.send(piece if isinstance(piece, SendFile) else RawData(data=bytes(piece)))
+
+
+def install() -> None:
+    """Make hypercorn build its HTTP/1.1 connections and streams from the classes above."""
+    hypercorn.protocol.H11Protocol = EdgeH11Protocol  # type: ignore[misc]  # ProtocolWrapper looks it up here
+    hypercorn.protocol.h11.HTTPStream = EdgeHTTPStream  # type: ignore[misc]  # H11Protocol._create_stream does
