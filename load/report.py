@@ -28,6 +28,9 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("herd.p99_over_ceiling", None, False),
     ("herd.best_p99_over_single", None, False),
     ("memory.peak_rss_mib", 200.0, False),
+    ("push.speedup_vs_sequential", 5.0, True),
+    ("push.speedup_vs_registry2", None, True),
+    ("push.peak_rss_mib", None, False),
     ("fleet.egress_ratio_vs_registry_proxy", None, False),
     ("fleet.p99_ratio_vs_registry_proxy", None, False),
     ("fleet.simulated.egress_ratio_vs_registry_proxy", None, False),
@@ -237,6 +240,12 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         peaks = {"idle": data.get("baseline_rss_mib"), "4 fills": data.get("fills_peak_rss_mib"), "push": data.get("push_peak_rss_mib")}
         _bars(ax[0], {k: v for k, v in peaks.items() if _number(v)}, "edge peak RSS (target ≤ 200 MiB)", "MiB")
 
+    def push(ax: list[Any]) -> None:
+        data = results["push"]
+        contenders = ("edge", "edge_sequential", "registry2", "edge_no_link")
+        _bars(ax[0], {n: data[n]["seconds"] for n in contenders if isinstance(data.get(n), dict)},
+              f"{data['bytes'] >> 20} MiB push, PATCH to PUT answer (lower is better)", "s")
+
     def fleet(ax: list[Any]) -> None:
         data = results["fleet"]
         _bars(ax[0], {n: data[n]["egress_bytes"] for n in ("edge", "registry_proxy")}, "backend egress (lower is better)", "MiB", 2**20)
@@ -301,7 +310,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             ax[3].legend(fontsize=8)
 
     panels = {"cold_range": (2, cold_range), "warm_blob": (1, warm_blob), "warm_manifest": (2, warm_manifest), "cold_pull": (2, cold_pull),
-              "herd": (2, herd), "memory": (1, memory), "fleet": (4, fleet),
+              "herd": (2, herd), "memory": (1, memory), "push": (1, push), "fleet": (4, fleet),
               "soak": (2, soak), "sweep": (4, sweep)}
     written = [figure(name, count, draw) for name, (count, draw) in panels.items()]
     return [path for path in written if path is not None]
