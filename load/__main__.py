@@ -23,10 +23,12 @@ from typing import Any
 from load import procs, profiles, report
 from load.bench import LINK, MODES, Bench
 from load.measure import Progress
-from load.scenarios_cold import cold_pull, herd
+from load.scenarios_cold import cold_pull
 from load.scenarios_fleet import fleet
+from load.scenarios_herd import herd
 from load.scenarios_memory import memory
 from load.scenarios_peers import fleet_peers
+from load.scenarios_push import push
 from load.scenarios_range import cold_range
 from load.scenarios_soak import soak
 from load.scenarios_sweep import sweep
@@ -41,6 +43,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "memory": memory,
     "fleet": fleet,
     "fleet_peers": fleet_peers,
+    "push": push,
     "soak": soak,
     "sweep": sweep,
 }

@@ -76,6 +76,8 @@ class Sizes:
     range_blob: int = 32 * MIB
     cold_sizes: tuple[int, ...] = ()
     edge_fill: dict[str, Any] = field(default_factory=dict)
+    push_blob: int = 48 * MIB  # the push scenario's blob
+    push_upload: dict[str, Any] = field(default_factory=dict)  # the push scenario's edges' [upload] (empty: product defaults)
     sweep: SweepSizes = field(default_factory=SweepSizes)
 
 
@@ -86,6 +88,7 @@ QUICK = Sizes(
     fleet_regions=2, fleet_nodes=4, fleet_images=6, fleet_waves=2, fleet_images_per_node=1,
     fleet_layer_range=(256 * KIB, 6 * MIB), fleet_bases=(2 * MIB, 4 * MIB), range_blob=32 * MIB, cold_sizes=(8 * MIB,),
     edge_fill={"part_size": "2MiB", "first_part_size": "256KiB", "parallelism": 8},
+    push_blob=48 * MIB, push_upload={"part_size": "5MiB"},  # S3's smallest part: a small blob still splits into many
     sweep=SweepSizes(),
 )
 MEDIUM = Sizes(
@@ -96,6 +99,7 @@ MEDIUM = Sizes(
     fleet_layer_range=(1 * MIB, 48 * MIB), fleet_bases=(8 * MIB, 16 * MIB, 32 * MIB), range_blob=128 * MIB,
     cold_sizes=(48 * MIB,),
     edge_fill={"part_size": "16MiB", "first_part_size": "1MiB"},
+    push_blob=256 * MIB,
     sweep=SweepSizes(layer_sizes=(16 * MIB, 64 * MIB, 256 * MIB), direct_max=64 * MIB, layer_counts=(1, 2, 4, 8, 16),
                      layer_bytes=16 * MIB, herd_sizes=(1, 4, 16, 64), herd_layer=16 * MIB, fill_counts=(1, 2, 4, 8, 16)),
 )
@@ -107,6 +111,7 @@ FULL = Sizes(  # the issue's sizes where it gives them (256 MiB warm blob, 1 GiB
     fleet_layer_range=(1 * MIB, 100 * MIB), fleet_bases=(10 * MIB, 20 * MIB, 40 * MIB), range_blob=256 * MIB,
     cold_sizes=(256 * MIB, 48 * MIB),
     edge_fill={},  # the product's [fill] defaults
+    push_blob=1024 * MIB,
     sweep=SweepSizes(layer_sizes=(16 * MIB, 64 * MIB, 256 * MIB, 1024 * MIB, 2048 * MIB), direct_max=256 * MIB,
                      layer_counts=(1, 2, 4, 8, 16), layer_bytes=32 * MIB, herd_sizes=(1, 4, 16, 64, 256),
                      herd_layer=32 * MIB, fill_counts=(1, 2, 4, 8, 16)),
@@ -165,12 +170,17 @@ class Bench:
         self._seeds += 1
         return self._track(Emulator(self.workdir / "emulators", self.seaweed.endpoint, {**LINK, **link}, seed=self._seeds))
 
-    def edge(self, label: str, cache_size: str = "50GiB", **fill: Any) -> tuple[Edge, Emulator]:
-        """A fresh edge (empty cache) reading the bucket through an emulator of its own."""
+    def edge(self, label: str, cache_size: str = "50GiB", upload: dict[str, Any] | None = None, **fill: Any) -> tuple[Edge, Emulator]:
+        """A fresh edge (empty cache) reading the bucket through an emulator of its own (`upload`: its [upload])."""
         link = self.emulator(f"{label}-link")
         settings = {**self.sizes.edge_fill, **fill}
         profile = self.profile_dir / f"profile-{self.progress.current}-{label}-{link.port}.txt" if self.profile_dir else None
-        return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, cache_size=cache_size, profile=profile)), link
+        return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, cache_size=cache_size, profile=profile,
+                                upload=upload)), link
+
+    def bucket_edge(self, label: str, upload: dict[str, Any] | None = None) -> Edge:
+        """A fresh edge straight on the bucket, no emulator: what this machine carries without the far link."""
+        return self._track(Edge(self.workdir / "edges" / f"{label}-bucket", self.seaweed.endpoint, self.sizes.edge_fill, upload=upload))
 
     def region_edge(self, label: str, link: Emulator, port: int, peers: dict[str, Any] | None) -> Edge:
         """A fresh edge of a region whose edges share one link to the bucket (`link`), with `[peers]` or without."""

@@ -136,13 +136,15 @@ class Edge:
     """The edge mirror (`python -m mirror serve`) of this checkout, S3 backend through an emulator."""
 
     def __init__(self, workdir: Path, endpoint: str, fill: dict[str, Any] | None = None, cache_size: str = "50GiB",
-                 profile: Path | None = None, port: int | None = None, peers: dict[str, Any] | None = None) -> None:
+                 profile: Path | None = None, port: int | None = None, peers: dict[str, Any] | None = None,
+                 upload: dict[str, Any] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = port or free_port()  # chosen up front when the region's other edges must know it
         self.url = f"http://127.0.0.1:{self.port}"
         settings = dict(fill or {})  # empty: the product's [fill] defaults
         fill_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+        upload_lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in (upload or {}).items())  # empty: defaults
         self.config = workdir / "mirror.toml"
         self.config.write_text(
             f'[http]\naddr = "127.0.0.1:{self.port}"\n'
@@ -151,6 +153,7 @@ class Edge:
             f'accesskey = "{ACCESS_KEY}"\nsecretkey = "{SECRET_KEY}"\nrootdirectory = ""\n'
             f'[cache]\ndir = "{workdir / "cache"}"\nsize = "{cache_size}"\ntag_ttl = "30s"\n'
             f"[fill]\n{fill_lines}"
+            f"[upload]\n{upload_lines}"
             # The memory scenario pushes through the edge; edges refuse anonymous pushes unless told otherwise.
             '[auth]\nanonymous = ["pull", "push"]\n'
             '[log]\naccess = false\n'  # as nginx runs here (access_log off): compare serving, not logging

@@ -28,7 +28,12 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cold_range.speedup_vs_registry_proxy", None, True),
     ("herd.backend_bytes_ratio", 1.02, False),
     ("herd.p99_over_single", 1.25, False),
+    ("herd.p99_over_ceiling", None, False),
+    ("herd.best_p99_over_single", None, False),
     ("memory.peak_rss_mib", 200.0, False),
+    ("push.speedup_vs_sequential", 5.0, True),
+    ("push.speedup_vs_registry2", None, True),
+    ("push.peak_rss_mib", None, False),
     ("fleet.egress_ratio_vs_registry_proxy", None, False),
     ("fleet.p99_ratio_vs_registry_proxy", None, False),
     ("fleet.simulated.egress_ratio_vs_registry_proxy", None, False),
@@ -47,8 +52,8 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("sweep.fills.peak_rss_mib", 200.0, False),
     ("sweep.fills.rss_mib_per_fill", None, False),
 ]
-CONTENDERS = ["edge", "edge_parallel20", "nginx", "registry_direct", "registry_proxy"]
-COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "nginx": "#2ca02c", "registry_direct": "#d62728",
+CONTENDERS = ["edge", "edge_parallel20", "edge_warm", "nginx", "registry_direct", "registry_proxy"]
+COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "edge_warm": "#17becf", "nginx": "#2ca02c", "registry_direct": "#d62728",
            "registry_proxy": "#ff7f0e"}
 
 
@@ -231,12 +236,18 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         data = results["herd"]
         _bars(ax[0], {n: data[n]["backend_bytes_ratio"] for n in ("edge", "registry_proxy")},
               f"{data['pulls']} pulls: backend bytes / image (lower is better)", "×")
-        _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "registry_proxy")}, "herd pull times")
+        _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "edge_warm", "nginx", "registry_proxy") if n in data}, "herd pull times")
 
     def memory(ax: list[Any]) -> None:
         data = results["memory"]
         peaks = {"idle": data.get("baseline_rss_mib"), "4 fills": data.get("fills_peak_rss_mib"), "push": data.get("push_peak_rss_mib")}
         _bars(ax[0], {k: v for k, v in peaks.items() if _number(v)}, "edge peak RSS (target ≤ 200 MiB)", "MiB")
+
+    def push(ax: list[Any]) -> None:
+        data = results["push"]
+        contenders = ("edge", "edge_sequential", "registry2", "edge_no_link")
+        _bars(ax[0], {n: data[n]["seconds"] for n in contenders if isinstance(data.get(n), dict)},
+              f"{data['bytes'] >> 20} MiB push, PATCH to PUT answer (lower is better)", "s")
 
     def fleet(ax: list[Any]) -> None:
         data = results["fleet"]
@@ -302,7 +313,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
             ax[3].legend(fontsize=8)
 
     panels = {"cold_range": (2, cold_range), "warm_blob": (1, warm_blob), "warm_manifest": (2, warm_manifest), "cold_pull": (2, cold_pull),
-              "herd": (2, herd), "memory": (1, memory), "fleet": (4, fleet),
+              "herd": (2, herd), "memory": (1, memory), "push": (1, push), "fleet": (4, fleet),
               "soak": (2, soak), "sweep": (4, sweep)}
     written = [figure(name, count, draw) for name, (count, draw) in panels.items()]
     return [path for path in written if path is not None]

@@ -18,7 +18,7 @@ import aiohttp
 
 from load import client
 from load.bench import Bench
-from load.components import Edge
+from load.components import Edge, Registry2
 from load.procs import RssSampler
 from load.scenarios_cold import cold_shape
 
@@ -56,28 +56,31 @@ def _random_stream(size: int, seed: int) -> tuple[str, AsyncIterator[bytes]]:
     return f"sha256:{hasher.hexdigest()}", body()
 
 
-async def _push(edge: Edge, name: str, size: int, seed: int) -> dict[str, Any]:
+async def push_blob(registry: Edge | Registry2, name: str, size: int, seed: int) -> dict[str, Any]:
+    """Push `size` seeded random bytes as docker pushes a layer: POST, one streamed PATCH, PUT ?digest=.
+    `seconds` runs from the PATCH's first byte to the PUT's answer (`patch_seconds`: to the PATCH's answer)."""
     digest, body = _random_stream(size, seed)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1800, sock_connect=10)) as session:
-        async with session.post(f"{edge.url}/v2/{name}/blobs/uploads/") as response:
+        async with session.post(f"{registry.url}/v2/{name}/blobs/uploads/") as response:
             if response.status != 202:
                 return {"skipped": f"POST /v2/{name}/blobs/uploads/ answered {response.status}: push is not available"}
             location = response.headers["Location"]
         if location.startswith("/"):
-            location = edge.url + location
+            location = registry.url + location
         started = time.perf_counter()
         async with session.patch(location, data=body, headers={"Content-Type": "application/octet-stream"}) as response:
             if response.status != 202:
                 raise RuntimeError(f"PATCH answered {response.status}: {(await response.read())[:300]!r}")
             location = response.headers["Location"]
+        patched = time.perf_counter() - started
         if location.startswith("/"):
-            location = edge.url + location
+            location = registry.url + location
         separator = "&" if "?" in location else "?"
         async with session.put(f"{location}{separator}digest={digest}", headers={"Content-Length": "0"}) as response:
             if response.status != 201:
                 raise RuntimeError(f"PUT answered {response.status}: {(await response.read())[:300]!r}")
         seconds = time.perf_counter() - started
-    return {"bytes": size, "seconds": seconds, "digest": digest}
+    return {"bytes": size, "seconds": seconds, "patch_seconds": patched, "digest": digest}
 
 
 def memory(bench: Bench) -> dict[str, Any]:
@@ -95,7 +98,7 @@ def memory(bench: Bench) -> dict[str, Any]:
     with bench.scope():  # a fresh edge: the fills' high-water mark (Python keeps freed memory) would hide the push's
         edge, link = bench.edge("memory-push")
         with RssSampler(edge.process.pid) as sampler:
-            push = asyncio.run(_push(edge, "bench/memory-push", sizes.memory_push, seed=499))
+            push = asyncio.run(push_blob(edge, "bench/memory-push", sizes.memory_push, seed=499))
         result["push"] = push
         if "skipped" in push:
             bench.progress.step(f"push skipped: {push['skipped']}")

@@ -26,8 +26,8 @@ served_bytes = Counter(
 )
 zero_copy_bytes = Counter(
     "mirror_zero_copy_bytes",
-    "Body bytes of cached blobs handed to the kernel with sendfile (part of the served bytes from the cache; "
-    "the rest were copied through the process, e.g. on TLS connections).",
+    "Body bytes handed to the kernel with sendfile, from cached blobs and from fills in progress (part of the "
+    "served bytes; the rest were copied through the process, e.g. on TLS connections).",
     registry=REGISTRY,
 )
 backend_bytes = Counter(

@@ -1,34 +1,56 @@
-"""The parts of one chunk go to the backend in parallel, at most `IN_FLIGHT` at once, spooled to files, and
-assemble to exactly the bytes sent (a real filesystem backend, its put_part timed by a thin wrapper)."""
+"""The parts of one chunk go to the backend in parallel, at most `upload.parallel_parts` at once, spooled to at
+most parallel_parts + 1 temporary files, and assemble to exactly the bytes sent (a real filesystem backend, its
+put_part slowed and watched by a thin wrapper)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import random
 from pathlib import Path
 from typing import AsyncIterator, BinaryIO
 
+import pytest
+
 from mirror import errors
-from mirror.push.parts import IN_FLIGHT, PartSpooler
+from mirror.config import load
+from mirror.push.parts import PartSpooler
+from mirror.push.uploads import Uploads
 from mirror.upstream.filesystem import FilesystemUpstream
 
 MIB = 1024 * 1024
+KEY = "docker/registry/v2/x/data"
+
+
+def _open_spools(directory: Path) -> int:
+    """Files of `directory` this process holds open (the spools are anonymous: only their descriptors show them)."""
+    held = 0
+    for descriptor in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{descriptor}")
+        except OSError:
+            continue
+        held += target.startswith(f"{directory}/")
+    return held
 
 
 class CountingUpstream(FilesystemUpstream):
-    """The filesystem backend, made slow per part and counting how many parts are on their way at once."""
+    """The filesystem backend, made slow per part, counting parts on their way and spool files open at once."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, spool: Path) -> None:
         super().__init__(root)
+        self.spool = spool
         self.in_flight = 0
         self.most_in_flight = 0
+        self.most_spools = 0
 
     async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             await asyncio.sleep(0.05)
+            self.most_spools = max(self.most_spools, _open_spools(self.spool))
             return await super().put_part(key, upload_id, number, body, size)
         finally:
             self.in_flight -= 1
@@ -43,23 +65,42 @@ def _too_large() -> Exception:
     return errors.RegistryError(errors.DENIED, "too large", status=413)
 
 
-def test_parts_of_one_chunk_are_sent_in_parallel_bounded_and_assemble_to_the_bytes_sent(tmp_path: Path):
-    data = random.Random(3).randbytes(6 * 5 * MIB + 123)
+@pytest.mark.parametrize("parallel_parts", [1, 3])
+def test_parts_of_one_chunk_go_out_parallel_parts_at_a_time_and_assemble_to_the_bytes_sent(tmp_path: Path, parallel_parts: int):
+    data = random.Random(3).randbytes(7 * 5 * MIB + 123)
     spool = tmp_path / "spool"
     spool.mkdir()
 
-    async def scenario() -> bytes:
-        upstream = CountingUpstream(tmp_path / "root")
+    async def scenario() -> tuple[CountingUpstream, bytes]:
+        upstream = CountingUpstream(tmp_path / "root", spool)
         await upstream.start()
-        spooler = PartSpooler(upstream, "docker/registry/v2/x/data", None, 1, 5 * MIB, spool)
+        spooler = PartSpooler(upstream, KEY, None, 1, 5 * MIB, spool, parallel_parts)
         chunk = await spooler.take(_body(data), None, 1 << 40, _too_large, lambda _: None)
-        assert [number for number, _, _ in chunk.parts] == list(range(1, 7))
+        assert [number for number, _, _ in chunk.parts] == list(range(1, 8))
         assert chunk.remainder == data[-123:]
-        assert upstream.most_in_flight == IN_FLIGHT
         assert chunk.multipart_id is not None
-        await upstream.complete_multipart("docker/registry/v2/x/data", chunk.multipart_id, [(n, e) for n, e, _ in chunk.parts])
-        return (tmp_path / "root/docker/registry/v2/x/data").read_bytes()
+        await upstream.complete_multipart(KEY, chunk.multipart_id, [(n, e) for n, e, _ in chunk.parts])
+        return upstream, (tmp_path / "root" / KEY).read_bytes()
 
-    assembled = asyncio.run(scenario())
+    upstream, assembled = asyncio.run(scenario())
+    assert upstream.most_in_flight == parallel_parts
+    assert upstream.most_spools <= parallel_parts + 1  # the parts on their way and the one waiting for a slot
     assert hashlib.sha256(assembled).digest() == hashlib.sha256(data[:-123]).digest()
-    assert list(spool.iterdir()) == []  # every spool file is gone
+    assert _open_spools(spool) == 0  # every spool file is closed
+
+
+def test_an_upload_sends_as_many_parts_at_once_as_upload_parallel_parts_says(tmp_path: Path):
+    settings = load(None, environ={"MIRROR_UPLOAD_PARALLEL_PARTS": "2", "MIRROR_UPLOAD_PART_SIZE": "5MiB"}).upload
+    data = random.Random(4).randbytes(6 * 5 * MIB)
+
+    async def scenario() -> tuple[CountingUpstream, int]:
+        upstream = CountingUpstream(tmp_path / "root", tmp_path / "spool")
+        await upstream.start()
+        uploads = Uploads(upstream, None, settings, tmp_path / "spool")  # type: ignore[arg-type]  # appending never asks the cache
+        state = await uploads.start("x")
+        state = await uploads.append("x", state.id, _body(data))
+        return upstream, state.offset
+
+    upstream, offset = asyncio.run(scenario())
+    assert offset == len(data)
+    assert upstream.most_in_flight == 2

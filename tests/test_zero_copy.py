@@ -85,3 +85,42 @@ def test_full_range_and_head_answers_share_one_keep_alive_connection(cached):
         buffer[:] = b""
         status, _, _ = _read_response(sock, buffer)
         assert status == 200
+
+
+@pytest.fixture(scope="module")
+def cold(tmp_path_factory):
+    """An edge with blobs pushed through it and never read: each first GET is served from its fill."""
+    workdir = tmp_path_factory.mktemp("zero-copy-fill")
+    blobs = [os.urandom(SIZE - index) for index in range(3)]
+    with EdgeMirror(workdir / "edge", filesystem_storage(workdir / "data"), auth=ANONYMOUS_PUSH) as edge:
+        yield edge, [(push_blob(edge.url, "team/cold", data), data) for data in blobs]
+
+
+def test_a_blob_being_filled_goes_out_through_sendfile_byte_for_byte(cold):
+    edge, blobs = cold
+    digest, data = blobs[0]
+    before = edge.metrics()
+    response = httpx.get(f"{edge.url}/v2/team/cold/blobs/{digest}", timeout=60)
+    after = edge.metrics()
+    assert response.status_code == 200
+    assert hashlib.sha256(response.content).hexdigest() == digest.removeprefix("sha256:")
+    served = after.value("mirror_served_bytes_total", source="fill") - before.value("mirror_served_bytes_total", source="fill")
+    assert served == len(data)
+    assert after.value("mirror_zero_copy_bytes_total") - before.value("mirror_zero_copy_bytes_total") == len(data)
+
+
+def test_answers_from_fills_in_progress_share_one_keep_alive_connection(cold):
+    edge, blobs = cold
+    (whole, whole_data), (ranged, ranged_data) = blobs[1], blobs[2]
+    buffer = bytearray()
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=30) as sock:
+        sock.sendall(request_bytes(f"/v2/team/cold/blobs/{whole}"))
+        status, _, body = _read_response(sock, buffer)
+        assert (status, body) == (200, whole_data)
+        sock.sendall(request_bytes(f"/v2/team/cold/blobs/{ranged}", {"Range": f"bytes={3 * MIB}-{11 * MIB + 4}"}))
+        status, headers, body = _read_response(sock, buffer)
+        assert (status, body) == (206, ranged_data[3 * MIB:11 * MIB + 5])
+        assert headers["content-range"] == f"bytes {3 * MIB}-{11 * MIB + 4}/{len(ranged_data)}"
+        sock.sendall(request_bytes("/v2/"))
+        status, _, _ = _read_response(sock, buffer)
+        assert status == 200

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.cache import BlobReader, CachedBlob, FillFailed
+from mirror.cache import BlobReader, FillFailed
 from mirror.sendfile import ZEROCOPY_SEND
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,13 @@ def error_response(error: errors.RegistryError) -> Response:
 class BlobResponse:
     """Streams ``[start, end)`` of a blob with plain ASGI sends of ≥ 1 MiB chunks.
 
-    A verified cached file goes out through ``sendfile`` where the server offers it (`mirror.sendfile`): no
-    byte of it passes through Python. A blob still being filled (or a server without the extension) streams
-    in chunks. Memory per response is bounded whatever the client does: `await send()` returns only once the server's
-    write buffer is drained below its high-water mark, so a slow reader holds about one chunk; a client that
-    hangs up is noticed through ``http.disconnect`` (watched by a task beside the send loop) and the response
-    stops reading at once. Only bytes handed to a live connection count as served.
+    Where the server offers ``sendfile`` (`mirror.sendfile`) and the bytes are in a local file — a verified
+    cached file, or the partial file of a fill in progress, range by range as it is written — no byte passes
+    through Python. Otherwise (a fill served straight from the backend, a server without the extension) the
+    blob streams in chunks. Memory per response is bounded whatever the client does: `await send()` returns
+    only once the server's write buffer is drained below its high-water mark, so a slow reader holds about one
+    chunk; a client that hangs up is noticed through ``http.disconnect`` (watched by a task beside the send
+    loop) and the response stops reading at once. Only bytes handed to a live connection count as served.
 
     If the underlying fill fails mid-stream (digest mismatch, backend gone), or the client has gone, the
     response is abandoned without its final message, so the server drops the connection: the client sees a
@@ -55,7 +56,7 @@ class BlobResponse:
         metrics.blob_responses_in_flight.inc()
         try:
             await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-            zero_copy = ZEROCOPY_SEND in scope.get("extensions", {}) and isinstance(self.reader, CachedBlob)
+            zero_copy = ZEROCOPY_SEND in scope.get("extensions", {}) and self.reader.zero_copy
             body_sender = self._send_file if zero_copy else self._send_body
             if self.send_body and not await body_sender(send, client_gone):
                 log.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
@@ -85,20 +86,21 @@ class BlobResponse:
 
 
     async def _send_file(self, send: Send, client_gone: "asyncio.Future[None]") -> bool:
-        """Send the range as zero-copy segments; False as soon as the client is known to be gone."""
-        assert isinstance(self.reader, CachedBlob)
+        """Send the range as zero-copy segments, each as soon as it is in the file; False as soon as the client
+        is known to be gone."""
         served = metrics.served_bytes.labels(self.reader.source)
         with self.reader.file() as file:
-            position = self.start
-            while position < self.end:
-                count = min(SENDFILE_SEGMENT, self.end - position)
-                message = {"type": ZEROCOPY_SEND, "file": file, "offset": position, "count": count, "more_body": True}
-                await send(message)
-                if client_gone.done():
-                    return False
-                served.inc(count)
-                metrics.zero_copy_bytes.inc(count)
-                position += count
+            async with contextlib.aclosing(self.reader.spans(self.start, self.end, client_gone)) as spans:
+                async for position, end in spans:
+                    while position < end:
+                        count = min(SENDFILE_SEGMENT, end - position)
+                        await send({"type": ZEROCOPY_SEND, "file": file, "offset": position, "count": count,
+                                    "more_body": True})
+                        if client_gone.done():
+                            return False
+                        served.inc(count)
+                        metrics.zero_copy_bytes.inc(count)
+                        position += count
         return not client_gone.done()
 
 

@@ -1,7 +1,10 @@
 """Readers that stream a blob's bytes to a response: from a cached file or from a fill in progress.
 
-Both take `client_gone`, a future that completes when the client hangs up: a reader that would have to wait
-(for a fill's next bytes) stops waiting and ends early instead, so a dead connection holds nothing.
+Each offers its bytes two ways: `chunks` (bytes read into Python) and, where the bytes are in a local file,
+`spans` (``(position, end)`` ranges that are in `file()` now, for the kernel to send with ``sendfile``: a herd
+of clients following one fill costs the event loop a call per range, not a copy per byte). Both take
+`client_gone`, a future that completes when the client hangs up: a reader that would have to wait (for a
+fill's next bytes) stops waiting and ends early instead, so a dead connection holds nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ class CachedBlob:
     usually in the page cache, and a thread hop per chunk would cost more than the read."""
 
     source = "cache"
+    zero_copy = True
 
     def __init__(self, cached: CachedFile) -> None:
         self._cached = cached
@@ -35,6 +39,10 @@ class CachedBlob:
                 raise OSError(f"cached file ended at {position} of {end}")
             position += len(chunk)
             yield chunk
+
+    async def spans(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[tuple[int, int]]:
+        """The whole range is in the file already."""
+        yield start, end
 
     def file(self) -> BinaryIO:
         """The cached file as a file object for ``sendfile`` (it shares this reader's descriptor)."""
@@ -53,12 +61,24 @@ class FillingBlob:
         self._fill = fill
         self._fd = fd
         self.size = size
+        self.zero_copy = fd >= 0  # -1: no local file, the bytes come straight from the backend
 
     async def chunks(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[bytes]:
         fd, self._fd = self._fd, -1  # from here on the stream owns (and closes) the descriptor
         async with contextlib.aclosing(self._fill.stream(fd, start, end, client_gone)) as stream:
             async for chunk in stream:
                 yield chunk
+
+    async def spans(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[tuple[int, int]]:
+        """Ranges of the partial file as the fill writes them (the last byte of a whole read once verified)."""
+        async with contextlib.aclosing(self._fill.spans(start, end, client_gone)) as spans:
+            async for span in spans:
+                yield span
+
+    def file(self) -> BinaryIO:
+        """The partial file as a file object for ``sendfile`` (it shares this reader's descriptor, which stays
+        valid when the fill commits the file under its final name)."""
+        return open(self._fd, "rb", buffering=0, closefd=False)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -29,6 +29,7 @@ failed their repository check asked for is stopped (`FillManager.abandon`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import logging
@@ -114,37 +115,48 @@ class Fill:
         """End of the bytes already written contiguously from `position`."""
         return self.parts.available_end(position)
 
+    async def spans(
+        self, start: int, end: int, client_gone: "asyncio.Future[None] | None" = None
+    ) -> AsyncIterator[tuple[int, int]]:
+        """Yield ``(position, available)``: consecutive ranges of ``[start, end)`` as they are in the partial file
+        (where a reader may pread them, or the kernel send them). A read of the whole blob gets its last byte
+        only after the content is verified; a Range completes as soon as its bytes are written.
+
+        Ends early, without an error, if `client_gone` completes while waiting for the fill: the caller knows its
+        client has gone and sends nothing more."""
+        position = start
+        whole = start == 0 and end == self.size
+        while position < end:
+            if self.error is not None:
+                raise FillFailed(str(self.error)) from self.error
+            limit = end - 1 if whole and not self.verified else end
+            available = min(self.available_end(position), limit)
+            if available <= position:
+                if not await self._wait_for(position, client_gone):
+                    return
+                continue
+            yield position, available
+            position = available
+
     async def stream(
         self, fd: int, start: int, end: int, client_gone: "asyncio.Future[None] | None" = None
     ) -> AsyncIterator[bytes]:
-        """Yield bytes ``[start, end)`` as they land. A read of the whole blob gets its last byte only after the
-        content is verified; a Range completes as soon as its bytes are written.
-
-        Ends early, without an error, if `client_gone` completes while waiting for the fill: the caller knows its
-        client has gone and sends nothing more. Closes `fd` in every case."""
-        position = start
-        whole = start == 0 and end == self.size
+        """Yield bytes ``[start, end)`` as they land (see `spans`), read from `fd`; closes `fd` in every case.
+        With no local file (``fd == -1``) the bytes come straight from the backend."""
         if fd < 0:
+            whole = start == 0 and end == self.size
             async for chunk in stream_direct(self._upstream, self._budget, self.digest, start, end, whole):
                 yield chunk
             return
         try:
-            while position < end:
-                if self.error is not None:
-                    raise FillFailed(str(self.error)) from self.error
-                limit = end - 1 if whole and not self.verified else end
-                available = min(self.available_end(position), limit)
-                if available <= position:
-                    if not await self._wait_for(position, client_gone):
-                        return
-                    continue
-                while position < available:
-                    chunk = os.pread(fd, min(READ_CHUNK, available - position), position)
-                    position += len(chunk)
-                    yield chunk
+            async with contextlib.aclosing(self.spans(start, end, client_gone)) as spans:
+                async for position, available in spans:
+                    while position < available:
+                        chunk = os.pread(fd, min(READ_CHUNK, available - position), position)
+                        position += len(chunk)
+                        yield chunk
         finally:
-            if fd >= 0:
-                os.close(fd)
+            os.close(fd)
 
     async def _wait_for(self, position: int, client_gone: "asyncio.Future[None] | None" = None) -> bool:
         """Wait for progress, telling the scheduler a client needs the byte at `position`; False if

@@ -51,7 +51,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "parallelism": 24,
         "max_connections": 32,
     },
-    "upload": {"part_size": "64MiB", "max_size": ""},  # max_size unset: 64GiB, or less if 10,000 parts hold less
+    "upload": {"part_size": "64MiB", "max_size": "", "parallel_parts": 8},  # max_size unset: 64GiB, or less if 10,000 parts hold less
     "admin": {"enabled": False, "token": ""},
     "log": {"format": "text", "access": True},
     # anonymous: None means "the method's default" (["pull"] for none, [] otherwise).

@@ -66,6 +66,7 @@ class FillConfig:
 class UploadConfig:
     part_size: int
     max_size: int
+    parallel_parts: int = 8  # parts of one upload request on their way to the backend at once
 
 
 @dataclass(frozen=True)

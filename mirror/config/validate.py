@@ -124,7 +124,11 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             min_part_size=min_part_size,
             max_connections=parse_int("fill.max_connections", raw["fill"]["max_connections"], 1, 4096),
         ),
-        upload=UploadConfig(part_size=upload_part_size, max_size=upload_max_size),
+        upload=UploadConfig(
+            part_size=upload_part_size,
+            max_size=upload_max_size,
+            parallel_parts=parse_int("upload.parallel_parts", raw["upload"]["parallel_parts"], 1, 64),
+        ),
         auth=_validate_auth(raw),
         log=LogConfig(format=log_format, access=parse_bool("log.access", raw["log"]["access"])),
         peers=_validate_peers(raw, host, port),

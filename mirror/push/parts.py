@@ -1,9 +1,14 @@
-"""Spooling one chunk of an upload into multipart parts, sent to the backend a few at a time.
+"""Spooling one chunk of an upload into multipart parts, sent to the backend several at a time.
 
-Each part is gathered in an anonymous temporary file (a 64 MiB part costs page cache, not memory) and handed to
-a sending task; at most `IN_FLIGHT` parts of one chunk are on the wire at once, so memory holds a few request
-chunks and disk holds at most IN_FLIGHT + 1 parts. What is left at the end and too small to be a part (S3 wants
-≥ 5 MiB for all but the last) is returned as the chunk's remainder.
+Each part is gathered in an anonymous temporary file (a part costs page cache, not memory) and handed to a
+sending task; at most `parallel_parts` (``upload.parallel_parts``) parts of one chunk are on the wire at once, so
+memory holds a few request chunks and disk holds at most parallel_parts + 1 parts. One connection to a far bucket
+carries a fraction of the link (≈ 20 MB/s to Storj's gateway), so parts in parallel are what makes a push fast.
+What is left at the end and too small to be a part (S3 wants ≥ 5 MiB for all but the last) is returned as the
+chunk's remainder.
+
+Parts never stay in flight across the end of a request: a chunk counts only once the backend acknowledged each
+of its parts (their ETags go into the session's state), so the next PATCH starts with an empty pipeline.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from mirror.config import MAX_PARTS
 from mirror.upstream import BackendError, NotFound, Writer  # noqa: F401 (NotFound: see _send)
 
 MIN_PART = 5 * 1024 * 1024
-IN_FLIGHT = 4
 
 
 @dataclass
@@ -43,10 +47,12 @@ class PartSpooler:
         first_number: int,
         part_size: int,
         spool_directory: Path,
+        parallel_parts: int,
     ) -> None:
         self._writer = writer
         self._key = key
         self._part_size = part_size
+        self._parallel_parts = parallel_parts
         self._spool_directory = spool_directory
         self._next_number = first_number
         self._sending: set[asyncio.Task[None]] = set()
@@ -117,7 +123,7 @@ class PartSpooler:
             except NotFound:
                 spool.close()
                 raise
-        while len(self._sending) >= IN_FLIGHT:
+        while len(self._sending) >= self._parallel_parts:
             done, _ = await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
             self._sending -= done
             for task in done:

@@ -134,7 +134,7 @@ class Uploads:
         hasher = local[1].copy() if local is not None and local[0] == state.nonce else None
         spooler = PartSpooler(
             self._upstream, layout.upload_data(name, state.id), state.multipart_id, len(state.parts) + 1,
-            self._settings.part_size, self._spool_directory,
+            self._settings.part_size, self._spool_directory, self._settings.parallel_parts,
         )
         head = (lambda: self._read_tail(name, state)) if state.tail else None
         try:

@@ -136,3 +136,15 @@ def test_upload_max_size_beyond_ten_thousand_parts_is_refused_naming_the_key():
         load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB", "MIRROR_UPLOAD_MAX_SIZE": "64GiB"})
     assert raised.value.key == "upload.max_size"
     assert load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB", "MIRROR_UPLOAD_MAX_SIZE": "48GiB"}).upload.max_size == 48 * GIB
+
+
+def test_upload_parallel_parts_defaults_to_eight_and_follows_its_variable():
+    assert load(None, environ={}).upload.parallel_parts == 8
+    assert load(None, environ={"MIRROR_UPLOAD_PARALLEL_PARTS": "2"}).upload.parallel_parts == 2
+
+
+@pytest.mark.parametrize("value", ["0", "65", "many"])
+def test_bad_upload_parallel_parts_is_refused_naming_the_key(value):
+    with pytest.raises(ConfigError) as raised:
+        load(None, environ={"MIRROR_UPLOAD_PARALLEL_PARTS": value})
+    assert raised.value.key == "upload.parallel_parts"
