@@ -195,7 +195,7 @@ class Fill:
                 # The first part's ranged GET also tells the size (Content-Range): no stat round trip first. It is
                 # raced like any part when its answer is late: every later GET of the blob waits for the size.
                 first_chunks, size = await open_hedged(
-                    lambda: _sized(self._upstream.read_first(self._key, self._settings.first_part_size)),
+                    lambda: _size_then_bytes(self._upstream.read_first(self._key, self._settings.first_part_size)),
                     self._manager.first_byte_times, self._budget, self, self._may_hedge,
                 )
             except BaseException:
@@ -422,7 +422,7 @@ def hedges_allowed(size: int) -> int:
     return max(1, size // HEDGE_BYTES)
 
 
-async def _sized(opening: Awaitable[tuple[int, AsyncIterator[bytes]]]) -> AsyncIterator[Any]:
+async def _size_then_bytes(opening: Awaitable[tuple[int, AsyncIterator[bytes]]]) -> AsyncIterator[Any]:
     """`read_first` as one stream (its size, then its bytes), so that `open_hedged` can race it like a part."""
     size, chunks = await opening
     try:
