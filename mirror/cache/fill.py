@@ -38,11 +38,11 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from mirror import layout, metrics
 from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
-from mirror.cache.hedge import HEDGE_BYTES, open_hedged
+from mirror.cache.hedge import hedges_allowed, open_hedged, prepend, size_then_bytes
 from mirror.cache.partial import PartWriter, hash_range, open_sparse
 from mirror.cache.parts import Part, PartTable, plan_parts
 from mirror.reference import Digest
@@ -195,7 +195,7 @@ class Fill:
                 # The first part's ranged GET also tells the size (Content-Range): no stat round trip first. It is
                 # raced like any part when its answer is late: every later GET of the blob waits for the size.
                 first_chunks, size = await open_hedged(
-                    lambda: _size_then_bytes(self._upstream.read_first(self._key, self._settings.first_part_size)),
+                    lambda: size_then_bytes(self._upstream.read_first(self._key, self._settings.first_part_size)),
                     self._manager.first_byte_times, self._budget, self, self._may_hedge,
                 )
             except BaseException:
@@ -388,7 +388,7 @@ class Fill:
             lambda: self._upstream.read_range(self._key, start, end),
             self._manager.first_byte_times, self._budget, self, self._may_hedge,
         )
-        return _prepend(first, stream)
+        return prepend(first, stream)
 
     def _may_hedge(self) -> bool:
         if self._hedges >= hedges_allowed(self.size or 0):
@@ -413,30 +413,3 @@ class Fill:
             if hashed % SYNC_EVERY < length:  # write back as the fill goes, so the final fdatasync is short
                 await self._in_thread(os.fdatasync, self._fd)
         return hasher.hexdigest()
-
-
-def hedges_allowed(size: int) -> int:
-    """Races a fill of `size` bytes may start: one per HEDGE_BYTES, and one for a smaller blob, whose pull time is
-    mostly the slowest first byte of its parts (24 parts almost always draw a slow one); the loser of a race rarely
-    has bytes in flight (it loses because its first byte has not come)."""
-    return max(1, size // HEDGE_BYTES)
-
-
-async def _size_then_bytes(opening: Awaitable[tuple[int, AsyncIterator[bytes]]]) -> AsyncIterator[Any]:
-    """`read_first` as one stream (its size, then its bytes), so that `open_hedged` can race it like a part."""
-    size, chunks = await opening
-    try:
-        yield size
-        async for chunk in chunks:
-            yield chunk
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-
-
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    try:
-        yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        await rest.aclose()  # type: ignore[attr-defined]

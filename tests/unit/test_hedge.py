@@ -90,13 +90,13 @@ def test_no_hedge_when_the_fill_has_used_its_share():
 
 
 def test_a_blob_under_hedge_bytes_may_hedge_once():
-    from mirror.cache.fill import hedges_allowed
+    from mirror.cache.hedge import hedges_allowed
 
     assert hedges_allowed(48 * 2**20) == 1
 
 
 def test_big_blobs_hedge_once_per_hedge_bytes():
-    from mirror.cache.fill import hedges_allowed
+    from mirror.cache.hedge import hedges_allowed
     from mirror.cache.hedge import HEDGE_BYTES
 
     assert hedges_allowed(5 * HEDGE_BYTES + 1) == 5
