@@ -217,7 +217,8 @@ class Fill:
                 result = "uncached"
                 return
             settings = self._settings
-            planned = plan_parts(size, settings.first_part_size, settings.part_size, settings.parallelism, settings.min_part_size)
+            parallelism = self._budget.fair_share(settings.parallelism)
+            planned = plan_parts(size, settings.first_part_size, settings.part_size, parallelism, settings.min_part_size)
             self.parts = PartTable(planned, settings.min_part_size)
             self._sized.set_result(size)
             await asyncio.sleep(0.002)  # readers waiting for the size say where they start before read-ahead begins

@@ -7,6 +7,10 @@ Parts never straddle a multiple of ``part_size`` (Storj stores objects in 64 MiB
 segment boundary pays for two segments). The plan is only the start: a fill splits parts while it runs, to serve
 a Range request at its first byte and to give idle connections the tail of a slow part (see `fill.py`).
 
+A fill plans for the connections it can expect: when other fills already share the budget, it plans its share
+of it rather than the whole ``parallelism`` (ten layers of one pull are ten fills: fewer, longer GETs each, so
+fewer first-byte waits and less per-request work); idle connections split its parts later if others finish.
+
 Budget. All fills of a node share ``max_connections`` ranged GETs. A freed connection goes first to a fill with
 a client waiting on a part nobody fetches yet, then to the fill holding the fewest connections (fair share),
 then first come first served.
@@ -199,6 +203,12 @@ class ConnectionBudget:
 
     def held(self, owner: Hashable) -> int:
         return self._held[owner]
+
+    def fair_share(self, wanted: int) -> int:
+        """How many GETs a fill planning now can expect to run at once: `wanted`, or its share of the budget
+        among the fills holding or waiting for connections (itself included), never below 2."""
+        owners = len(self._held.keys() | {waiter.owner for waiter in self._waiters})
+        return max(2, min(wanted, self.limit // max(1, owners)))
 
     async def acquire(self, owner: Hashable, urgent: Callable[[], bool]) -> None:
         """Wait for a connection for `owner`; `urgent()` is asked at grant time (a client is waiting)."""

@@ -195,3 +195,25 @@ def test_budget_keeps_its_reserve_for_connections_a_client_waits_on():
         return read_ahead_waits, budget.in_use == 4
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+def test_a_fill_alone_plans_its_whole_parallelism():
+    async def scenario() -> int:
+        budget = ConnectionBudget(32)
+        await budget.acquire("only", lambda: True)
+        return budget.fair_share(24)
+
+    assert asyncio.run(scenario()) == 24
+
+
+def test_a_fill_among_others_plans_its_share_of_the_budget():
+    async def scenario() -> tuple[int, int]:
+        budget = ConnectionBudget(32)
+        for owner in range(8):
+            await budget.acquire(owner, lambda: True)
+        eight = budget.fair_share(24)
+        for owner in range(8, 24):
+            await budget.acquire(owner, lambda: True)
+        return eight, budget.fair_share(24)
+
+    assert asyncio.run(scenario()) == (4, 2)  # 32 / 8; 24 fills would get 1 each, the floor is 2
