@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from mirror import layout, metrics
 from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
-from mirror.cache.hedge import hedges_allowed, open_hedged, prepend, size_then_bytes
+from mirror.cache.hedge import hedges_allowed, open_hedged, prepend
 from mirror.cache.partial import PartWriter, hash_range, open_sparse
 from mirror.cache.parts import Part, PartTable, plan_parts
 from mirror.reference import Digest
@@ -192,12 +192,8 @@ class Fill:
         try:
             await self._budget.acquire(self, lambda: True)
             try:
-                # The first part's ranged GET also tells the size (Content-Range): no stat round trip first. It is
-                # raced like any part when its answer is late: every later GET of the blob waits for the size.
-                first_chunks, size = await open_hedged(
-                    lambda: size_then_bytes(self._upstream.read_first(self._key, self._settings.first_part_size)),
-                    self._manager.first_byte_times, self._budget, self, self._may_hedge,
-                )
+                # The first part's ranged GET also tells the size (Content-Range): no stat round trip first.
+                size, first_chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
             except BaseException:
                 self._budget.release(self)
                 raise

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Callable
 
 from mirror import metrics
 from mirror.cache.parts import ConnectionBudget
@@ -103,21 +103,10 @@ async def _close(stream: AsyncIterator[bytes], pending: "asyncio.Future[bytes]")
 
 
 def hedges_allowed(size: int) -> int:
-    """Races a fill of `size` bytes may start: one per HEDGE_BYTES, and one for a smaller blob, whose pull time is
-    mostly the slowest first byte of its parts (24 parts almost always draw a slow one); the loser of a race rarely
-    has bytes in flight (it loses because its first byte has not come)."""
-    return max(1, size // HEDGE_BYTES)
-
-
-async def size_then_bytes(opening: Awaitable[tuple[int, AsyncIterator[bytes]]]) -> AsyncIterator[Any]:
-    """`read_first` as one stream (its size, then its bytes), so that `open_hedged` can race it like a part."""
-    size, chunks = await opening
-    try:
-        yield size
-        async for chunk in chunks:
-            yield chunk
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+    """Races a fill of `size` bytes may start: one per HEDGE_BYTES, none for a smaller blob (or one whose size
+    is not known yet: its first GET). Allowing one for small blobs and first GETs (tried) put the herd's bucket
+    reads at 1.04–1.08 × the image in the harness, against 1.00 without."""
+    return size // HEDGE_BYTES
 
 
 async def prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

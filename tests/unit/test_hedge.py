@@ -89,10 +89,10 @@ def test_no_hedge_when_the_fill_has_used_its_share():
     assert asyncio.run(scenario()) == (b"stream 0", 1)
 
 
-def test_a_blob_under_hedge_bytes_may_hedge_once():
+def test_a_blob_under_hedge_bytes_is_never_raced():
     from mirror.cache.hedge import hedges_allowed
 
-    assert hedges_allowed(48 * 2**20) == 1
+    assert hedges_allowed(48 * 2**20) == 0
 
 
 def test_big_blobs_hedge_once_per_hedge_bytes():
