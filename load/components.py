@@ -113,6 +113,7 @@ class Registry2:
             "  delete: {enabled: true}\n"
             f"http: {{addr: '127.0.0.1:{self.port}'}}\n" + proxy
         )
+        self.workdir = workdir
         self.process = Process([_which("docker-registry"), "serve", str(workdir / "config.yml")], workdir / "registry.log",
                                unset_env=["AWS_CA_BUNDLE"])  # its Go SDK panics on that variable
         self.process.wait_http(f"{self.url}/v2/", timeout=30)
@@ -130,6 +131,7 @@ class Registry2:
 
     def stop(self) -> None:
         self.process.stop(timeout=10)
+        shutil.rmtree(self.workdir / "root", ignore_errors=True)  # a proxy's cache: a full run would fill the disk
 
 
 class Edge:
@@ -186,6 +188,7 @@ class Edge:
 
     def stop(self) -> None:
         self.process.stop(timeout=10)
+        shutil.rmtree(self.workdir / "cache", ignore_errors=True)  # GiBs per edge in a full run; the log stays
         if self.profiler is not None:
             try:
                 self.profiler.popen.wait(20)  # it writes its output when the edge is gone
