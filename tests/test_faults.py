@@ -9,6 +9,7 @@ fill of a few MiB over seconds, so a fault lands mid-fill.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import subprocess
 import threading
@@ -25,6 +26,7 @@ from tests.support.breakable_link import BreakableLink
 
 MIB = 1024 * 1024
 BUCKET = "registry"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 SMALL_PARTS = {"part_size": "1MiB", "first_part_size": "256KiB", "parallelism": 4}
 
 
@@ -241,3 +243,37 @@ def test_a_full_disk_serves_the_blob_through_without_caching_it_and_stays_up(sea
         assert _files(small_disk / "cache" / "partial") == []
         assert httpx.get(f"{edge.url}/healthz").status_code == 200
         assert httpx.get(f"{edge.url}/v2/team/diskfull/blobs/{small_digest}", timeout=60).content == small
+
+
+def test_a_full_disk_still_serves_tags_manifests_and_blobs(seaweed, small_disk, tmp_path):
+    name = "team/fullindex"
+    layer = _blob(5101, 1 * MIB)
+    layer_digest = _put_blob(seaweed, name, layer)
+    config_digest = _put_blob(seaweed, name, b"{}")
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": len(layer)}],
+    }).encode()
+    manifest_digest = _digest(manifest)
+    client = seaweed.client()
+    client.put_object(Bucket=BUCKET, Key=layout_keys.blob_data(manifest_digest), Body=manifest)
+    client.put_object(Bucket=BUCKET, Key=layout_keys.manifest_revision_link(name, manifest_digest), Body=manifest_digest.encode())
+    client.put_object(Bucket=BUCKET, Key=layout_keys.tag_current_link(name, "v1"), Body=manifest_digest.encode())
+    cache = {"dir": str(small_disk / "cache"), "size": "1GiB"}
+    with EdgeMirror(tmp_path / "edge", s3_storage(seaweed.endpoint, BUCKET), cache=cache, fill=SMALL_PARTS) as edge:
+        with open(small_disk / "filler", "wb") as filler:  # every byte the tmpfs has left, index files included
+            try:
+                while True:
+                    filler.write(bytes(MIB))
+                    filler.flush()
+            except OSError:
+                pass
+        by_tag = httpx.get(f"{edge.url}/v2/{name}/manifests/v1", headers={"Accept": OCI_MANIFEST}, timeout=60)
+        assert by_tag.status_code == 200, by_tag.text
+        assert by_tag.content == manifest
+        assert httpx.get(f"{edge.url}/v2/{name}/manifests/{manifest_digest}", headers={"Accept": OCI_MANIFEST}, timeout=60).content == manifest
+        for _ in range(2):
+            blob = httpx.get(f"{edge.url}/v2/{name}/blobs/{layer_digest}", timeout=60)
+            assert blob.status_code == 200 and blob.content == layer
+        assert httpx.get(f"{edge.url}/healthz").status_code == 200

@@ -16,9 +16,12 @@ recorded: every such write bumps a counter, and a read stores its answer only if
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
 import cachetools
 import diskcache
 
@@ -27,6 +30,8 @@ from mirror.cache.singleflight import SingleFlight
 from mirror.config import MIB, CacheConfig
 from mirror.reference import Digest, parse_digest
 from mirror.upstream import BackendError, NotFound, Upstream
+
+log = logging.getLogger(__name__)
 
 LINK_MAX_SIZE = 1024
 LINK_DISK_LIMIT = 64 * MIB
@@ -126,7 +131,14 @@ class LinkCache:
     def _store_tag(self, name: str, tag: str, digest: Digest) -> None:
         key = ("tag", name, tag)
         self._memory[key] = _entry(key, digest, time.time())
-        self._persisted.set(key, str(digest))
+        self._persist(key, str(digest))
+
+    def _persist(self, key: tuple[str, ...], value: object) -> None:
+        """Keep the on-disk copy too, when the disk lets us: the in-memory entry is what answers until then."""
+        try:
+            self._persisted.set(key, value)
+        except (OSError, sqlite3.Error) as error:
+            log.warning("link cache not persisted: %s", error)
 
     def _persisted_tag(self, name: str, tag: str) -> Digest | None:
         value = self._persisted.get(("tag", name, tag))
@@ -139,7 +151,7 @@ class LinkCache:
         key = ("link", name, kind, str(digest))
         now = time.time()
         self._memory[key] = _entry(key, None, now)
-        self._persisted.set(key, now)
+        self._persist(key, now)
 
     def forget_link(self, name: str, kind: str, digest: Digest) -> None:
         """Drop a remembered link after a delete through this edge (other edges learn it after their TTL)."""

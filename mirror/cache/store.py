@@ -15,8 +15,11 @@ drops the lock when the process dies, even on SIGKILL, so a restart after a cras
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import logging
 import os
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,8 @@ import diskcache
 from mirror import metrics
 from mirror.config import ConfigError
 from mirror.reference import Digest
+
+log = logging.getLogger(__name__)
 
 LOCK_FILE = "lock"
 
@@ -151,10 +156,11 @@ class ContentStore:
         return str(digest) in self._index
 
     def open(self, digest: Digest) -> CachedFile | None:
-        """Open the content for `digest` (and mark it recently used), or None when not cached."""
+        """Open the content for `digest` (and mark it recently used), or None when not cached (or the index
+        cannot be read or updated: a full disk)."""
         try:
             handle = self._index.get(str(digest), read=True)
-        except OSError:
+        except (OSError, sqlite3.Error):
             return None
         if handle is None:
             return None
@@ -182,14 +188,26 @@ class ContentStore:
         return self.partial_directory / f"{uuid.uuid4().hex}.partial"
 
     def commit(self, digest: Digest, path: Path, size: int) -> None:
-        """Adopt the verified file at `path` as the content of `digest`, then evict down to the size limit."""
-        self._index.set(str(digest), _VerifiedFile(path=path, size=size))
+        """Adopt the verified file at `path` as the content of `digest`, then evict down to the size limit.
+
+        Raises OSError when the index cannot record it (a full disk: SQLite's "database or disk is full")."""
+        try:
+            self._index.set(str(digest), _VerifiedFile(path=path, size=size))
+        except sqlite3.Error as error:
+            raise OSError(errno.ENOSPC, f"cache index: {error}") from error
         self._evict()
 
-    def put_bytes(self, digest: Digest, data: bytes) -> None:
-        """Store small verified content (a manifest) given as bytes."""
-        self._index.set(str(digest), data)
+    def put_bytes(self, digest: Digest, data: bytes) -> bool:
+        """Store small verified content (a manifest) given as bytes; False when the disk refuses it (the caller
+        serves it anyway: a full cache disk must not turn a manifest into an error)."""
+        try:
+            self._index.set(str(digest), data)
+        except (OSError, sqlite3.Error) as error:
+            log.warning("not caching %s: %s", digest, error)
+            metrics.fill_uncached.labels("no_disk").inc()
+            return False
         self._evict()
+        return True
 
     def discard(self, digest: Digest) -> bool:
         """Drop the content for `digest` (``edge-mirror purge``); readers holding it open finish their read."""

@@ -16,3 +16,7 @@ def tag_current_link(name: str, tag: str) -> str:
 
 def layer_link(name: str, digest: str) -> str:
     return layout.layer_link(name, parse_digest(digest))
+
+
+def manifest_revision_link(name: str, digest: str) -> str:
+    return layout.manifest_revision_link(name, parse_digest(digest))
