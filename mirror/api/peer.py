@@ -31,6 +31,8 @@ class PeerSpan:
     is never sent: the peer's fill gets every part as it lands, not all of them at this edge's commit.
     """
 
+    zero_copy = False  # its byte-after-the-range trick works on chunks; peers are few, clients many
+
     def __init__(self, blob: BlobReader) -> None:
         self._blob = blob
         self.size = blob.size

@@ -84,7 +84,6 @@ class BlobResponse:
                 served.inc(len(chunk))
         return not client_gone.done()
 
-
     async def _send_file(self, send: Send, client_gone: "asyncio.Future[None]") -> bool:
         """Send the range as zero-copy segments, each as soon as it is in the file; False as soon as the client
         is known to be gone."""
