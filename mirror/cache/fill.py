@@ -228,7 +228,7 @@ class Fill:
                 result = "digest_mismatch"
                 raise DigestMismatch(f"backend content hashes to {self.digest.algorithm}:{actual}")
             await self._in_thread(os.fdatasync, self._fd)  # little is left: the hasher synced as it went
-            if cacheable and self._commit(size):
+            if cacheable and self._store.commit(self.digest, self._path, size):
                 self.committed = True
                 result = "ok"
             else:
@@ -262,16 +262,6 @@ class Fill:
                 os.close(self._fd)
                 self._fd = -1
             self._notify()
-
-    def _commit(self, size: int) -> bool:
-        """Hand the verified file to the store; False (serve it, uncached) when the disk refuses the index entry."""
-        try:
-            self._store.commit(self.digest, self._path, size)
-        except OSError as error:
-            log.warning("not caching %s: %s", self.digest, error)
-            metrics.fill_uncached.labels("no_disk").inc()
-            return False
-        return True
 
     def _claim_room(self, size: int) -> bool:
         """Whether this blob will be committed: it must fit in the cache beside the partials of running fills."""

@@ -15,7 +15,6 @@ drops the lock when the process dies, even on SIGKILL, so a restart after a cras
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
@@ -187,21 +186,21 @@ class ContentStore:
         """A fresh path for a fill to write into; it lives on the store's filesystem so commit is a rename."""
         return self.partial_directory / f"{uuid.uuid4().hex}.partial"
 
-    def commit(self, digest: Digest, path: Path, size: int) -> None:
+    def commit(self, digest: Digest, path: Path, size: int) -> bool:
         """Adopt the verified file at `path` as the content of `digest`, then evict down to the size limit.
-
-        Raises OSError when the index cannot record it (a full disk: SQLite's "database or disk is full")."""
-        try:
-            self._index.set(str(digest), _VerifiedFile(path=path, size=size))
-        except sqlite3.Error as error:
-            raise OSError(errno.ENOSPC, f"cache index: {error}") from error
-        self._evict()
+        False when the disk refuses the index entry (the caller serves the blob uncached)."""
+        return self._record(digest, _VerifiedFile(path=path, size=size))
 
     def put_bytes(self, digest: Digest, data: bytes) -> bool:
         """Store small verified content (a manifest) given as bytes; False when the disk refuses it (the caller
-        serves it anyway: a full cache disk must not turn a manifest into an error)."""
+        serves it anyway)."""
+        return self._record(digest, data)
+
+    def _record(self, digest: Digest, value: object) -> bool:
+        """A full cache disk (ENOSPC, or SQLite's "database or disk is full") must not turn content that was
+        verified into an error: it is logged, counted as ``no_disk``, and not cached."""
         try:
-            self._index.set(str(digest), data)
+            self._index.set(str(digest), value)
         except (OSError, sqlite3.Error) as error:
             log.warning("not caching %s: %s", digest, error)
             metrics.fill_uncached.labels("no_disk").inc()

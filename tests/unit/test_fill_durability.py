@@ -40,9 +40,9 @@ def test_a_filled_blob_is_fdatasynced_before_it_is_committed(tmp_path, monkeypat
         real_fdatasync(fd)
         events.append(("synced", os.readlink(f"/proc/self/fd/{fd}")))
 
-    def recording_commit(store: ContentStore, digest, path, size: int) -> None:
+    def recording_commit(store: ContentStore, digest, path, size: int) -> bool:
         events.append(("committed", str(path)))
-        real_commit(store, digest, path, size)
+        return real_commit(store, digest, path, size)
 
     monkeypatch.setattr(os, "fdatasync", recording_fdatasync)
     monkeypatch.setattr(ContentStore, "commit", recording_commit)
