@@ -19,6 +19,7 @@ from typing import AsyncIterator, BinaryIO
 from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, TooLarge
 
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
+_DIRECTORY_RACE_ATTEMPTS = 5
 
 
 class FilesystemUpstream:
@@ -118,10 +119,18 @@ class FilesystemUpstream:
 
     async def delete_tree(self, directory: str) -> None:
         def remove_tree() -> None:
-            try:
-                shutil.rmtree(self._path(directory))
-            except FileNotFoundError:
-                pass
+            """Delete every object found, as S3 deletes what a listing returned: an object put while this runs
+            may stay (its directory with it), which is not an error."""
+            for path, _, files in os.walk(self._path(directory), topdown=False):
+                for file in files:
+                    Path(path, file).unlink(missing_ok=True)
+                try:
+                    os.rmdir(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    if error.errno != errno.ENOTEMPTY:
+                        raise
 
         await self._guard(directory, remove_tree)
 
@@ -246,11 +255,22 @@ class FilesystemUpstream:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file and a rename, so readers never see half an object."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{uuid.uuid4().hex}.tmp")
-    staging.write_bytes(data)
-    os.replace(staging, path)
+    """Write via a temporary file and a rename, so readers never see half an object.
+
+    Directories are an artefact of this backend, not of the object store it stands for: a `delete_tree` running
+    at the same time may remove the parent between mkdir and rename, so that is retried, as a put to S3 would
+    simply succeed."""
+    for attempt in range(_DIRECTORY_RACE_ATTEMPTS):
+        staging = path.with_name(f".{uuid.uuid4().hex}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging.write_bytes(data)
+            os.replace(staging, path)
+            return
+        except (FileNotFoundError, FileExistsError):
+            staging.unlink(missing_ok=True)
+            if attempt == _DIRECTORY_RACE_ATTEMPTS - 1:
+                raise
 
 
 def _atomic_write_file(path: Path, source: BinaryIO) -> None:

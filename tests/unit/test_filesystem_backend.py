@@ -1,0 +1,42 @@
+"""The filesystem backend behaves like the object store it stands for: directories are its own artefact, so a put
+and a delete_tree racing on one prefix never fail the way S3 never would."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from mirror.upstream.filesystem import FilesystemUpstream
+
+ROUNDS = 200
+
+
+def test_puts_racing_a_delete_tree_of_their_prefix_never_fail(tmp_path: Path) -> None:
+    backend = FilesystemUpstream(tmp_path / "bucket")
+
+    async def race() -> None:
+        for round_number in range(ROUNDS):
+            prefix = f"uploads/{round_number % 3}"
+            await backend.put(f"{prefix}/tails/seed", b"x")
+            await asyncio.gather(
+                backend.delete_tree(prefix),
+                *(backend.put(f"{prefix}/tails/{index}/deep/object", b"y" * index) for index in range(4)),
+                backend.put(f"{prefix}/state", b"{}"),
+            )
+
+    asyncio.run(race())
+    assert (tmp_path / "bucket").is_dir()
+
+
+def test_delete_tree_removes_every_object_and_directory_under_its_prefix(tmp_path: Path) -> None:
+    backend = FilesystemUpstream(tmp_path / "bucket")
+
+    async def fill_and_delete() -> None:
+        for key in ("a/state", "a/tails/1", "a/tails/2/deep", "b/state"):
+            await backend.put(key, b"z")
+        await backend.delete_tree("a")
+        await backend.delete_tree("never-written")
+
+    asyncio.run(fill_and_delete())
+    assert not (tmp_path / "bucket" / "a").exists()
+    assert (tmp_path / "bucket" / "b" / "state").read_bytes() == b"z"
