@@ -171,7 +171,7 @@ class Fuzzer:
         try:
             async with session.request(method, URL(self.base + path, encoded=True), headers=headers, data=body or None,
                                        allow_redirects=False) as response:
-                await response.read()
+                answer = await response.read()
                 status = response.status
                 location = response.headers.get("Location", "")
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, UnicodeError) as error:
@@ -179,7 +179,7 @@ class Fuzzer:
             return
         self.counts[f"{status // 100}xx"] += 1
         if status >= 500 and len(self.first_5xx) < 10:
-            self.first_5xx.append(f"{status} {method} {path[:200]} {headers}")
+            self.first_5xx.append(f"{status} {method} {path[:200]} {headers} -> {answer[:300]!r}")
         if status == 202 and "/blobs/uploads/" in location and len(self.sessions) < 64:
             self.sessions.append(location)
         elif len(self.sessions) >= 64:

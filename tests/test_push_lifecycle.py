@@ -89,16 +89,19 @@ def test_finishes_racing_on_two_edges_publish_once_and_both_succeed_or_ask_to_re
     name = "life/racing-finish"
     location = _session(first, name, data)
     answers: list[int] = []
+    bodies: list[str] = []
 
     def finish(edge: EdgeMirror) -> None:
-        answers.append(httpx.put(f"{edge.url}{location}?digest={_digest(data)}", timeout=120).status_code)
+        answer = httpx.put(f"{edge.url}{location}?digest={_digest(data)}", timeout=120)
+        answers.append(answer.status_code)
+        bodies.append(answer.text)
 
     threads = [threading.Thread(target=finish, args=(edge,)) for edge in (second, first)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
-    assert 201 in answers and set(answers) <= {201, 503}, answers
+    assert 201 in answers and set(answers) <= {201, 503}, bodies
     again = httpx.put(f"{second.url}{location}?digest={_digest(data)}", timeout=60)
     assert again.status_code == 201, again.text
     served = httpx.get(f"{first.url}/v2/{name}/blobs/{_digest(data)}", timeout=60)

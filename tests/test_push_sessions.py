@@ -137,3 +137,18 @@ def test_the_push_size_limit_is_a_clear_413(limited_edge, seaweed):
         assert client.delete(location).status_code == 204
         assert _uploads_left(seaweed, "sessions/limited", location) == []
 
+
+
+def test_a_session_whose_tail_vanished_is_unknown_and_dropped_not_a_503(client, seaweed):
+    """A request that saved its state while another one cancelled the session leaves a state naming a tail that
+    is gone; that session can never complete, so the next chunk is told to start again (404), never a 503 retry."""
+    location = client.post("/v2/sessions/app/blobs/uploads/").headers["Location"]
+    assert client.patch(location, content=b"t" * 1000).status_code == 202
+    tails = [key for key in _uploads_left(seaweed, "sessions/app", location) if "/tails/" in key]
+    assert len(tails) == 1
+    seaweed.client().delete_object(Bucket=BUCKET, Key=tails[0])
+    answer = client.patch(location, content=b"u" * 1000)
+    assert answer.status_code == 404
+    assert _code(answer) == "BLOB_UPLOAD_UNKNOWN"
+    assert "start the upload again" in orjson.loads(answer.content)["errors"][0]["message"]
+    assert _uploads_left(seaweed, "sessions/app", location) == []

@@ -251,8 +251,10 @@ class Uploads:
         """Something of the session vanished while this request ran: what became of the session?
 
         Gone (finished or cancelled by another request): BLOB_UPLOAD_UNKNOWN. Moved on (another request's chunk
-        counted first): RANGE_INVALID with its new offset, so the client can ask and resend. Neither: the backend
-        lost an object it should hold (503)."""
+        counted first): RANGE_INVALID with its new offset, so the client can ask and resend. Neither: an object the
+        saved state names is gone (a request that finished or cancelled the session deleted it while this one saved
+        a state, or the backend lost it). Such a session can never complete, so it is dropped and answered as
+        unknown: the client starts the upload again instead of retrying one that cannot succeed."""
         try:
             current = await self.status(name, state.id)
         except errors.RegistryError as error:
@@ -263,7 +265,12 @@ class Uploads:
                 f"upload {state.id} changed while this request ran (another request on it); it holds {current.offset} bytes",
                 headers=range_headers(name, current),
             )
-        return errors.RegistryError(errors.UNAVAILABLE, f"upload {state.id}: an object of the session is missing")
+        await self._drop(name, current)
+        return errors.RegistryError(
+            errors.BLOB_UPLOAD_UNKNOWN,
+            f"upload {state.id} lost part of its data (another request finished or cancelled it); start the upload again",
+            {"uuid": state.id},
+        )
 
     async def _completed_elsewhere(self, name: str, state: UploadState) -> None:
         """The multipart upload is gone: another request (or one that crashed) completed it, or it was cancelled."""
@@ -327,8 +334,12 @@ class Uploads:
         await self._drop(name, await self.status(name, upload_id))
 
     async def _drop(self, name: str, state: UploadState) -> None:
-        """Forget the session: its multipart upload and its whole ``_uploads/<uuid>/`` directory, as registry:2 does."""
+        """Forget the session: its multipart upload and its whole ``_uploads/<uuid>/`` directory, as registry:2 does.
+
+        The ``state`` object goes first: a request racing on the session then finds it unknown (404) instead of a
+        session whose tail or data vanished under it (which would look like a backend fault)."""
         self._hashes.pop(state.id, None)
+        await self._delete_quietly(layout.upload_state(name, state.id))
         if state.multipart_id is not None:
             await self._upstream.abort_multipart(layout.upload_data(name, state.id), state.multipart_id)
         try:
