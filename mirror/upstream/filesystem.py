@@ -208,22 +208,30 @@ class FilesystemUpstream:
         directory = self._parts_directory(key, upload_id)
 
         def assemble() -> None:
-            if not directory.is_dir():
-                raise NotFound(f"{key}: no multipart upload {upload_id}")
+            # Claim the upload with one rename, so of two completions racing, one assembles and the other finds
+            # no upload (NoSuchUpload, as S3 answers it) instead of parts vanishing under it.
+            claimed = directory.with_name(f".completing-{upload_id}-{uuid.uuid4().hex}")
+            try:
+                os.rename(directory, claimed)
+            except FileNotFoundError:
+                raise NotFound(f"{key}: no multipart upload {upload_id}") from None
             target = self._path(key)
             staging = target.with_name(f".{uuid.uuid4().hex}.tmp")
             try:
                 with open(staging, "wb") as out:
                     for number, etag in parts:
-                        part = directory / f"{number:05d}-{etag.strip(chr(34))}"
+                        part = claimed / f"{number:05d}-{etag.strip(chr(34))}"
                         if not part.is_file():
                             raise BackendError(f"{key}: part {number} with ETag {etag} is not held (InvalidPart)")
                         with open(part, "rb") as source:
                             shutil.copyfileobj(source, out, STREAM_CHUNK)
                 os.replace(staging, target)
+            except BaseException:
+                os.rename(claimed, directory)  # the upload stays open, as S3 keeps it after a failed completion
+                raise
             finally:
                 staging.unlink(missing_ok=True)
-            shutil.rmtree(directory, ignore_errors=True)
+            shutil.rmtree(claimed, ignore_errors=True)
 
         await self._guard(key, assemble)
 

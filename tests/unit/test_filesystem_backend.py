@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from mirror.upstream.base import NotFound
 from mirror.upstream.filesystem import FilesystemUpstream
 
 ROUNDS = 200
@@ -40,3 +41,22 @@ def test_delete_tree_removes_every_object_and_directory_under_its_prefix(tmp_pat
     asyncio.run(fill_and_delete())
     assert not (tmp_path / "bucket" / "a").exists()
     assert (tmp_path / "bucket" / "b" / "state").read_bytes() == b"z"
+
+
+def test_of_completions_racing_one_assembles_and_the_others_find_no_upload(tmp_path: Path) -> None:
+    backend = FilesystemUpstream(tmp_path / "bucket")
+    part = b"p" * (1024 * 1024)
+
+    async def complete_four_times() -> list[object]:
+        upload_id = await backend.start_multipart("blob")
+        etags = [await backend.put_part("blob", upload_id, number, part, len(part)) for number in (1, 2, 3)]
+        parts = list(zip((1, 2, 3), etags))
+        return await asyncio.gather(
+            *(backend.complete_multipart("blob", upload_id, parts) for _ in range(4)), return_exceptions=True
+        )
+
+    for _ in range(20):
+        outcomes = asyncio.run(complete_four_times())
+        assert outcomes.count(None) == 1, outcomes
+        assert all(isinstance(outcome, NotFound) for outcome in outcomes if outcome is not None), outcomes
+        assert (tmp_path / "bucket" / "blob").read_bytes() == part * 3
