@@ -6,6 +6,7 @@ imports the cache.
 
 from mirror.push.notices import CacheNotices
 from mirror.push.publish import Publisher
-from mirror.push.uploads import Uploads, range_headers
+from mirror.push.session import range_headers
+from mirror.push.uploads import Uploads
 
 __all__ = ["CacheNotices", "Publisher", "Uploads", "range_headers"]

@@ -18,10 +18,10 @@ from typing import Callable
 import orjson
 
 from mirror import layout
+from mirror.push.session import STATE_MAX_SIZE
 from mirror.reference import NAME_MAX_LENGTH
 from mirror.upstream import BackendError, NotFound, Upstream
 
-STATE_MAX_SIZE = 1024 * 1024
 STARTED_MAX_SIZE = 256
 
 

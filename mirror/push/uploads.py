@@ -19,13 +19,12 @@ session already finished answers as the first one did when the blob is linked.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import hashlib
-import re
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -36,31 +35,15 @@ from mirror.config import UploadConfig
 from mirror.push import verify
 from mirror.push.notices import CacheNotices
 from mirror.push.parts import MAX_PARTS, MIN_PART, PartSpooler
+from mirror.push.session import STATE_MAX_SIZE, UPLOAD_ID, UploadState, range_headers, unknown_upload
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Upstream
 
-STATE_MAX_SIZE = 1024 * 1024
 # Running hashes of sessions whose every byte passed through this process; an abandoned session's entry is
 # dropped when this many newer ones exist (it is only a shortcut: a missing hash means re-reading the data).
 LOCAL_HASHES = 1024
-_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
-
-
-@dataclass
-class UploadState:
-    id: str
-    offset: int = 0
-    multipart_id: str | None = None
-    parts: list[list] = field(default_factory=list)  # [number, ETag, size]
-    tail: int = 0  # bytes in tails/<nonce>
-    nonce: str = ""  # new with every saved state
-    completed: bool = False  # ``data`` is assembled; verification and publishing remain
-
-    @classmethod
-    def parse(cls, data: bytes) -> "UploadState":
-        document = orjson.loads(data)
-        known = {item.name for item in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in document.items() if key in known})
+# Pauses (seconds) while another request assembles a session's data, before a finish racing it answers 503.
+FINISHER_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 2.0)
 
 
 class Uploads:
@@ -81,12 +64,12 @@ class Uploads:
         return state
 
     async def status(self, name: str, upload_id: str) -> UploadState:
-        if not _UPLOAD_ID.fullmatch(upload_id):
-            raise _unknown_upload(upload_id)
+        if not UPLOAD_ID.fullmatch(upload_id):
+            raise unknown_upload(upload_id)
         try:
             data = await self._upstream.read(layout.upload_state(name, upload_id), STATE_MAX_SIZE)
         except NotFound:
-            raise _unknown_upload(upload_id) from None
+            raise unknown_upload(upload_id) from None
         except BackendError as error:
             raise errors.unavailable(error) from error
         try:
@@ -273,30 +256,39 @@ class Uploads:
         )
 
     async def _completed_elsewhere(self, name: str, state: UploadState) -> None:
-        """The multipart upload is gone: another request (or one that crashed) completed it, or it was cancelled."""
-        try:
-            current = await self.status(name, state.id)
-        except errors.RegistryError as error:
-            if error.code is errors.BLOB_UPLOAD_UNKNOWN:
-                raise NotFound(state.id) from None  # finished or cancelled meanwhile: the caller checks which
-            raise
-        if current.nonce != state.nonce:
-            raise await self._moved(name, state)
-        if not current.completed:
+        """The multipart upload is gone: another request (or one that crashed) completed it, or it was cancelled.
+
+        A request still assembling the data is waited for a few seconds (its finish then stands for this one too)
+        before this one gives up with a retryable 503."""
+        for pause in (*FINISHER_WAITS, None):
             try:
-                size = (await self._upstream.stat(layout.upload_data(name, state.id))).size
-            except NotFound:
-                size = -1
-            except BackendError as error:
-                raise errors.unavailable(error) from error
-            if size != state.offset:
+                current = await self.status(name, state.id)
+            except errors.RegistryError as error:
+                if error.code is errors.BLOB_UPLOAD_UNKNOWN:
+                    raise NotFound(state.id) from None  # finished or cancelled meanwhile: the caller checks which
+                raise
+            if current.nonce != state.nonce:
+                raise await self._moved(name, state)
+            if current.completed or await self._staged_size(name, state) == state.offset:
+                break
+            if pause is None:
                 raise errors.RegistryError(
                     errors.UNAVAILABLE, f"upload {state.id} is being finished by another request; retry shortly"
                 )
+            await asyncio.sleep(pause)
+        if not current.completed:
             current.multipart_id, current.completed = None, True  # an edge died right after completing it
             await self._save(name, current)
         state.multipart_id = None
         state.completed = True
+
+    async def _staged_size(self, name: str, state: UploadState) -> int:
+        try:
+            return (await self._upstream.stat(layout.upload_data(name, state.id))).size
+        except NotFound:
+            return -1
+        except BackendError as error:
+            raise errors.unavailable(error) from error
 
     async def monolithic(self, name: str, digest: Digest, body: AsyncIterator[bytes]) -> None:
         """A whole blob in one request (``POST ...?digest=``): its session is nobody's to resume, so any failure
@@ -396,16 +388,3 @@ async def _backend(awaitable):  # type: ignore[no-untyped-def]
 
 def _ignore(_: bytes | memoryview) -> None:
     return None
-
-
-def range_headers(name: str, state: UploadState) -> dict[str, str]:
-    """Location, Range and Docker-Upload-UUID, as registry:2 sends them for an upload in progress."""
-    return {
-        "Location": f"/v2/{name}/blobs/uploads/{state.id}",
-        "Range": f"0-{max(state.offset - 1, 0)}",
-        "Docker-Upload-UUID": state.id,
-    }
-
-
-def _unknown_upload(upload_id: str) -> errors.RegistryError:
-    return errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id!r} is not known", {"uuid": upload_id})

@@ -1,0 +1,85 @@
+"""Two requests finishing one upload session at the same time (a client's retry, a load balancer's): the one that
+finds the multipart upload already gone waits for the other's assembly instead of answering a 503."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from pathlib import Path
+from typing import AsyncIterator
+
+from mirror.config import load
+from mirror.push.uploads import Uploads
+from mirror.reference import Digest, parse_digest
+from mirror.upstream import NotFound
+from mirror.upstream.filesystem import FilesystemUpstream
+
+MIB = 1024 * 1024
+
+
+class SlowAssembly(FilesystemUpstream):
+    """Completing a multipart upload hides it at once (as a completion in progress does) and assembles it late."""
+
+    def __init__(self, root: Path, assembly_seconds: float) -> None:
+        super().__init__(root)
+        self.assembly_seconds = assembly_seconds
+        self.completing: set[str] = set()
+
+    async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
+        if upload_id in self.completing:
+            raise NotFound(f"{key}: no multipart upload {upload_id}")
+        return await super().list_parts(key, upload_id)
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        if upload_id in self.completing:
+            raise NotFound(f"{key}: no multipart upload {upload_id}")
+        self.completing.add(upload_id)
+        await asyncio.sleep(self.assembly_seconds)
+        await super().complete_multipart(key, upload_id, parts)
+
+
+class Links:
+    """The one question push asks the read side, answered from what push told it."""
+
+    def __init__(self) -> None:
+        self.held: set[tuple[str, Digest]] = set()
+
+    async def is_linked(self, name: str, kind: str, digest: Digest) -> bool:
+        return (name, digest) in self.held
+
+    def linked(self, name: str, kind: str, digest: Digest) -> None:
+        self.held.add((name, digest))
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+async def _body(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), MIB):
+        yield data[start : start + MIB]
+
+
+def test_a_finish_racing_a_slow_assembly_waits_for_it_and_both_succeed(tmp_path: Path) -> None:
+    settings = load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB"}).upload
+    data = random.Random(5).randbytes(6 * MIB + 7)
+    digest = parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
+    backend = SlowAssembly(tmp_path / "bucket", assembly_seconds=0.6)
+    links = Links()
+
+    async def scenario() -> list[object]:
+        await backend.start()
+        uploads = Uploads(backend, links, settings, tmp_path / "spool")  # type: ignore[arg-type]
+        state = await uploads.start("race/app")
+        await uploads.append("race/app", state.id, _body(data))
+        first = asyncio.create_task(uploads.finish("race/app", state.id, digest, _empty()))
+        await asyncio.sleep(0.1)  # the first one is assembling
+        second = uploads.finish("race/app", state.id, digest, _empty())
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    assert asyncio.run(scenario()) == [None, None]
+    assert ("race/app", digest) in links.held
+    blob = tmp_path / "bucket" / "docker/registry/v2/blobs/sha256" / digest.hex[:2] / digest.hex / "data"
+    assert blob.read_bytes() == data
