@@ -150,6 +150,8 @@ def _sweep_lines(sweep: dict[str, Any]) -> list[str]:
             continue
         lines += ["", f"Sweep, {title}:", "", f"| {x} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
         lines += [f"| {point[x]} | " + " | ".join(_fmt(point.get(column)) for column in columns) + " |" for point in points]
+        lines += [f"- {x} {point[x]}: registry:2 direct failed: {point['registry_direct_error']}"
+                  for point in points if "registry_direct_error" in point]
     return lines
 
 

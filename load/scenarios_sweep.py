@@ -59,6 +59,19 @@ def _pull(url: str, name: str, size: int) -> float:
     return asyncio.run(run())
 
 
+def _direct_point(bench: Bench, on: "_Contenders", point: dict[str, Any], name: str, size: int, edge_seconds: float) -> None:
+    """registry:2 direct's time for the same pull, beside the edge's. The comparator failing leaves the point
+    without it and says why (process state, log tail) in the results; the edge's own pulls still fail the curve."""
+    try:
+        point["registry_direct_seconds"] = _pull(on.central.url, name, size)
+    except Exception as error:  # noqa: BLE001 - a comparator's failure is reported, not fatal
+        state = "running" if on.central.process.alive() else f"exited with {on.central.process.popen.returncode}"
+        point["registry_direct_error"] = f"{type(error).__name__}: {error} (registry:2 {state}; log: {on.central.process.log_tail(10)})"
+        bench.progress.step(f"registry_direct failed, point kept without it: {point['registry_direct_error']}")
+        return
+    point["speedup_vs_registry_direct"] = ratio(point["registry_direct_seconds"], edge_seconds)
+
+
 def exponent(work: list[float], cost: list[float]) -> float:
     """The exponent b of cost ≈ a · work^b (least squares in log-log); NaN with fewer than two distinct points."""
     pairs = [(math.log(w), math.log(c)) for w, c in zip(work, cost) if w > 0 and c > 0]
@@ -96,8 +109,7 @@ def _by_layer_size(bench: Bench, sweep: SweepSizes, on: _Contenders) -> dict[str
         point: dict[str, Any] = {"label": _label(size), "layer_bytes": size, "image_bytes": image.total_bytes,
                                  "edge_seconds": edge_seconds, "edge_bytes_per_second": image.total_bytes / edge_seconds}
         if size <= sweep.direct_max:
-            point["registry_direct_seconds"] = _pull(on.central.url, name, image.total_bytes)
-            point["speedup_vs_registry_direct"] = ratio(point["registry_direct_seconds"], edge_seconds)
+            _direct_point(bench, on, point, name, image.total_bytes, edge_seconds)
         points.append(point)
         bench.progress.step(f"{_label(size)} layer: edge {edge_seconds:.2f}s" + (
             f", registry_direct {point['registry_direct_seconds']:.2f}s ({point['speedup_vs_registry_direct']:.1f}×)"
@@ -134,11 +146,10 @@ def _by_layers(bench: Bench, sweep: SweepSizes, on: _Contenders) -> dict[str, An
         edge_seconds = _pull(on.edge.url, name, image.total_bytes)
         point: dict[str, Any] = {"layers": count, "image_bytes": image.total_bytes, "edge_seconds": edge_seconds}
         if direct:
-            point["registry_direct_seconds"] = _pull(on.central.url, name, image.total_bytes)
-            point["speedup_vs_registry_direct"] = ratio(point["registry_direct_seconds"], edge_seconds)
+            _direct_point(bench, on, point, name, image.total_bytes, edge_seconds)
         points.append(point)
         bench.progress.step(f"{count} × {_label(sweep.layer_bytes)} layers: edge {edge_seconds:.2f}s"
-                            + (f", registry_direct {point['registry_direct_seconds']:.2f}s" if direct else ""))
+                            + (f", registry_direct {point['registry_direct_seconds']:.2f}s" if "registry_direct_seconds" in point else ""))
     return {
         "layer_bytes": sweep.layer_bytes,
         "points": points,

@@ -55,3 +55,12 @@ def test_plots_write_one_sweep_png(tmp_path: Path) -> None:
     written = report.plots(_results(), tmp_path)
     assert written == [tmp_path / "sweep.png"]
     assert (tmp_path / "sweep.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_failed_comparator_point_is_shown_with_its_reason() -> None:
+    results = _results()
+    point = results["sweep"]["layer_size"]["points"][1]
+    point["registry_direct_error"] = "ClientConnectorError: refused (registry:2 exited with 2; log: bind: address in use)"
+    text = report.markdown(results)
+    assert "| 2048MiB | 9 | — | — |" in text
+    assert "- label 2048MiB: registry:2 direct failed: ClientConnectorError: refused (registry:2 exited with 2" in text
