@@ -113,6 +113,7 @@ def test_a_peer_gets_a_range_as_soon_as_it_lands_not_at_the_owners_commit(regist
             assert response.content == path.read_bytes()[:MIB]
             # 12 MiB at 4 MB/s: the fill is far from verified when its first MiB has been sent.
             assert edge.metrics().value("mirror_fills_total") == 0
+            assert edge.metrics().value("mirror_zero_copy_bytes_total") == MIB  # sendfile, the byte after it held back
     finally:
         link.stop()
 

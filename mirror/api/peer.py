@@ -11,7 +11,7 @@ reads the bucket: a peer request is never forwarded to a third edge).
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from typing import AsyncIterator, BinaryIO
 
 from starlette.requests import Request
 
@@ -31,12 +31,11 @@ class PeerSpan:
     is never sent: the peer's fill gets every part as it lands, not all of them at this edge's commit.
     """
 
-    zero_copy = False  # its byte-after-the-range trick works on chunks; peers are few, clients many
-
     def __init__(self, blob: BlobReader) -> None:
         self._blob = blob
         self.size = blob.size
         self.source = blob.source
+        self.zero_copy = blob.zero_copy
 
     async def chunks(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[bytes]:
         remaining = end - start
@@ -50,6 +49,22 @@ class PeerSpan:
                 yield chunk
         finally:
             await inner.aclose()  # type: ignore[attr-defined]
+
+    async def spans(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[tuple[int, int]]:
+        """The same rule for ``sendfile``: the spans of the range and its next byte, cut at the range's end."""
+        inner = self._blob.spans(start, min(end + 1, self.size), client_gone)
+        try:
+            async for position, stop in inner:
+                stop = min(stop, end)
+                if position < stop:
+                    yield position, stop
+                if stop >= end:
+                    return
+        finally:
+            await inner.aclose()  # type: ignore[attr-defined]
+
+    def file(self) -> BinaryIO:
+        return self._blob.file()
 
     def close(self) -> None:
         self._blob.close()
