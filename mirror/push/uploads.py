@@ -234,10 +234,12 @@ class Uploads:
         """Something of the session vanished while this request ran: what became of the session?
 
         Gone (finished or cancelled by another request): BLOB_UPLOAD_UNKNOWN. Moved on (another request's chunk
-        counted first): RANGE_INVALID with its new offset, so the client can ask and resend. Neither: an object the
-        saved state names is gone (a request that finished or cancelled the session deleted it while this one saved
-        a state, or the backend lost it). Such a session can never complete, so it is dropped and answered as
-        unknown: the client starts the upload again instead of retrying one that cannot succeed."""
+        counted first): RANGE_INVALID with its new offset, so the client can ask and resend. Neither, with no
+        multipart upload in flight: an object the saved state names is gone (a request that finished or cancelled
+        the session deleted it while this one saved a state, or the backend lost it). Such a session can never
+        complete, so it is dropped and answered as unknown: the client starts the upload again instead of retrying
+        one that cannot succeed. With a multipart upload in flight, a finish may be completing it right now, so
+        the session is left alone and the answer is a retryable 503."""
         try:
             current = await self.status(name, state.id)
         except errors.RegistryError as error:
@@ -248,6 +250,8 @@ class Uploads:
                 f"upload {state.id} changed while this request ran (another request on it); it holds {current.offset} bytes",
                 headers=range_headers(name, current),
             )
+        if current.multipart_id is not None:
+            return errors.RegistryError(errors.UNAVAILABLE, f"upload {state.id}: its multipart upload is gone; retry shortly")
         await self._drop(name, current)
         return errors.RegistryError(
             errors.BLOB_UPLOAD_UNKNOWN,

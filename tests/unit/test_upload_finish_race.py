@@ -1,5 +1,6 @@
-"""Two requests finishing one upload session at the same time (a client's retry, a load balancer's): the one that
-finds the multipart upload already gone waits for the other's assembly instead of answering a 503."""
+"""Requests racing a finish on one upload session (a client's retry, a load balancer's): a second finish that finds
+the multipart upload already gone waits for the first one's assembly instead of answering a 503, and a late chunk
+never takes the session away from the finish that is completing it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import random
 from pathlib import Path
 from typing import AsyncIterator
 
+from mirror import errors, layout
 from mirror.config import load
 from mirror.push.uploads import Uploads
 from mirror.reference import Digest, parse_digest
@@ -83,3 +85,33 @@ def test_a_finish_racing_a_slow_assembly_waits_for_it_and_both_succeed(tmp_path:
     assert ("race/app", digest) in links.held
     blob = tmp_path / "bucket" / "docker/registry/v2/blobs/sha256" / digest.hex[:2] / digest.hex / "data"
     assert blob.read_bytes() == data
+
+
+def test_a_chunk_racing_a_finish_that_is_completing_the_multipart_upload_leaves_the_session_to_it(tmp_path: Path) -> None:
+    settings = load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB"}).upload
+    data = random.Random(6).randbytes(6 * MIB + 7)
+    digest = parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
+    backend = FilesystemUpstream(tmp_path / "bucket")
+    links = Links()
+
+    async def scenario() -> tuple[str, int]:
+        await backend.start()
+        uploads = Uploads(backend, links, settings, tmp_path / "spool")  # type: ignore[arg-type]
+        state = await uploads.start("race/app")
+        state = await uploads.append("race/app", state.id, _body(data))
+        staged = layout.upload_data("race/app", state.id)
+        tail = data[5 * MIB :]
+        assert state.multipart_id is not None and len(state.parts) == 1
+        # A finish elsewhere has completed the multipart upload and not yet recorded that in the state.
+        tail_etag = await backend.put_part(staged, state.multipart_id, 2, tail, len(tail))
+        await backend.complete_multipart(staged, state.multipart_id, [(1, state.parts[0][1]), (2, tail_etag)])
+        try:
+            await uploads.append("race/app", state.id, _body(b"late" * MIB))
+        except errors.RegistryError as error:
+            answer = error.code.code
+        kept = await uploads.status("race/app", state.id)
+        await uploads.finish("race/app", state.id, digest, _empty())
+        return answer, kept.offset
+
+    assert asyncio.run(scenario()) == ("UNAVAILABLE", len(data))
+    assert ("race/app", digest) in links.held
