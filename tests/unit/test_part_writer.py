@@ -17,11 +17,17 @@ def _write_in_chunks(tmp_path, total: int) -> list[int]:
     seen: list[int] = []
 
     async def run() -> None:
-        writer = PartWriter(fd, part, lambda f, *a: asyncio.ensure_future(asyncio.to_thread(f, *a)), lambda: seen.append(part.written))
+        writes: list[asyncio.Future[object]] = []
+
+        def in_thread(function, *args):  # type: ignore[no-untyped-def]
+            writes.append(asyncio.ensure_future(asyncio.to_thread(function, *args)))
+            return writes[-1]
+
+        writer = PartWriter(fd, part, in_thread, lambda: seen.append(part.written))
         for _ in range(total // CHUNK):
             part.fetched += CHUNK
             await writer.add(b"x" * CHUNK)
-            await asyncio.sleep(0.01)  # let each batch land before the next chunk, as a 20 MB/s stream does
+            await asyncio.wait_for(_noted(writes, seen), 10)  # each batch lands before the next chunk, as on a 20 MB/s stream
         await writer.flush()
 
     try:
@@ -29,6 +35,12 @@ def _write_in_chunks(tmp_path, total: int) -> list[int]:
     finally:
         os.close(fd)
     return seen
+
+
+async def _noted(writes: list["asyncio.Future[object]"], seen: list[int]) -> None:
+    """Until every write started so far is in the file and the writer has reported it (however slow the disk)."""
+    while len(seen) < len(writes):
+        await asyncio.sleep(0.001)
 
 
 def test_first_batch_of_a_part_is_small(tmp_path):
