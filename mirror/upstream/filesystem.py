@@ -14,7 +14,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import AsyncIterator, BinaryIO
+from typing import AsyncIterator, BinaryIO, Callable
 
 from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, TooLarge
 
@@ -109,7 +109,7 @@ class FilesystemUpstream:
     # -- writes: atomic renames, and multipart as numbered part files ----------------------------------------
 
     async def put(self, key: str, data: bytes) -> None:
-        await self._guard(key, _atomic_write, self._path(key), data)
+        await self._guard(key, _write_atomically, self._path(key), lambda staging: staging.write_bytes(data))
 
     async def delete(self, key: str) -> None:
         def remove() -> None:
@@ -135,14 +135,8 @@ class FilesystemUpstream:
         await self._guard(directory, remove_tree)
 
     async def copy(self, source: str, destination: str, size: int) -> None:
-        def copy_file() -> None:
-            target = self._path(destination)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = target.with_name(f".{uuid.uuid4().hex}.tmp")
-            shutil.copyfile(self._path(source), staging)
-            os.replace(staging, target)
-
-        await self._guard(destination, copy_file)
+        origin = self._path(source)
+        await self._guard(destination, _write_atomically, self._path(destination), lambda staging: shutil.copyfile(origin, staging))
 
     # A multipart upload is a directory ``.multipart-<id>`` beside its key, holding the key's name in ``.key`` and
     # one file per part named ``<number>-<md5 of the part>``: the ETag is the content's MD5, as S3 makes it.
@@ -262,31 +256,23 @@ class FilesystemUpstream:
             raise _translate(error, key) from error
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file and a rename, so readers never see half an object.
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Have `write` fill a temporary file beside `path`, then rename it there, so readers never see half an object.
 
     Directories are an artefact of this backend, not of the object store it stands for: a `delete_tree` running
-    at the same time may remove the parent between mkdir and rename, so that is retried, as a put to S3 would
-    simply succeed."""
+    at the same time may remove the parent between mkdir and rename, so that is retried (`write` runs again),
+    as a put to S3 would simply succeed."""
     for attempt in range(_DIRECTORY_RACE_ATTEMPTS):
         staging = path.with_name(f".{uuid.uuid4().hex}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            staging.write_bytes(data)
+            write(staging)
             os.replace(staging, path)
             return
         except (FileNotFoundError, FileExistsError):
             staging.unlink(missing_ok=True)
             if attempt == _DIRECTORY_RACE_ATTEMPTS - 1:
                 raise
-
-
-def _atomic_write_file(path: Path, source: BinaryIO) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{uuid.uuid4().hex}.tmp")
-    with open(staging, "wb") as out:
-        shutil.copyfileobj(source, out, STREAM_CHUNK)
-    os.replace(staging, path)
 
 
 def _translate(error: OSError, key: str) -> Exception:
