@@ -69,11 +69,9 @@ class FillingBlob:
             async for chunk in stream:
                 yield chunk
 
-    async def spans(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[tuple[int, int]]:
+    def spans(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[tuple[int, int]]:
         """Ranges of the partial file as the fill writes them (the last byte of a whole read once verified)."""
-        async with contextlib.aclosing(self._fill.spans(start, end, client_gone)) as spans:
-            async for span in spans:
-                yield span
+        return self._fill.spans(start, end, client_gone)
 
     def file(self) -> BinaryIO:
         """The partial file as a file object for ``sendfile`` (it shares this reader's descriptor, which stays

@@ -44,5 +44,6 @@ def range_headers(name: str, state: UploadState) -> dict[str, str]:
     }
 
 
-def unknown_upload(upload_id: str) -> errors.RegistryError:
-    return errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id!r} is not known", {"uuid": upload_id})
+def unknown_upload(upload_id: str, message: str = "") -> errors.RegistryError:
+    """BLOB_UPLOAD_UNKNOWN for `upload_id`; `message` says why, when more is known than that it is not there."""
+    return errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, message or f"upload {upload_id!r} is not known", {"uuid": upload_id})

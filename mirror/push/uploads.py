@@ -253,10 +253,8 @@ class Uploads:
         if current.multipart_id is not None:
             return errors.RegistryError(errors.UNAVAILABLE, f"upload {state.id}: its multipart upload is gone; retry shortly")
         await self._drop(name, current)
-        return errors.RegistryError(
-            errors.BLOB_UPLOAD_UNKNOWN,
-            f"upload {state.id} lost part of its data (another request finished or cancelled it); start the upload again",
-            {"uuid": state.id},
+        return unknown_upload(
+            state.id, f"upload {state.id} lost part of its data (another request finished or cancelled it); start the upload again"
         )
 
     async def _completed_elsewhere(self, name: str, state: UploadState) -> None:
