@@ -110,3 +110,19 @@ async def _pull(session: aiohttp.ClientSession, base_url: str, name: str, tag: s
 
     blobs = list(await asyncio.gather(*(one(d) for d in [manifest["config"], *manifest["layers"]])))
     return PullResult(time.perf_counter() - started, size + sum(b.bytes for b in blobs), manifest_seconds, blobs)
+
+
+async def herd(base_url: str, name: str, pulls: int, connections: int = 8, timeout: float = 900) -> list[float]:
+    """Seconds of `pulls` simultaneous pulls of `name:v1`, each from its own client with `connections` connections
+    and as many blobs at once (like separate nodes' runtimes), all released at the same instant."""
+    start = asyncio.Event()
+
+    async def one() -> float:
+        async with new_session(connections=connections) as session:
+            await start.wait()
+            return (await pull(session, base_url, name, "v1", parallel=connections, timeout=timeout)).seconds
+
+    tasks = [asyncio.create_task(one()) for _ in range(pulls)]
+    await asyncio.sleep(0.05)
+    start.set()
+    return list(await asyncio.gather(*tasks))

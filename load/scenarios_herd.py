@@ -34,21 +34,6 @@ from load.images import BuiltImage
 from load.measure import median, percentile, ratio
 
 
-async def _herd(url: str, name: str, pulls: int) -> list[float]:
-    """`pulls` simultaneous pulls, each from its own client (its own connections, like separate nodes' runtimes)."""
-    start = asyncio.Event()
-
-    async def one() -> float:
-        async with client.new_session(connections=8) as session:
-            await start.wait()
-            return (await client.pull(session, url, name, "v1")).seconds
-
-    tasks = [asyncio.create_task(one()) for _ in range(pulls)]
-    await asyncio.sleep(0.05)
-    start.set()
-    return list(await asyncio.gather(*tasks))
-
-
 async def _single(url: str, name: str) -> float:
     async with client.new_session() as session:
         return (await client.pull(session, url, name, "v1")).seconds
@@ -76,7 +61,7 @@ def _measured_herd(url: str, name: str, pulls: int, server_pid: int) -> dict[str
     """One herd: its pull times and the CPU it cost (the server's user and system time, the clients' — this
     process —, and the whole machine's busy cores, other work on the machine included) over its wall time."""
     before = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), *_cpu_seconds(server_pid))
-    times = asyncio.run(_herd(url, name, pulls))
+    times = asyncio.run(client.herd(url, name, pulls))
     after = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), *_cpu_seconds(server_pid))
     wall, clients, machine, user, system = (b - a for a, b in zip(before, after))
     cpu = {"wall_seconds": wall, "clients_cpu_seconds": clients, "server_user_seconds": user,

@@ -163,22 +163,6 @@ def _by_layers(bench: Bench, sweep: SweepSizes, on: _Contenders) -> dict[str, An
 HERD_CLIENT_CONNECTIONS = 3
 
 
-async def _herd(url: str, name: str, pulls: int, size: int) -> list[float]:
-    """`pulls` simultaneous pulls, each from its own client (its own connections, like separate nodes' runtimes)."""
-    start = asyncio.Event()
-
-    async def one() -> float:
-        async with client.new_session(connections=HERD_CLIENT_CONNECTIONS) as session:
-            await start.wait()
-            return (await client.pull(session, url, name, "v1", parallel=HERD_CLIENT_CONNECTIONS,
-                                      timeout=_timeout(size) + pulls * size / 50e6)).seconds
-
-    tasks = [asyncio.create_task(one()) for _ in range(pulls)]
-    await asyncio.sleep(0.05)
-    start.set()
-    return list(await asyncio.gather(*tasks))
-
-
 def _herd_specs(sweep: SweepSizes, small_layers: tuple[int, ...]) -> list[ImageSpec]:
     return [(f"bench/sweep-herd-{pulls}", [sweep.herd_layer, *small_layers], 800 + pulls, None) for pulls in sweep.herd_sizes]
 
@@ -188,7 +172,8 @@ def _by_herd(bench: Bench, sweep: SweepSizes, on: _Contenders) -> dict[str, Any]
     points = []
     for pulls, image in zip(sweep.herd_sizes, built):
         before = on.link.bytes_down()
-        times = asyncio.run(_herd(on.edge.url, f"bench/sweep-herd-{pulls}", pulls, image.total_bytes))
+        times = asyncio.run(client.herd(on.edge.url, f"bench/sweep-herd-{pulls}", pulls, HERD_CLIENT_CONNECTIONS,
+                                       _timeout(image.total_bytes) + pulls * image.total_bytes / 50e6))
         backend = on.link.bytes_down() - before
         points.append({"pulls": pulls, "p50_seconds": percentile(times, 0.5), "p99_seconds": percentile(times, 0.99),
                        "max_seconds": max(times), "backend_bytes_ratio": backend / image.total_bytes, "pull_seconds": times})
