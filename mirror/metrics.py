@@ -133,6 +133,12 @@ auth_requests = Counter(
     ["method", "result"],
     registry=REGISTRY,
 )
+htpasswd_refused_entries = Gauge(
+    "mirror_auth_htpasswd_refused_entries",
+    "Entries of the htpasswd file (as last read) that can never log in: not user:<bcrypt hash>, e.g. an empty "
+    "hash or another scheme. Each is named in a warning when the file is read.",
+    registry=REGISTRY,
+)
 cache_capacity_bytes = Gauge(
     "mirror_cache_capacity_bytes",
     "The configured cache size (cache.size): content is evicted down to it.",
