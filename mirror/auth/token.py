@@ -1,7 +1,7 @@
 """Bearer JWT verification as registry:2 does it, with verified claims cached until they expire.
 
 Order of checks (registry:2 ``token.Verify``): a signing algorithm from the allowlist; the signing key from the
-header (an ``x5c`` chain to a root of ``rootcertbundle``, else a ``jwk`` that equals a trusted key, else a
+header (an ``x5c`` chain to a root of ``rootcertbundle``, checked as Go's crypto/x509 checks it (`mirror.auth.x5c`), else a ``jwk`` that equals a trusted key, else a
 trusted ``kid``); the signature; ``iss`` equal to the issuer; ``aud`` containing the service; ``exp``/``nbf``
 with 60 s of leeway; then the ``access`` claims. Any failure is one `InvalidToken`: the client gets
 ``error="invalid_token"`` and never learns which check failed (the log does).
@@ -19,9 +19,9 @@ from typing import Any
 import jwt
 from cachetools import TLRUCache
 from cryptography import x509
-from cryptography.x509 import verification
 
 from mirror.auth.keys import PublicKey, TrustedKeys, spki
+from mirror.auth.x5c import ChainVerifier, UntrustedChain
 from mirror.config import TokenConfig
 
 log = logging.getLogger(__name__)
@@ -81,17 +81,7 @@ class TokenVerifier:
     def __init__(self, settings: TokenConfig, trusted: TrustedKeys) -> None:
         self.settings = settings
         self.trusted = trusted
-        self._chain_verifier = (
-            verification.PolicyBuilder()
-            .store(verification.Store(trusted.roots))
-            .extension_policies(
-                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                ee_policy=verification.ExtensionPolicy.permit_all(),
-            )
-            .build_client_verifier()
-            if trusted.roots
-            else None
-        )
+        self._chains = ChainVerifier(trusted.roots) if trusted.roots else None
         self._cache: TLRUCache[bytes, Claims] = TLRUCache(
             maxsize=CACHED_TOKENS, ttu=lambda _key, claims, _now: claims.expires_at + LEEWAY_SECONDS, timer=time.time
         )
@@ -156,13 +146,13 @@ class TokenVerifier:
         raise InvalidToken(f"token signed by an untrusted or unnamed key (kid {kid!r})")
 
     def _chain_key(self, chain: Any) -> PublicKey:
-        if self._chain_verifier is None:
+        if self._chains is None:
             raise InvalidToken("x5c chain but no rootcertbundle is configured")
         if not isinstance(chain, list) or not chain or len(chain) > 8:
             raise InvalidToken("x5c must be a list of 1 to 8 certificates")
         certificates = [_certificate(entry) for entry in chain]
         try:
-            self._chain_verifier.verify(certificates[0], certificates[1:])
-        except verification.VerificationError as error:
+            self._chains.verify(certificates[0], certificates[1:])
+        except UntrustedChain as error:
             raise InvalidToken(f"x5c chain does not lead to a trusted root: {error}") from None
         return certificates[0].public_key()  # type: ignore[return-value]
