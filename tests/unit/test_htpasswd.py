@@ -113,3 +113,15 @@ def test_the_dummy_hash_follows_the_cost_of_the_entries_when_the_file_is_re_read
     monkeypatch.setattr(htpasswd, "STAT_INTERVAL_SECONDS", 0.0)
     known, unknown = _median_seconds_of_wrong_passwords(users, "alice", tries=7)
     assert 0.5 < unknown / known < 2, f"unknown user {unknown * 1000:.1f} ms, known user {known * 1000:.1f} ms"
+
+
+def test_a_verified_header_is_remembered_but_every_wrong_password_costs_a_full_check(file_with_bad_entries, monkeypatch):
+    checks = []
+    real = htpasswd._bcrypt_matches
+    monkeypatch.setattr(htpasswd, "_bcrypt_matches", lambda password, hashed: checks.append(hashed) or real(password, hashed))
+    users = Htpasswd(str(file_with_bad_entries))
+    assert [_check(users, "ops", "ops-pw") for _ in range(3)] == ["ops"] * 3
+    assert len(checks) == 1
+    for user in ("ops", "ops", "nobody", "nobody", "bob"):
+        assert _check(users, user, "wrong") is None
+    assert len(checks) == 6
