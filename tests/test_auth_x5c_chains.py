@@ -39,11 +39,17 @@ CASES = {
     "expired-signer": (401, lambda r: (r["guide"].issue("s8", SIGNER, days=-1), [])),
     "signer-not-issued-by-the-bundle": (401, lambda r: (r["stranger"].issue("s9", SIGNER), [])),
     "ca-false-leaf-used-as-issuer": (401, lambda r: (r["leaf"].issue("s10", SIGNER), [r["leaf"]])),
-    "signer-via-a-version-1-intermediate": (401, lambda r: (r["v1-intermediate"].issue("s11", SIGNER), [r["v1-intermediate"]])),
+    "signer-via-a-version-1-intermediate": (
+        401, lambda r: (r["v1-intermediate"].issue("s11", SIGNER), [r["v1-intermediate"]])
+    ),
     "root-keyusage-without-keycertsign": (401, lambda r: (r["sign-only"].issue("s12", SIGNER), [])),
     "root-with-ca-false": (401, lambda r: (r["ca-false"].issue("s13", SIGNER), [])),
-    "signer-with-an-unknown-critical-extension": (401, lambda r: (r["guide"].issue("s15", [*SIGNER, "1.3.6.1.4.1.55555.1=critical,ASN1:UTF8String:x"]), [])),
-    "intermediate-past-a-pathlen-0-root": (401, lambda r: (r["pathlen0-intermediate"].issue("s14", SIGNER), [r["pathlen0-intermediate"]])),
+    "signer-with-an-unknown-critical-extension": (
+        401, lambda r: (r["guide"].issue("s15", [*SIGNER, "1.3.6.1.4.1.55555.1=critical,ASN1:UTF8String:x"]), [])
+    ),
+    "intermediate-past-a-pathlen-0-root": (
+        401, lambda r: (r["pathlen0-intermediate"].issue("s14", SIGNER), [r["pathlen0-intermediate"]])
+    ),
 }
 
 
@@ -72,11 +78,17 @@ class Pair:
     """A registry:2 and an edge trusting the same rootcertbundle."""
 
     def __init__(self, work: Path, bundle: Path) -> None:
-        settings = {"realm": "http://127.0.0.1:9/token", "service": SERVICE, "issuer": ISSUER, "rootcertbundle": str(bundle)}
+        settings = {
+            "realm": "http://127.0.0.1:9/token", "service": SERVICE, "issuer": ISSUER, "rootcertbundle": str(bundle)
+        }
         for name in ("registry-data", "edge-data"):
             (work / name).mkdir()
-        self.registry = Registry2.filesystem(work / "registry-data", workdir=work / "registry", auth={"token": settings})
-        self.edge = EdgeMirror(work / "edge", filesystem_storage(work / "edge-data"), auth={"method": "token"}, **{"auth.token": settings})
+        self.registry = Registry2.filesystem(
+            work / "registry-data", workdir=work / "registry", auth={"token": settings}
+        )
+        self.edge = EdgeMirror(
+            work / "edge", filesystem_storage(work / "edge-data"), auth={"method": "token"}, **{"auth.token": settings}
+        )
         try:
             self.edge.start()
         except BaseException:

@@ -1,10 +1,11 @@
 """Bearer JWT verification as registry:2 does it, with verified claims cached until they expire.
 
 Order of checks (registry:2 ``token.Verify``): a signing algorithm from the allowlist; the signing key from the
-header (an ``x5c`` chain to a root of ``rootcertbundle``, checked as Go's crypto/x509 checks it (`mirror.auth.x5c`), else a ``jwk`` that equals a trusted key, else a
-trusted ``kid``); the signature; ``iss`` equal to the issuer; ``aud`` containing the service; ``exp``/``nbf``
-with 60 s of leeway; then the ``access`` claims. Any failure is one `InvalidToken`: the client gets
-``error="invalid_token"`` and never learns which check failed (the log does).
+header (an ``x5c`` chain to a certificate of ``rootcertbundle``, checked as Go's crypto/x509 checks it in
+`mirror.auth.x5c`; else a ``jwk`` that equals a trusted key; else a trusted ``kid``); the signature; ``iss``
+equal to the issuer; ``aud`` containing the service; ``exp``/``nbf`` with 60 s of leeway; then the ``access``
+claims. Any failure is one `InvalidToken`: the client gets ``error="invalid_token"`` and never learns which check
+failed (the log does).
 """
 
 from __future__ import annotations
