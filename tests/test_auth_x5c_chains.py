@@ -38,6 +38,7 @@ CASES = {
     # refused by both
     "expired-signer": (401, lambda r: (r["guide"].issue("s8", SIGNER, days=-1), [])),
     "signer-not-issued-by-the-bundle": (401, lambda r: (r["stranger"].issue("s9", SIGNER), [])),
+    "version-1-signer-named-like-a-bundle-root": (401, lambda r: (r["impostor"], [])),
     "ca-false-leaf-used-as-issuer": (401, lambda r: (r["leaf"].issue("s10", SIGNER), [r["leaf"]])),
     "signer-via-a-version-1-intermediate": (
         401, lambda r: (r["v1-intermediate"].issue("s11", SIGNER), [r["v1-intermediate"]])
@@ -67,6 +68,8 @@ def _roots(directory: Path) -> tuple[dict[str, Issuer], list[Issuer]]:
     }
     bundle = list(roots.values())
     roots["stranger"] = Issuer.root(directory, "stranger-root")
+    (directory / "impostor").mkdir()
+    roots["impostor"] = Issuer.root(directory / "impostor", "token-root", version1=True)  # a bundle root's name
     roots["intermediate"] = roots["guide"].issue("intermediate", CA)
     roots["v1-intermediate"] = roots["guide"].issue("v1-intermediate")
     roots["leaf"] = roots["guide"].issue("ca-false-leaf", SIGNER)

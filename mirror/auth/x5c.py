@@ -150,6 +150,7 @@ class ChainVerifier:
         self._store = verification.Store(roots)
         self._clock = clock
         self._version1_roots = any(root.version is x509.Version.v1 for root in roots)
+        self._ca_policy, self._ee_policy = go_ca_policy(), verification.ExtensionPolicy.permit_all()
 
     def verify(self, leaf: x509.Certificate, intermediates: list[x509.Certificate]) -> None:
         """Return if the chain is trusted, else raise `UntrustedChain`."""
@@ -158,7 +159,7 @@ class ChainVerifier:
             verification.PolicyBuilder()
             .store(self._store)
             .time(now)  # now, not when the edge started: a verifier keeps the time it was built at
-            .extension_policies(ca_policy=go_ca_policy(), ee_policy=verification.ExtensionPolicy.permit_all())
+            .extension_policies(ca_policy=self._ca_policy, ee_policy=self._ee_policy)
             .build_client_verifier()
         )
         try:
