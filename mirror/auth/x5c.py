@@ -16,8 +16,9 @@ version-1 certificate by construction (CA/B 7.1.1 in its `permits_basic`, not a 
 one as the signer (``openssl x509 -req`` without ``-extfile``) and as a root (``-signkey``). A chain the verifier
 refuses is therefore checked once more by `go_chain` when a version-1 certificate takes part: the same rules
 written out, with cryptography checking each signature. Known remaining differences, all refusing more than Go:
-the verifier's Web PKI algorithm profile (RSA keys under 2048 bits, Ed25519 or P-224 issuers, odd RSA-PSS
-parameters); `go_chain` refuses any chain through a CA with nameConstraints.
+the verifier's Web PKI profile for version-3 chains (RSA keys under 2048 bits, Ed25519 or P-224 issuers, odd
+RSA-PSS parameters, negative or over-long serial numbers, GeneralizedTime dates before 2050); `go_chain` refuses
+any chain through a CA with nameConstraints.
 """
 
 from __future__ import annotations
