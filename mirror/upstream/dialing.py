@@ -15,20 +15,27 @@ client. The rule, for every connection the remote tier opens:
 The check is on the addresses actually dialed: a name is checked in the connector's resolver (`GuardedResolver`),
 after resolution and before any connection, so DNS rebinding cannot slip a private address past it; an address
 literal never reaches a resolver and is checked by `DialPolicy.check_url` before each request.
+
+Where the route's credentials may go (`realm_may_see_credentials`) is a separate, narrower rule: only to a token
+realm on the route's host or registrable domain; redirects never carry them.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from typing import Any
 from urllib.parse import urlparse
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
+from publicsuffixlist import PublicSuffixList
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+_PUBLIC_SUFFIXES = PublicSuffixList()
 
 
 class DialRefused(OSError):
@@ -138,3 +145,30 @@ def refused_cause(error: BaseException) -> DialRefused | None:
         if seen is None:
             return None
     return None
+
+
+# -- where the route's credentials may go ---------------------------------------------------------------------
+
+
+def realm_may_see_credentials(remote_host: str, realm_host: str) -> bool:
+    """Whether credentials for `remote_host` may be sent to a token realm on `realm_host`.
+
+    Same host always; otherwise the same registrable domain (public suffix list), never for IP addresses.
+    """
+    remote_host, realm_host = remote_host.lower().rstrip("."), realm_host.lower().rstrip(".")
+    if remote_host == realm_host:
+        return True
+    for host in (remote_host, realm_host):
+        try:
+            ipaddress.ip_address(host)
+            return False
+        except ValueError:
+            pass
+    remote_domain = _PUBLIC_SUFFIXES.privatesuffix(remote_host)
+    return remote_domain is not None and remote_domain == _PUBLIC_SUFFIXES.privatesuffix(realm_host)
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="...",service="..."`` → ``("bearer", {"realm": ..., "service": ...})``."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), {key.lower(): value for key, value in _CHALLENGE_PARAM.findall(rest)}

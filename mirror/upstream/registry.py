@@ -25,26 +25,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import AsyncIterator
 from urllib.parse import urljoin, urlparse
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
 import cachetools
 import orjson
-from publicsuffixlist import PublicSuffixList
+from aiohttp.abc import AbstractResolver
 
 from mirror import metrics
 from mirror.config import RemoteConfig
 from mirror.mediatypes import MANIFEST_TYPES
 from mirror.reference import Digest, parse_digest
 from mirror.upstream.base import STREAM_CHUNK, BackendError, NotFound
-from mirror.upstream.dialing import DialPolicy, GuardedResolver, refused_cause
+from mirror.upstream.dialing import (  # noqa: F401 (parse_challenge, realm_may_see_credentials: re-exported)
+    DialPolicy,
+    GuardedResolver,
+    parse_challenge,
+    realm_may_see_credentials,
+    refused_cause,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,6 @@ TOKEN_CACHE_ENTRIES = 4096
 # connect timeout: a remote that is down costs its clients (and the stale-tag fallback) no waiting.
 UNREACHABLE_PAUSE = 2.0
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-_PUBLIC_SUFFIXES = PublicSuffixList()
 
 
 class RateLimited(BackendError):
@@ -78,30 +79,6 @@ class DialRefusedError(BackendError):
 class _Token:
     value: str
     expires: float
-
-
-def realm_may_see_credentials(remote_host: str, realm_host: str) -> bool:
-    """Whether credentials for `remote_host` may be sent to a token realm on `realm_host`.
-
-    Same host always; otherwise the same registrable domain (public suffix list), never for IP addresses.
-    """
-    remote_host, realm_host = remote_host.lower().rstrip("."), realm_host.lower().rstrip(".")
-    if remote_host == realm_host:
-        return True
-    for host in (remote_host, realm_host):
-        try:
-            ipaddress.ip_address(host)
-            return False
-        except ValueError:
-            pass
-    remote_domain = _PUBLIC_SUFFIXES.privatesuffix(remote_host)
-    return remote_domain is not None and remote_domain == _PUBLIC_SUFFIXES.privatesuffix(realm_host)
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="...",service="..."`` → ``("bearer", {"realm": ..., "service": ...})``."""
-    scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), {key.lower(): value for key, value in _CHALLENGE_PARAM.findall(rest)}
 
 
 class RemoteRegistry:
