@@ -186,7 +186,7 @@ peers_live = Gauge(
 remote_requests = Counter(
     "mirror_remote_requests",
     "Requests to remote registries, by route (its configured ns), op (head, get) and status "
-    "(ok, not_found, rate_limited, error).",
+    "(ok, not_found, rate_limited, refused: a redirect or token realm led to an address the route may not dial, error).",
     ["route", "op", "status"],
     registry=REGISTRY,
 )

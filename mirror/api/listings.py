@@ -52,8 +52,10 @@ def paginate(request: Request, entries: list[str], path: str) -> tuple[list[str]
 async def list_tags(request: Request) -> Response:
     edge: EdgeCache = request.app.state.edge
     name = parse_name(request.path_params["name"])
-    tags, headers = paginate(request, await edge.tags(name), f"/v2/{name}/tags/list")
-    return Response(orjson.dumps({"name": name, "tags": tags}), media_type="application/json", headers=headers)
+    every = await edge.tags(name)
+    tags, headers = paginate(request, every, f"/v2/{name}/tags/list")
+    # A repository whose last tag is gone lists ``"tags": null``, as registry:2 (a Go nil slice) does.
+    return Response(orjson.dumps({"name": name, "tags": tags if every else None}), media_type="application/json", headers=headers)
 
 
 async def catalog(request: Request) -> Response:

@@ -235,7 +235,9 @@ class EdgeCache:
     # -- listings -----------------------------------------------------------------------------------------
 
     async def tags(self, name: str) -> list[str]:
-        """Every tag of `name` that has a ``current/link``, sorted; NAME_UNKNOWN when the repository has none.
+        """Every tag of `name` that has a ``current/link``, sorted; NAME_UNKNOWN only when the tags directory is
+        absent, as registry:2 2.8 answers (its ``tagStore.All``): after the last manifest is deleted the directory is
+        still there (empty on a filesystem, emptied tag folders on SeaweedFS), and the answer is an empty list.
 
         A tag directory without its link is a deleted tag on a backend that keeps empty prefixes in listings
         (SeaweedFS does; S3 does not). The check goes through the tag cache, so it costs one small read per tag
@@ -257,11 +259,10 @@ class EdgeCache:
                     return False
                 return True
 
-        found = await asyncio.gather(*(is_current(tag) for tag in listing.directories))
-        tags = sorted(tag for tag, current in zip(listing.directories, found) if current)
-        if not tags:
+        if not listing.exists():
             raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
-        return tags
+        found = await asyncio.gather(*(is_current(tag) for tag in listing.directories))
+        return sorted(tag for tag, current in zip(listing.directories, found) if current)
 
 
 def _retrieve(task: "asyncio.Future[object]") -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 from urllib.parse import urlparse
 
 from mirror.config.settings import RemoteConfig
-from mirror.config.values import ConfigError, parse_bool, parse_duration
+from mirror.config.values import ConfigError, parse_bool, parse_duration, parse_list
 from mirror.reference import NAME_RE
 
 # One ``[[upstream]]`` table per remote registry behind the bucket; these are its keys and their defaults.
 UPSTREAM_DEFAULTS: dict[str, Any] = {
     "ns": "", "default": False, "url": "", "username": "", "password": "", "prefix": "", "tag_ttl": "10m",
+    "allowed_networks": [],
 }
 # containerd sends ?ns=docker.io, but people write Docker Hub's other names too.
 NS_ALIASES = {"docker.io": ("index.docker.io", "registry-1.docker.io")}
@@ -63,6 +65,18 @@ def _validate_remotes(tables: list[dict[str, Any]]) -> tuple[RemoteConfig, ...]:
             RemoteConfig(
                 ns=ns, aliases=aliases, default=default, url=url, username=username, password=password,
                 prefix=prefix, tag_ttl=parse_duration(f"{key}.tag_ttl", table["tag_ttl"]),
+                allowed_networks=_networks(f"{key}.allowed_networks", table["allowed_networks"]),
             )
         )
     return tuple(remotes)
+
+
+def _networks(key: str, value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """CIDRs such as ``["10.20.0.0/16", "fd00:1::/64"]`` (host bits must be zero: ``10.20.0.5/16`` is a typo)."""
+    networks = []
+    for item in parse_list(key, value):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=True))
+        except ValueError as error:
+            raise ConfigError(key, f"expected networks such as [\"10.20.0.0/16\"], got {item!r}: {error}") from None
+    return tuple(networks)

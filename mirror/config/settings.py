@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 
@@ -81,6 +82,8 @@ class RemoteConfig:
     password: str = field(repr=False)
     prefix: str
     tag_ttl: float
+    # Non-public networks this route's redirects and token realm may lead to (see mirror/upstream/dialing.py).
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,19 @@ class MultipartUpload:
 
 @dataclass(slots=True)
 class Listing:
-    """Immediate children of a directory key: sub-directory names and file names (no slashes)."""
+    """Immediate children of a directory key: sub-directory names and file names (no slashes).
+
+    `present` is set by a backend with real directories (the filesystem) when the directory exists even if it is
+    empty; on S3 a prefix exists exactly when something is listed under it, as registry:2's drivers see it.
+    """
 
     directories: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    present: bool = False
+
+    def exists(self) -> bool:
+        """Whether registry:2 would find this directory (its driver's ``List`` answers without PathNotFound)."""
+        return self.present or bool(self.directories or self.files)
 
 
 class Reader(Protocol):
@@ -70,7 +79,8 @@ class Reader(Protocol):
         A fill learns the size and gets its first bytes in a single round trip (no stat first)."""
 
     async def list(self, directory: str) -> Listing:
-        """Immediate children of `directory`; an empty Listing when it does not exist (never `NotFound`)."""
+        """Immediate children of `directory`; an empty Listing (``exists()`` false) when it does not exist (never
+        `NotFound`)."""
 
 
 class Writer(Protocol):

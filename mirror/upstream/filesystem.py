@@ -88,6 +88,7 @@ class FilesystemUpstream:
             listing = Listing()
             try:
                 with os.scandir(self._path(directory)) as entries:
+                    listing.present = True
                     for entry in entries:
                         if entry.name.startswith("."):
                             continue  # our own temporary files and multipart parts

@@ -9,6 +9,9 @@ What it does that a plain HTTP client does not:
   (``auth.docker.io`` for ``registry-1.docker.io``; an IP address must match exactly), as distribution does
   since CVE-2026-33540; any other realm gets an anonymous token request.
 * **Redirects** (blob storage, CDNs) are followed by hand, without the ``Authorization`` header.
+* **Where it dials.** Redirects and token realms lead only to the route's own host, public addresses or the
+  route's ``allowed_networks`` (`mirror.upstream.dialing`, checked on the resolved addresses); anything else is
+  refused before it is dialed: `DialRefusedError`, logged with the address, counted as ``status="refused"``.
 * **Rate limits.** ``429`` raises `RateLimited` with the remote's ``Retry-After``; ``ratelimit-remaining``
   feeds a gauge per route.
 * **Fail fast.** After a connect failure or timeout the remote is not dialed again for `UNREACHABLE_PAUSE`.
@@ -22,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import AsyncIterator
@@ -33,13 +34,20 @@ from urllib.parse import urljoin, urlparse
 import aiohttp
 import cachetools
 import orjson
-from publicsuffixlist import PublicSuffixList
+from aiohttp.abc import AbstractResolver
 
 from mirror import metrics
 from mirror.config import RemoteConfig
 from mirror.mediatypes import MANIFEST_TYPES
 from mirror.reference import Digest, parse_digest
 from mirror.upstream.base import STREAM_CHUNK, BackendError, NotFound
+from mirror.upstream.dialing import (  # noqa: F401 (parse_challenge, realm_may_see_credentials: re-exported)
+    DialPolicy,
+    GuardedResolver,
+    parse_challenge,
+    realm_may_see_credentials,
+    refused_cause,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +61,6 @@ TOKEN_CACHE_ENTRIES = 4096
 # connect timeout: a remote that is down costs its clients (and the stale-tag fallback) no waiting.
 UNREACHABLE_PAUSE = 2.0
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-_PUBLIC_SUFFIXES = PublicSuffixList()
 
 
 class RateLimited(BackendError):
@@ -65,41 +71,26 @@ class RateLimited(BackendError):
         self.retry_after = retry_after
 
 
+class DialRefusedError(BackendError):
+    """A redirect or token realm pointed at an address this route may not dial (the log names it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Token:
     value: str
     expires: float
 
 
-def realm_may_see_credentials(remote_host: str, realm_host: str) -> bool:
-    """Whether credentials for `remote_host` may be sent to a token realm on `realm_host`.
-
-    Same host always; otherwise the same registrable domain (public suffix list), never for IP addresses.
-    """
-    remote_host, realm_host = remote_host.lower().rstrip("."), realm_host.lower().rstrip(".")
-    if remote_host == realm_host:
-        return True
-    for host in (remote_host, realm_host):
-        try:
-            ipaddress.ip_address(host)
-            return False
-        except ValueError:
-            pass
-    remote_domain = _PUBLIC_SUFFIXES.privatesuffix(remote_host)
-    return remote_domain is not None and remote_domain == _PUBLIC_SUFFIXES.privatesuffix(realm_host)
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="...",service="..."`` → ``("bearer", {"realm": ..., "service": ...})``."""
-    scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), {key.lower(): value for key, value in _CHALLENGE_PARAM.findall(rest)}
-
-
 class RemoteRegistry:
     """Reads manifests and blobs of one remote registry; `route` (the configured ns) labels its metrics."""
 
-    def __init__(self, settings: RemoteConfig, pool_size: int = 32, connect_timeout: float = 3.0) -> None:
+    def __init__(
+        self, settings: RemoteConfig, pool_size: int = 32, connect_timeout: float = 3.0, resolver: AbstractResolver | None = None
+    ) -> None:
+        """`resolver` answers DNS (the system's by default; tests inject one); the route's policy filters it."""
         self.settings = settings
+        self._policy = DialPolicy(settings.url, settings.allowed_networks)
+        self._resolver = resolver
         self.route = settings.ns
         self._base = settings.url
         self._host = urlparse(settings.url).hostname or ""
@@ -116,7 +107,7 @@ class RemoteRegistry:
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._pool_size),
+            connector=aiohttp.TCPConnector(limit=self._pool_size, resolver=GuardedResolver(self._policy, self._resolver)),
             timeout=aiohttp.ClientTimeout(sock_connect=self._connect_timeout, sock_read=60),
             auto_decompress=False,
             trust_env=False,
@@ -215,7 +206,7 @@ class RemoteRegistry:
         try:
             response = await self._authorized(method, f"{self._base}{path}", name, headers)
         except BackendError as error:
-            status = "rate_limited" if isinstance(error, RateLimited) else "error"
+            status = "rate_limited" if isinstance(error, RateLimited) else "refused" if isinstance(error, DialRefusedError) else "error"
             metrics.remote_requests.labels(self.route, op, status).inc()
             raise
         except NotFound:
@@ -241,10 +232,12 @@ class RemoteRegistry:
         assert self._session is not None, "start() first"
         if time.monotonic() < self._unreachable_until:
             raise BackendError(f"{self.route}: unreachable a moment ago; not retried for {UNREACHABLE_PAUSE:.0f}s")
-        for _ in range(MAX_REDIRECTS + 1):
+        for hops in range(MAX_REDIRECTS + 1):
             try:
+                self._policy.check_url(url)
                 response = await self._session.request(method, url, headers=headers, allow_redirects=False)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+                self._raise_if_refused(error, "a redirect" if hops else "the route", url)
                 if isinstance(error, (aiohttp.ClientConnectorError, asyncio.TimeoutError)):
                     self._unreachable_until = time.monotonic() + UNREACHABLE_PAUSE
                 raise BackendError(f"{self.route}: {method} {urlparse(url).path}: {error or type(error).__name__}") from error
@@ -299,6 +292,7 @@ class RemoteRegistry:
                 log.warning("%s: token realm %s is outside the registry's domain; asking anonymously", self.route, parsed.hostname)
         assert self._session is not None
         try:
+            self._policy.check_url(realm)
             async with self._session.get(realm, params=query, headers=auth, allow_redirects=False) as response:
                 if response.status == 429:
                     raise RateLimited(f"{self.route}: token realm is rate limiting", 60)
@@ -306,6 +300,7 @@ class RemoteRegistry:
                     raise BackendError(f"{self.route}: token realm answered {response.status}")
                 body = await response.content.read(TOKEN_MAX_SIZE)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+            self._raise_if_refused(error, "the token realm", realm)
             raise BackendError(f"{self.route}: token realm: {error}") from error
         try:
             document = orjson.loads(body)
@@ -319,6 +314,16 @@ class RemoteRegistry:
         if token.expires > time.monotonic():
             self._tokens[scope] = token
         return token
+
+    def _raise_if_refused(self, error: BaseException, what: str, url: str) -> None:
+        refused = refused_cause(error)
+        if refused is None:
+            return
+        log.warning(
+            "%s: refused to dial %s (%s) for %s %s; only the route's host, public addresses and its allowed_networks "
+            "may be dialed", self.route, refused.address, refused.reason, what, url[:200],
+        )
+        raise DialRefusedError(f"{self.route}: {what} pointed at an address this route may not dial (see the edge's log)") from error
 
     def _record_rate_limit(self, response: aiohttp.ClientResponse) -> None:
         remaining = response.headers.get("ratelimit-remaining", "").partition(";")[0].strip()

@@ -9,7 +9,9 @@ counting proxy in front of that registry.
   ``Retry-After: 7``), ``"down"`` (every connection dropped unanswered), ``"corrupt"`` (the first byte of every blob body flipped) or
   ``"redirect"`` (blob GETs sent to "blob
   storage" at ``/_storage/<hex>``, served from the remote's files under `storage_root`, recording the
-  Authorization header each storage request carried).
+  Authorization header each storage request carried). Blob storage is the proxy itself unless `redirect_to` names
+  another base URL (another proxy, e.g. one bound to 127.0.0.2 with `bind`). `realm`, when set, replaces the realm
+  of every ``WWW-Authenticate`` challenge the proxy forwards.
 
 Both run as threads in the test process (stdlib HTTP servers on loopback).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,10 +80,13 @@ class CountingProxy:
     storage_root: Path | None = None
     seen: list[Seen] = field(default_factory=list)
     storage_authorization: list[str | None] = field(default_factory=list)
+    redirect_to: str | None = None
+    realm: str | None = None
+    bind: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
+        self.host = f"{self.bind}:{self.port}"
         self.url = f"http://{self.host}"
         proxy = self
 
@@ -91,7 +97,7 @@ class CountingProxy:
                 path = urlparse(self.path).path
                 if proxy.mode == "redirect" and "/blobs/sha256:" in path and self.command == "GET":
                     self.send_response(307)
-                    self.send_header("Location", f"{proxy.url}/_storage/{path.rpartition(':')[2]}")
+                    self.send_header("Location", f"{proxy.redirect_to or proxy.url}/_storage/{path.rpartition(':')[2]}")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     proxy.seen.append(Seen(self.command, path, 307, 0))
@@ -123,6 +129,8 @@ class CountingProxy:
                 self.send_response(response.status)
                 self.send_header("ratelimit-remaining", f"{RATELIMIT_REMAINING};w=21600")
                 for key, value in response.getheaders():
+                    if key.lower() == "www-authenticate" and proxy.realm:
+                        value = re.sub(r'realm="[^"]*"', f'realm="{proxy.realm}"', value)
                     if key.lower() not in ("connection", "transfer-encoding"):
                         self.send_header(key, value)
                 sent = 0
@@ -163,7 +171,7 @@ class CountingProxy:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = _Threaded(("127.0.0.1", self.port), Handler)
+        self._server = _Threaded((self.bind, self.port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def blob_bytes(self, digest: str) -> int:
