@@ -15,7 +15,7 @@ from typing import AsyncIterator, BinaryIO
 
 from starlette.requests import Request
 
-from mirror import errors
+from mirror import errors, metrics
 from mirror.api.ranges import parse_range
 from mirror.api.responses import BlobResponse
 from mirror.cache import BlobReader, EdgeCache
@@ -86,7 +86,9 @@ async def peer_blob(request: Request) -> BlobResponse:
         raise
     start, end = span if span is not None else (0, blob.size)
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(end - start), "Docker-Content-Digest": str(digest)}
+    # Bytes sent to peers are not client traffic: mirror_peer_served_bytes_total, not mirror_served_bytes_total.
+    served = metrics.peer_served_bytes
     if span is None:
-        return BlobResponse(blob, 200, headers, 0, blob.size, send_body=True)  # type: ignore[arg-type]
+        return BlobResponse(blob, 200, headers, 0, blob.size, send_body=True, served=served)  # type: ignore[arg-type]
     headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
-    return BlobResponse(blob, 206, headers, start, end, send_body=True)  # type: ignore[arg-type]
+    return BlobResponse(blob, 206, headers, start, end, send_body=True, served=served)  # type: ignore[arg-type]
