@@ -74,7 +74,9 @@ async def peer_blob(request: Request) -> BlobResponse:
     reader: PeerReader = request.app.state.peer_reader
     wanted = request.headers.get("range", "")
     if not auth.verify(reader.secret, request.headers.get("authorization"), "GET", request.scope["path"], wanted):
+        metrics.auth_requests.labels("peer", "invalid").inc()
         raise errors.RegistryError(errors.UNAUTHORIZED, "peer requests must be signed with the region's peers.secret")
+    metrics.auth_requests.labels("peer", "ok").inc()
     digest = parse_digest(request.path_params["digest"])
     reader.keep_local(digest)
     edge: EdgeCache = request.app.state.edge
