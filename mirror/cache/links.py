@@ -93,6 +93,20 @@ class LinkCache:
         self._memory.pop(("tag", name, tag), None)
         self._persisted.delete(("tag", name, tag))
 
+    def forget_tags_pointing_at(self, name: str, digest: Digest) -> int:
+        """Drop every remembered tag of `name` that points at `digest` (a manifest deleted elsewhere, told by an
+        event); a tag read in flight will not bring one back. The number of tags dropped."""
+        self._tag_writes += 1
+        target = str(digest)
+        stale = [key for key, entry in list(self._memory.items()) if key[0] == "tag" and key[1] == name and entry.digest == digest]
+        for key in stale:
+            self._memory.pop(key, None)
+        persisted = [key for key in self._persisted.iterkeys()
+                     if isinstance(key, tuple) and key[:2] == ("tag", name) and self._persisted.get(key) == target]
+        for key in persisted:
+            self._persisted.delete(key)
+        return len(set(stale) | set(persisted))
+
     async def resolve_tag(self, name: str, tag: str) -> Digest:
         """The digest `name:tag` points at; MANIFEST_UNKNOWN when the tag does not exist."""
         key = ("tag", name, tag)
