@@ -5,7 +5,9 @@ edge processes; deadlines are polled, never slept out.
 
 from __future__ import annotations
 
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -16,6 +18,7 @@ import pytest
 from tests.support import images, skopeo
 from tests.support.edge import EdgeMirror, s3_storage
 from tests.support.ports import free_port
+from tests.support.processes import start as start_process
 from tests.support.registry2 import Registry2
 
 MIB = 1024 * 1024
@@ -119,3 +122,90 @@ def test_a_manifest_deleted_through_registry2_is_gone_from_every_edge_within_sec
     for edge in edges:
         wait_for("tag and digest answer 404",
                  lambda: _tag_and_digest_status(edge, "team/deleted", "v1", image.manifest_digest) == (404, 404), 5)
+
+
+@pytest.fixture
+def receiver_edge(seaweed, started, tmp_path) -> EdgeMirror:
+    """One edge (no peers) with its event receiver on."""
+    return started(EdgeMirror(tmp_path / "edge", s3_storage(seaweed.endpoint, "registry"), fill=FILL, cache=CACHE,
+                              admin={"enabled": True, "token": TOKEN}))
+
+
+def _push_event(event_id: str, repository: str, tag: str, image: images.BuiltImage) -> bytes:
+    target = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image.manifest_digest,
+              "size": len(image.manifest_bytes), "repository": repository, "tag": tag}
+    return orjson.dumps({"events": [{"id": event_id, "timestamp": "2026-12-07T00:00:00Z", "action": "push",
+                                     "target": target, "request": {}, "actor": {}, "source": {}}]})
+
+
+def _post(edge: EdgeMirror, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+    headers = {"Content-Type": EVENTS_MEDIA_TYPE, **BEARER} if headers is None else headers
+    return httpx.post(f"{edge.url}/admin/notifications", content=body, headers=headers, timeout=10)
+
+
+def test_a_replayed_event_changes_nothing(registry_s3, receiver_edge, tmp_path):
+    image = images.build_image(tmp_path / "layout", "v1", [MIB], seed=2403)
+    skopeo.push(image.layout_dir, "v1", f"{registry_s3.host}/team/replayed:v1")
+    body = _push_event("replayed-1", "team/replayed", "v1", image)
+    assert _post(receiver_edge, body).status_code == 202
+    wait_for("the image is warm", lambda: metric(receiver_edge, "mirror_event_warms_total", result="ok") == 1, 10)
+    read = metric(receiver_edge, "mirror_backend_bytes_total")
+    assert _post(receiver_edge, body).status_code == 202
+    assert metric(receiver_edge, "mirror_events_total", action="push", result="duplicate") == 1
+    assert metric(receiver_edge, "mirror_events_total", action="push", result="queued") == 1
+    assert metric(receiver_edge, "mirror_backend_bytes_total") == read
+
+
+def test_an_unauthenticated_post_is_refused(receiver_edge):
+    body = b'{"events": []}'
+    assert _post(receiver_edge, body, {"Content-Type": EVENTS_MEDIA_TYPE}).status_code == 401
+    wrong = {"Content-Type": EVENTS_MEDIA_TYPE, "Authorization": "Bearer not-the-admin-token-at-all"}
+    response = _post(receiver_edge, body, wrong)
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+def test_a_body_that_is_not_an_envelope_is_a_clear_400(receiver_edge):
+    response = _post(receiver_edge, b'{"events": [{"id": "1", "action": "push", "target": {"repository": "a"}}]}')
+    assert response.status_code == 400
+    assert "needs a digest or a tag" in response.json()["errors"][0]["message"]
+    assert _post(receiver_edge, b"<xml/>").status_code == 400
+
+
+def test_another_media_type_is_refused_and_application_json_accepted(receiver_edge):
+    assert _post(receiver_edge, b'{"events": []}', {"Content-Type": "text/plain", **BEARER}).status_code == 415
+    assert _post(receiver_edge, b'{"events": []}', {"Content-Type": "application/json", **BEARER}).status_code == 202
+
+
+def test_a_body_over_the_limit_is_refused_unread(receiver_edge):
+    response = _post(receiver_edge, b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["code"] == "SIZE_INVALID"
+
+
+def _slow_bucket(seaweed, workdir: Path, started) -> str:
+    """The benchmark's link emulator in front of the bucket at 4 MB/s: warming an image takes seconds."""
+    listen, control = free_port(), free_port()
+    link = start_process(
+        [sys.executable, "-m", "load.emulator", "--listen", f"127.0.0.1:{listen}", "--upstream", seaweed.endpoint.split("//")[1],
+         "--ttfb-fast-ms", "0", "--slow-fraction", "0", "--conn-bandwidth", "4MB", "--aggregate-bandwidth", "4MB",
+         "--control", f"127.0.0.1:{control}"],
+        workdir / "emulator.log", url=f"http://127.0.0.1:{control}/stats", cwd=Path(__file__).resolve().parents[1],
+    )
+    started(link)
+    return f"http://127.0.0.1:{listen}"
+
+
+def test_a_flood_makes_registry2_back_off_and_no_event_is_dropped(seaweed, started, tmp_path):
+    edge = started(EdgeMirror(tmp_path / "edge", s3_storage(_slow_bucket(seaweed, tmp_path, started), "registry"),
+                              fill=FILL, cache=CACHE, admin={"enabled": True, "token": TOKEN}, events={"queue_size": 1}))
+    central = started(Registry2.s3(seaweed.endpoint, "registry", workdir=tmp_path / "registry2",
+                                   notifications=[endpoint(edge, threshold=1, backoff="200ms")]))
+    built = [images.build_image(tmp_path / f"layout{index}", "v1", [12 * MIB], seed=2410 + index) for index in range(4)]
+    with ThreadPoolExecutor(4) as pool:  # four pushes at once: one warm (3 s each) runs, one waits, the rest are refused
+        list(pool.map(lambda index: skopeo.push(built[index].layout_dir, "v1", f"{central.host}/team/flood{index}:v1"),
+                      range(4)))
+    wait_for("every push event was queued in the end",
+             lambda: metric(edge, "mirror_events_total", action="push", result="queued") == 4, 90)
+    assert metric(edge, "mirror_events_total", action="push", result="busy") >= 1  # answered 503 + Retry-After
+    wait_for("every image was warmed", lambda: metric(edge, "mirror_event_warms_total", result="ok") == 4, 90)

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # Blobs of one image filled at once (the in-flight byte limit bounds them too).
 PARALLEL_BLOBS = 4
+# Pauses between reads of a pushed tag that is not in the bucket yet (see Warmer._resolve_tag).
+TAG_RETRIES = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 class ByteLimit:
@@ -59,22 +61,38 @@ class Warmer:
         return any(glob.fullmatch(repository) for glob in self._globs)
 
     async def warm(self, repository: str, digest: Digest | None, tag: str | None) -> int:
-        """Warm `repository` at `tag` (or `digest`); the blob bytes filled here."""
+        """Warm `repository` at `digest` (the event's; else what `tag` points at), then its `tag`; the blob bytes
+        filled here."""
         if not self.wanted(repository):
             metrics.event_warms.labels("skipped").inc()
             return 0
         try:
-            if tag is not None:
+            if digest is None:
+                assert tag is not None
                 digest = await self._edge.resolve_tag(repository, tag)
-            assert digest is not None
             blobs = await self._blobs(repository, digest)
             filled = await self._fill_owned(repository, blobs)
+            if tag is not None:
+                await self._resolve_tag(repository, tag)
         except errors.RegistryError as error:
             log.warning("events: cannot warm %s@%s: %s", repository, tag or digest, error)
             metrics.event_warms.labels("error").inc()
             return 0
         metrics.event_warms.labels("ok").inc()
         return filled
+
+    async def _resolve_tag(self, repository: str, tag: str) -> None:
+        """Read the tag into the tag cache. registry:2 sends the push event of a manifest before it writes the
+        tag's link: a tag not there yet is asked again, a few times, for a few seconds."""
+        for pause in TAG_RETRIES:
+            try:
+                await self._edge.resolve_tag(repository, tag)
+                return
+            except errors.RegistryError as error:
+                if error.code is not errors.MANIFEST_UNKNOWN:
+                    raise
+            await asyncio.sleep(pause)
+        await self._edge.resolve_tag(repository, tag)
 
     async def _blobs(self, repository: str, digest: Digest) -> list[tuple[Digest, int]]:
         """The config and layer blobs of the manifest, or of the index's configured platforms (manifests read
