@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from tests.support import images, skopeo
-from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 from tests.support.ports import free_port
 from tests.support.processes import start as start_process
 from tests.support.registry2 import Registry2
@@ -209,3 +209,38 @@ def test_a_flood_makes_registry2_back_off_and_no_event_is_dropped(seaweed, start
              lambda: metric(edge, "mirror_events_total", action="push", result="queued") == 4, 90)
     assert metric(edge, "mirror_events_total", action="push", result="busy") >= 1  # answered 503 + Retry-After
     wait_for("every image was warmed", lambda: metric(edge, "mirror_event_warms_total", result="ok") == 4, 90)
+
+
+@pytest.fixture
+def two_regions(seaweed, started, tmp_path) -> tuple[EdgeMirror, list[EdgeMirror]]:
+    """Region B (two edges, peers on) and an edge of region A whose pushes and deletes notify region B."""
+    storage = s3_storage(seaweed.endpoint, "registry")
+    region_b = [started(edge) for edge in region(tmp_path / "b", storage)]
+    storage_a = {**storage, "storage": {"driver": "s3", "delete": True}}
+    edge_a = started(EdgeMirror(tmp_path / "a", storage_a, fill=FILL, auth=ANONYMOUS_PUSH,
+                                **{"notifications.endpoints": [endpoint(region_b[0])]}))
+    return edge_a, region_b
+
+
+def test_a_push_through_an_edge_of_another_region_warms_this_region(two_regions, tmp_path):
+    edge_a, region_b = two_regions
+    image = images.build_image(tmp_path / "layout", "v1", [3 * MIB, MIB], seed=2404)
+    skopeo.push(image.layout_dir, "v1", f"{edge_a.host}/team/from-a:v1")
+    wait_for("region B warmed the image",
+             lambda: all(metric(edge, "mirror_event_warms_total", result="ok") >= 1 for edge in region_b), 10)
+    assert edge_a.metrics().value("mirror_events_sent_total", result="sent") >= 1
+    _pull_reads_no_bucket_bytes(region_b, "team/from-a:v1", tmp_path)
+
+
+def test_a_manifest_deleted_through_an_edge_of_another_region_is_gone_from_this_region(two_regions, tmp_path):
+    edge_a, region_b = two_regions
+    image = images.build_image(tmp_path / "layout", "v1", [MIB], seed=2405)
+    skopeo.push(image.layout_dir, "v1", f"{edge_a.host}/team/deleted-in-a:v1")
+    for edge in region_b:
+        wait_for("region B serves the image",
+                 lambda: _tag_and_digest_status(edge, "team/deleted-in-a", "v1", image.manifest_digest) == (200, 200), 10)
+    response = httpx.delete(f"{edge_a.url}/v2/team/deleted-in-a/manifests/{image.manifest_digest}", timeout=30)
+    assert response.status_code == 202
+    for edge in region_b:
+        wait_for("tag and digest answer 404",
+                 lambda: _tag_and_digest_status(edge, "team/deleted-in-a", "v1", image.manifest_digest) == (404, 404), 5)

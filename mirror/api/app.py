@@ -29,6 +29,7 @@ from mirror.push.publish import Publisher
 from mirror.push.uploads import Uploads
 from mirror.config import Config
 from mirror.events.region import RegionEvents
+from mirror.events.sender import Sender
 from mirror.peers import open_peer_reader
 from mirror.reference import Digest
 from mirror.upstream import Upstream, open_upstream
@@ -156,7 +157,9 @@ def create_app(config: Config) -> ASGIApp:
         app.state.catalog = Catalog(upstream)
         notices = PushNotices(edge)
         app.state.uploads = Uploads(upstream, notices, config.upload, config.cache.dir / "uploads")
-        app.state.publisher = Publisher(upstream, notices, delete_enabled=config.storage.delete)
+        sender = Sender(config.notifications, source=f"{config.http.host}:{config.http.port}")
+        sender.start()
+        app.state.publisher = Publisher(upstream, notices, delete_enabled=config.storage.delete, events=sender)
         region_events = RegionEvents(edge, reader, config.events, config.peers.timeout)
         region_events.start()
         app.state.region_events = region_events
@@ -170,6 +173,7 @@ def create_app(config: Config) -> ASGIApp:
             if tiers is not None:  # write-backs read the cache: let them finish before it closes
                 await tiers.writeback.close(grace=SHUTDOWN_GRACE)
             await region_events.close()
+            await sender.close()
             await edge.close()
             await reader.close()
 
