@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mirror import errors
-from mirror.api.admin import _require_token
+from mirror.api.admin import require_token
 from mirror.events import envelope
 from mirror.events.region import RegionEvents
 from mirror.peers import PeerReader
@@ -38,7 +38,7 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 async def notifications(request: Request) -> Response:
-    _require_token(request)
+    require_token(request)
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type not in ACCEPTED_TYPES:
         raise errors.RegistryError(
