@@ -244,3 +244,20 @@ def test_a_manifest_deleted_through_an_edge_of_another_region_is_gone_from_this_
     for edge in region_b:
         wait_for("tag and digest answer 404",
                  lambda: _tag_and_digest_status(edge, "team/deleted-in-a", "v1", image.manifest_digest) == (404, 404), 5)
+
+
+def test_a_blob_deleted_through_registry2_is_dropped_from_the_region_cache(wired, tmp_path):
+    central, edges = wired
+    image = images.build_image(tmp_path / "layout", "v1", [2 * MIB], seed=2406)
+    skopeo.push(image.layout_dir, "v1", f"{central.host}/team/blob-deleted:v1")
+    wait_for("both edges warmed the image",
+             lambda: all(metric(edge, "mirror_event_warms_total", result="ok") >= 1 for edge in edges), 10)
+    layer = image.layer_digests[0]
+    cached = sum(metric(edge, "mirror_cache_size_bytes") for edge in edges)
+    response = httpx.delete(f"{central.url}/v2/team/blob-deleted/blobs/{layer}", timeout=30)
+    assert response.status_code == 202
+    for edge in edges:
+        wait_for("the blob answers 404",
+                 lambda: httpx.head(f"{edge.url}/v2/team/blob-deleted/blobs/{layer}", timeout=10).status_code == 404, 5)
+    # The owner's cached copy is gone, whatever link_ttl says.
+    assert sum(metric(edge, "mirror_cache_size_bytes") for edge in edges) <= cached - image.layer_sizes[0]
