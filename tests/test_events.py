@@ -261,3 +261,15 @@ def test_a_blob_deleted_through_registry2_is_dropped_from_the_region_cache(wired
                  lambda: httpx.head(f"{edge.url}/v2/team/blob-deleted/blobs/{layer}", timeout=10).status_code == 404, 5)
     # The owner's cached copy is gone, whatever link_ttl says.
     assert sum(metric(edge, "mirror_cache_size_bytes") for edge in edges) <= cached - image.layer_sizes[0]
+
+
+def test_an_index_push_warms_only_the_configured_platforms(seaweed, started, tmp_path):
+    edge = started(EdgeMirror(tmp_path / "edge", s3_storage(seaweed.endpoint, "registry"), fill=FILL, cache=CACHE,
+                              admin={"enabled": True, "token": TOKEN}, events={"platforms": ["linux/arm64"]}))
+    central = started(Registry2.s3(seaweed.endpoint, "registry", workdir=tmp_path / "registry2",
+                                   notifications=[endpoint(edge)]))
+    index = images.build_index(tmp_path / "layout", "v1", [("linux", "amd64"), ("linux", "arm64")], [MIB], seed=2407)
+    skopeo.push(index.layout_dir, "v1", f"{central.host}/team/multi:v1")
+    wait_for("the index was warmed", lambda: metric(edge, "mirror_event_warms_total", result="ok") >= 1, 10)
+    arm = next(image for image in index.images if image.platform == ("linux", "arm64"))
+    assert metric(edge, "mirror_event_warm_bytes_total", result="filled") == arm.config_size + sum(arm.layer_sizes)

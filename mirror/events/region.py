@@ -17,6 +17,10 @@ from mirror.reference import Digest, parse_digest, parse_name, parse_tag
 
 log = logging.getLogger(__name__)
 
+# Messages on their way to the region's other edges at once (a down peer is retried for seconds); beyond it the
+# worker waits, so the queue in front of it fills and the receiver answers 503.
+PENDING_BROADCASTS = 64
+
 
 class RegionEvents:
     def __init__(self, edge: EdgeCache, reader: object, settings: EventsConfig, peer_timeout: float) -> None:
@@ -26,26 +30,30 @@ class RegionEvents:
         peers = self._peers
         self.warmer = Warmer(edge, settings, lambda digest: peers is None or peers.owner_of(digest) is None)
         self.receiver = Receiver(self.handle, settings.queue_size, bool(settings.platforms))
+        self._telling: set[asyncio.Future[int]] = set()
 
     def start(self) -> None:
         self.receiver.start()
 
     async def close(self) -> None:
         await self.receiver.close()
+        for task in self._telling:
+            task.cancel()
+        await asyncio.gather(*self._telling, return_exceptions=True)
 
     async def handle(self, message: Message, tell_region: bool) -> None:
-        """Act on `message` here and, when it came from an event (not from a peer), on every other edge."""
-        told = None
+        """Act on `message` here and, when it came from an event (not from a peer), on every other edge (in the
+        background: a peer that is down is retried without holding the next event back)."""
         if tell_region and self._peers is not None:
+            if len(self._telling) >= PENDING_BROADCASTS:
+                await asyncio.wait(self._telling, return_when=asyncio.FIRST_COMPLETED)
             told = asyncio.ensure_future(broadcast(self._peers, [message], self._timeout))
-        try:
-            if message.kind == "forget":
-                self.forget(message)
-            else:
-                await self.warm(message)
-        finally:
-            if told is not None:
-                await told
+            self._telling.add(told)
+            told.add_done_callback(self._telling.discard)
+        if message.kind == "forget":
+            self.forget(message)
+        else:
+            await self.warm(message)
 
     def forget(self, message: Message) -> None:
         repository, digest, tag = _parse(message)

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 MESSAGE_PATH = "/_peer/events"
 KINDS = ("forget", "warm")
 MAX_BODY = 1024 * 1024
+# Pauses before sending again to a peer that did not take a message: a restarting edge still learns of a delete
+# (its link answers persist on disk across the restart).
+RETRY_PAUSES = (0.5, 2.0, 5.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +73,16 @@ async def broadcast(reader: PeerReader, messages: list[Message], timeout: float)
     peers = [peer for peer in reader.membership.live() if peer != reader.membership.self_address]
     if not peers:
         return 0
-    results = await asyncio.gather(*(_send(reader.secret, peer, body, timeout) for peer in peers))
+    results = await asyncio.gather(*(_send_until_taken(reader.secret, peer, body, timeout) for peer in peers))
     return sum(results)
+
+
+async def _send_until_taken(secret: str, peer: str, body: bytes, timeout: float) -> bool:
+    for pause in RETRY_PAUSES:
+        if await _send(secret, peer, body, timeout):
+            return True
+        await asyncio.sleep(pause)
+    return await _send(secret, peer, body, timeout)
 
 
 async def _send(secret: str, peer: str, body: bytes, timeout: float) -> bool:
