@@ -184,11 +184,11 @@ def test_a_body_over_the_limit_is_refused_unread(receiver_edge):
 
 
 def _slow_bucket(seaweed, workdir: Path, started) -> str:
-    """The benchmark's link emulator in front of the bucket at 4 MB/s: warming an image takes seconds."""
+    """The benchmark's link emulator in front of the bucket at 2 MB/s: warming an image takes seconds."""
     listen, control = free_port(), free_port()
     link = start_process(
         [sys.executable, "-m", "load.emulator", "--listen", f"127.0.0.1:{listen}", "--upstream", seaweed.endpoint.split("//")[1],
-         "--ttfb-fast-ms", "0", "--slow-fraction", "0", "--conn-bandwidth", "4MB", "--aggregate-bandwidth", "4MB",
+         "--ttfb-fast-ms", "0", "--slow-fraction", "0", "--conn-bandwidth", "2MB", "--aggregate-bandwidth", "2MB",
          "--control", f"127.0.0.1:{control}"],
         workdir / "emulator.log", url=f"http://127.0.0.1:{control}/stats", cwd=Path(__file__).resolve().parents[1],
     )
@@ -202,7 +202,7 @@ def test_a_flood_makes_registry2_back_off_and_no_event_is_dropped(seaweed, start
     central = started(Registry2.s3(seaweed.endpoint, "registry", workdir=tmp_path / "registry2",
                                    notifications=[endpoint(edge, threshold=1, backoff="200ms")]))
     built = [images.build_image(tmp_path / f"layout{index}", "v1", [12 * MIB], seed=2410 + index) for index in range(4)]
-    with ThreadPoolExecutor(4) as pool:  # four pushes at once: one warm (3 s each) runs, one waits, the rest are refused
+    with ThreadPoolExecutor(4) as pool:  # four pushes at once: one warm (6 s each) runs, one waits, the rest are refused
         list(pool.map(lambda index: skopeo.push(built[index].layout_dir, "v1", f"{central.host}/team/flood{index}:v1"),
                       range(4)))
     wait_for("every push event was queued in the end",
