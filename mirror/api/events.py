@@ -50,7 +50,12 @@ async def notifications(request: Request) -> Response:
     except envelope.BadEnvelope as error:
         raise errors.RegistryError(errors.ENVELOPE_INVALID, f"not an event envelope: {error}") from None
     region: RegionEvents = request.app.state.region_events
-    if not region.receiver.offer(events):
+    result = region.receiver.offer(events)
+    if result == "too_many":
+        raise errors.RegistryError(
+            errors.ENVELOPE_TOO_LARGE, "the envelope holds more events than this edge queues (events.queue_size); send fewer at once"
+        )
+    if result == "busy":
         raise errors.RegistryError(
             errors.EVENTS_BUSY, "the event queue is full; retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
         )

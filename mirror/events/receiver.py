@@ -57,18 +57,23 @@ class Receiver:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
 
-    def offer(self, events: list[Event]) -> bool:
-        """Queue what the envelope asks; False (nothing queued, nothing remembered) when a queue is too full."""
-        fresh = [event for event in dict((event.id, event) for event in events).values() if event.id not in self._seen]
+    def offer(self, events: list[Event]) -> str:
+        """Queue what the envelope asks: "queued"; "busy" (nothing queued, nothing remembered) when a queue has
+        no room for it now; "too_many" when it never will (more events than events.queue_size)."""
+        fresh: dict[str, Event] = {}
         for event in events:
-            if event not in fresh:
+            if event.id in self._seen or event.id in fresh:
                 metrics.events_received.labels(event.action, "duplicate").inc()
-        wanted = [(event, message_for(event, self._platforms_configured)) for event in fresh]
+            else:
+                fresh[event.id] = event
+        wanted = [(event, message_for(event, self._platforms_configured)) for event in fresh.values()]
         needed = {kind: sum(1 for _, message in wanted if message is not None and message.kind == kind) for kind in self._queues}
+        if any(count > self._queues[kind].maxsize for kind, count in needed.items()):
+            return "too_many"
         if any(self._queues[kind].maxsize - self._queues[kind].qsize() < count for kind, count in needed.items()):
-            for event in fresh:
+            for event in fresh.values():
                 metrics.events_received.labels(event.action, "busy").inc()
-            return False
+            return "busy"
         for event, message in wanted:
             self._seen[event.id] = True
             if message is None:
@@ -77,7 +82,7 @@ class Receiver:
             self._queues[message.kind].put_nowait((message, True))
             metrics.events_received.labels(event.action, "queued").inc()
         self._count()
-        return True
+        return "queued"
 
     def offer_message(self, message: Message) -> bool:
         """A message from another edge of the region: queued unless its queue is full (then dropped: warming is

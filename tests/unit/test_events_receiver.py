@@ -50,8 +50,8 @@ def test_an_event_seen_before_is_not_queued_again():
             handled.append(message)
 
         queue = receiver.Receiver(handle, 10, False)
-        assert queue.offer([event("same")])
-        assert queue.offer([event("same"), event("same")])
+        assert queue.offer([event("same")]) == "queued"
+        assert queue.offer([event("same"), event("same")]) == "queued"
         assert sum(q.qsize() for q in queue._queues.values()) == 1
 
     _run(body)
@@ -63,8 +63,8 @@ def test_a_full_queue_refuses_the_whole_envelope_and_remembers_none_of_its_ids()
             raise AssertionError("no worker runs in this test")
 
         queue = receiver.Receiver(handle, 2, False)
-        assert queue.offer([event("a"), event("b")])
-        assert not queue.offer([event("c")])
+        assert queue.offer([event("a"), event("b")]) == "queued"
+        assert queue.offer([event("c")]) == "busy"
         assert "c" not in queue._seen  # refused: registry:2 sends it again, and then it is new
         assert queue._queues["warm"].qsize() == 2
 
@@ -101,3 +101,15 @@ def test_an_envelope_the_edge_builds_parses_back_to_the_same_event():
     (parsed,) = envelope.parse(envelope.envelope([built]))
     assert (parsed.action, parsed.repository, parsed.digest, parsed.tag, parsed.size) == ("push", "team/app", DIGEST, "v1", 123)
     assert orjson.loads(envelope.envelope([built]))["events"][0]["target"]["mediaType"] == OCI_MANIFEST
+
+
+def test_an_envelope_that_can_never_fit_the_queue_is_told_so_not_to_retry():
+    async def body() -> None:
+        async def handle(message, broadcast) -> None:
+            pass
+
+        queue = receiver.Receiver(handle, 2, False)
+        assert queue.offer([event("a"), event("b"), event("c")]) == "too_many"
+        assert queue.offer([event("a"), event("b")]) == "queued"
+
+    _run(body)
