@@ -2,8 +2,8 @@
 edge owns in the region (every blob without peers) are filled from the bucket, so a later pull on any edge of
 the region reads no bucket bytes (a non-owner reads the blob from its owner).
 
-Warming is the lowest priority: its fills wait for connections like read-ahead does (never the reserve kept for
-clients), a blob is warmed only into free room (warming never evicts anything), at most
+Warming is the lowest priority: past its first part a fill waits for connections like read-ahead does (never the
+reserve kept for clients), a blob is warmed only into free room (warming never evicts anything), at most
 ``events.max_event_bytes`` per image and ``events.max_inflight_bytes`` on this edge at once.
 """
 
