@@ -7,7 +7,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.conftest import CHART, find, render
+from mirror import config as mirror_config
+from tests.deploy.conftest import CHART, edge_environ, find, render
 
 TOKEN = "admin-token-of-24-chars!"
 SERVICE = "edge-edge-mirror-events"
@@ -53,3 +54,18 @@ def test_events_enabled_lint_without_warnings():
     report = helm.lint(CHART, EVENTS, strict=True, kube_version="v1.30.0")
     assert report["errors"] == []
     assert [message for message in report["messages"] if message["severity"] >= 2] == []
+
+
+def test_events_settings_and_a_notifications_block_in_config_reach_the_edge(tmp_path):
+    values = {**EVENTS, "config": {
+        "events": {"repositories": ["team/**"], "platforms": ["linux/amd64"]},
+        "notifications": {"endpoints": [{"name": "region-b", "url": "http://events.b.example:5000/admin/notifications",
+                                         "headers": {"Authorization": ["Bearer b-token"]}, "timeout": "2s"}]},
+    }}
+    objects = render(values)
+    path = tmp_path / "mirror.toml"
+    path.write_text(find(objects, "ConfigMap", "edge-edge-mirror")["data"]["mirror.toml"])
+    settings = mirror_config.load(path, environ=edge_environ(objects))
+    assert settings.events.repositories == ("team/**",)
+    (endpoint,) = settings.notifications
+    assert (endpoint.name, endpoint.timeout, endpoint.headers) == ("region-b", 2, (("Authorization", "Bearer b-token"),))
