@@ -6,8 +6,10 @@ edge processes; deadlines are polled, never slept out.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -273,3 +275,49 @@ def test_an_index_push_warms_only_the_configured_platforms(seaweed, started, tmp
     wait_for("the index was warmed", lambda: metric(edge, "mirror_event_warms_total", result="ok") >= 1, 10)
     arm = next(image for image in index.images if image.platform == ("linux", "arm64"))
     assert metric(edge, "mirror_event_warm_bytes_total", result="filled") == arm.config_size + sum(arm.layer_sizes)
+
+
+class _Receiver:
+    """A loopback events endpoint that answers 503 + Retry-After to the first `refuse` envelopes, then 202."""
+
+    def __init__(self, refuse: int) -> None:
+        self.bodies: list[tuple[int, bytes, str]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = 503 if len(receiver.bodies) < refuse else 202
+                receiver.bodies.append((status, body, self.headers.get("Authorization", "")))
+                self.send_response(status)
+                if status == 503:
+                    self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_edge_retries_an_envelope_its_endpoint_refused_until_it_is_taken(seaweed, started, tmp_path):
+    receiver = started(_Receiver(refuse=2))
+    storage = {**s3_storage(seaweed.endpoint, "registry"), "storage": {"driver": "s3", "delete": True}}
+    edge = started(EdgeMirror(tmp_path / "edge", storage, fill=FILL, auth=ANONYMOUS_PUSH, **{"notifications.endpoints": [
+        {"name": "flaky", "url": receiver.url, "headers": {"Authorization": ["Bearer x"]}, "threshold": 1, "backoff": "100ms"}]}))
+    image = images.build_image(tmp_path / "layout", "v1", [MIB], seed=2408)
+    skopeo.push(image.layout_dir, "v1", f"{edge.host}/team/retried:v1")
+    wait_for("the envelope was taken", lambda: [status for status, _, _ in receiver.bodies] == [503, 503, 202], 10)
+    (event,) = orjson.loads(receiver.bodies[-1][1])["events"]
+    assert {body for _, body, _ in receiver.bodies} == {receiver.bodies[0][1]}  # the same envelope, same id
+    assert (event["action"], event["target"]["repository"], event["target"]["tag"]) == ("push", "team/retried", "v1")
+    assert event["target"]["digest"] == image.manifest_digest
+    assert receiver.bodies[-1][2] == "Bearer x"
+    assert metric(edge, "mirror_events_sent_total", result="retried") == 2
