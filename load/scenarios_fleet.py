@@ -29,7 +29,7 @@ import random
 import time
 from typing import Any
 
-from load import client, fleetsim
+from load import client, fleetpush, fleetsim
 from load.bench import AGGREGATE_RATE, LINK, Bench
 from load.components import Emulator
 from load.measure import median, percentile, ratio
@@ -40,6 +40,10 @@ SIMULATED_NODES = 200
 # Assumption: a region's cache node sends at most 10 Gbit/s to its nodes (its NIC), whoever the contender is.
 SERVE_RATE = 1.25e9
 BEHAVIOURS = {"edge": fleetsim.EDGE, "registry_proxy": fleetsim.REGISTRY_PROXY}
+# "push → warm" assumptions: registry:2's notification reaches each region this long after the push, and the
+# rollout of the pushed image starts this long after it (a CI pipeline's deploy step).
+EVENT_DELAY = 1.0
+ROLLOUT_AT = 60.0
 
 
 def _built(bench: Bench) -> list[tuple[str, Any]]:
@@ -181,6 +185,7 @@ def _simulated(bench: Bench, images: list[list[fleetsim.Blob]], schedule: fleets
     played = _play(calibrations, images, big, seeds=3)
     return {
         "regions": SIMULATED_REGIONS, "nodes_per_region": SIMULATED_NODES, "waves": sizes.fleet_waves, **played,
+        "push_warm": _push_warm(calibrations["edge"], images[0]),
         "validation": validation, "inputs": inputs,
         "assumptions": {
             "link_bytes_per_second": AGGREGATE_RATE, "serve_bytes_per_second": SERVE_RATE, "cache": "no eviction (as the real run)",
@@ -190,6 +195,24 @@ def _simulated(bench: Bench, images: list[list[fleetsim.Blob]], schedule: fleets
             "measured_inputs": "blob TTFB drawn from the real run's misses/hits; per-read rate after the first byte; manifest times",
         },
         "seconds": round(time.monotonic() - clock, 2),
+    }
+
+
+def _push_warm(calibration: fleetsim.Calibration, blobs: list[fleetsim.Blob]) -> dict[str, Any]:
+    """A new image (the catalogue's most popular one's blobs) pushed, then rolled out to every simulated node:
+    warmed by the registry event beforehand, against today's cold first pull."""
+    region = fleetsim.Region(link_rate=AGGREGATE_RATE, serve_rate=SERVE_RATE)
+    runs = {name: fleetpush.push_then_roll_out(calibration, region, blobs, SIMULATED_REGIONS, SIMULATED_NODES, delay, ROLLOUT_AT)
+            for name, delay in (("warm", EVENT_DELAY), ("cold", None))}
+    warm, cold = runs["warm"], runs["cold"]
+    return {
+        "image_bytes": sum(size for _, size in blobs), "event_delay_seconds": EVENT_DELAY, "rollout_at_seconds": ROLLOUT_AT,
+        "every_region_holds_it_seconds": max(warm.warm_seconds_by_region),
+        "bucket_bytes_by_region": warm.egress_by_region, "cold_bucket_bytes_by_region": cold.egress_by_region,
+        "first_pull_p50_seconds": percentile(warm.pull_seconds, 0.5), "first_pull_p99_seconds": percentile(warm.pull_seconds, 0.99),
+        "cold_first_pull_p50_seconds": percentile(cold.pull_seconds, 0.5),
+        "cold_first_pull_p99_seconds": percentile(cold.pull_seconds, 0.99),
+        "p99_ratio_warm_vs_cold": ratio(percentile(warm.pull_seconds, 0.99), percentile(cold.pull_seconds, 0.99)),
     }
 
 
@@ -228,4 +251,9 @@ def fleet(bench: Bench) -> dict[str, Any]:
         f"simulated {SIMULATED_REGIONS} regions × {SIMULATED_NODES} nodes in {simulated['seconds']:.1f}s: egress ratio "
         f"{simulated['egress_ratio_vs_registry_proxy']:.2f}, p99 ratio {simulated['p99_ratio_vs_registry_proxy']:.2f} "
         f"(edge p99 {simulated['edge']['p99_seconds']:.2f}s, proxy {simulated['registry_proxy']['p99_seconds']:.2f}s)")
+    push = simulated["push_warm"]
+    bench.progress.step(
+        f"push → warm: every region holds the image {push['every_region_holds_it_seconds']:.2f}s after the push, "
+        f"{push['bucket_bytes_by_region'][0] / 2**20:.1f} MiB from the bucket per region; first pull p99 "
+        f"{push['first_pull_p99_seconds']:.2f}s warm vs {push['cold_first_pull_p99_seconds']:.2f}s cold")
     return figures

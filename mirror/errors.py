@@ -58,6 +58,12 @@ RANGE_NOT_SATISFIABLE = ErrorCode("UNSUPPORTED", 416, "requested range not satis
 PAGINATION_NUMBER_INVALID = ErrorCode("UNSUPPORTED", 400, "invalid number of results requested")
 # No route: this registry does not support the operation at that URL.
 NOT_FOUND = ErrorCode("UNSUPPORTED", 404, "no such endpoint")
+# The event receiver (/admin/notifications): a body that is not an event envelope, or one too large.
+ENVELOPE_INVALID = ErrorCode("UNSUPPORTED", 400, "the body is not a registry event envelope")
+ENVELOPE_TOO_LARGE = ErrorCode("SIZE_INVALID", 413, "the event envelope is too large")
+ENVELOPE_MEDIA_TYPE = ErrorCode("UNSUPPORTED", 415, "unsupported media type for an event envelope")
+# The event receiver's queue is full: the sender keeps the events and retries after Retry-After.
+EVENTS_BUSY = ErrorCode("UNAVAILABLE", 503, "the event queue is full; retry later")
 
 # 5xx answers: the spec constrains only 4xx bodies; these are registry:2's codes for the same conditions.
 UNAVAILABLE = ErrorCode("UNAVAILABLE", 503, "the storage backend is unavailable")

@@ -352,6 +352,56 @@ writebacks = Counter(
 )
 _declare(writebacks, product(("blob", "manifest", "tag"), ("written", "present", "other_writer", "dropped", "error")))
 
+events_received = Counter(
+    "mirror_events",
+    "registry:2 notification events received at /admin/notifications, by action (push, pull, mount, delete) and "
+    "result (queued, duplicate, ignored, busy: the queue was full and 503 was answered).",
+    ["action", "result"],
+    registry=REGISTRY,
+)
+events_queued = Gauge(
+    "mirror_events_queued",
+    "Received events waiting to be acted on (at most events.queue_size per kind).",
+    registry=REGISTRY,
+)
+event_warms = Counter(
+    "mirror_event_warms",
+    "Images a push event warmed on this edge, by result (ok, skipped: outside events.repositories, error).",
+    ["result"],
+    registry=REGISTRY,
+)
+event_warm_bytes = Counter(
+    "mirror_event_warm_bytes",
+    "Blob bytes this edge filled from the bucket to warm pushed images (only the blobs it owns in the region), "
+    "and bytes not warmed (skipped: over events.max_event_bytes or no free room in the cache).",
+    ["result"],
+    registry=REGISTRY,
+)
+event_forgets = Counter(
+    "mirror_event_forgets",
+    "Deletes made elsewhere that this edge forgot (tags, links, manifest memory, cached content).",
+    registry=REGISTRY,
+)
+region_messages = Counter(
+    "mirror_region_messages",
+    "forget/warm messages sent to the region's other edges, by result (sent, failed), and received (received).",
+    ["result"],
+    registry=REGISTRY,
+)
+events_sent = Counter(
+    "mirror_events_sent",
+    "Event envelopes this edge sent to its notifications endpoints for pushes and deletes made through it, by "
+    "result (sent, retried: an attempt failed and is retried, dropped: the endpoint's queue was full).",
+    ["result"],
+    registry=REGISTRY,
+)
+
+_declare(events_received, product(("push", "pull", "mount", "delete"), ("queued", "duplicate", "ignored", "busy")))
+_declare(event_warms, product(("ok", "skipped", "error")))
+_declare(event_warm_bytes, product(("filled", "skipped")))
+_declare(region_messages, product(("sent", "failed", "received")))
+_declare(events_sent, product(("sent", "retried", "dropped")))
+
 
 def watch_cache_disk(directory: Path, capacity: int) -> None:
     """Report the cache's configured size, and its filesystem's free and total bytes on every scrape."""

@@ -52,7 +52,7 @@ class Activity:
         ]
 
 
-def _require_token(request: Request) -> None:
+def require_token(request: Request) -> None:
     expected = request.app.state.admin_token.encode()
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip().encode()
     if not hmac.compare_digest(given, expected):
@@ -105,14 +105,14 @@ def collect_stats(edge: EdgeCache, tiers: TieredUpstream | None, activity: Activ
 
 
 async def stats(request: Request) -> Response:
-    _require_token(request)
+    require_token(request)
     state = request.app.state
     return Response(orjson.dumps(collect_stats(state.edge, state.tiers, state.activity)), media_type="application/json")
 
 
 async def purge(request: Request) -> Response:
     """Drop ``?image=[host/]name:tag`` or ``name@digest`` from this node's cache; the host picks the route."""
-    _require_token(request)
+    require_token(request)
     image = parse_image(request.query_params.get("image", ""))
     tiers: TieredUpstream | None = request.app.state.tiers
     name = parse_name(tiers.bucket_name(image.name, image.host)) if tiers is not None else image.name

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.api import admin, base, blobs, listings, manifests, peer, referrers, uploads
+from mirror.api import admin, base, blobs, events, listings, manifests, peer, referrers, uploads
 from mirror.api.accesslog import AccessLog
 from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread
 from mirror.api.guard import guarded
@@ -28,6 +28,8 @@ from mirror.cache.pushed import PushNotices
 from mirror.push.publish import Publisher
 from mirror.push.uploads import Uploads
 from mirror.config import Config
+from mirror.events.region import RegionEvents
+from mirror.events.sender import Sender
 from mirror.peers import open_peer_reader
 from mirror.reference import Digest
 from mirror.upstream import Upstream, open_upstream
@@ -127,8 +129,8 @@ def served_routes(config: Config) -> list[Route]:
     """The routes an edge with `config` serves on its main address."""
     return [
         *(ROUTES if config.http.metrics_addr else [*ROUTES, METRICS_ROUTE]),
-        *(admin.ROUTES if config.admin.enabled else []),
-        *([PEER_ROUTE] if config.peers.enabled else []),
+        *([*admin.ROUTES, *events.ADMIN_ROUTES] if config.admin.enabled else []),
+        *([PEER_ROUTE, *events.PEER_ROUTES] if config.peers.enabled else []),
     ]
 
 
@@ -172,7 +174,12 @@ def create_app(config: Config) -> ASGIApp:
         app.state.uploads = Uploads(
             upstream, notices, config.upload, config.cache.dir / "uploads", readback=bucket.push_reads()
         )
-        app.state.publisher = Publisher(upstream, notices, delete_enabled=config.storage.delete)
+        sender = Sender(config.notifications, source=f"{config.http.host}:{config.http.port}")
+        sender.start()
+        app.state.publisher = Publisher(upstream, notices, delete_enabled=config.storage.delete, events=sender)
+        region_events = RegionEvents(edge, reader, config.events, config.peers.timeout)
+        region_events.start()
+        app.state.region_events = region_events
         if await edge.probe():
             log.info("backend %s is reachable", upstream.name)
         else:
@@ -182,6 +189,8 @@ def create_app(config: Config) -> ASGIApp:
         finally:
             if tiers is not None:  # write-backs read the cache: let them finish before it closes
                 await tiers.writeback.close(grace=SHUTDOWN_GRACE)
+            await region_events.close()
+            await sender.close()
             await edge.close()
             await reader.close()
 

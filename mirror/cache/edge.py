@@ -148,6 +148,19 @@ class EdgeCache:
         self._manifests.pop(digest, None)
         return self.store.discard(digest)
 
+    def forget(self, name: str, digest: Digest | None, tag: str | None) -> None:
+        """A delete made elsewhere (a registry event): drop the tag, the links of `digest` in `name`, the tags
+        pointing at it, its manifest memory and its cached file, whatever their TTLs. Content is refilled from
+        the bucket if another repository still links it."""
+        if tag is not None:
+            self.links.forget_tag(name, tag)
+        if digest is None:
+            return
+        self.links.forget_tags_pointing_at(name, digest)
+        self.links.forget_link(name, "manifest", digest)
+        self.links.forget_link(name, "blob", digest)
+        self.drop(digest)
+
     def _remember_manifest(self, digest: Digest, data: bytes) -> Manifest:
         try:
             media_type = manifest_media_type(data)

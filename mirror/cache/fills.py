@@ -67,6 +67,10 @@ class FillManager:
         self.store.make_room(self._claimed)
         return True
 
+    def free_room(self) -> int:
+        """Bytes the cache can take without evicting anything (what warming may use: it never evicts)."""
+        return self.store.size_limit - self.store.volume() - self._claimed
+
     def finished(self, fill: Fill) -> None:
         """`fill` is committed or failed: later requests start afresh, and its room is given back."""
         if self._running.get(fill.digest) is fill:

@@ -66,6 +66,7 @@ class LinkCache:
             str(directory), size_limit=disk_limit, eviction_policy="least-recently-stored"
         )
         self._tag_writes = 0
+        self._link_forgets = 0
         self._flight: SingleFlight[object] = SingleFlight()
 
     def close(self) -> None:
@@ -92,6 +93,20 @@ class LinkCache:
         self._tag_writes += 1
         self._memory.pop(("tag", name, tag), None)
         self._persisted.delete(("tag", name, tag))
+
+    def forget_tags_pointing_at(self, name: str, digest: Digest) -> int:
+        """Drop every remembered tag of `name` that points at `digest` (a manifest deleted elsewhere, told by an
+        event); a tag read in flight will not bring one back. The number of tags dropped."""
+        self._tag_writes += 1
+        target = str(digest)
+        stale = [key for key, entry in list(self._memory.items()) if key[0] == "tag" and key[1] == name and entry.digest == digest]
+        for key in stale:
+            self._memory.pop(key, None)
+        persisted = [key for key in self._persisted.iterkeys()
+                     if isinstance(key, tuple) and key[:2] == ("tag", name) and self._persisted.get(key) == target]
+        for key in persisted:
+            self._persisted.delete(key)
+        return len(set(stale) | set(persisted))
 
     async def resolve_tag(self, name: str, tag: str) -> Digest:
         """The digest `name:tag` points at; MANIFEST_UNKNOWN when the tag does not exist."""
@@ -154,8 +169,10 @@ class LinkCache:
         self._persist(key, now)
 
     def forget_link(self, name: str, kind: str, digest: Digest) -> None:
-        """Drop a remembered link after a delete through this edge (other edges learn it after their TTL)."""
+        """Drop a remembered link after a delete (through this edge, or told by a registry event); a link read in
+        flight will not bring it back."""
         key = ("link", name, kind, str(digest))
+        self._link_forgets += 1
         self._memory.pop(key, None)
         self._persisted.delete(key)
 
@@ -168,16 +185,19 @@ class LinkCache:
         checked_at = self._link_checked_at(key)
         if checked_at is not None and time.time() - checked_at < self._link_ttl:
             return True
+        forgets = self._link_forgets
         try:
-            linked = await self._flight.do(key, lambda: self._read_links(name, kind, digest))
+            # A read that starts after a forget never joins one that started before it.
+            linked = await self._flight.do((*key, forgets), lambda: self._read_links(name, kind, digest, forgets))
         except BackendError as error:
             if checked_at is None:
                 raise errors.unavailable(error) from error
             metrics.cache_requests.labels("link", "stale").inc()
             return True
         assert isinstance(linked, bool)
-        if not linked:
-            self.forget_link(name, kind, digest)
+        if not linked:  # an answer remembered from before is wrong now
+            self._memory.pop(key, None)
+            self._persisted.delete(key)
         return linked
 
     def _link_checked_at(self, key: tuple[str, ...]) -> float | None:
@@ -191,7 +211,7 @@ class LinkCache:
         self._memory[key] = _entry(key, None, persisted)
         return persisted
 
-    async def _read_links(self, name: str, kind: str, digest: Digest) -> bool:
+    async def _read_links(self, name: str, kind: str, digest: Digest, forgets: int) -> bool:
         keys = [layout.layer_link(name, digest)]
         if kind == "manifest":
             keys.insert(0, layout.manifest_revision_link(name, digest))
@@ -201,7 +221,8 @@ class LinkCache:
             except NotFound:
                 continue
             if target == digest:
-                self.remember_link(name, kind, digest)
+                if self._link_forgets == forgets:
+                    self.remember_link(name, kind, digest)
                 return True
         return False
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from mirror.config.notifications import _validate_endpoints
 from mirror.config.remote import _remote_tables, _validate_remotes
 from mirror.config.settings import AdminConfig, Config
 from mirror.config.validate import _validate
@@ -59,6 +60,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "auth.htpasswd": {"realm": "edge-mirror", "path": ""},
     "auth.token": {"realm": "", "service": "", "issuer": "", "rootcertbundle": "", "jwks": ""},
     "peers": {"addresses": [], "dns": "", "port": 5000, "refresh": "30s", "secret": "", "self": "", "timeout": "3s"},
+    # registry:2 notification events received at POST /admin/notifications (needs [admin]): what a push warms.
+    "events": {
+        "repositories": ["**"],
+        "platforms": [],
+        "max_event_bytes": "4GiB",
+        "max_inflight_bytes": "1GiB",
+        "queue_size": 1000,
+    },
 }
 
 # The package's name, not this module's: operators (and tests) filter on "mirror.config".
@@ -91,6 +100,7 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     environ = os.environ if environ is None else environ
     raw = {section: dict(values) for section, values in DEFAULTS.items()}
     remotes: list[dict[str, Any]] = []
+    notifications: Any = {}
     if path is not None:
         try:
             document = tomllib.loads(Path(path).read_text())
@@ -99,6 +109,7 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
         except tomllib.TOMLDecodeError as error:
             raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
         remotes = _remote_tables(document.pop("upstream", []))
+        notifications = document.pop("notifications", {})
         for section, values in _flatten_toml(document).items():
             raw[section].update(values)
     known = set()
@@ -121,4 +132,5 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     admin = AdminConfig(enabled=parse_bool("admin.enabled", raw["admin"]["enabled"]), token=str(raw["admin"]["token"]))
     if admin.enabled and len(admin.token) < 16:
         raise ConfigError("admin.token", "must be at least 16 characters when admin.enabled is true")
-    return replace(settings, upstreams=_validate_remotes(remotes), admin=admin)
+    endpoints = _validate_endpoints(notifications)
+    return replace(settings, upstreams=_validate_remotes(remotes), admin=admin, notifications=endpoints)

@@ -146,6 +146,35 @@ class PeersConfig:
 
 
 @dataclass(frozen=True)
+class EventsConfig:
+    """What registry:2 notification events do on this edge (received at ``POST /admin/notifications``)."""
+
+    repositories: tuple[str, ...] = ("**",)  # globs of repositories whose pushes are warmed
+    platforms: tuple[str, ...] = ()  # ``os/arch[/variant]`` of an index warmed; empty: every platform
+    max_event_bytes: int = 4 * 1024**3  # blob bytes one pushed image warms at most
+    max_inflight_bytes: int = 1024**3  # blob bytes being warmed at once on this edge
+    queue_size: int = 1000  # events waiting; beyond it the receiver answers 503 with Retry-After
+
+
+@dataclass(frozen=True)
+class NotificationEndpoint:
+    """One ``[[notifications.endpoints]]`` table: where this edge sends events for pushes and deletes through it
+    (the keys of registry:2's ``notifications.endpoints``)."""
+
+    name: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    timeout: float = 1.0
+    threshold: int = 10
+    backoff: float = 1.0
+    ignoredmediatypes: tuple[str, ...] = ()
+    ignore_mediatypes: tuple[str, ...] = ()
+    ignore_actions: tuple[str, ...] = ()
+    disabled: bool = False
+    queue_size: int = 1000
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig
     storage: StorageConfig
@@ -157,3 +186,5 @@ class Config:
     upstreams: tuple[RemoteConfig, ...] = ()
     admin: AdminConfig = AdminConfig(enabled=False, token="")
     peers: PeersConfig = PeersConfig()
+    events: EventsConfig = EventsConfig()
+    notifications: tuple[NotificationEndpoint, ...] = ()

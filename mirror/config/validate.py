@@ -10,6 +10,7 @@ from mirror.config.settings import (
     AuthConfig,
     CacheConfig,
     Config,
+    EventsConfig,
     FilesystemConfig,
     FillConfig,
     HtpasswdConfig,
@@ -132,6 +133,7 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
         auth=_validate_auth(raw),
         log=LogConfig(format=log_format, access=parse_bool("log.access", raw["log"]["access"])),
         peers=_validate_peers(raw, host, port),
+        events=_validate_events(raw),
     )
 
 
@@ -200,3 +202,18 @@ def _validate_peers(raw: dict[str, dict[str, Any]], http_host: str, http_port: i
     if settings.refresh < 1 or settings.timeout <= 0:
         raise ConfigError("peers.refresh" if settings.refresh < 1 else "peers.timeout", "is too short")
     return settings
+
+
+def _validate_events(raw: dict[str, dict[str, Any]]) -> EventsConfig:
+    values = raw["events"]
+    platforms = parse_list("events.platforms", values["platforms"])
+    for platform in platforms:
+        if not 2 <= len(platform.split("/")) <= 3 or not all(platform.split("/")):
+            raise ConfigError("events.platforms", f"expected os/architecture[/variant] such as linux/amd64, got {platform!r}")
+    return EventsConfig(
+        repositories=parse_list("events.repositories", values["repositories"]),
+        platforms=platforms,
+        max_event_bytes=parse_size("events.max_event_bytes", values["max_event_bytes"]),
+        max_inflight_bytes=parse_size("events.max_inflight_bytes", values["max_inflight_bytes"]),
+        queue_size=parse_int("events.queue_size", values["queue_size"], 1, 1_000_000),
+    )

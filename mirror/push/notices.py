@@ -29,3 +29,22 @@ class CacheNotices(Protocol):
 
     def referrers_changed(self, name: str, subject: Digest) -> None:
         """A push or delete changed the referrers of `subject` in `name`."""
+
+
+class PushEvents(Protocol):
+    """Who else hears of a push or delete through this edge (`mirror.events.sender.Sender`: registry event
+    envelopes to ``[[notifications.endpoints]]``)."""
+
+    def pushed(self, name: str, digest: Digest, media_type: str, size: int, tag: str | None) -> None:
+        """A manifest was published in `name` (under `tag`, when pushed by tag)."""
+
+    def deleted(self, name: str, digest: Digest) -> None:
+        """A manifest or blob was deleted from `name`."""
+
+
+class NoEvents:
+    def pushed(self, name: str, digest: Digest, media_type: str, size: int, tag: str | None) -> None:
+        pass
+
+    def deleted(self, name: str, digest: Digest) -> None:
+        pass

@@ -24,7 +24,7 @@ from mirror.mediatypes import (
     manifest_media_type,
 )
 from mirror.reference import Digest, is_digest, parse_digest, parse_tag
-from mirror.push.notices import CacheNotices
+from mirror.push.notices import CacheNotices, NoEvents, PushEvents
 from mirror.referrers.writer import ReferrersWriter
 from mirror.upstream import BackendError, NotFound, Upstream
 
@@ -42,9 +42,10 @@ LINK_MAX_SIZE = 1024
 
 
 class Publisher:
-    def __init__(self, upstream: Upstream, notices: CacheNotices, delete_enabled: bool) -> None:
+    def __init__(self, upstream: Upstream, notices: CacheNotices, delete_enabled: bool, events: PushEvents | None = None) -> None:
         self._upstream = upstream
         self._notices = notices
+        self._events = events or NoEvents()
         self.delete_enabled = delete_enabled
         self._referrers = ReferrersWriter(upstream, notices.referrers_changed)
 
@@ -80,7 +81,9 @@ class Publisher:
             await self._write(layout.tag_index_link(name, tag, digest), str(digest).encode())
             await self._write(layout.tag_current_link(name, tag), str(digest).encode())
             self._notices.tagged(name, tag, digest)
-        return digest, await self._referrers.record(name, digest, media_type, document, data)
+        subject = await self._referrers.record(name, digest, media_type, document, data)
+        self._events.pushed(name, digest, media_type, len(data), tag)
+        return digest, subject
 
     async def delete_manifest(self, name: str, reference: str) -> None:
         """Remove a manifest revision (and the tags pointing at it) from `name`, as registry:2 does."""
@@ -97,6 +100,7 @@ class Publisher:
         await self._referrers.forget(name, digest)
         await self._remove(layout.manifest_revision_link(name, digest))
         self._notices.unlinked(name, "manifest", digest)
+        self._events.deleted(name, digest)
 
     async def delete_blob(self, name: str, digest: Digest) -> None:
         """Unlink a blob from `name` (its data stays for garbage collection), as registry:2 does."""
@@ -105,6 +109,7 @@ class Publisher:
             raise errors.RegistryError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {name!r}")
         await self._remove(layout.layer_link(name, digest))
         self._notices.unlinked(name, "blob", digest)
+        self._events.deleted(name, digest)
 
     async def _tags_pointing_at(self, name: str, digest: Digest) -> list[str]:
         try:

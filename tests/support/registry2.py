@@ -57,6 +57,7 @@ class Registry2:
         timeout: float = 30,
         metrics: bool = False,
         auth: dict[str, Any] | None = None,
+        notifications: list[dict[str, Any]] | None = None,
     ) -> None:
         binary = shutil.which("docker-registry")
         if binary is None:
@@ -81,6 +82,10 @@ class Registry2:
             self.config["http"]["debug"] = {"addr": debug_host, "prometheus": {"enabled": True, "path": "/metrics"}}
         if auth:
             self.config["auth"] = auth
+        if notifications:
+            # e.g. [{"name": ..., "url": ..., "headers": {"Authorization": ["Bearer <token>"]}, "timeout": "2s",
+            #        "threshold": 3, "backoff": "500ms"}]: registry:2 POSTs event envelopes there.
+            self.config["notifications"] = {"endpoints": notifications}
         if proxy_remote:
             self.config["proxy"] = {"remoteurl": proxy_remote}
         if auth:

@@ -61,3 +61,16 @@ def test_registry_proxy_reads_a_shared_layer_once_per_repository() -> None:
     outcome = fleetsim.simulate(fleetsim.REGISTRY_PROXY, CALIBRATION, REGION, BLOBS, one_at_a_time)
     stored_and_streamed = 2 * (1_000 + 10_000_000 + 1_000 + 10_000_000 + 5_000_000)  # layer-a again for image 1
     assert outcome.egress_by_region == [stored_and_streamed]
+
+
+def test_push_then_warm_reads_one_image_per_region_and_every_pull_is_a_hit() -> None:
+    from load import fleetpush
+
+    image = BLOBS[1]
+    size = sum(blob_size for _, blob_size in image)
+    warm = fleetpush.push_then_roll_out(CALIBRATION, REGION, image, regions=3, nodes=8, event_delay=0.5, rollout_at=30)
+    cold = fleetpush.push_then_roll_out(CALIBRATION, REGION, image, regions=3, nodes=8, event_delay=None, rollout_at=30)
+    assert warm.egress_by_region == cold.egress_by_region == [size] * 3
+    # held after the event, the manifest, a miss TTFB and the largest blob at the fill rate
+    assert all(abs(seconds - (0.5 + 0.01 + 0.1 + 10_000_000 / 20e6)) < 1e-6 for seconds in warm.warm_seconds_by_region)
+    assert max(warm.pull_seconds) < 0.1 < min(cold.pull_seconds[:1])  # a hit vs the first batch's cold fill

@@ -165,3 +165,65 @@ def test_links_on_disk_stay_within_their_byte_bound(tmp_path):
             links.close()
 
     assert asyncio.run(scenario()) <= 1024 * KIB + 256 * KIB  # diskcache culls on the next write: one page of slack
+
+
+class HeldLinkReads(FilesystemUpstream):
+    """The filesystem backend, except that a ``_layers`` link read is held (after its bytes were read)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.read_started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def read(self, key: str, max_size: int) -> bytes:
+        data = await super().read(key, max_size)
+        if "/_layers/" in key:
+            self.read_started.set()
+            await self.release.wait()
+        return data
+
+
+def test_a_link_read_that_started_before_a_forget_does_not_bring_the_link_back(tmp_path):
+    blob = _digest("blob")
+
+    async def scenario() -> bool:
+        backend = HeldLinkReads(tmp_path / "bucket")
+        _write(backend.root, layout.layer_link("team/app", blob), blob)
+        links = LinkCache(backend, tmp_path / "links", _settings(link_ttl="1h"))
+        try:
+            slow_read = asyncio.create_task(links.is_linked("team/app", "blob", blob))
+            await asyncio.wait_for(backend.read_started.wait(), 5)
+            (backend.root / layout.layer_link("team/app", blob)).unlink()  # deleted elsewhere...
+            links.forget_link("team/app", "blob", blob)  # ...and a registry event says so
+            backend.release.set()
+            await slow_read
+            return await links.is_linked("team/app", "blob", blob)
+        finally:
+            links.close()
+
+    assert asyncio.run(scenario()) is False
+
+
+def test_forgetting_a_digest_drops_every_tag_of_the_repository_pointing_at_it(tmp_path):
+    deleted, kept = _digest("deleted"), _digest("kept")
+
+    async def scenario() -> list[str]:
+        backend = FilesystemUpstream(tmp_path / "bucket")
+        links = LinkCache(backend, tmp_path / "links", _settings(tag_ttl="1h"))
+        try:
+            links.remember_tag("team/app", "v1", deleted)
+            links.remember_tag("team/app", "latest", deleted)
+            links.remember_tag("team/app", "v2", kept)
+            links.remember_tag("team/other", "v1", deleted)
+            assert links.forget_tags_pointing_at("team/app", deleted) == 2
+            answers = []
+            for name, tag in [("team/app", "v1"), ("team/app", "latest"), ("team/app", "v2"), ("team/other", "v1")]:
+                try:
+                    answers.append(str(await links.resolve_tag(name, tag)))
+                except errors.RegistryError as error:
+                    answers.append(error.code.code)
+            return answers
+        finally:
+            links.close()
+
+    assert asyncio.run(scenario()) == ["MANIFEST_UNKNOWN", "MANIFEST_UNKNOWN", str(kept), str(deleted)]

@@ -1,0 +1,168 @@
+"""Warming a pushed image on this edge: its tag, manifests and links are read into memory, and the blobs this
+edge owns in the region (every blob without peers) are filled from the bucket, so a later pull on any edge of
+the region reads no bucket bytes (a non-owner reads the blob from its owner).
+
+Warming is the lowest priority: past its first part a fill waits for connections like read-ahead does (never the
+reserve kept for clients), a blob is warmed only into free room (warming never evicts anything), at most
+``events.max_event_bytes`` per image and ``events.max_inflight_bytes`` on this edge at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from mirror import errors, metrics
+from mirror.auth.policy import compile_glob
+from mirror.cache import EdgeCache
+from mirror.config import EventsConfig
+from mirror.reference import Digest, parse_digest
+
+log = logging.getLogger(__name__)
+
+# Blobs of one image filled at once (the in-flight byte limit bounds them too).
+PARALLEL_BLOBS = 4
+# Pauses between reads of a pushed tag that is not in the bucket yet (see Warmer._resolve_tag).
+TAG_RETRIES = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+class ByteLimit:
+    """At most `limit` bytes held at once; one request larger than the limit runs alone."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._held = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, size: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._held == 0 or self._held + size <= self._limit)
+            self._held += size
+
+    async def release(self, size: int) -> None:
+        async with self._changed:
+            self._held -= size
+            self._changed.notify_all()
+
+
+class Warmer:
+    def __init__(self, edge: EdgeCache, settings: EventsConfig, owns: Any) -> None:
+        """`owns(digest)` says whether this edge fills `digest` for the region (its rendezvous owner)."""
+        self._edge = edge
+        self._settings = settings
+        self._globs = [compile_glob(pattern) for pattern in settings.repositories]
+        self._owns = owns
+        self._inflight = ByteLimit(settings.max_inflight_bytes)
+
+    def wanted(self, repository: str) -> bool:
+        return any(glob.fullmatch(repository) for glob in self._globs)
+
+    async def warm(self, repository: str, digest: Digest | None, tag: str | None) -> int:
+        """Warm `repository` at `digest` (the event's; else what `tag` points at), then its `tag`; the blob bytes
+        filled here."""
+        if not self.wanted(repository):
+            metrics.event_warms.labels("skipped").inc()
+            return 0
+        try:
+            if digest is None:
+                assert tag is not None
+                digest = await self._edge.resolve_tag(repository, tag)
+            blobs = await self._blobs(repository, digest)
+            filled = await self._fill_owned(repository, blobs)
+            if tag is not None:
+                await self._resolve_tag(repository, tag)
+        except errors.RegistryError as error:
+            log.warning("events: cannot warm %s@%s: %s", repository, tag or digest, error)
+            metrics.event_warms.labels("error").inc()
+            return 0
+        metrics.event_warms.labels("ok").inc()
+        return filled
+
+    async def _resolve_tag(self, repository: str, tag: str) -> None:
+        """Read the tag into the tag cache. registry:2 sends the push event of a manifest before it writes the
+        tag's link: a tag not there yet is asked again, a few times, for a few seconds."""
+        for pause in TAG_RETRIES:
+            try:
+                await self._edge.resolve_tag(repository, tag)
+                return
+            except errors.RegistryError as error:
+                if error.code is not errors.MANIFEST_UNKNOWN:
+                    raise
+            await asyncio.sleep(pause)
+        await self._edge.resolve_tag(repository, tag)
+
+    async def _blobs(self, repository: str, digest: Digest) -> list[tuple[Digest, int]]:
+        """The config and layer blobs of the manifest, or of the index's configured platforms (manifests read
+        into memory on the way)."""
+        top = _document((await self._edge.manifest(repository, digest)).data)
+        documents = [top]
+        for child in top.get("manifests") or []:
+            if isinstance(child, dict) and self._platform_wanted(child.get("platform")):
+                child_digest = parse_digest(str(child.get("digest", "")))
+                documents.append(_document((await self._edge.manifest(repository, child_digest)).data))
+        blobs: dict[Digest, int] = {}
+        for document in documents:
+            for descriptor in [document.get("config"), *(document.get("layers") or [])]:
+                if isinstance(descriptor, dict) and "digest" in descriptor and not descriptor.get("urls"):
+                    size = descriptor.get("size", 0)
+                    blobs[parse_digest(str(descriptor["digest"]))] = size if isinstance(size, int) and size > 0 else 0
+        return list(blobs.items())
+
+    def _platform_wanted(self, platform: Any) -> bool:
+        if not self._settings.platforms:
+            return True
+        if not isinstance(platform, dict):
+            return False
+        name = f"{platform.get('os')}/{platform.get('architecture')}"
+        variant = f"{name}/{platform['variant']}" if platform.get("variant") else name
+        return any(wanted in (name, variant) for wanted in self._settings.platforms)
+
+    async def _fill_owned(self, repository: str, blobs: list[tuple[Digest, int]]) -> int:
+        budget = self._settings.max_event_bytes
+        chosen: list[tuple[Digest, int]] = []
+        for digest, size in blobs:
+            # The link answer is kept for cache.link_ttl: a pull of this blob here checks nothing in the bucket.
+            if not await self._edge.links.is_linked(repository, "blob", digest):
+                continue
+            if not self._owns(digest) or self._edge.store.contains(digest):
+                continue
+            if size > budget:
+                metrics.event_warm_bytes.labels("skipped").inc(size)
+                continue
+            budget -= size
+            chosen.append((digest, size))
+        limit = asyncio.Semaphore(PARALLEL_BLOBS)
+
+        async def fill(digest: Digest, size: int) -> int:
+            async with limit:
+                return await self._fill(digest, size)
+
+        return sum(await asyncio.gather(*(fill(digest, size) for digest, size in chosen)))
+
+    async def _fill(self, digest: Digest, size: int) -> int:
+        if self._edge.fills.running(digest) is None and self._edge.fills.free_room() < size:
+            metrics.event_warm_bytes.labels("skipped").inc(size)
+            return 0  # warming never evicts what clients asked for
+        await self._inflight.acquire(size)
+        try:
+            fill = self._edge.fills.join(digest)
+            assert fill.task is not None
+            await asyncio.wait({fill.task})
+            if fill.error is not None or not fill.committed:
+                log.warning("events: warming %s failed: %s", digest, fill.error or "not committed")
+                return 0
+        finally:
+            await self._inflight.release(size)
+        metrics.event_warm_bytes.labels("filled").inc(size)
+        return size
+
+
+def _document(data: bytes) -> dict[str, Any]:
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return document if isinstance(document, dict) else {}
