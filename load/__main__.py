@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = None
     try:
         progress.step(f"{sizes.mode} run of {', '.join(names)}; scratch {scratch}")
+        if (missing := report.missing_plotting()) is not None:  # said now, not after the run
+            progress.step(f"no plots will be drawn: {missing}; results.json and results.md will be")
         if arguments.profile:
             out.mkdir(parents=True, exist_ok=True)
         bench = Bench(scratch, sizes, progress, profile_dir=out if arguments.profile else None,

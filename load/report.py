@@ -131,10 +131,23 @@ def markdown(results: dict[str, Any]) -> str:
                   f"RSS {_fmt(soak.get('rss_after_warm_up_mib'))} MiB after warm-up, "
                   f"max {_fmt(soak.get('max_rss_second_half_mib'))} MiB in the second half."]
     lines += _sweep_lines(results.get("sweep", {}))
+    lines += _comparator_lines(results)
     failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
     for name in failed:
         lines += ["", f"**{name} failed**: `{results[name]['error']}`"]
+    if results.get("plots_skipped"):
+        lines += ["", f"No plots: {results['plots_skipped']}"]
     return "\n".join(lines) + "\n"
+
+
+def _comparator_lines(results: dict[str, Any]) -> list[str]:
+    """Each comparator that failed in a scenario (after retries): its figures are blank above, here is why."""
+    lines: list[str] = []
+    for scenario, value in results.items():
+        errors = value.get("comparator_errors") if isinstance(value, dict) else None
+        for name, reasons in (errors or {}).items():
+            lines.append(f"- {scenario}: {name} failed {len(reasons)}×, its figures left blank: {reasons[-1]}")
+    return ["", "Comparators that failed:", "", *lines] if lines else []
 
 
 def _sweep_lines(sweep: dict[str, Any]) -> list[str]:
@@ -236,7 +249,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
 
     def herd(ax: list[Any]) -> None:
         data = results["herd"]
-        _bars(ax[0], {n: data[n]["backend_bytes_ratio"] for n in ("edge", "registry_proxy")},
+        _bars(ax[0], {n: data[n]["backend_bytes_ratio"] for n in ("edge", "registry_proxy") if n in data},
               f"{data['pulls']} pulls: backend bytes / image (lower is better)", "×")
         _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "edge_warm", "nginx", "registry_proxy") if n in data}, "herd pull times")
 
@@ -321,8 +334,21 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     return [path for path in written if path is not None]
 
 
+def missing_plotting() -> str | None:
+    """Why no plots can be drawn here (matplotlib, from the `bench` extra, is missing), or None."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        return f"{error} (install the bench extra: pip install -e '.[bench]')"
+    return None
+
+
 def write(results: dict[str, Any], out: Path) -> list[Path]:
+    """results.json and results.md first, then the plots if matplotlib is here (a run's figures never depend on it)."""
     out.mkdir(parents=True, exist_ok=True)
+    missing = missing_plotting()
+    if missing:
+        results["plots_skipped"] = missing
     (out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     (out / "results.md").write_text(markdown(results))
-    return [out / "results.json", out / "results.md", *plots(results, out)]
+    return [out / "results.json", out / "results.md", *([] if missing else plots(results, out))]
