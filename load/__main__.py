@@ -24,6 +24,7 @@ from load import procs, profiles, report
 from load.bench import LINK, MODES, Bench
 from load.measure import Progress
 from load.scenarios_cold import cold_pull
+from load.scenarios_cost import cost
 from load.scenarios_fleet import fleet
 from load.scenarios_herd import herd
 from load.scenarios_memory import memory
@@ -46,6 +47,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "push": push,
     "soak": soak,
     "sweep": sweep,
+    "cost": cost,
 }
 
 

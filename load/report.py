@@ -51,6 +51,12 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("sweep.herd.p99_over_smallest_at_largest", None, False),
     ("sweep.fills.peak_rss_mib", 200.0, False),
     ("sweep.fills.rss_mib_per_fill", None, False),
+    ("cost.cpu_seconds_per_gib.edge_cold_link", 1.5, False),
+    ("cost.cpu_seconds_per_gib.edge_cold_bucket", 1.5, False),
+    ("cost.cpu_seconds_per_gib.edge_warm", 0.2, False),
+    ("cost.cpu_seconds_per_gib.edge_push", 3.0, False),
+    ("cost.pinned_over_unpinned.link", None, True),
+    ("cost.pinned_over_unpinned.bucket", None, True),
 ]
 CONTENDERS = ["edge", "edge_parallel20", "edge_warm", "nginx", "registry_direct", "registry_proxy"]
 COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "edge_warm": "#17becf", "nginx": "#2ca02c", "registry_direct": "#d62728",
@@ -131,6 +137,7 @@ def markdown(results: dict[str, Any]) -> str:
                   f"RSS {_fmt(soak.get('rss_after_warm_up_mib'))} MiB after warm-up, "
                   f"max {_fmt(soak.get('max_rss_second_half_mib'))} MiB in the second half."]
     lines += _sweep_lines(results.get("sweep", {}))
+    lines += _cost_lines(results.get("cost", {}))
     lines += _comparator_lines(results)
     failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
     for name in failed:
@@ -148,6 +155,25 @@ def _comparator_lines(results: dict[str, Any]) -> list[str]:
         for name, reasons in (errors or {}).items():
             lines.append(f"- {scenario}: {name} failed {len(reasons)}×, its figures left blank: {reasons[-1]}")
     return ["", "Comparators that failed:", "", *lines] if lines else []
+
+
+def _cost_lines(cost: dict[str, Any]) -> list[str]:
+    """CPU seconds per GiB of each serving process, then the fills unpinned and pinned to one core."""
+    per_gib = cost.get("cpu_seconds_per_gib")
+    if not per_gib:
+        return []
+    lines = ["", f"Cost, CPU seconds per GiB ({_fmt(cost.get('blob_bytes'), 2**20)} MiB blob; the serving process only):", "",
+             "| what | CPU-s/GiB |", "|---|---|", *[f"| {name} | {_fmt(value)} |" for name, value in per_gib.items()]]
+    lines += ["", f"Cost, cold fill with the edge pinned to core {cost.get('pinned_core')} (cores busy: CPU seconds / wall seconds):", "",
+              "| fill | MB/s | edge CPU-s/GiB | cores busy | busiest |", "|---|---|---|---|---|"]
+    for chain in ("edge_link", "edge_bucket"):
+        for mode in ("unpinned", "pinned"):
+            step = cost.get(chain, {}).get(mode)
+            if isinstance(step, dict):
+                busy = ", ".join(f"{name} {_fmt(value)}" for name, value in step["cores_busy"].items())
+                lines.append(f"| {chain} {mode} | {_fmt(step['megabytes_per_second'])} | "
+                             f"{_fmt(step['cpu_seconds_per_gib'].get('edge'))} | {busy} | {step['busiest']} |")
+    return lines
 
 
 def _sweep_lines(sweep: dict[str, Any]) -> list[str]:
