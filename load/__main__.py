@@ -24,6 +24,7 @@ from load import procs, profiles, report
 from load.bench import LINK, MODES, Bench
 from load.measure import Progress
 from load.scenarios_cold import cold_pull
+from load.scenarios_cost import cost
 from load.scenarios_fleet import fleet
 from load.scenarios_herd import herd
 from load.scenarios_memory import memory
@@ -46,6 +47,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "push": push,
     "soak": soak,
     "sweep": sweep,
+    "cost": cost,
 }
 
 
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = None
     try:
         progress.step(f"{sizes.mode} run of {', '.join(names)}; scratch {scratch}")
+        if (missing := report.missing_plotting()) is not None:  # said now, not after the run
+            progress.step(f"no plots will be drawn: {missing}; results.json and results.md will be")
         if arguments.profile:
             out.mkdir(parents=True, exist_ok=True)
         bench = Bench(scratch, sizes, progress, profile_dir=out if arguments.profile else None,

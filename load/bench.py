@@ -79,6 +79,7 @@ class Sizes:
     push_blob: int = 48 * MIB  # the push scenario's blob
     push_upload: dict[str, Any] = field(default_factory=dict)  # the push scenario's edges' [upload] (empty: product defaults)
     sweep: SweepSizes = field(default_factory=SweepSizes)
+    cost_blob: int = 32 * MIB  # the cost scenario's blob (each cold fill, the push)
 
 
 QUICK = Sizes(
@@ -99,7 +100,7 @@ MEDIUM = Sizes(
     fleet_layer_range=(1 * MIB, 48 * MIB), fleet_bases=(8 * MIB, 16 * MIB, 32 * MIB), range_blob=128 * MIB,
     cold_sizes=(48 * MIB,),
     edge_fill={"part_size": "16MiB", "first_part_size": "1MiB"},
-    push_blob=256 * MIB,
+    push_blob=256 * MIB, cost_blob=256 * MIB,
     sweep=SweepSizes(layer_sizes=(16 * MIB, 64 * MIB, 256 * MIB), direct_max=64 * MIB, layer_counts=(1, 2, 4, 8, 16),
                      layer_bytes=16 * MIB, herd_sizes=(1, 4, 16, 64), herd_layer=16 * MIB, fill_counts=(1, 2, 4, 8, 16)),
 )
@@ -111,7 +112,7 @@ FULL = Sizes(  # the issue's sizes where it gives them (256 MiB warm blob, 1 GiB
     fleet_layer_range=(1 * MIB, 100 * MIB), fleet_bases=(10 * MIB, 20 * MIB, 40 * MIB), range_blob=256 * MIB,
     cold_sizes=(256 * MIB, 48 * MIB),
     edge_fill={},  # the product's [fill] defaults
-    push_blob=1024 * MIB,
+    push_blob=1024 * MIB, cost_blob=512 * MIB,  # the issue's 512 MiB layer
     sweep=SweepSizes(layer_sizes=(16 * MIB, 64 * MIB, 256 * MIB, 1024 * MIB, 2048 * MIB), direct_max=256 * MIB,
                      layer_counts=(1, 2, 4, 8, 16), layer_bytes=32 * MIB, herd_sizes=(1, 4, 16, 64, 256),
                      herd_layer=32 * MIB, fill_counts=(1, 2, 4, 8, 16)),
@@ -194,8 +195,13 @@ class Bench:
 
     def proxy(self, label: str) -> tuple[Registry2, Emulator]:
         """A fresh registry:2 proxy whose remote is a central registry:2 of its own (hence its own link)."""
+        proxy, _, link = self.proxy_chain(label)
+        return proxy, link
+
+    def proxy_chain(self, label: str) -> tuple[Registry2, Registry2, Emulator]:
+        """`proxy`, also naming its central (whose CPU the cost scenario shows beside the proxy's)."""
         central, link = self.central(f"{label}-central")
-        return self._track(Registry2.proxy(self.workdir / "proxies" / f"{label}-{central.port}", central.url)), link
+        return self._track(Registry2.proxy(self.workdir / "proxies" / f"{label}-{central.port}", central.url)), central, link
 
     def nginx(self, root: Path) -> Nginx:
         return self._track(Nginx(self.workdir / "nginx", root))

@@ -51,6 +51,12 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("sweep.herd.p99_over_smallest_at_largest", None, False),
     ("sweep.fills.peak_rss_mib", 200.0, False),
     ("sweep.fills.rss_mib_per_fill", None, False),
+    ("cost.cpu_seconds_per_gib.edge_cold_link", 1.5, False),
+    ("cost.cpu_seconds_per_gib.edge_cold_bucket", 1.5, False),
+    ("cost.cpu_seconds_per_gib.edge_warm", 0.2, False),
+    ("cost.cpu_seconds_per_gib.edge_push", 3.0, False),
+    ("cost.pinned_over_unpinned.link", None, True),
+    ("cost.pinned_over_unpinned.bucket", None, True),
 ]
 CONTENDERS = ["edge", "edge_parallel20", "edge_warm", "nginx", "registry_direct", "registry_proxy"]
 COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "edge_warm": "#17becf", "nginx": "#2ca02c", "registry_direct": "#d62728",
@@ -131,10 +137,43 @@ def markdown(results: dict[str, Any]) -> str:
                   f"RSS {_fmt(soak.get('rss_after_warm_up_mib'))} MiB after warm-up, "
                   f"max {_fmt(soak.get('max_rss_second_half_mib'))} MiB in the second half."]
     lines += _sweep_lines(results.get("sweep", {}))
+    lines += _cost_lines(results.get("cost", {}))
+    lines += _comparator_lines(results)
     failed = [name for name, value in results.items() if isinstance(value, dict) and "error" in value]
     for name in failed:
         lines += ["", f"**{name} failed**: `{results[name]['error']}`"]
+    if results.get("plots_skipped"):
+        lines += ["", f"No plots: {results['plots_skipped']}"]
     return "\n".join(lines) + "\n"
+
+
+def _comparator_lines(results: dict[str, Any]) -> list[str]:
+    """Each comparator that failed in a scenario (after retries): its figures are blank above, here is why."""
+    lines: list[str] = []
+    for scenario, value in results.items():
+        errors = value.get("comparator_errors") if isinstance(value, dict) else None
+        for name, reasons in (errors or {}).items():
+            lines.append(f"- {scenario}: {name} failed {len(reasons)}×, its figures left blank: {reasons[-1]}")
+    return ["", "Comparators that failed:", "", *lines] if lines else []
+
+
+def _cost_lines(cost: dict[str, Any]) -> list[str]:
+    """CPU seconds per GiB of each serving process, then the fills unpinned and pinned to one core."""
+    per_gib = cost.get("cpu_seconds_per_gib")
+    if not per_gib:
+        return []
+    lines = ["", f"Cost, CPU seconds per GiB ({_fmt(cost.get('blob_bytes'), 2**20)} MiB blob; the serving process only):", "",
+             "| what | CPU-s/GiB |", "|---|---|", *[f"| {name} | {_fmt(value)} |" for name, value in per_gib.items()]]
+    lines += ["", f"Cost, cold fill with the edge pinned to core {cost.get('pinned_core')} (cores busy: CPU seconds / wall seconds):", "",
+              "| fill | MB/s | edge CPU-s/GiB | cores busy | busiest |", "|---|---|---|---|---|"]
+    for chain in ("edge_link", "edge_bucket"):
+        for mode in ("unpinned", "pinned"):
+            step = cost.get(chain, {}).get(mode)
+            if isinstance(step, dict):
+                busy = ", ".join(f"{name} {_fmt(value)}" for name, value in step["cores_busy"].items())
+                lines.append(f"| {chain} {mode} | {_fmt(step['megabytes_per_second'])} | "
+                             f"{_fmt(step['cpu_seconds_per_gib'].get('edge'))} | {busy} | {step['busiest']} |")
+    return lines
 
 
 def _sweep_lines(sweep: dict[str, Any]) -> list[str]:
@@ -236,7 +275,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
 
     def herd(ax: list[Any]) -> None:
         data = results["herd"]
-        _bars(ax[0], {n: data[n]["backend_bytes_ratio"] for n in ("edge", "registry_proxy")},
+        _bars(ax[0], {n: data[n]["backend_bytes_ratio"] for n in ("edge", "registry_proxy") if n in data},
               f"{data['pulls']} pulls: backend bytes / image (lower is better)", "×")
         _cdf(ax[1], {n: data[n]["pull_seconds"] for n in ("edge", "edge_warm", "nginx", "registry_proxy") if n in data}, "herd pull times")
 
@@ -321,8 +360,21 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     return [path for path in written if path is not None]
 
 
+def missing_plotting() -> str | None:
+    """Why no plots can be drawn here (matplotlib, from the `bench` extra, is missing), or None."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        return f"{error} (install the bench extra: pip install -e '.[bench]')"
+    return None
+
+
 def write(results: dict[str, Any], out: Path) -> list[Path]:
+    """results.json and results.md first, then the plots if matplotlib is here (a run's figures never depend on it)."""
     out.mkdir(parents=True, exist_ok=True)
+    missing = missing_plotting()
+    if missing:
+        results["plots_skipped"] = missing
     (out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     (out / "results.md").write_text(markdown(results))
-    return [out / "results.json", out / "results.md", *plots(results, out)]
+    return [out / "results.json", out / "results.md", *([] if missing else plots(results, out))]

@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import time
 from typing import Any
 
 from load import bare, client
 from load.bench import AGGREGATE_RATE, LINK, Bench, Sizes
+from load.comparators import Comparators
 from load.components import ACCESS_KEY, BUCKET, SECRET_KEY, Emulator
 from load.measure import median, percentile, ratio
 from mirror.config.loader import DEFAULTS
@@ -84,6 +86,32 @@ def _per_gib(before: dict[str, float], after: dict[str, float], moved: int) -> d
     return {name: (after[name] - before[name]) / moved * GIB for name in before}
 
 
+def _last_seconds(runs: list[dict[str, Any]], index: int) -> str:
+    return f"{runs[-1]['seconds']:.2f}s" if runs and runs[-1]["round"] == index else "failed"
+
+
+def _fmt_seconds(value: float | None) -> str:
+    return "failed" if value is None else f"{value:.2f}s"
+
+
+def _by_size(urls: dict[str, str], others: Comparators, name: str, ceiling: Any) -> dict[str, Any]:
+    """One one-layer image pulled cold by the edge and registry:2 direct, and read bare (`ceiling()`); a
+    comparator that fails leaves its time and the ratios that need it blank."""
+    async def one_layer(url: str) -> float:
+        async with client.new_session() as session:
+            return (await client.pull(session, url, name, "v1")).seconds
+
+    times: dict[str, Any] = {"edge": asyncio.run(one_layer(urls["edge"]))}
+    times["registry_direct"] = asyncio.run(others.run("registry_direct", lambda: one_layer(urls["registry_direct"])))
+    read = others.call(CEILING, ceiling)
+    times[CEILING] = read["seconds"] if read else None
+    direct, bare_seconds = times["registry_direct"] or math.nan, times[CEILING] or math.nan
+    return {**times, "speedup_vs_registry_direct": ratio(direct, times["edge"]),
+            "edge_over_ceiling": ratio(times["edge"], bare_seconds),
+            # the most any edge could reach here: registry:2's pull against the bare layer read
+            "ceiling_speedup_vs_registry_direct": ratio(direct, bare_seconds)}
+
+
 def cold_pull(bench: Bench) -> dict[str, Any]:
     sizes = bench.sizes
     shape = cold_shape(sizes)
@@ -113,50 +141,56 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
             seconds = asyncio.run(bare.parallel_get(bare_link.endpoint, _blob_key(blob.digest), blob.size, streams))
             return {"seconds": seconds, "bytes": blob.size, "cpu_seconds_per_gib": _per_gib(before, _cpu(bare_pids), blob.size)}
         urls = {"edge": edge.url, TUNED: tuned.url, "registry_direct": direct.url, "registry_proxy": proxy.url}
+        others = Comparators({TUNED: tuned.process, "registry_direct": direct.process, "registry_proxy": proxy.process},
+                             log=bench.progress.step)
         link_ttfb = _link_ttfb(probe, _blob_key(rounds[0].layers[0].digest), sizes.ttfb_probes)
         link_expected = _expected_link_ttfb(link_ttfb)
+
+        async def pull(name: str, index: int) -> client.PullResult:
+            async with client.new_session() as session:
+                return await client.pull(session, urls[name], f"bench/cold-{index}", "v1")
 
         async def run() -> None:
             for index, image in enumerate(rounds):
                 order = contenders[index % len(contenders):] + contenders[: index % len(contenders)]
                 for name in order:
                     before = _cpu(edge_pids)
-                    async with client.new_session() as session:
-                        result = await client.pull(session, urls[name], f"bench/cold-{index}", "v1")
-                    big = result.largest
-                    if name == "edge":
+                    if name == "edge":  # the subject: never retried, its failure is the scenario's
+                        result: client.PullResult | None = await pull(name, index)
                         cpu.append(_per_gib(before, _cpu(edge_pids), result.bytes))
+                    else:
+                        result = await others.run(name, lambda: pull(name, index))
+                    if result is None:
+                        continue
+                    big = result.largest
                     raw[name].append({"seconds": result.seconds, "bytes": result.bytes, "manifest_seconds": result.manifest_seconds,
-                                      "big_blob_ttfb": big.ttfb, "big_blob_seconds": big.seconds, "big_blob_bytes": big.bytes})
+                                      "big_blob_ttfb": big.ttfb, "big_blob_seconds": big.seconds, "big_blob_bytes": big.bytes,
+                                      "round": index})
                 bench.progress.step(f"round {index + 1}/{len(rounds)}: " + ", ".join(
-                    f"{name} {raw[name][-1]['seconds']:.2f}s" for name in contenders)
+                    f"{name} {_last_seconds(raw[name], index)}" for name in contenders)
                     + f"; edge CPU {cpu[-1]['edge']:.2f} s/GiB")
 
         asyncio.run(run())
         for image in rounds:
-            ceiling.append(bare_read(max(image.layers, key=lambda layer: layer.size)))
-            bench.progress.step(f"{CEILING} ({streams} GETs): {ceiling[-1]['seconds']:.2f}s for the big layer")
-
-        async def one_layer(url: str, name: str) -> float:
-            async with client.new_session() as session:
-                return (await client.pull(session, url, name, "v1")).seconds
+            read = others.call(CEILING, lambda: bare_read(max(image.layers, key=lambda layer: layer.size)))
+            if read is not None:
+                ceiling.append(read)
+                bench.progress.step(f"{CEILING} ({streams} GETs): {read['seconds']:.2f}s for the big layer")
 
         for size, image in zip(sizes.cold_sizes, by_size):
-            label = f"{size // 2**20}MiB"
-            times = {name: asyncio.run(one_layer(urls[name], f"bench/cold-size-{size}")) for name in ("edge", "registry_direct")}
-            times[CEILING] = bare_read(image.layers[0])["seconds"]
-            layer_sizes[label] = {**times, "speedup_vs_registry_direct": ratio(times["registry_direct"], times["edge"]),
-                                  "edge_over_ceiling": ratio(times["edge"], times[CEILING]),
-                                  # the most any edge could reach here: registry:2's pull against the bare layer read
-                                  "ceiling_speedup_vs_registry_direct": ratio(times["registry_direct"], times[CEILING])}
-            bench.progress.step(f"{label} layer: edge {times['edge']:.2f}s, registry_direct {times['registry_direct']:.2f}s, "
-                                f"{CEILING} {times[CEILING]:.2f}s")
+            layer_sizes[f"{size // 2**20}MiB"] = _by_size(urls, others, f"bench/cold-size-{size}", lambda: bare_read(image.layers[0]))
+            bench.progress.step(f"{size // 2**20}MiB layer: " + ", ".join(
+                f"{name} {_fmt_seconds(layer_sizes[f'{size // 2**20}MiB'].get(name))}" for name in ("edge", "registry_direct", CEILING)))
         probed = [name for name in contenders if name != TUNED]
 
-        async def all_probes() -> list[list[float]]:  # side by side: each contender has its own link
-            return list(await asyncio.gather(*(_cold_ttfb(urls[name], "bench/ttfb", ttfb_image.layers) for name in probed)))
+        async def probe_one(name: str) -> list[float] | None:
+            attempt = lambda: _cold_ttfb(urls[name], "bench/ttfb", ttfb_image.layers)  # noqa: E731
+            return await attempt() if name == "edge" else await others.run(name, attempt)
 
-        probes = dict(zip(probed, asyncio.run(all_probes())))
+        async def all_probes() -> list[list[float] | None]:  # side by side: each contender has its own link
+            return list(await asyncio.gather(*(probe_one(name) for name in probed)))
+
+        probes = {name: values for name, values in zip(probed, asyncio.run(all_probes())) if values is not None}
         bench.progress.step(f"cold blob TTFB, mean of {sizes.ttfb_probes}: " + ", ".join(
             f"{name} {statistics.fmean(values) * 1000:.0f} ms" for name, values in probes.items())
             + f", bare link {link_expected * 1000:.0f} ms expected ({statistics.fmean(link_ttfb) * 1000:.0f} ms sampled)")
@@ -167,8 +201,10 @@ def cold_pull(bench: Bench) -> dict[str, Any]:
     ceiling_seconds = median([run["seconds"] for run in ceiling])
     big_seconds = median([r["big_blob_seconds"] for r in raw["edge"]])
     edge_cpu = {name: median([sample[name] for sample in cpu]) for name in cpu[0]}
-    bare_cpu = {name: median([run["cpu_seconds_per_gib"][name] for run in ceiling]) for name in ceiling[0]["cpu_seconds_per_gib"]}
+    bare_cpu = {name: median([run["cpu_seconds_per_gib"][name] for run in ceiling]) for name in [*bare_pids, "client"]}
     return {
+        # A comparator that failed (after the retries a user would make) has blank figures and its reasons here.
+        **others.summary(),
         "image_bytes": rounds[0].total_bytes,
         "big_layer_bytes": sizes.cold_layer,
         "edge_fill": edge_fill,

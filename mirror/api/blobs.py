@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mirror.api.ranges import parse_range
+from mirror.api.ranges import parse_range, suffix_length
 from mirror.api.responses import BlobResponse
 from mirror.api.routing import read_repository
 from mirror.cache import EdgeCache
@@ -49,7 +49,7 @@ async def get_blob(request: Request) -> Response | BlobResponse:
     if request.method == "HEAD":
         size = await edge.blob_size(name, digest)
         return Response(status_code=200, headers=_headers(str(digest), size))
-    reader = await edge.open_blob(name, digest)
+    reader = await edge.open_blob(name, digest, tail=suffix_length(request.headers.get("range")))
     request.state.cache_result = "hit" if reader.source == "cache" else "miss"  # for the access log
     try:
         wanted = parse_range(request.headers.get("range"), reader.size)

@@ -40,6 +40,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, min(end, size)
 
 
+def suffix_length(header: str | None) -> int:
+    """The N of a well-formed single suffix range ``bytes=-N`` (the last N bytes, size unknown yet), else 0."""
+    match = _SPEC.fullmatch(header) if header else None
+    if match is None or match.group(1) or not match.group(2):
+        return 0
+    return min(_number(match.group(2)), _FAR)
+
+
 def _number(digits: str) -> int:
     significant = digits.lstrip("0")
     return int(significant or "0") if len(significant) < 19 else _FAR

@@ -189,15 +189,16 @@ class EdgeCache:
         except BackendError as error:
             raise errors.unavailable(error) from error
 
-    async def open_blob(self, name: str, digest: Digest) -> BlobReader:
+    async def open_blob(self, name: str, digest: Digest, tail: int = 0) -> BlobReader:
         """A reader for blob `digest` of `name`: the cached file, or the (new or running) fill for it.
 
         On a miss the fill starts before the repository link is checked, so the two backend round trips overlap
         (a far region pays one time-to-first-byte, not two). If the link turns out to be missing the client gets
-        BLOB_UNKNOWN, and the fill is stopped unless a request that passed its check waits for it.
+        BLOB_UNKNOWN, and the fill is stopped unless a request that passed its check waits for it. `tail`: the
+        length of a suffix Range asked for (a fill this starts reads those bytes first, in its first GET).
         """
         cached = self.store.open(digest)
-        fill = self.fills.join(digest, entitled=False) if cached is None else None
+        fill = self.fills.join(digest, entitled=False, tail=tail) if cached is None else None
         try:
             await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
         except BaseException:

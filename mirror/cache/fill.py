@@ -1,6 +1,8 @@
 """The fill engine: one backend read per digest per node, streamed to every waiting client as it lands.
 
-A fill's first ranged GET (a small first part) also tells the blob's size. The rest is planned into parts that
+A fill's first ranged GET (a small first part) also tells the blob's size; a fill started by a suffix Range
+(an eStargz footer, ``bytes=-51``) makes that first GET a suffix GET instead, so the client's bytes and the
+size come back in one round trip (S3 gives the total in Content-Range). The rest is planned into parts that
 use the whole ``parallelism`` (`parts.py`), fetched with connections from the node-wide `ConnectionBudget` and
 written into a sparse partial file (no preallocation: writes into preallocated, unwritten extents cost ~9× here)
 by worker threads, so the event loop only moves bytes. Every request for the digest — full or Range, arriving
@@ -67,8 +69,9 @@ __all__ = ["DigestMismatch", "Fill", "FillFailed", "Part", "READ_CHUNK", "plan_p
 class Fill:
     """One digest being copied from the backend into a partial file."""
 
-    def __init__(self, digest: Digest, manager: "FillManager") -> None:
+    def __init__(self, digest: Digest, manager: "FillManager", tail: int = 0) -> None:
         self.digest = digest
+        self._tail = tail  # a suffix Range started this fill: its first GET reads the last `tail` bytes
         self._manager = manager
         self._store = manager.store
         self._upstream = manager.upstream
@@ -192,8 +195,8 @@ class Fill:
         try:
             await self._budget.acquire(self, lambda: True)
             try:
-                # The first part's ranged GET also tells the size (Content-Range): no stat round trip first.
-                size, first_chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
+                # The first GET also tells the size (Content-Range): no stat round trip first.
+                size, first_start, first_chunks = await self._read_first()
             except BaseException:
                 self._budget.release(self)
                 raise
@@ -212,15 +215,12 @@ class Fill:
                 self._sized.set_result(size)
                 result = "uncached"
                 return
-            settings = self._settings
-            parallelism = self._budget.fair_share(settings.parallelism)
-            planned = plan_parts(size, settings.first_part_size, settings.part_size, parallelism, settings.min_part_size)
-            self.parts = PartTable(planned, settings.min_part_size)
+            first = self._plan(size, first_start)
             self._sized.set_result(size)
             await asyncio.sleep(0.002)  # readers waiting for the size say where they start before read-ahead begins
             hashing = asyncio.create_task(self._hash_prefix())
             try:
-                await self._fetch_parts(first_chunks)
+                await self._fetch_parts(first, first_chunks)
                 actual = await hashing
             finally:
                 hashing.cancel()
@@ -263,6 +263,29 @@ class Fill:
                 self._fd = -1
             self._notify()
 
+    async def _read_first(self) -> tuple[int, int, AsyncIterator[bytes]]:
+        """``(size, start, stream)`` of the first GET: the blob's first part, or, for a fill a suffix Range
+        started, its last `_tail` bytes (one round trip to the client's bytes, not size first, then range)."""
+        if 0 < self._tail <= self._settings.first_part_size:  # a longer suffix is a big read: planned as usual
+            return await self._upstream.read_last(self._key, self._tail)
+        size, chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
+        return size, 0, chunks
+
+    def _plan(self, size: int, first_start: int) -> Part | None:
+        """Plan the parts; the one the first GET is fetching (``[first_start, …)``) is returned, marked started.
+        A first GET at the tail leaves ``[0, first_start)`` to be planned as a blob of its own."""
+        settings = self._settings
+        parallelism = self._budget.fair_share(settings.parallelism)
+        ahead = first_start or size
+        planned = plan_parts(ahead, settings.first_part_size, settings.part_size, parallelism, settings.min_part_size)
+        if first_start:
+            planned.append(Part(first_start, size))
+        self.parts = PartTable(planned, settings.min_part_size)
+        first = planned[-1] if first_start else (planned[0] if planned else None)
+        if first is not None:
+            first.started = True
+        return first
+
     def _claim_room(self, size: int) -> bool:
         """Whether this blob will be committed: it must fit in the cache beside the partials of running fills."""
         if size > self._store.size_limit:
@@ -297,13 +320,12 @@ class Fill:
 
     # -- scheduling parts ---------------------------------------------------------------------------------
 
-    async def _fetch_parts(self, first_chunks: AsyncIterator[bytes]) -> None:
-        if not self.parts:
+    async def _fetch_parts(self, first: Part | None, first_chunks: AsyncIterator[bytes]) -> None:
+        if first is None:
             self._budget.release(self)
             await first_chunks.aclose()  # type: ignore[attr-defined]
             return
-        self.parts[0].started = True
-        active = {asyncio.create_task(self._fetch_part(self.parts[0], first_chunks))}
+        active = {asyncio.create_task(self._fetch_part(first, first_chunks))}
         try:
             while not self.parts.complete:
                 for task in [task for task in active if task.done()]:

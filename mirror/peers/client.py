@@ -141,6 +141,15 @@ class PeerReader:
         self._from_peer[digest] = peer
         return size, self._relay(peer, key, response, 0, min(length, size))
 
+    async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
+        """The bucket's suffix read for a blob this edge owns; one another edge owns is read from its start
+        through `read_first` (start 0), so the owner fills it."""
+        digest = layout.digest_of_blob_data(key)
+        if digest is None or self.owner_of(digest) is None:
+            return await self.inner.read_last(key, length)
+        size, chunks = await self.read_first(key, length)
+        return size, 0, chunks
+
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         digest = layout.digest_of_blob_data(key)
         peer = self.owner_of(digest) if digest is not None else None

@@ -78,6 +78,13 @@ class Reader(Protocol):
 
         A fill learns the size and gets its first bytes in a single round trip (no stat first)."""
 
+    async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
+        """``(size, start, stream)``: the object's total size and a stream of bytes ``[start, size)``, from one
+        request where the backend can (S3 answers a suffix Range with the total in Content-Range); `start` is
+        ``max(0, size - length)``, or 0 from a reader that can only read from the start. `NotFound` when absent.
+
+        A fill started by a suffix Range (an eStargz footer) learns the size and the client's bytes at once."""
+
     async def list(self, directory: str) -> Listing:
         """Immediate children of `directory`; an empty Listing (``exists()`` false) when it does not exist (never
         `NotFound`)."""

@@ -83,6 +83,11 @@ class FilesystemUpstream:
         size = (await self.stat(key)).size
         return size, self.read_range(key, 0, min(length, size))
 
+    async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
+        size = (await self.stat(key)).size
+        start = max(0, size - length)
+        return size, start, self.read_range(key, start, size)
+
     async def list(self, directory: str) -> Listing:
         def scan() -> Listing:
             listing = Listing()

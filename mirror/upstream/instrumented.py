@@ -85,6 +85,10 @@ class InstrumentedUpstream:
         size, chunks = await self._call("read_first", self.inner.read_first(key, length))
         return size, self._count(chunks)
 
+    async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
+        size, start, chunks = await self._call("read_last", self.inner.read_last(key, length))
+        return size, start, self._count(chunks)
+
     @staticmethod
     async def _count(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         counted = metrics.backend_bytes.labels("read_range")

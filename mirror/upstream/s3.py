@@ -127,6 +127,29 @@ class S3Upstream:
         size = int(total) if total.isdigit() else int(response["ContentLength"])
         return size, self._drain(response["Body"], key, int(response["ContentLength"]))
 
+    async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
+        """One ranged GET ``bytes=-length``: S3 answers the last bytes (the whole object if it is shorter) with
+        ``Content-Range: bytes START-END/SIZE``."""
+        try:
+            response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=-{length}")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+                return 0, 0, _empty()  # a suffix of an empty object cannot be satisfied
+            raise _translate(error, key) from error
+        except _TRANSIENT as error:
+            raise BackendError(f"{key}: {error}") from error
+        received = int(response["ContentLength"])
+        span, _, total = str(response.get("ContentRange") or "").removeprefix("bytes ").partition("/")
+        first = span.partition("-")[0]
+        if total.isdigit() and first.isdigit():
+            size, start = int(total), int(first)
+        else:  # a 200 with the whole object (a server that ignores Range)
+            size, start = received, 0
+        if start + received != size:
+            response["Body"].close()
+            raise BackendError(f"{key}: suffix of {length} bytes answered {response.get('ContentRange')!r}, {received} bytes")
+        return size, start, self._drain(response["Body"], key, received)
+
     async def _drain(self, body: Any, key: str, expected: int) -> AsyncIterator[bytes]:
         """The body's bytes as aiohttp received them (a socket read each, up to 256 KiB): `readchunk` hands over
         each buffered piece as it is, where ``iter_chunks(n)`` may join pieces into a new object (10 % less CPU

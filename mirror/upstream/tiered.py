@@ -192,6 +192,18 @@ class TieredUpstream:
         self.writeback.blob(asking_repository.get() or "", digest)
         return size, chunks
 
+    async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
+        """The bucket's suffix read; a blob only the remote tier holds is read from its start (start 0)."""
+        try:
+            last = await self.bucket.read_last(key, length)
+            self._remote_blobs.pop(key, None)
+            return last
+        except NotFound:
+            if self._blob_route(key) is None:
+                raise
+        size, chunks = await self.read_first(key, length)
+        return size, 0, chunks
+
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         routed = self._remote_blobs.get(key)
         if routed is None:

@@ -250,3 +250,16 @@ def test_a_second_edge_with_the_remote_up_reads_the_bucket_and_asks_the_remote_o
     assert asked == {("HEAD", "/v2/team/shared/manifests/v1")}
     for digest, size in zip(image.blob_digests, [image.config_size, *image.layer_sizes]):
         assert proxy.blob_bytes(digest) == size
+
+
+def test_a_cold_suffix_range_of_a_remote_only_blob_is_answered_from_the_remote(make_edge, push_remote, proxy):
+    image = push_remote("team/suffix", [3 * 1024 * 1024 + 77], seed=123)
+    edge = make_edge(fill={"part_size": "1MiB", "first_part_size": "256KiB", "min_part_size": "256KiB"})
+    layer, size = image.layer_digests[0], image.layer_sizes[0]
+    url = f"{edge.url}/v2/team/suffix/blobs/{layer}"
+    footer = httpx.get(url, headers={"Range": "bytes=-51"}, timeout=30)
+    whole = httpx.get(url, timeout=60)
+    assert whole.status_code == 200 and "sha256:" + hashlib.sha256(whole.content).hexdigest() == layer
+    assert footer.status_code == 206
+    assert footer.headers["content-range"] == f"bytes {size - 51}-{size - 1}/{size}"
+    assert footer.content == whole.content[-51:]
