@@ -135,7 +135,8 @@ backend_requests = Counter(
 )
 BACKEND_OPS = (
     "probe", "stat", "read", "list", "put", "delete", "delete_tree", "copy", "start_multipart", "put_part",
-    "complete_multipart", "list_parts", "abort_multipart", "multipart_uploads", "read_first", "read_range", "push_read",
+    "complete_multipart", "list_parts", "abort_multipart", "multipart_uploads", "read_first", "read_last", "read_range",
+    "push_read",
 )
 _declare(backend_requests, product(BACKEND_OPS, ("ok", "not_found", "error", "cancelled")))
 fills = Counter(
