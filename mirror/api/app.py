@@ -10,7 +10,7 @@ from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,7 +20,7 @@ from mirror.api import admin, base, blobs, listings, manifests, peer, referrers,
 from mirror.api.accesslog import AccessLog
 from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread
 from mirror.api.guard import guarded
-from mirror.api.responses import API_VERSION_HEADER, error_response
+from mirror.api.responses import API_VERSION_HEADER, CLIENT_CLOSED_REQUEST, error_response
 from mirror.auth import Authorizer
 from mirror.cache import EdgeCache
 from mirror.cache.catalog import Catalog
@@ -77,6 +77,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
         code = errors.UNSUPPORTED if exc.status_code < 500 else errors.UNKNOWN
         error = errors.RegistryError(code, str(exc.detail), status=exc.status_code)
     return error_response(error)
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client hung up before its request body was complete (a pod deleted mid-push, a cancelled job): its
+    event, not the edge's failure. Nothing reaches the client; the status only names the event in the access
+    log and in ``mirror_http_requests_total`` (nginx's 499). Whatever the request had started (an upload
+    session) stays as it was before this request, so the client can resume."""
+    log.debug("client closed %s %s before its body was complete", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -178,6 +187,7 @@ def create_app(config: Config) -> ASGIApp:
         exception_handlers={
             errors.RegistryError: registry_error,
             HTTPException: http_error,
+            ClientDisconnect: client_disconnected,
             Exception: unexpected_error,
         },
     )
