@@ -25,6 +25,7 @@ import socket
 from typing import Any, Awaitable, Callable
 
 import hypercorn.asyncio.run
+import hypercorn.protocol
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig
@@ -32,7 +33,7 @@ from hypercorn.events import Closed, Event, RawData, Updated
 
 from mirror import metrics, sendfile
 from mirror.config import HttpConfig
-from mirror.sendfile import SendFile
+from mirror.sendfile import EdgeH11Protocol, SendFile
 
 
 class EdgeConnection(TCPServer):
@@ -101,6 +102,28 @@ class EdgeConnection(TCPServer):
         await self.idle_task.stop()
 
 
+class HTTP11Only(EdgeH11Protocol):
+    """HTTP/1.1 without hypercorn's switches to cleartext HTTP/2 (h2c).
+
+    Registry clients speak HTTP/1.1 on plain HTTP; HTTP/2 comes with TLS, chosen by ALPN (hypercorn's
+    `H2Protocol`, untouched). An ``Upgrade: h2c`` header is ignored (RFC 9110 section 7.8 lets a server do so)
+    and the request is answered in HTTP/1.1; the HTTP/2 connection preface (prior knowledge) is answered 505
+    and the connection closed. One protocol on the plain port is one set of limits to get right.
+    """
+
+    _refused = False
+
+    async def _check_protocol(self, event: Any) -> None:
+        if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
+            self._refused = True
+            await self._send_error_response(505)
+            await self.send(Closed())
+
+    async def _create_stream(self, request: Any) -> None:
+        if not self._refused:
+            await super()._create_stream(request)
+
+
 def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -128,6 +151,7 @@ async def serve(app: Any, metrics_app: Any, settings: HttpConfig, shutdown_trigg
     EdgeConnection.send_timeout = settings.send_timeout
     hypercorn.asyncio.run.TCPServer = EdgeConnection  # type: ignore[misc]  # hypercorn has no hook for it
     sendfile.install()
+    hypercorn.protocol.H11Protocol = HTTP11Only  # type: ignore[misc]  # ProtocolWrapper looks it up here
     servers = [hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)]
     if settings.metrics_addr:
         metrics_server = HypercornConfig()

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mirror import errors, metrics
 from mirror.api import admin, base, blobs, listings, manifests, peer, referrers, uploads
 from mirror.api.accesslog import AccessLog
-from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread
+from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread, RefuseAmbiguousLength
 from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, CLIENT_CLOSED_REQUEST, error_response
 from mirror.auth import Authorizer
@@ -192,5 +192,5 @@ def create_app(config: Config) -> ASGIApp:
         },
     )
     app.state.authorizer = authorizer
-    served = RequestMetrics(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout)))
+    served = RequestMetrics(RefuseAmbiguousLength(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout))))
     return AccessLog(served, config.log) if config.log.access else served

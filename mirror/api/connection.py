@@ -1,5 +1,6 @@
 """Connection safety: keep-alive after requests answered before their body was read (a push refused early:
-413, 416, 404...), and a bound on how long a client may stall while sending a body."""
+413, 416, 404...), requests whose body length is ambiguous, and a bound on how long a client may stall while
+sending a body, whatever the protocol (HTTP/1.1 Content-Length or chunked, HTTP/2 DATA frames over TLS)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mirror import errors
+from mirror.api.responses import error_response
 
 
 class CloseWhenBodyUnread:
@@ -21,7 +23,8 @@ class CloseWhenBodyUnread:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
+        # HTTP/2 streams end on their own (the server resets the rest of the body); only HTTP/1 shares a wire.
+        if scope["type"] != "http" or not scope.get("http_version", "1.1").startswith("1") or not _has_body(scope):
             await self.app(scope, receive, send)
             return
         body_done = False
@@ -41,12 +44,32 @@ class CloseWhenBodyUnread:
         await self.app(scope, tracking_receive, closing_send)
 
 
+class RefuseAmbiguousLength:
+    """Answers 400 (and closes the connection) to an HTTP/1.1 request with both Content-Length and
+    Transfer-Encoding, as RFC 9112 section 6.3 allows: such a request is a smuggling attempt or a broken
+    client, and whichever length wins, some proxy on the way may have read the other one. (HTTP/2 forbids
+    Transfer-Encoding outright; the h2 library refuses it.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        names = {name for name, _ in scope.get("headers", ())} if scope["type"] == "http" else set()
+        if b"content-length" in names and b"transfer-encoding" in names:
+            message = "a request may not carry both Content-Length and Transfer-Encoding"
+            error = errors.RegistryError(errors.UNSUPPORTED, message, status=400, headers={"Connection": "close"})
+            await error_response(error)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class BodyReadTimeout:
     """Fails a request whose body stops arriving for `seconds`: 408, and the connection is closed.
 
     Without it a client that stalls mid-push holds its connection, its spool file and its upload session
     forever. The timeout is per read (as nginx's ``client_body_timeout``), so a large push on a slow link is
-    fine as long as bytes keep coming.
+    fine as long as bytes keep coming. It holds for every request, whatever its headers say: a request
+    without a body gets its (empty) end of body at once, and an HTTP/2 request need not announce its length.
     """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
@@ -54,7 +77,7 @@ class BodyReadTimeout:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         body_done = False
@@ -77,9 +100,9 @@ class BodyReadTimeout:
 
 
 def _has_body(scope: Scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"transfer-encoding":
-            return True
-        if name == b"content-length":
-            return value.strip() not in (b"", b"0")
-    return False
+    """Whether an HTTP/1 request has body bytes to come: any Transfer-Encoding, or a Content-Length that is not
+    zero (every header is looked at: with both, the transfer coding is what frames the body)."""
+    return any(
+        name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0"))
+        for name, value in scope.get("headers", ())
+    )
