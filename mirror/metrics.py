@@ -124,9 +124,14 @@ open_connections = Gauge(
 )
 rejected_connections = Counter(
     "mirror_rejected_connections",
-    "Client connections closed at once because http.max_connections were already open.",
+    "Client connections refused or cut by the connection limits, by reason: max_connections (the edge was "
+    "full), max_connections_per_client (the client's address held its share), header_timeout (no request head "
+    "within http.header_timeout). Probes are still served while full.",
+    ["reason"],
     registry=REGISTRY,
 )
+for _reason in ("max_connections", "max_connections_per_client", "header_timeout"):  # mirror.admission.REASONS
+    rejected_connections.labels(_reason)
 auth_requests = Counter(
     "mirror_auth_requests",
     "Access decisions by auth method (none, htpasswd, token) and result (ok, anonymous, denied, invalid).",

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mirror import errors, metrics
 from mirror.api import admin, base, blobs, listings, manifests, peer, referrers, uploads
 from mirror.api.accesslog import AccessLog
-from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread, RefuseAmbiguousLength
+from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread, ConnectionLimits, RefuseAmbiguousLength
 from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, CLIENT_CLOSED_REQUEST, error_response
 from mirror.auth import Authorizer
@@ -133,8 +133,8 @@ async def committed_file(edge: EdgeCache, digest: Digest) -> tuple[int, int] | N
 
 
 def create_metrics_app() -> ASGIApp:
-    """Only ``/metrics``, for http.metrics_addr."""
-    return Starlette(routes=[METRICS_ROUTE])
+    """Only ``/metrics``, for http.metrics_addr (its connections count against the same limits)."""
+    return ConnectionLimits(Starlette(routes=[METRICS_ROUTE]))
 
 
 def create_app(config: Config) -> ASGIApp:
@@ -192,5 +192,7 @@ def create_app(config: Config) -> ASGIApp:
         },
     )
     app.state.authorizer = authorizer
-    served = RequestMetrics(RefuseAmbiguousLength(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout))))
+    served = RequestMetrics(
+        ConnectionLimits(RefuseAmbiguousLength(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout))))
+    )
     return AccessLog(served, config.log) if config.log.access else served

@@ -8,8 +8,13 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mirror import errors
+from mirror import errors, metrics
+from mirror.admission import CLIENT_FULL, LIMITED
 from mirror.api.responses import error_response
+
+# What a limited connection (admitted into the probe reserve while the edge or its client's address is full)
+# may ask for: the kubelet's probes and Prometheus. Keep in step with the chart's probes.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class CloseWhenBodyUnread:
@@ -42,6 +47,42 @@ class CloseWhenBodyUnread:
             await send(message)
 
         await self.app(scope, tracking_receive, closing_send)
+
+
+class ConnectionLimits:
+    """On a limited connection (`mirror.admission`): serves a probe path, refuses anything else with 503
+    (the edge is full) or 429 (the client's address holds its share), ``Retry-After: 1``, counted in
+    ``mirror_rejected_connections_total``. Either way the connection closes after this one request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limited = scope.get("extensions", {}).get(LIMITED) if scope["type"] == "http" else None
+        if limited is None:
+            await self.app(scope, receive, send)
+            return
+        http1 = scope.get("http_version", "1.1").startswith("1")
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and http1:  # HTTP/2 refuses a Connection header
+                message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+            await send(message)
+
+        if scope["path"] in PROBE_PATHS:
+            await self.app(scope, receive, closing_send)
+            return
+        reason = limited["reason"]
+        metrics.rejected_connections.labels(reason).inc()
+        if reason == CLIENT_FULL:
+            error = errors.RegistryError(
+                errors.TOO_MANY_REQUESTS, "too many connections from this address", headers={"Retry-After": "1"}
+            )
+        else:
+            error = errors.RegistryError(
+                errors.UNAVAILABLE, "the edge has no connection to spare", headers={"Retry-After": "1"}
+            )
+        await error_response(error)(scope, receive, closing_send)
 
 
 class RefuseAmbiguousLength:
