@@ -1,4 +1,4 @@
-"""The HTTP server: hypercorn, with the edge's timeouts and connection cap, and two fixes to its connection life.
+"""The HTTP server: hypercorn, with the edge's timeouts and connection limits, and two fixes to its connection life.
 
 hypercorn 0.18 keeps a connection object alive after its client has gone in two cases, which a registry
 mirror under load hits all the time (clients that close keep-alive connections, pulls cut short):
@@ -11,10 +11,12 @@ mirror under load hits all the time (clients that close keep-alive connections, 
   of the response is kept in memory until the timer above ends (this was issue 16's 4 GiB).
 
 `EdgeConnection` ends a connection as soon as its client has gone (no keep-alive timer once the reader has
-ended), drops sends to a closed connection without raising, caps the number of open connections, and sets
-``TCP_USER_TIMEOUT`` so the kernel cuts a connection whose sent data stays unacknowledged (a client that
-stopped reading, or vanished without a reset). It also carries out the file ranges of zero-copy responses
-(`mirror.sendfile`) with ``loop.sendfile``. The request-body read timeout is `mirror.api.connection`'s.
+ended), drops sends to a closed connection without raising, admits connections by the limits of
+`mirror.admission` (in all, per client address, a probe reserve), gives each request head ``header_timeout``
+(then 408 and close), and sets ``TCP_USER_TIMEOUT`` so the kernel cuts a connection whose sent data stays
+unacknowledged (a client that stopped reading, or vanished without a reset). It also carries out the file ranges
+of zero-copy responses (`mirror.sendfile`) with ``loop.sendfile``. `HTTP11Only` keeps the plain port to HTTP/1.1
+(HTTP/2 only by TLS ALPN). The request-body read timeout is `mirror.api.connection`'s.
 """
 
 from __future__ import annotations
