@@ -101,9 +101,9 @@ def test_plain_port_answers_an_h2c_upgrade_in_http11(edge):
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
 
 
-def _h2_stalled_patch(port: int, cafile: str, path: str) -> tuple[str | None, float]:
-    """Over TLS with ALPN h2: PATCH `path` with no content-length, one DATA frame, then nothing. Returns the
-    response's :status (None if the connection ended without one) and the seconds it took."""
+def _h2_stalled_patch(port: int, cafile: str, path: str, length: int | None = None) -> tuple[str | None, float]:
+    """Over TLS with ALPN h2: PATCH `path` (announcing `length` bytes, or no length), one DATA frame, then
+    nothing. Returns the response's :status (None if the connection ended without one) and the seconds it took."""
     context = ssl.create_default_context(cafile=cafile)
     context.set_alpn_protocols(["h2"])
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as raw:
@@ -113,6 +113,8 @@ def _h2_stalled_patch(port: int, cafile: str, path: str) -> tuple[str | None, fl
             connection.initiate_connection()
             headers = [(":method", "PATCH"), (":path", path), (":scheme", "https"), (":authority", "edge"),
                        ("content-type", "application/octet-stream")]
+            if length is not None:
+                headers.append(("content-length", str(length)))
             connection.send_headers(1, headers)
             connection.send_data(1, b"hello")
             sock.sendall(connection.data_to_send())
@@ -134,3 +136,10 @@ def test_http2_body_without_length_that_stalls_is_answered_408(tls_edge):
     location = _upload(edge.url, "timeouts/h2", verify=ssl.create_default_context(cafile=str(cafile)))
     status, _ = _h2_stalled_patch(edge.port, str(cafile), location)
     assert status == "408"
+
+
+def test_http2_request_refused_before_its_body_is_answered(tls_edge):
+    edge, cafile = tls_edge
+    unknown = "/v2/timeouts/h2/blobs/uploads/00000000000000000000000000000000"
+    status, _ = _h2_stalled_patch(edge.port, str(cafile), unknown, length=1000)
+    assert status == "404"
