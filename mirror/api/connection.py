@@ -1,6 +1,7 @@
 """Connection safety: keep-alive after requests answered before their body was read (a push refused early:
 413, 416, 404...), requests whose body length is ambiguous, and a bound on how long a client may stall while
-sending a body, whatever the protocol (HTTP/1.1 Content-Length or chunked, HTTP/2 DATA frames over TLS)."""
+sending a body, whatever the protocol (HTTP/1.1 Content-Length or chunked, HTTP/2 DATA frames over TLS); and
+what a connection admitted past the connection limits may ask for (`mirror.admission`)."""
 
 from __future__ import annotations
 
