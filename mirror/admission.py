@@ -4,7 +4,8 @@ An edge is reached by every pod of its node (and the node itself: containerd, th
 them must not be able to take the edge away from the others, so a new connection is admitted by three rules:
 
 - ``http.max_connections`` open at once in all (one global cap: memory and descriptors stay bounded);
-- ``http.max_connections_per_client`` open at once from one client address (one pod cannot hold them all);
+- ``http.max_connections_per_client`` open at once from one client address, and never more than half of
+  ``max_connections`` (one pod cannot hold them all, however small the cap);
 - a small reserve above both (`PROBE_RESERVE` in all, `PROBE_RESERVE_PER_CLIENT` per address) for
   connections that arrive when their address or the edge is full. Only the path tells a probe from a pull,
   and the path comes with the request head, so such a connection is admitted *limited*: it may ask for
@@ -47,7 +48,7 @@ class Admission:
 
     def __init__(self, max_connections: int, max_per_client: int) -> None:
         self.max_connections = max_connections
-        self.max_per_client = min(max_per_client, max_connections)
+        self.max_per_client = max(1, min(max_per_client, max_connections // 2))
         self.open = 0
         self.limited_open = 0
         self._by_client: Counter[str] = Counter()

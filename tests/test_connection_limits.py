@@ -173,3 +173,21 @@ def test_connections_past_the_probe_reserve_are_closed_at_once(settled):
         assert _ask(edge, "/healthz") == b""
     finally:
         _close(held + limited)
+
+
+def test_on_a_small_edge_one_address_still_leaves_room_for_another(tmp_path):
+    # The review's case: max_connections = 4, four stalled pushes from one pod, per-client share left default.
+    http = {"max_connections": 4, "read_timeout": "60s"}
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(tmp_path / "data"), http=http, auth=ANONYMOUS_PUSH) as edge:
+        held = [_connect(edge) for _ in range(4)]
+        try:
+            for index, sock in enumerate(held):
+                sock.sendall(
+                    f"PUT /v2/limits/small/manifests/t{index} HTTP/1.1\r\nHost: edge\r\n"
+                    f"Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 4000\r\n\r\n{{".encode()
+                )
+            # Connections are admitted in the order they are accepted: the address's share is half the cap.
+            assert [sock.recv(12) for sock in held[2:]] == [b"HTTP/1.1 429"] * 2
+            assert _ask(edge, "/v2/", OTHER_CLIENT).startswith(b"HTTP/1.1 200")
+        finally:
+            _close(held)

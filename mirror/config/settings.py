@@ -18,7 +18,7 @@ class HttpConfig:
     read_timeout: float = 60.0  # longest pause while a client sends a request body (then 408 and close)
     send_timeout: float = 60.0  # longest time sent bytes may stay unacknowledged (a client that stopped reading)
     max_connections: int = 1024  # connections open at once; more may only ask for a probe path (mirror.admission)
-    max_connections_per_client: int = 64  # connections open at once from one client address (at most max_connections)
+    max_connections_per_client: int = 64  # connections open at once from one client address (at most max_connections // 2)
     backlog: int = 1024  # connections the kernel queues before they are accepted
 
 

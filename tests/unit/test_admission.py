@@ -46,6 +46,6 @@ def test_released_connections_make_room_again() -> None:
     assert admission.open == 1 and admission.limited_open == 0
 
 
-def test_the_share_is_never_more_than_the_cap() -> None:
-    admission = Admission(max_connections=4, max_per_client=64)
-    assert admission.max_per_client == 4
+def test_the_share_is_never_more_than_half_the_cap() -> None:
+    assert Admission(max_connections=4, max_per_client=64).max_per_client == 2
+    assert Admission(max_connections=1, max_per_client=64).max_per_client == 1
