@@ -106,7 +106,13 @@ def _resume_after_a_hang_up(edge: EdgeMirror, name: str, first: bytes, second: b
         response = client.patch(location, content=first, headers={"Content-Type": "application/octet-stream"})
         assert response.status_code == 202
         location = response.headers["location"]
+        hung_up = _count(edge, "PATCH", "upload_session", "499") + 1
         _hang_up_mid_body(edge, "PATCH", location, declared=len(second), sent=sent)
+        # A client resumes once the edge is done with the chunk it abandoned (its parts may still be in flight
+        # until then, and would race the resumed chunk's parts of the same numbers).
+        deadline = time.monotonic() + 60
+        while _count(edge, "PATCH", "upload_session", "499") < hung_up and time.monotonic() < deadline:
+            time.sleep(0.1)
         status = client.get(location)
         assert status.status_code == 204
         assert status.headers["range"] == f"0-{len(first) - 1}"
