@@ -150,6 +150,8 @@ class Edge:
         self.config = workdir / "mirror.toml"
         self.config.write_text(
             f'[http]\naddr = "127.0.0.1:{self.port}"\n'
+            # Every simulated node's runtime connects from 127.0.0.1 here: one address may hold them all.
+            "max_connections = 4096\nmax_connections_per_client = 4096\n"
             '[storage]\ndriver = "s3"\n'
             f'[storage.s3]\nregion = "us-east-1"\nregionendpoint = "{endpoint}"\nbucket = "{BUCKET}"\n'
             f'accesskey = "{ACCESS_KEY}"\nsecretkey = "{SECRET_KEY}"\nrootdirectory = ""\n'

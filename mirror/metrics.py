@@ -200,7 +200,8 @@ http_requests = Counter(
 HTTP_METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS")
 # The statuses the edge answers with. Another one (none is known) is still counted, from its first occurrence.
 HTTP_STATUSES = (
-    "200", "201", "202", "204", "206", "304", "400", "401", "403", "404", "405", "408", "413", "416", "429", "500", "503",
+    "200", "201", "202", "204", "206", "304", "400", "401", "403", "404", "405", "408", "413", "415", "416", "429",
+    "499", "500", "503", "505",
 )
 UNMATCHED_ROUTE = "other"
 
@@ -232,9 +233,13 @@ open_connections = Gauge(
 )
 rejected_connections = Counter(
     "mirror_rejected_connections",
-    "Client connections closed at once because http.max_connections were already open.",
+    "Client connections refused or cut by the connection limits, by reason: max_connections (the edge was "
+    "full), max_connections_per_client (the client's address held its share), header_timeout (no request head "
+    "within http.header_timeout). Probes are still served while full.",
+    ["reason"],
     registry=REGISTRY,
 )
+_declare(rejected_connections, product(("max_connections", "max_connections_per_client", "header_timeout")))
 auth_requests = Counter(
     "mirror_auth_requests",
     "Access decisions by auth method (none, htpasswd, token: registry routes; peer: /_peer/blobs signatures; "

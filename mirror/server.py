@@ -1,4 +1,4 @@
-"""The HTTP server: hypercorn, with the edge's timeouts and connection cap, and two fixes to its connection life.
+"""The HTTP server: hypercorn, with the edge's timeouts and connection limits, and two fixes to its connection life.
 
 hypercorn 0.18 keeps a connection object alive after its client has gone in two cases, which a registry
 mirror under load hits all the time (clients that close keep-alive connections, pulls cut short):
@@ -11,10 +11,12 @@ mirror under load hits all the time (clients that close keep-alive connections, 
   of the response is kept in memory until the timer above ends (this was issue 16's 4 GiB).
 
 `EdgeConnection` ends a connection as soon as its client has gone (no keep-alive timer once the reader has
-ended), drops sends to a closed connection without raising, caps the number of open connections, and sets
-``TCP_USER_TIMEOUT`` so the kernel cuts a connection whose sent data stays unacknowledged (a client that
-stopped reading, or vanished without a reset). It also carries out the file ranges of zero-copy responses
-(`mirror.sendfile`) with ``loop.sendfile``. The request-body read timeout is `mirror.api.connection`'s.
+ended), drops sends to a closed connection without raising, admits connections by the limits of
+`mirror.admission` (in all, per client address, a probe reserve), gives each request head ``header_timeout``
+(then 408 and close), and sets ``TCP_USER_TIMEOUT`` so the kernel cuts a connection whose sent data stays
+unacknowledged (a client that stopped reading, or vanished without a reset). It also carries out the file ranges
+of zero-copy responses (`mirror.sendfile`) with ``loop.sendfile``. `HTTP11Only` keeps the plain port to HTTP/1.1
+(HTTP/2 only by TLS ALPN). The request-body read timeout is `mirror.api.connection`'s.
 """
 
 from __future__ import annotations
@@ -22,46 +24,63 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from ssl import SSLError
 from typing import Any, Awaitable, Callable
 
 import hypercorn.asyncio.run
+import hypercorn.protocol
 from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.asyncio.tcp_server import MAX_RECV, TCPServer
+from hypercorn.asyncio.worker_context import AsyncioSingleTask
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.events import Closed, Event, RawData, Updated
+from hypercorn.protocol.h11 import H11Protocol
 
 from mirror import metrics, sendfile
+from mirror.admission import HEADER_TIMEOUT, LIMITED, Admission, Admitted
 from mirror.config import HttpConfig
-from mirror.sendfile import SendFile
+from mirror.sendfile import EdgeH11Protocol, SendFile
+
+
+REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 class EdgeConnection(TCPServer):
-    """hypercorn's per-connection server, ended as soon as its client has gone, and counted against a cap."""
+    """hypercorn's per-connection server, ended as soon as its client has gone, admitted by the connection
+    limits (`mirror.admission`), and given ``header_timeout`` for each request head."""
 
-    max_connections = 1024
+    admission = Admission(1024, 64)
     send_timeout = 60.0
-    _open = 0
+    header_timeout = 10.0
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._reader_done = False
+        self._between_requests = True  # no request head parsed since the last response (or since accept)
+        self._head_timer = AsyncioSingleTask()
+        self._timing_head = False
+        self._limited = False
 
     async def run(self) -> None:
-        cls = EdgeConnection
-        if cls._open >= cls.max_connections:
-            metrics.rejected_connections.inc()
+        peer = self.writer.get_extra_info("peername")
+        admitted = self.admission.admit(str(peer[0]) if peer else "")
+        if not isinstance(admitted, Admitted):
+            metrics.rejected_connections.labels(admitted).inc()
             self.writer.transport.abort()
             return
-        cls._open += 1
-        metrics.open_connections.set(cls._open)
+        metrics.open_connections.set(self.admission.open)
+        if admitted.limited is not None:
+            self._limited = True
+            self.app = _Limited(self.app, admitted.limited)
         try:
             sock = self.writer.get_extra_info("socket")
             if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(cls.send_timeout * 1000))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(self.send_timeout * 1000))
             await super().run()
         finally:
-            cls._open -= 1
-            metrics.open_connections.set(cls._open)
+            self.admission.release(admitted)
+            metrics.open_connections.set(self.admission.open)
+            await self._stop_head_timer()
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, SendFile):
@@ -73,8 +92,15 @@ class EdgeConnection(TCPServer):
             await self.protocol.handle(Closed())
             await asyncio.sleep(0)
             return
-        if isinstance(event, Updated) and event.idle and self._reader_done:
-            return  # no next request can come: do not arm the keep-alive timer
+        if isinstance(event, Updated):
+            self._between_requests = event.idle
+            if not event.idle:
+                await self._stop_head_timer()  # the head is in; its body is under read_timeout
+            elif self._reader_done:
+                return  # no next request can come: do not arm the keep-alive timer
+            elif self._limited:
+                await self._close()  # a limited connection serves one request (a probe)
+                return
         await super().protocol_send(event)
 
     async def _send_file(self, event: SendFile) -> None:
@@ -96,9 +122,76 @@ class EdgeConnection(TCPServer):
                 await asyncio.sleep(0)
 
     async def _read_data(self) -> None:
-        await super()._read_data()
+        """hypercorn's read loop, which also times request heads: from accept to the first request's head,
+        and (HTTP/1.1) from the first byte of each further request to its head. An idle keep-alive connection
+        is under keep_alive_timeout instead (hypercorn's idle timer)."""
+        await self._start_head_timer()
+        while not self.reader.at_eof():
+            try:
+                data = await self.reader.read(MAX_RECV)
+            except (ConnectionError, OSError, SSLError):
+                break
+            if data and self._between_requests and not self._timing_head and self._speaks_http11():
+                await self._start_head_timer()
+            await self.protocol.handle(RawData(data))
+        await self.protocol.handle(Closed())
         self._reader_done = True
         await self.idle_task.stop()
+
+    async def _start_head_timer(self) -> None:
+        self._timing_head = True
+        await self._head_timer.restart(self._task_group, self._head_timeout)
+
+    async def _stop_head_timer(self) -> None:
+        if self._timing_head:
+            self._timing_head = False
+            await self._head_timer.stop()
+
+    def _speaks_http11(self) -> bool:
+        return isinstance(self.protocol.protocol, H11Protocol)
+
+    async def _head_timeout(self) -> None:
+        await asyncio.sleep(self.header_timeout)
+        metrics.rejected_connections.labels(HEADER_TIMEOUT).inc()
+        if self._speaks_http11() and not self.writer.transport.is_closing():
+            self.writer.write(REQUEST_TIMEOUT)  # between requests: nothing else is being written
+        self._timing_head = False  # this task ends the connection: nothing may cancel it now
+        await asyncio.shield(self._initiate_server_close())
+
+
+class _Limited:
+    """Marks each request of a limited connection (admitted into the probe reserve) in its ASGI scope; the app
+    (`mirror.api.connection.ConnectionLimits`) serves probe paths and refuses the rest."""
+
+    def __init__(self, app: Any, reason: str) -> None:
+        self.app = app
+        self.reason = reason
+
+    async def __call__(self, scope: dict[str, Any], *args: Any) -> Any:
+        scope["extensions"][LIMITED] = {"reason": self.reason}
+        return await self.app(scope, *args)
+
+
+class HTTP11Only(EdgeH11Protocol):
+    """HTTP/1.1 without hypercorn's switches to cleartext HTTP/2 (h2c).
+
+    Registry clients speak HTTP/1.1 on plain HTTP; HTTP/2 comes with TLS, chosen by ALPN (hypercorn's
+    `H2Protocol`, untouched). An ``Upgrade: h2c`` header is ignored (RFC 9110 section 7.8 lets a server do so)
+    and the request is answered in HTTP/1.1; the HTTP/2 connection preface (prior knowledge) is answered 505
+    and the connection closed. One protocol on the plain port is one set of limits to get right.
+    """
+
+    _refused = False
+
+    async def _check_protocol(self, event: Any) -> None:
+        if event.method == b"PRI" and event.target == b"*" and event.http_version == b"2.0":
+            self._refused = True
+            await self._send_error_response(505)
+            await self.send(Closed())
+
+    async def _create_stream(self, request: Any) -> None:
+        if not self._refused:
+            await super()._create_stream(request)
 
 
 def _bind(host: str, port: int) -> str:
@@ -113,6 +206,7 @@ def hypercorn_config(settings: HttpConfig) -> HypercornConfig:
         server.certfile, server.keyfile = settings.certfile, settings.keyfile
     server.keep_alive_timeout = settings.keep_alive_timeout
     server.backlog = settings.backlog
+    server.ssl_handshake_timeout = settings.header_timeout  # a TLS handshake is part of getting the head in
     server.graceful_timeout = 5
     server.accesslog = None
     server.errorlog = logging.getLogger("hypercorn.error")
@@ -124,10 +218,12 @@ async def serve(app: Any, metrics_app: Any, settings: HttpConfig, shutdown_trigg
 
     Connections to both count against ``http.max_connections``.
     """
-    EdgeConnection.max_connections = settings.max_connections
+    EdgeConnection.admission = Admission(settings.max_connections, settings.max_connections_per_client)
     EdgeConnection.send_timeout = settings.send_timeout
+    EdgeConnection.header_timeout = settings.header_timeout
     hypercorn.asyncio.run.TCPServer = EdgeConnection  # type: ignore[misc]  # hypercorn has no hook for it
     sendfile.install()
+    hypercorn.protocol.H11Protocol = HTTP11Only  # type: ignore[misc]  # ProtocolWrapper looks it up here
     servers = [hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)]
     if settings.metrics_addr:
         metrics_server = HypercornConfig()

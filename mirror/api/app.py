@@ -10,7 +10,7 @@ from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,9 +18,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mirror import errors, metrics
 from mirror.api import admin, base, blobs, events, listings, manifests, peer, referrers, uploads
 from mirror.api.accesslog import AccessLog
-from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread
+from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread, ConnectionLimits, RefuseAmbiguousLength
 from mirror.api.guard import guarded
-from mirror.api.responses import API_VERSION_HEADER, error_response
+from mirror.api.responses import API_VERSION_HEADER, CLIENT_CLOSED_REQUEST, error_response
 from mirror.auth import Authorizer
 from mirror.cache import EdgeCache
 from mirror.cache.catalog import Catalog
@@ -79,6 +79,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
         code = errors.UNSUPPORTED if exc.status_code < 500 else errors.UNKNOWN
         error = errors.RegistryError(code, str(exc.detail), status=exc.status_code)
     return error_response(error)
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client hung up before its request body was complete (a pod deleted mid-push, a cancelled job): its
+    event, not the edge's failure. Nothing reaches the client; the status only names the event in the access
+    log and in ``mirror_http_requests_total`` (nginx's 499). Whatever the request had started (an upload
+    session) stays as it was before this request, so the client can resume."""
+    log.debug("client closed %s %s before its body was complete", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -141,8 +150,8 @@ def known_labels(config: Config) -> metrics.Known:
 
 
 def create_metrics_app() -> ASGIApp:
-    """Only ``/metrics``, for http.metrics_addr."""
-    return Starlette(routes=[METRICS_ROUTE])
+    """Only ``/metrics``, for http.metrics_addr (its connections count against the same limits)."""
+    return ConnectionLimits(Starlette(routes=[METRICS_ROUTE]))
 
 
 def create_app(config: Config) -> ASGIApp:
@@ -200,10 +209,13 @@ def create_app(config: Config) -> ASGIApp:
         exception_handlers={
             errors.RegistryError: registry_error,
             HTTPException: http_error,
+            ClientDisconnect: client_disconnected,
             Exception: unexpected_error,
         },
     )
     app.state.authorizer = authorizer
     metrics.start(known_labels(config))
-    served = RequestMetrics(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout)))
+    served = RequestMetrics(
+        ConnectionLimits(RefuseAmbiguousLength(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout))))
+    )
     return AccessLog(served, config.log) if config.log.access else served

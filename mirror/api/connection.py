@@ -1,5 +1,7 @@
 """Connection safety: keep-alive after requests answered before their body was read (a push refused early:
-413, 416, 404...), and a bound on how long a client may stall while sending a body."""
+413, 416, 404...), requests whose body length is ambiguous, and a bound on how long a client may stall while
+sending a body, whatever the protocol (HTTP/1.1 Content-Length or chunked, HTTP/2 DATA frames over TLS); and
+what a connection admitted past the connection limits may ask for (`mirror.admission`)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,13 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mirror import errors
+from mirror import errors, metrics
+from mirror.admission import CLIENT_FULL, LIMITED
+from mirror.api.responses import error_response
+
+# What a limited connection (admitted into the probe reserve while the edge or its client's address is full)
+# may ask for: the kubelet's probes and Prometheus. Keep in step with the chart's probes.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class CloseWhenBodyUnread:
@@ -21,7 +29,8 @@ class CloseWhenBodyUnread:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
+        # HTTP/2 streams end on their own (the server resets the rest of the body); only HTTP/1 shares a wire.
+        if scope["type"] != "http" or not scope.get("http_version", "1.1").startswith("1") or not _has_body(scope):
             await self.app(scope, receive, send)
             return
         body_done = False
@@ -41,12 +50,68 @@ class CloseWhenBodyUnread:
         await self.app(scope, tracking_receive, closing_send)
 
 
+class ConnectionLimits:
+    """On a limited connection (`mirror.admission`): serves a probe path, refuses anything else with 503
+    (the edge is full) or 429 (the client's address holds its share), ``Retry-After: 1``, counted in
+    ``mirror_rejected_connections_total``. Either way the connection closes after this one request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limited = scope.get("extensions", {}).get(LIMITED) if scope["type"] == "http" else None
+        if limited is None:
+            await self.app(scope, receive, send)
+            return
+        http1 = scope.get("http_version", "1.1").startswith("1")
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and http1:  # HTTP/2 refuses a Connection header
+                message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
+            await send(message)
+
+        if scope["path"] in PROBE_PATHS:
+            await self.app(scope, receive, closing_send)
+            return
+        reason = limited["reason"]
+        metrics.rejected_connections.labels(reason).inc()
+        if reason == CLIENT_FULL:
+            error = errors.RegistryError(
+                errors.TOO_MANY_REQUESTS, "too many connections from this address", headers={"Retry-After": "1"}
+            )
+        else:
+            error = errors.RegistryError(
+                errors.UNAVAILABLE, "the edge has no connection to spare", headers={"Retry-After": "1"}
+            )
+        await error_response(error)(scope, receive, closing_send)
+
+
+class RefuseAmbiguousLength:
+    """Answers 400 (and closes the connection) to an HTTP/1.1 request with both Content-Length and
+    Transfer-Encoding, as RFC 9112 section 6.3 allows: such a request is a smuggling attempt or a broken
+    client, and whichever length wins, some proxy on the way may have read the other one. (HTTP/2 forbids
+    Transfer-Encoding outright; the h2 library refuses it.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        names = {name for name, _ in scope.get("headers", ())} if scope["type"] == "http" else set()
+        if b"content-length" in names and b"transfer-encoding" in names:
+            message = "a request may not carry both Content-Length and Transfer-Encoding"
+            error = errors.RegistryError(errors.UNSUPPORTED, message, status=400, headers={"Connection": "close"})
+            await error_response(error)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class BodyReadTimeout:
     """Fails a request whose body stops arriving for `seconds`: 408, and the connection is closed.
 
     Without it a client that stalls mid-push holds its connection, its spool file and its upload session
     forever. The timeout is per read (as nginx's ``client_body_timeout``), so a large push on a slow link is
-    fine as long as bytes keep coming.
+    fine as long as bytes keep coming. It holds for every request, whatever its headers say: a request
+    without a body gets its (empty) end of body at once, and an HTTP/2 request need not announce its length.
     """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
@@ -54,7 +119,7 @@ class BodyReadTimeout:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         body_done = False
@@ -77,9 +142,9 @@ class BodyReadTimeout:
 
 
 def _has_body(scope: Scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"transfer-encoding":
-            return True
-        if name == b"content-length":
-            return value.strip() not in (b"", b"0")
-    return False
+    """Whether an HTTP/1 request has body bytes to come: any Transfer-Encoding, or a Content-Length that is not
+    zero (every header is looked at: with both, the transfer coding is what frames the body)."""
+    return any(
+        name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0"))
+        for name, value in scope.get("headers", ())
+    )

@@ -17,6 +17,9 @@ from mirror.sendfile import ZEROCOPY_SEND
 log = logging.getLogger(__name__)
 
 API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
+# Not sent (the client is gone): what the access log and the request metrics call a request whose client hung up
+# before its body was complete (nginx's "client closed request").
+CLIENT_CLOSED_REQUEST = 499
 SENDFILE_SEGMENT = 8 * 1024 * 1024  # per zero-copy send: served bytes and hang-ups are seen this often
 
 

@@ -25,6 +25,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "read_timeout": "60s",
         "send_timeout": "60s",
         "max_connections": 1024,
+        "max_connections_per_client": 64,
+        "header_timeout": "10s",
         "backlog": 1024,
     },
     "storage": {"driver": "filesystem", "delete": False},

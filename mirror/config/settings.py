@@ -14,10 +14,12 @@ class HttpConfig:
     metrics_addr: tuple[str, int] | None = None  # when set, /metrics is served there and not on the API address
     certfile: str = ""
     keyfile: str = ""
-    keep_alive_timeout: float = 75.0  # an idle connection, or one still sending its request head, is closed after it
+    keep_alive_timeout: float = 75.0  # an idle keep-alive connection is closed after it
+    header_timeout: float = 10.0  # longest time from accept (or a request's first byte) to its complete head
     read_timeout: float = 60.0  # longest pause while a client sends a request body (then 408 and close)
     send_timeout: float = 60.0  # longest time sent bytes may stay unacknowledged (a client that stopped reading)
-    max_connections: int = 1024  # connections open at once; more are closed as soon as they are accepted
+    max_connections: int = 1024  # connections open at once; more may only ask for a probe path (mirror.admission)
+    max_connections_per_client: int = 64  # connections open at once from one client address (at most max_connections // 2)
     backlog: int = 1024  # connections the kernel queues before they are accepted
 
 

@@ -101,7 +101,11 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             keep_alive_timeout=_positive_duration("http.keep_alive_timeout", raw["http"]["keep_alive_timeout"]),
             read_timeout=_positive_duration("http.read_timeout", raw["http"]["read_timeout"]),
             send_timeout=_positive_duration("http.send_timeout", raw["http"]["send_timeout"]),
+            header_timeout=_positive_duration("http.header_timeout", raw["http"]["header_timeout"]),
             max_connections=parse_int("http.max_connections", raw["http"]["max_connections"], 1, 1_000_000),
+            max_connections_per_client=parse_int(
+                "http.max_connections_per_client", raw["http"]["max_connections_per_client"], 1, 1_000_000
+            ),
             backlog=parse_int("http.backlog", raw["http"]["backlog"], 1, 65535),
         ),
         storage=StorageConfig(

@@ -62,6 +62,8 @@ def test_durations_parse(text, expected):
         ({"MIRROR_HTTP_SEND_TIMEOUT": "forever"}, "http.send_timeout"),
         ({"MIRROR_HTTP_KEEP_ALIVE_TIMEOUT": "-1"}, "http.keep_alive_timeout"),
         ({"MIRROR_HTTP_MAX_CONNECTIONS": "0"}, "http.max_connections"),
+        ({"MIRROR_HTTP_MAX_CONNECTIONS_PER_CLIENT": "0"}, "http.max_connections_per_client"),
+        ({"MIRROR_HTTP_HEADER_TIMEOUT": "0s"}, "http.header_timeout"),
         ({"MIRROR_HTTP_BACKLOG": "many"}, "http.backlog"),
         ({"MIRROR_CACHE_TAG_TTL": "soon"}, "cache.tag_ttl"),
         ({"MIRROR_FILL_FIRST_PART_SIZE": "1GiB"}, "fill.first_part_size"),
