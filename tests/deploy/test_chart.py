@@ -70,7 +70,7 @@ def test_defaults_run_one_locked_down_edge_per_node_on_its_node_ip():
     assert pod["tolerations"] == [{"operator": "Exists"}]
     assert pod["enableServiceLinks"] is False
     assert pod["hostNetwork"] is False
-    assert edge["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP", "hostPort": 5000}]
+    assert edge["ports"][0] == {"name": "http", "containerPort": 5000, "protocol": "TCP", "hostPort": 5000}
     assert edge["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert edge["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert edge["securityContext"]["readOnlyRootFilesystem"] is True
@@ -88,7 +88,7 @@ def test_host_network_region_binds_the_node_ip_and_uses_an_empty_dir_cache():
     edge = next(container for container in pod["containers"] if container["name"] == "edge")
     assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
     assert "hostPort" not in edge["ports"][0]
-    assert {"name": "MIRROR_HTTP_ADDR", "value": "$(NODE_IP):5000"} in edge["env"]
+    assert {"name": "MIRROR_HTTP_ADDR", "value": "[$(NODE_IP)]:5000"} in edge["env"]
     cache = next(volume for volume in pod["volumes"] if volume["name"] == "cache")
     assert cache == {"name": "cache", "emptyDir": {"sizeLimit": "80Gi"}}
     assert pod["nodeSelector"] == {"topology.kubernetes.io/region": "us-east-1"}

@@ -141,3 +141,12 @@ def test_wait_gives_up_when_a_node_never_answers():
     result = run("wait", "--service", "127.0.0.1", "--port", str(free_port()), "--timeout", "1")
     assert result.returncode == 1
     assert "not every pod" in result.stderr
+
+
+def test_a_hosts_toml_holding_a_credential_is_readable_by_its_owner_only(tmp_path):
+    (tmp_path / "authorization").write_text("Basic ZWRnZTpzZWNyZXQ=\n")
+    certs = tmp_path / "certs.d"
+    write(certs, "--registry", "registry.example.com", "--authorization-file", str(tmp_path / "authorization"))
+    write(certs, "--registry", "docker.io")
+    assert (certs / "registry.example.com/hosts.toml").stat().st_mode & 0o777 == 0o600
+    assert (certs / "docker.io/hosts.toml").stat().st_mode & 0o777 == 0o644

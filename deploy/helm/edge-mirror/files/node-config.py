@@ -128,9 +128,14 @@ def _existing(path: Path) -> dict[str, Any]:
     return {}
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, text: str, mode: int) -> None:
+    """Replace `path` with `text`, created with `mode` (0600 when it holds a credential: no umask, no window)."""
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(file.fileno(), mode)
+        file.write(text)
     os.replace(temporary, path)
 
 
@@ -147,7 +152,9 @@ def write(certs_dir: Path, registries: list[tuple[str, str]], edge: str, dial_ti
         existing_hosts = original.get("host", {}) if prepend_existing else {}
         if prepend_existing and original.get("server"):
             server = original["server"]
-        _atomic_write(path, hosts_toml(server, edge, dial_timeout, authorization, existing_hosts))
+        # containerd (root) reads it; an Authorization header in it is a credential: owner-only then.
+        _atomic_write(path, hosts_toml(server, edge, dial_timeout, authorization, existing_hosts),
+                      0o600 if authorization else 0o644)
         written.append(path)
     return written
 

@@ -28,12 +28,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
 
+{{/* Every address of the pod: IPv4 only, or IPv6 and IPv4 ("[::]" is dual stack on Linux). */}}
+{{- define "edge-mirror.anyAddress" -}}
+{{- ternary "[::]" "0.0.0.0" (has .Values.ipFamily (list "IPv6" "DualStack")) }}
+{{- end }}
+
 {{/* The edge's TOML settings: the values' config, with the port and cache the chart decides. */}}
 {{- define "edge-mirror.config" -}}
 {{- $config := deepCopy .Values.config }}
 {{- $size := printf "%dMiB" (div (mul (int .Values.cache.sizeGiB) 1024 (int .Values.cache.usePercent)) 100) }}
 {{- $_ := set $config "cache" (merge (dict "dir" "/var/cache/edge-mirror" "size" $size) (default (dict) $config.cache)) }}
-{{- $_ := set $config "http" (merge (dict "addr" (printf "0.0.0.0:%d" (int .Values.port))) (omit (default (dict) $config.http) "addr")) }}
+{{- $_ := set $config "http" (merge (default (dict) $config.http) (dict "addr" (printf "%s:%d" (include "edge-mirror.anyAddress" .) (int .Values.port)) "metrics_addr" (printf "%s:%d" (include "edge-mirror.anyAddress" .) (int .Values.metricsPort)))) }}
 {{- if .Values.admin.enabled }}
 {{- $_ := set $config "admin" (dict "enabled" true) }}
 {{- end }}
