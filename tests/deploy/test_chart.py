@@ -141,16 +141,31 @@ def test_the_restore_hook_runs_on_every_node_and_helm_waits_for_it():
     objects = render()
     hook = find(objects, "DaemonSet", "edge-edge-mirror-restore")
     script = find(objects, "ConfigMap", "edge-edge-mirror-restore")
-    service = find(objects, "Service", "edge-edge-mirror-restore")
     wait = find(objects, "Pod", "edge-edge-mirror-restore-wait")
-    for item in (hook, script, service, wait):
+    rbac = [find(objects, kind, "edge-edge-mirror-restore-wait") for kind in ("ServiceAccount", "Role", "RoleBinding")]
+    for item in (hook, script, wait, *rbac):
         assert item["metadata"]["annotations"]["helm.sh/hook"] == "post-delete"
-    weights = [int(item["metadata"]["annotations"]["helm.sh/hook-weight"]) for item in (script, hook, service, wait)]
-    assert weights == sorted(weights) and weights[-1] > weights[1]  # the wait pod comes last
-    assert hook["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}]
-    assert hook["spec"]["template"]["spec"]["initContainers"][0]["command"][-1] == "restore"
-    assert service["spec"]["selector"] == hook["spec"]["template"]["metadata"]["labels"]
-    assert service["spec"]["publishNotReadyAddresses"] is True
+        # Deleted on failure too: no root hostPath DaemonSet outlives the release.
+        assert item["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == \
+            "before-hook-creation,hook-succeeded,hook-failed"
+    weights = [int(item["metadata"]["annotations"]["helm.sh/hook-weight"]) for item in (script, *rbac, hook, wait)]
+    assert weights == sorted(weights) and weights[-1] > weights[-2]  # the wait pod comes last
+    pod = hook["spec"]["template"]["spec"]
+    assert pod["tolerations"][0] == {"operator": "Exists"}
+    assert pod["initContainers"][0]["command"][-2:] == ["restore", "--all"]
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["port"] == "done"  # ready = restored
     command = wait["spec"]["containers"][0]["command"]
-    assert command[2] == "wait" and command[command.index("--service") + 1] == "edge-edge-mirror-restore.edge-mirror.svc"
+    assert command[2] == "wait" and command[command.index("--daemonset") + 1] == hook["metadata"]["name"]
+    assert wait["spec"]["serviceAccountName"] == "edge-edge-mirror-restore-wait"
+    assert rbac[1]["rules"] == [{"apiGroups": ["apps"], "resources": ["daemonsets"],
+                                 "resourceNames": [hook["metadata"]["name"]], "verbs": ["get"]}]
     assert script["data"]["node-config.py"] == (CHART / "files/node-config.py").read_text()
+
+
+def test_with_node_config_disabled_the_init_container_puts_back_what_an_earlier_release_wrote():
+    pod = find(render({"nodeConfig": {"enabled": False}}), "DaemonSet", "edge-edge-mirror")["spec"]["template"]["spec"]
+    assert [container["name"] for container in pod["initContainers"]] == ["cache-owner", "node-config-restore"]
+    assert pod["initContainers"][1]["command"][-2:] == ["restore", "--all"]
+    untouched = find(render({"nodeConfig": {"enabled": False, "restoreWhenDisabled": False}}), "DaemonSet",
+                     "edge-edge-mirror")["spec"]["template"]["spec"]
+    assert "host-containerd" not in {volume["name"] for volume in untouched["volumes"]}

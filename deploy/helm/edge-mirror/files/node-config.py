@@ -7,15 +7,17 @@ very file to make the ``hosts.toml`` files the real containerd pulls with.
 ``write``: for each ``--registry HOST[=SERVER]`` the file sends pull and resolve to ``--edge`` first (short
 ``dial_timeout``, so a node whose edge is down falls through quickly), then, with ``--prepend-existing``, to the
 hosts the node already had, and finally to ``SERVER`` (``https://HOST``; Docker Hub's is
-``https://registry-1.docker.io``). An Authorization header for the edge can be read from a file (a mounted Secret).
-An existing ``hosts.toml`` is kept once as ``hosts.toml.edge-mirror-orig`` before it is replaced.
+``https://registry-1.docker.io``). An Authorization header for the edge can be read from a file (a mounted Secret);
+such a file is written 0600. An existing ``hosts.toml`` is kept once as ``hosts.toml.edge-mirror-orig`` before it
+is replaced. A file written earlier for a registry no longer listed (an upgrade dropped it) is restored first.
 
-``restore``: puts the kept original back, or removes the file (and its directory if left empty) where there was none.
+``restore``: puts the kept original back, or removes the file (and its directory if left empty) where there was
+none; ``--all``: also every other file this script wrote (``nodeConfig.enabled=false``, uninstall).
 
 ``done`` and ``wait`` let ``helm uninstall`` wait for every node's restore: the post-delete DaemonSet runs
-``restore`` as its init container and ``done`` (answer 200 on ``--port``) after it; the hook's wait pod runs
-``wait``, which returns once every address of the DaemonSet's headless ``--service`` answers, twice in a row with
-the same set of addresses (or fails after ``--timeout`` seconds).
+``restore`` as its init container and ``done`` (answer 200 on ``--port``, its readiness) after it, so a pod is
+ready only once its node is restored; the hook's wait pod runs ``wait``, which asks the API server for the
+DaemonSet's status until every node it should run on has a ready pod (or fails after ``--timeout`` seconds).
 
 The certs.d directory is ``--certs-dir``, or the first entry of the ``config_path`` set in containerd's
 ``--containerd-config`` (version 2: the ``io.containerd.grpc.v1.cri`` plugin; version 3, containerd 2.x:
@@ -26,20 +28,22 @@ Standard library only: it runs in the edge image, or any Python 3.11.
 from __future__ import annotations
 
 import argparse
-import http.client
 import http.server
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 import tomllib
+import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 MARKER = "# Written by edge-mirror's node-config; `node-config.py restore` puts back what was here.\n"
 BACKUP_SUFFIX = ".edge-mirror-orig"
 DOCKER_HUB_SERVER = "https://registry-1.docker.io"
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 CRI_PLUGINS = ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images")
 
 
@@ -141,7 +145,9 @@ def _atomic_write(path: Path, text: str, mode: int) -> None:
 
 def write(certs_dir: Path, registries: list[tuple[str, str]], edge: str, dial_timeout: str,
           authorization: str | None, prepend_existing: bool) -> list[Path]:
-    written = []
+    """Write each registry's file, after restoring those an earlier run wrote for registries no longer listed."""
+    listed = {host for host, _ in registries}
+    written = restore(certs_dir, [host for host in written_hosts(certs_dir) if host not in listed])
     for host, server in registries:
         path = certs_dir / host / "hosts.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +163,21 @@ def write(certs_dir: Path, registries: list[tuple[str, str]], edge: str, dial_ti
                       0o600 if authorization else 0o644)
         written.append(path)
     return written
+
+
+def written_hosts(certs_dir: Path) -> list[str]:
+    """Every registry whose ``hosts.toml`` this script wrote (its first line is the marker)."""
+    if not certs_dir.is_dir():
+        return []
+    return sorted(path.parent.name for path in certs_dir.glob("*/hosts.toml") if _is_ours(path))
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        with path.open() as file:
+            return file.readline() == MARKER
+    except OSError:
+        return False
 
 
 def restore(certs_dir: Path, hosts: list[str]) -> list[Path]:
@@ -203,34 +224,74 @@ def serve_done(port: int) -> None:
     server.serve_forever()
 
 
-def _answers(address: str, port: int) -> bool:
-    connection = http.client.HTTPConnection(address, port, timeout=2)
-    try:
-        connection.request("GET", "/")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
+def daemonset_restored(daemonset: dict[str, Any]) -> tuple[bool, str]:
+    """Whether every node the restore DaemonSet should run on has a ready pod (ready = its restore has run), and
+    a progress line. Never true before the DaemonSet controller has looked at this generation of it: a status
+    that is not there yet, or that counts only the pods made so far, does not pass."""
+    generation = daemonset.get("metadata", {}).get("generation", 0)
+    status = daemonset.get("status", {})
+    desired = status.get("desiredNumberScheduled", 0)
+    ready = status.get("numberReady", 0)
+    updated = status.get("updatedNumberScheduled", 0)
+    observed = status.get("observedGeneration", 0)
+    done = generation > 0 and observed >= generation and ready == desired and updated == desired
+    return done, f"{ready}/{desired} nodes restored"
 
 
-def wait_done(service: str, port: int, timeout: float, interval: float = 2.0) -> bool:
-    """True once every address `service` resolves to answers on `port`, the same set twice in a row."""
-    deadline = time.monotonic() + timeout
-    previous: set[str] | None = None
-    while time.monotonic() < deadline:
+def in_cluster_api() -> str:
+    host = os.environ.get("KUBERNETES_SERVICE_HOST", "kubernetes.default.svc")
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def daemonset_fetcher(api: str, namespace: str, name: str, token_file: Path | None,
+                      ca_file: Path | None) -> Callable[[], dict[str, Any]]:
+    """GET the DaemonSet from the API server (the token is re-read each time: projected tokens rotate)."""
+    url = f"{api.rstrip('/')}/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}"
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file and ca_file.exists() else None
+
+    def fetch() -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if token_file and token_file.exists():
+            headers["Authorization"] = f"Bearer {token_file.read_text().strip()}"
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10,
+                                    context=context if url.startswith("https") else None) as response:
+            return json.loads(response.read())
+
+    return fetch
+
+
+def wait_restored(fetch: Callable[[], dict[str, Any]], timeout: float, interval: float = 2.0,
+                  clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep) -> tuple[bool, str]:
+    """Poll `fetch` until the DaemonSet reports every node restored, or `timeout` seconds have passed."""
+    deadline = clock() + timeout
+    progress = "no answer from the API server yet"
+    while True:
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(service, port, proto=socket.IPPROTO_TCP)}
-        except socket.gaierror:
-            addresses = set()
-        if addresses and all(_answers(address, port) for address in addresses):
-            if addresses == previous:
-                return True
-            previous = addresses
-        else:
-            previous = None
-        time.sleep(interval)
-    return False
+            done, progress = daemonset_restored(fetch())
+            if done:
+                return True, progress
+        except (OSError, ValueError) as error:
+            progress = f"{progress}; last API error: {error}"
+        if clock() + interval > deadline:
+            return False, progress
+        sleep(interval)
+
+
+def _wait(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> int:
+    if not arguments.daemonset:
+        parser.error("wait needs --daemonset")
+    fetch = daemonset_fetcher(arguments.api_server or in_cluster_api(), arguments.namespace, arguments.daemonset,
+                              arguments.token_file, arguments.ca_file)
+    done, progress = wait_restored(fetch, arguments.timeout)
+    if done:
+        print(f"node-config: {progress}")
+        return 0
+    print(f"node-config: restore not confirmed in {arguments.timeout:g}s ({progress}). On a large cluster set "
+          "nodeConfig.restoreTimeout higher and run `helm uninstall --timeout` above it (README, Deploy).",
+          file=sys.stderr)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,28 +305,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certs-dir", type=Path, help="containerd's certs.d (default: detected from its config)")
     parser.add_argument("--containerd-config", type=Path, default=Path("/etc/containerd/config.toml"))
     parser.add_argument("--host-root", type=Path, default=Path("/"), help="where the node's / is mounted")
-    parser.add_argument("--port", type=int, default=8080, help="done/wait: the port the restore pods answer on")
-    parser.add_argument("--service", help="wait: the headless Service of the restore pods")
-    parser.add_argument("--timeout", type=float, default=600, help="wait: give up after this many seconds")
+    parser.add_argument("--all", action="store_true", help="restore: also every other file this script wrote")
+    parser.add_argument("--port", type=int, default=8080, help="done: the port the restore pod answers on")
+    parser.add_argument("--daemonset", help="wait: the restore DaemonSet, in --namespace")
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--api-server", default="", help="wait: default: the in-cluster API server")
+    parser.add_argument("--token-file", type=Path, default=SERVICE_ACCOUNT / "token")
+    parser.add_argument("--ca-file", type=Path, default=SERVICE_ACCOUNT / "ca.crt")
+    parser.add_argument("--timeout", type=float, default=240, help="wait: give up after this many seconds")
     arguments = parser.parse_args(argv)
     if arguments.action == "done":
         serve_done(arguments.port)
         return 0
     if arguments.action == "wait":
-        if not arguments.service:
-            parser.error("wait needs --service")
-        if wait_done(arguments.service, arguments.port, arguments.timeout):
-            print(f"node-config: every pod behind {arguments.service} has restored its node")
-            return 0
-        print(f"node-config: not every pod behind {arguments.service} answered in {arguments.timeout:g}s", file=sys.stderr)
-        return 1
-    if not arguments.registry:
+        return _wait(parser, arguments)
+    if not arguments.registry and not (arguments.action == "restore" and arguments.all):
         parser.error(f"{arguments.action} needs at least one --registry")
     try:
         registries = [parse_registry(text) for text in arguments.registry]
         certs_dir = arguments.certs_dir or detect_certs_dir(arguments.containerd_config, arguments.host_root)
         if arguments.action == "restore":
-            done = restore(certs_dir, [host for host, _ in registries])
+            hosts = [host for host, _ in registries]
+            if arguments.all:
+                hosts += [host for host in written_hosts(certs_dir) if host not in hosts]
+            done = restore(certs_dir, hosts)
         else:
             if not arguments.edge:
                 raise NodeConfigError("--edge is required to write")
