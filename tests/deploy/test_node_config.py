@@ -133,3 +133,36 @@ def test_a_hosts_toml_holding_a_credential_is_readable_by_its_owner_only(tmp_pat
     write(tmp_path / "plain", "--registry", "docker.io")
     assert (certs / "registry.example.com/hosts.toml").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "plain/docker.io/hosts.toml").stat().st_mode & 0o777 == 0o644
+
+
+# A registry behind a private CA with mTLS and a header, and a cache host with its own CA: containerd 1.6-2.x keys.
+PRIVATE = '''server = "https://registry.corp.example"
+ca = "/etc/containerd/certs.d/registry.corp.example/ca.crt"
+client = [["/etc/certs/client.crt", "/etc/certs/client.key"]]
+skip_verify = false
+capabilities = ["pull", "resolve", "push"]
+
+[header]
+  X-Tenant = ["team-a"]
+
+[host."https://cache.corp.example"]
+  capabilities = ["pull"]
+  ca = ["/etc/certs/cache-ca.crt"]
+  [host."https://cache.corp.example".header]
+    X-Cache = ["1"]
+'''
+
+
+def test_prepend_existing_keeps_the_registrys_own_tls_client_and_header_settings(tmp_path):
+    (tmp_path / "registry.corp.example").mkdir()
+    (tmp_path / "registry.corp.example/hosts.toml").write_text(PRIVATE)
+    write(tmp_path, "--registry", "registry.corp.example", "--prepend-existing")
+    written = tomllib.loads((tmp_path / "registry.corp.example/hosts.toml").read_text())
+    original = tomllib.loads(PRIVATE)
+    assert list(written["host"]) == ["http://192.0.2.10:5000", "https://cache.corp.example"]
+    assert written["host"]["https://cache.corp.example"] == original["host"]["https://cache.corp.example"]
+    assert {key: value for key, value in written.items() if key != "host"} == \
+        {key: value for key, value in original.items() if key != "host"}
+    assert (tmp_path / "registry.corp.example/hosts.toml").stat().st_mode & 0o777 == 0o600  # it carries headers
+    assert run("restore", "--certs-dir", tmp_path, "--registry", "registry.corp.example").returncode == 0
+    assert (tmp_path / "registry.corp.example/hosts.toml").read_text() == PRIVATE

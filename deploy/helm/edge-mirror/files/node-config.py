@@ -83,6 +83,10 @@ def detect_certs_dir(containerd_config: Path, host_root: Path) -> Path:
     )
 
 
+def _toml_key(key: str) -> str:
+    return key if key and all(char.isascii() and (char.isalnum() or char in "_-") for char in key) else json.dumps(key)
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -92,36 +96,45 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)  # a JSON string is a TOML basic string
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(key)} = {_toml_value(item)}" for key, item in value.items()) + "}"
     raise NodeConfigError(f"cannot write {value!r} into hosts.toml")
 
 
-def _host_table(url: str, settings: dict[str, Any]) -> str:
-    name = f"host.{json.dumps(url)}"
-    lines = [f"[{name}]"]
-    tables = {key: value for key, value in settings.items() if isinstance(value, dict)}
-    lines += [f"  {key} = {_toml_value(value)}" for key, value in settings.items() if key not in tables]
-    for key, table in tables.items():
-        lines.append(f"  [{name}.{key}]")
-        lines += [f"    {json.dumps(inner)} = {_toml_value(value)}" for inner, value in table.items()]
-    return "\n".join(lines) + "\n"
+def _toml_table(name: str, table: dict[str, Any], indent: str = "") -> list[str]:
+    """``[name]`` with its keys, then its sub-tables (TOML wants a table's keys before its sub-tables)."""
+    lines = [f"{indent}[{name}]"] if name else []
+    inner = indent + "  " if name else ""
+    subtables = {key: value for key, value in table.items() if isinstance(value, dict)}
+    lines += [f"{inner}{_toml_key(key)} = {_toml_value(value)}" for key, value in table.items() if key not in subtables]
+    for key, value in subtables.items():
+        lines += _toml_table(f"{name}.{_toml_key(key)}" if name else _toml_key(key), value, inner)
+    return lines
 
 
-def hosts_toml(
-    server: str, edge: str, dial_timeout: str, authorization: str | None, existing_hosts: dict[str, Any]
-) -> str:
-    """The file: the edge first, then the node's own earlier hosts, then `server` as the fallback."""
+def hosts_toml(server: str, edge: str, dial_timeout: str, authorization: str | None,
+               original: dict[str, Any]) -> str:
+    """The file: the edge first, then the node's own earlier hosts, then `server` as the fallback. `original`'s
+    other top-level settings (``ca``, ``client``, ``skip_verify``, ``[header]``...: they belong to the server) and
+    its hosts are kept as they were (``prependExisting``)."""
     edge_settings: dict[str, Any] = {"capabilities": ["pull", "resolve"]}
     if dial_timeout:
         edge_settings["dial_timeout"] = dial_timeout
     if authorization:
         edge_settings["header"] = {"Authorization": [authorization]}
-    parts = [MARKER + f"server = {json.dumps(server)}\n", _host_table(edge, edge_settings)]
-    parts += [_host_table(url, settings) for url, settings in existing_hosts.items() if url != edge]
-    return "\n".join(parts)
+    top = {"server": server, **{key: value for key, value in original.items() if key not in ("server", "host")}}
+    hosts = {edge: edge_settings, **{url: settings for url, settings in original.get("host", {}).items() if url != edge}}
+    parts = ["\n".join(_toml_table("", top)) + "\n"]
+    parts += ["\n".join(_toml_table(f"host.{json.dumps(url)}", settings)) + "\n" for url, settings in hosts.items()]
+    return MARKER + "\n".join(parts)
+
+
+def _has_header(table: dict[str, Any]) -> bool:
+    return any(key == "header" or (isinstance(value, dict) and _has_header(value)) for key, value in table.items())
 
 
 def _existing(path: Path) -> dict[str, Any]:
-    """The original file's ``server`` and ``host`` tables (from the kept copy when there is one)."""
+    """The node's own file for this registry, parsed (from the kept copy when there is one)."""
     backup = path.with_name(path.name + BACKUP_SUFFIX)
     for candidate in (backup, path):
         if candidate.exists() and not (candidate == path and candidate.read_text().startswith(MARKER)):
@@ -155,12 +168,11 @@ def write(certs_dir: Path, registries: list[tuple[str, str]], edge: str, dial_ti
         backup = path.with_name(path.name + BACKUP_SUFFIX)
         if path.exists() and not path.read_text().startswith(MARKER) and not backup.exists():
             os.replace(path, backup)
-        existing_hosts = original.get("host", {}) if prepend_existing else {}
-        if prepend_existing and original.get("server"):
-            server = original["server"]
-        # containerd (root) reads it; an Authorization header in it is a credential: owner-only then.
-        _atomic_write(path, hosts_toml(server, edge, dial_timeout, authorization, existing_hosts),
-                      0o600 if authorization else 0o644)
+        kept = original if prepend_existing else {}
+        server = kept.get("server") or server
+        text = hosts_toml(server, edge, dial_timeout, authorization, kept)
+        # containerd (root) reads it; a header in it (an Authorization) is a credential: owner-only then.
+        _atomic_write(path, text, 0o600 if authorization or _has_header(kept) else 0o644)
         written.append(path)
     return written
 
