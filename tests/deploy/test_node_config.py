@@ -166,3 +166,49 @@ def test_prepend_existing_keeps_the_registrys_own_tls_client_and_header_settings
     assert (tmp_path / "registry.corp.example/hosts.toml").stat().st_mode & 0o777 == 0o600  # it carries headers
     assert run("restore", "--certs-dir", tmp_path, "--registry", "registry.corp.example").returncode == 0
     assert (tmp_path / "registry.corp.example/hosts.toml").read_text() == PRIVATE
+
+
+V2_ROOT = 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+
+
+@pytest.mark.parametrize(
+    ("files", "certs_dir"),
+    [
+        # containerd 1.6-style version 1 (no `version` key): the short plugin name.
+        ({"config.toml": '[plugins.cri.registry]\n  config_path = "/etc/containerd/v1.d"\n'}, "v1.d"),
+        # containerd 1.7-style: the root only imports drop-ins (a glob), one of which configures the registry.
+        ({"config.toml": 'version = 2\nimports = ["/etc/containerd/conf.d/*.toml"]\n',
+          "conf.d/10-runtime.toml": 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "overlayfs"\n',
+          "conf.d/20-registry.toml": 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/dropin.d"\n'},
+         "dropin.d"),
+        # A relative import, and a later drop-in's CRI table replacing the root's whole (containerd 1.x merge).
+        ({"config.toml": V2_ROOT.replace("version = 2\n", 'version = 2\nimports = ["extra/registry.toml"]\n'),
+          "extra/registry.toml": 'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/relative.d"\n'},
+         "relative.d"),
+        # containerd 2.x: version 3, the images plugin, the first directory of a list.
+        ({"config.toml": 'version = 3\n[plugins."io.containerd.cri.v1.images".registry]\n  config_path = "/etc/containerd/v3.d:/etc/docker/certs.d"\n'},
+         "v3.d"),
+        # containerd 2.x with a version 3 file that leaves config_path unset: its built-in default.
+        ({"config.toml": 'version = 3\n[plugins."io.containerd.cri.v1.images"]\n  use_local_image_pull = true\n'}, "certs.d"),
+        # No file at all (containerd 2.x runs on its defaults).
+        ({}, "certs.d"),
+    ],
+    ids=["v1-containerd-1.6", "imports-glob-containerd-1.7", "relative-import-replaces-root", "v3-containerd-2.x",
+         "v3-default", "no-file"],
+)
+def test_the_certs_dir_is_found_in_every_containerd_config_shape(tmp_path, files, certs_dir):
+    for name, text in files.items():
+        (tmp_path / "etc/containerd" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "etc/containerd" / name).write_text(text)
+    result = run("write", "--host-root", tmp_path, "--edge", "http://192.0.2.10:5000", "--registry", "docker.io")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "etc/containerd" / certs_dir / "docker.io/hosts.toml").exists()
+
+
+def test_a_per_node_override_file_names_the_certs_dir(tmp_path):
+    (tmp_path / "etc/containerd").mkdir(parents=True)
+    (tmp_path / "etc/containerd/config.toml").write_text("version = 2\n")  # would be refused without the override
+    (tmp_path / "etc/containerd/edge-mirror-certs-dir").write_text("/etc/containerd/node.d\n")
+    result = run("write", "--host-root", tmp_path, "--edge", "http://192.0.2.10:5000", "--registry", "docker.io")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "etc/containerd/node.d/docker.io/hosts.toml").exists()

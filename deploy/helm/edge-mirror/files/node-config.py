@@ -19,15 +19,18 @@ none; ``--all``: also every other file this script wrote (``nodeConfig.enabled=f
 ready only once its node is restored; the hook's wait pod runs ``wait``, which asks the API server for the
 DaemonSet's status until every node it should run on has a ready pod (or fails after ``--timeout`` seconds).
 
-The certs.d directory is ``--certs-dir``, or the first entry of the ``config_path`` set in containerd's
-``--containerd-config`` (version 2: the ``io.containerd.grpc.v1.cri`` plugin; version 3, containerd 2.x:
-``io.containerd.cri.v1.images``), looked up under ``--host-root`` where the node's filesystem is mounted.
+The certs.d directory is ``--certs-dir``; else the path in the node's ``--override-file`` (a per-node override);
+else the first entry of the CRI registry ``config_path`` in containerd's ``--containerd-config`` and its
+``imports`` drop-ins (version 1: ``plugins.cri``; 2: ``io.containerd.grpc.v1.cri``; 3, containerd 2.x:
+``io.containerd.cri.v1.images``); else, with no config file or a version 3 one, containerd 2.x's default
+``/etc/containerd/certs.d``. All looked up under ``--host-root`` where the node's filesystem is mounted.
 Standard library only: it runs in the edge image, or any Python 3.11.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import http.server
 import json
 import os
@@ -43,6 +46,7 @@ from typing import Any, Callable
 MARKER = "# Written by edge-mirror's node-config; `node-config.py restore` puts back what was here.\n"
 BACKUP_SUFFIX = ".edge-mirror-orig"
 DOCKER_HUB_SERVER = "https://registry-1.docker.io"
+DEFAULT_CERTS_DIR = "/etc/containerd/certs.d"  # containerd 2.x: config_path defaults to it (then /etc/docker/certs.d)
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 CRI_PLUGINS = ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images")
 
@@ -64,22 +68,74 @@ def parse_registry(text: str) -> tuple[str, str]:
     return host, server.strip() or default_server(host)
 
 
-def detect_certs_dir(containerd_config: Path, host_root: Path) -> Path:
-    """The first directory of the CRI registry ``config_path`` in containerd's config, under `host_root`."""
-    config_file = host_root / containerd_config.relative_to("/")
-    try:
-        document = tomllib.loads(config_file.read_text())
-    except FileNotFoundError:
-        raise NodeConfigError(f"{containerd_config} does not exist on the node; set --certs-dir") from None
-    plugins = document.get("plugins", {})
-    for plugin in CRI_PLUGINS:
-        config_path = plugins.get(plugin, {}).get("registry", {}).get("config_path", "")
-        if config_path:
-            first = config_path.split(":")[0]
-            return host_root / Path(first).relative_to("/")
+def _on_host(host_root: Path, path: str | Path) -> Path:
+    return host_root / Path(path).relative_to("/")
+
+
+def _containerd_documents(config_file: str, host_root: Path) -> list[dict[str, Any]]:
+    """containerd's config file, then its ``imports`` (recursively), in the order containerd merges them: a path
+    relative to the file that imports it, a ``*`` pattern expanded in sorted order, a missing file skipped."""
+    documents, pending, loaded = [], [config_file], set()
+    while pending:
+        path = os.path.normpath(pending.pop(0))
+        if path in loaded:
+            continue
+        loaded.add(path)
+        try:
+            document = tomllib.loads(_on_host(host_root, path).read_text())
+        except FileNotFoundError:
+            continue
+        except tomllib.TOMLDecodeError as error:
+            raise NodeConfigError(f"{path} is not valid TOML: {error}") from None
+        documents.append(document)
+        for entry in document.get("imports", []):
+            entry = entry if entry.startswith("/") else os.path.join(os.path.dirname(path), entry)
+            if "*" in entry:
+                matches = glob.glob(str(_on_host(host_root, os.path.normpath(entry))))
+                pending += ["/" + str(Path(match).relative_to(host_root)) for match in sorted(matches)]
+            else:
+                pending.append(entry)
+    return documents
+
+
+def _cri_config_path(documents: list[dict[str, Any]]) -> str | None:
+    """The registry ``config_path`` containerd ends up with after merging `documents` in order. containerd 1.x
+    (config version 1 or 2) replaces a plugin's whole table with a later file's; 2.x (version 3) merges keys."""
+    version = documents[0].get("version", 1)  # a config without `version` is version 1 (containerd 1.x)
+    names = {1: ("cri", "io.containerd.grpc.v1.cri"), 2: ("io.containerd.grpc.v1.cri",)}.get(version, CRI_PLUGINS)
+    config_path = None
+    for document in documents:
+        for name in names:
+            plugin = document.get("plugins", {}).get(name)
+            if plugin is None:
+                continue
+            found = plugin.get("registry", {}).get("config_path")
+            config_path = found if version < 3 else (found or config_path)
+    return config_path
+
+
+def detect_certs_dir(containerd_config: Path, host_root: Path, override_file: Path | None = None) -> Path:
+    """The certs.d directory containerd reads on this node, under `host_root`: the per-node override file's path
+    if there is one, else the first directory of the CRI registry ``config_path`` in containerd's config and its
+    imports, else containerd 2.x's built-in default where no config file (or a version 3 one) leaves it unset."""
+    if override_file and _on_host(host_root, override_file).is_file():
+        override = _on_host(host_root, override_file).read_text().strip()
+        if override.startswith("/"):
+            return _on_host(host_root, override)
+        raise NodeConfigError(f"{override_file} must hold an absolute certs.d path, not {override!r}")
+    documents = _containerd_documents(str(containerd_config), host_root)
+    config_path = _cri_config_path(documents) if documents else None
+    if config_path:
+        return _on_host(host_root, config_path.split(":")[0])
+    if not documents or documents[0].get("version", 1) >= 3:
+        if not documents:
+            print(f"node-config: no {containerd_config}: using containerd 2.x's default {DEFAULT_CERTS_DIR} "
+                  "(containerd 1.x reads it only with config_path set)", file=sys.stderr)
+        return _on_host(host_root, DEFAULT_CERTS_DIR)
     raise NodeConfigError(
-        f"{containerd_config} sets no registry config_path (plugins.\"{CRI_PLUGINS[0]}\".registry.config_path); "
-        "set it to /etc/containerd/certs.d and restart containerd, or pass --certs-dir"
+        f"{containerd_config} (and its imports) set no registry config_path: containerd 1.x reads no certs.d then. "
+        f"Set plugins.\"{CRI_PLUGINS[0]}\".registry.config_path = \"{DEFAULT_CERTS_DIR}\" and restart containerd, "
+        f"or write this node's certs.d path into {override_file or '--override-file'} (or pass --certs-dir)"
     )
 
 
@@ -316,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepend-existing", action="store_true", help="keep the node's earlier hosts after the edge")
     parser.add_argument("--certs-dir", type=Path, help="containerd's certs.d (default: detected from its config)")
     parser.add_argument("--containerd-config", type=Path, default=Path("/etc/containerd/config.toml"))
+    parser.add_argument("--override-file", type=Path, default=Path("/etc/containerd/edge-mirror-certs-dir"),
+                        help="a node file holding this node's certs.d path, read before containerd's config")
     parser.add_argument("--host-root", type=Path, default=Path("/"), help="where the node's / is mounted")
     parser.add_argument("--all", action="store_true", help="restore: also every other file this script wrote")
     parser.add_argument("--port", type=int, default=8080, help="done: the port the restore pod answers on")
@@ -335,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{arguments.action} needs at least one --registry")
     try:
         registries = [parse_registry(text) for text in arguments.registry]
-        certs_dir = arguments.certs_dir or detect_certs_dir(arguments.containerd_config, arguments.host_root)
+        certs_dir = arguments.certs_dir or detect_certs_dir(arguments.containerd_config, arguments.host_root,
+                                                             arguments.override_file)
         if arguments.action == "restore":
             hosts = [host for host, _ in registries]
             if arguments.all:

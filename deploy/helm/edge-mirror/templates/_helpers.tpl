@@ -117,6 +117,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - /host
 - --containerd-config
 - {{ .Values.nodeConfig.containerdConfig | quote }}
+- --override-file
+- {{ .Values.nodeConfig.overrideFile | quote }}
 {{- with .Values.nodeConfig.configPath }}
 - --certs-dir
 - {{ printf "/host%s" . | quote }}
