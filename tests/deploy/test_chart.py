@@ -91,7 +91,7 @@ def test_host_network_region_binds_the_node_ip_and_uses_an_empty_dir_cache():
     assert {"name": "MIRROR_HTTP_ADDR", "value": "[$(NODE_IP)]:5000"} in edge["env"]
     cache = next(volume for volume in pod["volumes"] if volume["name"] == "cache")
     assert cache == {"name": "cache", "emptyDir": {"sizeLimit": "80Gi"}}
-    assert pod["nodeSelector"] == {"topology.kubernetes.io/region": "us-east-1"}
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "topology.kubernetes.io/region": "us-east-1"}
     assert any(volume["name"] == "auth" and volume["secret"]["secretName"] == "edge-mirror-auth" for volume in pod["volumes"])
 
 

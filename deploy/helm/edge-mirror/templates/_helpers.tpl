@@ -154,3 +154,35 @@ runAsGroup: 0
 readOnlyRootFilesystem: true
 allowPrivilegeEscalation: false
 {{- end }}
+
+{{/* The values' affinity; without a nodeAffinity of the user's, nodes of the image's architectures only and, with
+excludeVirtualNodes, no virtual-kubelet or EKS Fargate node. */}}
+{{- define "edge-mirror.affinity" -}}
+{{- $affinity := deepCopy (default (dict) .Values.affinity) }}
+{{- if not $affinity.nodeAffinity }}
+{{- $expressions := list (dict "key" "kubernetes.io/arch" "operator" "In" "values" .Values.image.architectures) }}
+{{- if .Values.excludeVirtualNodes }}
+{{- $expressions = append $expressions (dict "key" "type" "operator" "NotIn" "values" (list "virtual-kubelet")) }}
+{{- $expressions = append $expressions (dict "key" "eks.amazonaws.com/compute-type" "operator" "NotIn" "values" (list "fargate")) }}
+{{- end }}
+{{- $_ := set $affinity "nodeAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (dict "nodeSelectorTerms" (list (dict "matchExpressions" $expressions)))) }}
+{{- end }}
+{{- toYaml $affinity }}
+{{- end }}
+
+{{/* Where the edge's pods (and the uninstall hook's) may run: node selector, affinity, tolerations, priority. */}}
+{{- define "edge-mirror.scheduling" -}}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+affinity:
+  {{- include "edge-mirror.affinity" . | nindent 2 }}
+{{- end }}
