@@ -59,6 +59,17 @@ def default_server(host: str) -> str:
     return DOCKER_HUB_SERVER if host == "docker.io" else f"https://{host}"
 
 
+def edge_url(text: str) -> str:
+    """``--edge`` as containerd needs it: an IPv6 node address in brackets (the kubelet's ``$(NODE_IP)`` has none,
+    and ``http://fd00::7:5000`` would be split at the wrong colon)."""
+    scheme, separator, rest = text.partition("://")
+    authority, slash, path = rest.partition("/")
+    if separator and authority.count(":") > 1 and not authority.startswith("["):
+        host, _, port = authority.rpartition(":")
+        authority = f"[{host}]:{port}"
+    return f"{scheme}{separator}{authority}{slash}{path}"
+
+
 def parse_registry(text: str) -> tuple[str, str]:
     """``HOST`` or ``HOST=SERVER`` → (host, server)."""
     host, _, server = text.partition("=")
@@ -406,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             authorization = None
             if arguments.authorization_file:
                 authorization = arguments.authorization_file.read_text().strip() or None
-            done = write(certs_dir, registries, arguments.edge, arguments.dial_timeout, authorization,
+            done = write(certs_dir, registries, edge_url(arguments.edge), arguments.dial_timeout, authorization,
                          arguments.prepend_existing)
     except (NodeConfigError, OSError) as error:
         print(f"node-config: {error}", file=sys.stderr)
