@@ -92,6 +92,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- $image := include "edge-mirror.imageRegistry" . }}
+{{- if and .Values.nodeConfig.enabled (has $image $hosts) (not .Values.nodeConfig.imageThroughEdge) }}
+{{- fail (printf "image.repository is on %s, one of the registries nodeConfig points at the edge: a node whose edge is stalled could not pull the image that runs it. Push the image to another registry, or set nodeConfig.imageThroughEdge=true" $image) }}
+{{- end }}
 {{- toJson $registries }}
 {{- end }}
 
@@ -185,4 +189,14 @@ nodeSelector:
 {{- end }}
 affinity:
   {{- include "edge-mirror.affinity" . | nindent 2 }}
+{{- end }}
+
+{{/* The registry host of image.repository, as containerd names it (docker.io for a name without a host). */}}
+{{- define "edge-mirror.imageRegistry" -}}
+{{- $first := splitList "/" .Values.image.repository | first }}
+{{- if and (gt (len (splitList "/" .Values.image.repository)) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) }}
+{{- $first }}
+{{- else }}
+{{- "docker.io" }}
+{{- end }}
 {{- end }}
