@@ -77,7 +77,7 @@ def test_defaults_run_one_locked_down_edge_per_node_on_its_node_ip():
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     assert edge["resources"]["requests"] and edge["resources"]["limits"]["memory"]
     cache = next(volume for volume in pod["volumes"] if volume["name"] == "cache")
-    assert cache["hostPath"]["path"] == "/var/lib/edge-mirror/cache"
+    assert cache["emptyDir"]["sizeLimit"] == "50Gi"
     env = {item["name"]: item for item in edge["env"]}
     assert env["MIRROR_STORAGE_S3_SECRETKEY"]["valueFrom"]["secretKeyRef"]["name"] == "edge-edge-mirror-s3"
 
@@ -164,8 +164,8 @@ def test_the_restore_hook_runs_on_every_node_and_helm_waits_for_it():
 
 def test_with_node_config_disabled_the_init_container_puts_back_what_an_earlier_release_wrote():
     pod = find(render({"nodeConfig": {"enabled": False}}), "DaemonSet", "edge-edge-mirror")["spec"]["template"]["spec"]
-    assert [container["name"] for container in pod["initContainers"]] == ["cache-owner", "node-config-restore"]
-    assert pod["initContainers"][1]["command"][-2:] == ["restore", "--all"]
+    assert [container["name"] for container in pod["initContainers"]] == ["node-config-restore"]
+    assert pod["initContainers"][0]["command"][-2:] == ["restore", "--all"]
     untouched = find(render({"nodeConfig": {"enabled": False, "restoreWhenDisabled": False}}), "DaemonSet",
                      "edge-edge-mirror")["spec"]["template"]["spec"]
     assert "host-containerd" not in {volume["name"] for volume in untouched["volumes"]}

@@ -200,3 +200,15 @@ affinity:
 {{- "docker.io" }}
 {{- end }}
 {{- end }}
+
+{{/* What the post-delete hook does on every node: "restore" (hosts.toml files) and/or "purge" (a hostPath cache). */}}
+{{- define "edge-mirror.uninstallWork" -}}
+{{- $work := list }}
+{{- if and .Values.nodeConfig.enabled .Values.nodeConfig.restoreOnDelete }}
+{{- $work = append $work "restore" }}
+{{- end }}
+{{- if and (eq .Values.cache.type "hostPath") .Values.cache.deleteOnUninstall }}
+{{- $work = append $work "purge" }}
+{{- end }}
+{{- join "," $work }}
+{{- end }}
