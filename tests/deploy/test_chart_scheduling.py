@@ -59,7 +59,8 @@ def test_a_system_priority_outside_kube_system_comes_with_the_quota_gke_requires
     assert int(quota["spec"]["hard"]["pods"]) >= 5000
     if objects == "hook":
         assert quota["metadata"]["annotations"]["helm.sh/hook"] == "post-delete"
-        hook_objects = [item for item in rendered if "helm.sh/hook" in item["metadata"].get("annotations", {})]
+        hook_objects = [item for item in rendered
+                        if item["metadata"].get("annotations", {}).get("helm.sh/hook") == "post-delete"]
         assert min(int(item["metadata"]["annotations"]["helm.sh/hook-weight"]) for item in hook_objects) == \
             int(quota["metadata"]["annotations"]["helm.sh/hook-weight"])  # before the restore DaemonSet
 

@@ -34,13 +34,16 @@ def test_by_default_no_other_node_or_pod_reaches_the_registry_api():
     policy = find(render(), "NetworkPolicy", DAEMONSET)
     kubernetes_validate.validate(policy, "1.30", strict=True)
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    # No rule names the API port: only the own node (always allowed by NetworkPolicy) reaches it.
-    assert set(rules_by_port(policy)) == {"metrics"}
+    # The API port: only the own node (always allowed by NetworkPolicy) and this release's `helm test` pod.
+    assert rules_by_port(policy)["http"] == [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/instance": "edge", "app.kubernetes.io/component": "helm-test"}}}]
+    assert set(rules_by_port(find(render({"tests": {"enabled": False}}), "NetworkPolicy", DAEMONSET))) == {"metrics"}
     assert all(rule.get("from") for rule in policy["spec"]["ingress"])  # an empty `from` would allow everyone
 
 
 def test_the_monitoring_namespace_may_scrape_the_metrics_port_only():
-    rules = rules_by_port(find(render({"networkPolicy": {"allowedCIDRs": ["10.20.0.0/16"]}}), "NetworkPolicy", DAEMONSET))
+    rules = rules_by_port(find(render({"networkPolicy": {"allowedCIDRs": ["10.20.0.0/16"]}, "tests": {"enabled": False}}),
+                               "NetworkPolicy", DAEMONSET))
     assert rules["metrics"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
     assert rules["http"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
 

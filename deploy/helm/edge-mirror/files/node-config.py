@@ -30,6 +30,7 @@ Standard library only: it runs in the edge image, or any Python 3.11.
 from __future__ import annotations
 
 import argparse
+import difflib
 import glob
 import http.server
 import json
@@ -244,6 +245,23 @@ def write(certs_dir: Path, registries: list[tuple[str, str]], edge: str, dial_ti
     return written
 
 
+def dry_run(certs_dir: Path, registries: list[tuple[str, str]], edge: str, dial_timeout: str,
+            authorization: str | None, prepend_existing: bool) -> list[str]:
+    """What ``write`` would do, as unified diffs (the Authorization value redacted); nothing on the node changes."""
+    listed = {host for host, _ in registries}
+    lines = [f"would restore {certs_dir / host / 'hosts.toml'} (registry no longer listed)"
+             for host in written_hosts(certs_dir) if host not in listed]
+    for host, server in registries:
+        path = certs_dir / host / "hosts.toml"
+        kept = _existing(path) if prepend_existing else {}
+        text = hosts_toml(kept.get("server") or server, edge, dial_timeout, authorization and "<redacted>", kept)
+        current = path.read_text() if path.exists() else ""
+        diff = list(difflib.unified_diff(current.splitlines(), text.splitlines(), f"{path} (now)",
+                                         f"{path} (would be)", lineterm=""))
+        lines += diff or [f"{path} unchanged"]
+    return lines
+
+
 def written_hosts(certs_dir: Path) -> list[str]:
     """Every registry whose ``hosts.toml`` this script wrote (its first line is the marker)."""
     if not certs_dir.is_dir():
@@ -381,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dial-timeout", default="200ms", help="how long containerd tries the edge before falling back")
     parser.add_argument("--authorization-file", type=Path, help="file holding the Authorization header value")
     parser.add_argument("--prepend-existing", action="store_true", help="keep the node's earlier hosts after the edge")
+    parser.add_argument("--dry-run", action="store_true", help="write: print the diffs, change nothing")
     parser.add_argument("--certs-dir", type=Path, help="containerd's certs.d (default: detected from its config)")
     parser.add_argument("--containerd-config", type=Path, default=Path("/etc/containerd/config.toml"))
     parser.add_argument("--override-file", type=Path, default=Path("/etc/containerd/edge-mirror-certs-dir"),
@@ -417,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
             authorization = None
             if arguments.authorization_file:
                 authorization = arguments.authorization_file.read_text().strip() or None
+            if arguments.dry_run:
+                print("\n".join(dry_run(certs_dir, registries, edge_url(arguments.edge), arguments.dial_timeout,
+                                         authorization, arguments.prepend_existing)))
+                return 0
             done = write(certs_dir, registries, edge_url(arguments.edge), arguments.dial_timeout, authorization,
                          arguments.prepend_existing)
     except (NodeConfigError, OSError) as error:

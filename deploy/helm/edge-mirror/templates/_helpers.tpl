@@ -25,7 +25,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "edge-mirror.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- if and .Values.image.digest (not .Values.image.tag) }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}{{ with .Values.image.digest }}@{{ . }}{{ end }}
+{{- end }}
 {{- end }}
 
 {{/* Every address of the pod: IPv4 only, or IPv6 and IPv4 ("[::]" is dual stack on Linux). */}}
