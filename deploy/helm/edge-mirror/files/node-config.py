@@ -422,32 +422,34 @@ def main(argv: list[str] | None = None) -> int:
     if not arguments.registry and not (arguments.action == "restore" and arguments.all):
         parser.error(f"{arguments.action} needs at least one --registry")
     try:
-        registries = [parse_registry(text) for text in arguments.registry]
-        certs_dir = arguments.certs_dir or detect_certs_dir(arguments.containerd_config, arguments.host_root,
-                                                             arguments.override_file)
-        if arguments.action == "restore":
-            hosts = [host for host, _ in registries]
-            if arguments.all:
-                hosts += [host for host in written_hosts(certs_dir) if host not in hosts]
-            done = restore(certs_dir, hosts)
-        else:
-            if not arguments.edge:
-                raise NodeConfigError("--edge is required to write")
-            authorization = None
-            if arguments.authorization_file:
-                authorization = arguments.authorization_file.read_text().strip() or None
-            if arguments.dry_run:
-                print("\n".join(dry_run(certs_dir, registries, edge_url(arguments.edge), arguments.dial_timeout,
-                                         authorization, arguments.prepend_existing)))
-                return 0
-            done = write(certs_dir, registries, edge_url(arguments.edge), arguments.dial_timeout, authorization,
-                         arguments.prepend_existing)
+        lines = _node_action(arguments)
     except (NodeConfigError, OSError) as error:
         print(f"node-config: {error}", file=sys.stderr)
         return 2
-    for path in done:
-        print(f"node-config: {arguments.action} {path}")
+    print("\n".join(lines))
     return 0
+
+
+def _node_action(arguments: argparse.Namespace) -> list[str]:
+    """``write`` or ``restore`` on this node; the lines to print."""
+    registries = [parse_registry(text) for text in arguments.registry]
+    certs_dir = arguments.certs_dir or detect_certs_dir(arguments.containerd_config, arguments.host_root,
+                                                         arguments.override_file)
+    if arguments.action == "restore":
+        hosts = [host for host, _ in registries]
+        if arguments.all:
+            hosts += [host for host in written_hosts(certs_dir) if host not in hosts]
+        return [f"node-config: restore {path}" for path in restore(certs_dir, hosts)]
+    if not arguments.edge:
+        raise NodeConfigError("--edge is required to write")
+    authorization = None
+    if arguments.authorization_file:
+        authorization = arguments.authorization_file.read_text().strip() or None
+    options = (certs_dir, registries, edge_url(arguments.edge), arguments.dial_timeout, authorization,
+               arguments.prepend_existing)
+    if arguments.dry_run:
+        return dry_run(*options)
+    return [f"node-config: write {path}" for path in write(*options)]
 
 
 if __name__ == "__main__":
