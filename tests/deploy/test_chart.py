@@ -159,7 +159,8 @@ def test_the_restore_hook_runs_on_every_node_and_helm_waits_for_it():
     assert wait["spec"]["serviceAccountName"] == "edge-edge-mirror-restore-wait"
     assert rbac[1]["rules"] == [{"apiGroups": ["apps"], "resources": ["daemonsets"],
                                  "resourceNames": [hook["metadata"]["name"]], "verbs": ["get"]}]
-    assert script["data"]["node-config.py"] == (CHART / "files/node-config.py").read_text()
+    for name in ("node-config.py", "containerd_config.py", "restore_wait.py"):
+        assert script["data"][name] == (CHART / "files" / name).read_text()
 
 
 def test_with_node_config_disabled_the_init_container_puts_back_what_an_earlier_release_wrote():

@@ -108,7 +108,9 @@ def test_the_rendered_init_container_writes_the_example_hosts_toml(tmp_path):
     """Run the script from the rendered ConfigMap with the rendered init container's arguments, on a node root."""
     objects = render()
     script = tmp_path / "node-config.py"
-    script.write_text(find(objects, "ConfigMap", "edge-edge-mirror")["data"]["node-config.py"])
+    for name, text in find(objects, "ConfigMap", "edge-edge-mirror")["data"].items():
+        if name.endswith(".py"):  # node-config.py and the modules beside it, as the ConfigMap volume has them
+            (tmp_path / name).write_text(text)
     pod = find(objects, "DaemonSet", "edge-edge-mirror")["spec"]["template"]["spec"]
     init = next(container for container in pod["initContainers"] if container["name"] == "node-config")
     host_root = tmp_path / "host"

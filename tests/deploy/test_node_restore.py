@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +18,8 @@ from tests.deploy.test_node_config import ORIGINAL, SCRIPT, run, write
 
 spec = importlib.util.spec_from_file_location("node_config", SCRIPT)
 node_config = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(node_config)
+spec.loader.exec_module(node_config)  # puts its directory on sys.path: restore_wait is the module beside it
+restore_wait = sys.modules["restore_wait"]
 
 HELM_DEFAULT_TIMEOUT = 300  # seconds: `helm uninstall` waits this long for each hook unless --timeout says more
 
@@ -61,7 +63,7 @@ def daemonset(generation: int = 1, **status: int) -> dict[str, Any]:
     ids=["no-status-yet", "older-generation", "one-node-not-restored", "every-node-restored"],
 )
 def test_the_wait_passes_only_once_every_node_the_daemonset_targets_is_restored(item, done):
-    assert node_config.daemonset_restored(item)[0] is done
+    assert restore_wait.daemonset_restored(item)[0] is done
 
 
 class SimulatedRollout:
@@ -99,7 +101,7 @@ def test_the_wait_over_a_simulated_node_set_ends_within_helms_default_timeout(no
     timeout = find(render(), "Pod", "edge-edge-mirror-restore-wait")["spec"]["containers"][0]["command"]
     timeout = float(timeout[timeout.index("--timeout") + 1])
     rollout = SimulatedRollout(nodes)
-    done, progress = node_config.wait_restored(rollout.status, timeout, clock=lambda: rollout.now, sleep=rollout.sleep)
+    done, progress = restore_wait.wait_restored(rollout.status, timeout, clock=lambda: rollout.now, sleep=rollout.sleep)
     assert done, progress
     assert progress == f"{nodes}/{nodes} nodes restored"
     assert rollout.all_ready_at() <= rollout.now <= rollout.all_ready_at() + 2  # one poll interval late at most
@@ -109,7 +111,7 @@ def test_the_wait_over_a_simulated_node_set_ends_within_helms_default_timeout(no
 
 def test_a_wait_that_cannot_finish_gives_up_before_helm_does_and_says_how_to_raise_it():
     rollout = SimulatedRollout(10_000, start=400)
-    done, progress = node_config.wait_restored(rollout.status, 240, clock=lambda: rollout.now, sleep=rollout.sleep)
+    done, progress = restore_wait.wait_restored(rollout.status, 240, clock=lambda: rollout.now, sleep=rollout.sleep)
     assert not done and rollout.now <= 240
     assert progress.endswith("/10000 nodes restored")
 

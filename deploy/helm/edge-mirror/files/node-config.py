@@ -31,29 +31,21 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import glob
-import http.server
 import json
 import os
-import socket
-import ssl
 import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its two modules sit beside it (ConfigMap, image)
+
+from containerd_config import NodeConfigError, detect_certs_dir  # noqa: E402
+from restore_wait import SERVICE_ACCOUNT, daemonset_fetcher, in_cluster_api, serve_done, wait_restored  # noqa: E402
 
 MARKER = "# Written by edge-mirror's node-config; `node-config.py restore` puts back what was here.\n"
 BACKUP_SUFFIX = ".edge-mirror-orig"
 DOCKER_HUB_SERVER = "https://registry-1.docker.io"
-DEFAULT_CERTS_DIR = "/etc/containerd/certs.d"  # containerd 2.x: config_path defaults to it (then /etc/docker/certs.d)
-SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-CRI_PLUGINS = ("io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images")
-
-
-class NodeConfigError(Exception):
-    """Something the operator must fix; printed as one line, exit status 2."""
 
 
 def default_server(host: str) -> str:
@@ -78,77 +70,6 @@ def parse_registry(text: str) -> tuple[str, str]:
     if not host or "/" in host or host in (".", ".."):
         raise NodeConfigError(f"--registry {text!r}: expected HOST or HOST=SERVER, e.g. docker.io")
     return host, server.strip() or default_server(host)
-
-
-def _on_host(host_root: Path, path: str | Path) -> Path:
-    return host_root / Path(path).relative_to("/")
-
-
-def _containerd_documents(config_file: str, host_root: Path) -> list[dict[str, Any]]:
-    """containerd's config file, then its ``imports`` (recursively), in the order containerd merges them: a path
-    relative to the file that imports it, a ``*`` pattern expanded in sorted order, a missing file skipped."""
-    documents, pending, loaded = [], [config_file], set()
-    while pending:
-        path = os.path.normpath(pending.pop(0))
-        if path in loaded:
-            continue
-        loaded.add(path)
-        try:
-            document = tomllib.loads(_on_host(host_root, path).read_text())
-        except FileNotFoundError:
-            continue
-        except tomllib.TOMLDecodeError as error:
-            raise NodeConfigError(f"{path} is not valid TOML: {error}") from None
-        documents.append(document)
-        for entry in document.get("imports", []):
-            entry = entry if entry.startswith("/") else os.path.join(os.path.dirname(path), entry)
-            if "*" in entry:
-                matches = glob.glob(str(_on_host(host_root, os.path.normpath(entry))))
-                pending += ["/" + str(Path(match).relative_to(host_root)) for match in sorted(matches)]
-            else:
-                pending.append(entry)
-    return documents
-
-
-def _cri_config_path(documents: list[dict[str, Any]]) -> str | None:
-    """The registry ``config_path`` containerd ends up with after merging `documents` in order. containerd 1.x
-    (config version 1 or 2) replaces a plugin's whole table with a later file's; 2.x (version 3) merges keys."""
-    version = documents[0].get("version", 1)  # a config without `version` is version 1 (containerd 1.x)
-    names = {1: ("cri", "io.containerd.grpc.v1.cri"), 2: ("io.containerd.grpc.v1.cri",)}.get(version, CRI_PLUGINS)
-    config_path = None
-    for document in documents:
-        for name in names:
-            plugin = document.get("plugins", {}).get(name)
-            if plugin is None:
-                continue
-            found = plugin.get("registry", {}).get("config_path")
-            config_path = found if version < 3 else (found or config_path)
-    return config_path
-
-
-def detect_certs_dir(containerd_config: Path, host_root: Path, override_file: Path | None = None) -> Path:
-    """The certs.d directory containerd reads on this node, under `host_root`: the per-node override file's path
-    if there is one, else the first directory of the CRI registry ``config_path`` in containerd's config and its
-    imports, else containerd 2.x's built-in default where no config file (or a version 3 one) leaves it unset."""
-    if override_file and _on_host(host_root, override_file).is_file():
-        override = _on_host(host_root, override_file).read_text().strip()
-        if override.startswith("/"):
-            return _on_host(host_root, override)
-        raise NodeConfigError(f"{override_file} must hold an absolute certs.d path, not {override!r}")
-    documents = _containerd_documents(str(containerd_config), host_root)
-    config_path = _cri_config_path(documents) if documents else None
-    if config_path:
-        return _on_host(host_root, config_path.split(":")[0])
-    if not documents or documents[0].get("version", 1) >= 3:
-        if not documents:
-            print(f"node-config: no {containerd_config}: using containerd 2.x's default {DEFAULT_CERTS_DIR} "
-                  "(containerd 1.x reads it only with config_path set)", file=sys.stderr)
-        return _on_host(host_root, DEFAULT_CERTS_DIR)
-    raise NodeConfigError(
-        f"{containerd_config} (and its imports) set no registry config_path: containerd 1.x reads no certs.d then. "
-        f"Set plugins.\"{CRI_PLUGINS[0]}\".registry.config_path = \"{DEFAULT_CERTS_DIR}\" and restart containerd, "
-        f"or write this node's certs.d path into {override_file or '--override-file'} (or pass --certs-dir)"
-    )
 
 
 def _toml_key(key: str) -> str:
@@ -292,88 +213,6 @@ def restore(certs_dir: Path, hosts: list[str]) -> list[Path]:
             continue
         restored.append(path)
     return restored
-
-
-class _Done(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _DualStackServer(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-
-def serve_done(port: int) -> None:
-    """Answer 200 to every GET on `port` (IPv6 and IPv4 pod addresses), forever: this node's restore has run."""
-    try:
-        server: http.server.ThreadingHTTPServer = _DualStackServer(("::", port), _Done)
-    except OSError:  # a pod without IPv6
-        server = http.server.ThreadingHTTPServer(("", port), _Done)
-    server.serve_forever()
-
-
-def daemonset_restored(daemonset: dict[str, Any]) -> tuple[bool, str]:
-    """Whether every node the restore DaemonSet should run on has a ready pod (ready = its restore has run), and
-    a progress line. Never true before the DaemonSet controller has looked at this generation of it: a status
-    that is not there yet, or that counts only the pods made so far, does not pass."""
-    generation = daemonset.get("metadata", {}).get("generation", 0)
-    status = daemonset.get("status", {})
-    desired = status.get("desiredNumberScheduled", 0)
-    ready = status.get("numberReady", 0)
-    updated = status.get("updatedNumberScheduled", 0)
-    observed = status.get("observedGeneration", 0)
-    done = generation > 0 and observed >= generation and ready == desired and updated == desired
-    return done, f"{ready}/{desired} nodes restored"
-
-
-def in_cluster_api() -> str:
-    host = os.environ.get("KUBERNETES_SERVICE_HOST", "kubernetes.default.svc")
-    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-
-
-def daemonset_fetcher(api: str, namespace: str, name: str, token_file: Path | None,
-                      ca_file: Path | None) -> Callable[[], dict[str, Any]]:
-    """GET the DaemonSet from the API server (the token is re-read each time: projected tokens rotate)."""
-    url = f"{api.rstrip('/')}/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}"
-    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file and ca_file.exists() else None
-
-    def fetch() -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
-        if token_file and token_file.exists():
-            headers["Authorization"] = f"Bearer {token_file.read_text().strip()}"
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10,
-                                    context=context if url.startswith("https") else None) as response:
-            return json.loads(response.read())
-
-    return fetch
-
-
-def wait_restored(fetch: Callable[[], dict[str, Any]], timeout: float, interval: float = 2.0,
-                  clock: Callable[[], float] = time.monotonic,
-                  sleep: Callable[[float], None] = time.sleep) -> tuple[bool, str]:
-    """Poll `fetch` until the DaemonSet reports every node restored, or `timeout` seconds have passed."""
-    deadline = clock() + timeout
-    progress = "no answer from the API server yet"
-    while True:
-        try:
-            done, progress = daemonset_restored(fetch())
-            if done:
-                return True, progress
-        except (OSError, ValueError) as error:
-            progress = f"{progress}; last API error: {error}"
-        if clock() + interval > deadline:
-            return False, progress
-        sleep(interval)
 
 
 def _wait(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> int:

@@ -142,8 +142,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   configMap:
     name: {{ include "edge-mirror.fullname" . }}
     items:
-      - key: node-config.py
-        path: node-config.py
+      {{- range $name := include "edge-mirror.nodeConfigFiles" . | fromJsonArray }}
+      - key: {{ $name }}
+        path: {{ $name }}
+      {{- end }}
 {{- end }}
 
 {{- define "edge-mirror.nodeConfigMounts" -}}
@@ -215,4 +217,16 @@ affinity:
 {{- $work = append $work "purge" }}
 {{- end }}
 {{- join "," $work }}
+{{- end }}
+
+{{/* node-config.py and the two modules it imports, as ConfigMap data. */}}
+{{- define "edge-mirror.nodeConfigFiles" -}}
+{{- toJson (list "node-config.py" "containerd_config.py" "restore_wait.py") }}
+{{- end }}
+
+{{- define "edge-mirror.nodeConfigScripts" -}}
+{{- range $name := include "edge-mirror.nodeConfigFiles" . | fromJsonArray }}
+{{ $name }}: |
+  {{- $.Files.Get (printf "files/%s" $name) | nindent 2 }}
+{{- end }}
 {{- end }}
