@@ -214,3 +214,21 @@ def test_a_per_node_override_file_names_the_certs_dir(tmp_path):
     result = run("write", "--host-root", tmp_path, "--edge", "http://192.0.2.10:5000", "--registry", "docker.io")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "etc/containerd/node.d/docker.io/hosts.toml").exists()
+
+
+def test_an_undetectable_node_is_left_alone_with_the_reason_when_asked_to_skip(tmp_path):
+    (tmp_path / "etc/containerd").mkdir(parents=True)
+    (tmp_path / "etc/containerd/config.toml").write_text("version = 2\n")  # containerd 1.x without config_path
+    result = run("write", "--host-root", tmp_path, "--edge", "http://192.0.2.10:5000", "--registry", "docker.io",
+                 "--skip-undetected")
+    assert result.returncode == 0, result.stderr
+    assert "config_path" in result.stdout and "left as it was" in result.stdout
+    assert sorted(path.name for path in (tmp_path / "etc/containerd").iterdir()) == ["config.toml"]
+
+
+def test_the_chart_skips_undetectable_nodes_by_default_so_the_rollout_goes_on():
+    def init_args(values=None):
+        pod = find(render(values), "DaemonSet", "edge-edge-mirror")["spec"]["template"]["spec"]
+        return next(container for container in pod["initContainers"] if container["name"] == "node-config")["args"]
+    assert "--skip-undetected" in init_args()
+    assert "--skip-undetected" not in init_args({"nodeConfig": {"whenUndetected": "fail"}})

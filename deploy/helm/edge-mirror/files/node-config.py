@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--authorization-file", type=Path, help="file holding the Authorization header value")
     parser.add_argument("--prepend-existing", action="store_true", help="keep the node's earlier hosts after the edge")
     parser.add_argument("--dry-run", action="store_true", help="write: print the diffs, change nothing")
+    parser.add_argument("--skip-undetected", action="store_true",
+                        help="exit 0, changing nothing, when the certs.d directory cannot be found")
     parser.add_argument("--certs-dir", type=Path, help="containerd's certs.d (default: detected from its config)")
     parser.add_argument("--containerd-config", type=Path, default=Path("/etc/containerd/config.toml"))
     parser.add_argument("--override-file", type=Path, default=Path("/etc/containerd/edge-mirror-certs-dir"),
@@ -272,8 +274,14 @@ def main(argv: list[str] | None = None) -> int:
 def _node_action(arguments: argparse.Namespace) -> list[str]:
     """``write`` or ``restore`` on this node; the lines to print."""
     registries = [parse_registry(text) for text in arguments.registry]
-    certs_dir = arguments.certs_dir or detect_certs_dir(arguments.containerd_config, arguments.host_root,
-                                                         arguments.override_file)
+    try:
+        certs_dir = arguments.certs_dir or detect_certs_dir(arguments.containerd_config, arguments.host_root,
+                                                             arguments.override_file)
+    except NodeConfigError as error:
+        if not arguments.skip_undetected:
+            raise
+        # One odd node must not stall a fleet's rollout: it keeps pulling straight from the registries.
+        return [f"node-config: {error}", "node-config: this node's containerd is left as it was (--skip-undetected)"]
     if arguments.action == "restore":
         hosts = [host for host, _ in registries]
         if arguments.all:
