@@ -1,5 +1,5 @@
 # The two commands of the README, and the benchmark.
-.PHONY: serve test bench bench-quick
+.PHONY: serve test bench bench-quick image-multiarch
 
 serve:
 	python3 -m pip install -q --disable-pip-version-check -e .
@@ -14,3 +14,10 @@ bench:
 
 bench-quick:
 	python3 -m load --quick --out load/results/quick
+
+# The chart's image for every architecture the chart schedules on (values.yaml image.architectures), pushed as
+# one multi-arch manifest list: make image-multiarch IMAGE=registry.example.com/edge-mirror:0.1.0
+IMAGE ?= edge-mirror:dev
+PLATFORMS ?= linux/amd64,linux/arm64
+image-multiarch:
+	docker buildx build --platform $(PLATFORMS) -f deploy/Dockerfile -t $(IMAGE) --push .

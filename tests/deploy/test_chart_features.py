@@ -139,7 +139,7 @@ def test_peers_announce_the_pod_ip_and_sign_with_a_generated_secret():
     objects = render({"peers": {"enabled": True}})
     env = {item["name"]: item for item in edge_container(objects)["env"]}
     assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
-    assert env["MIRROR_PEERS_SELF"]["value"] == "$(POD_IP):5000"
+    assert env["MIRROR_PEERS_SELF"]["value"] == "[$(POD_IP)]:5000"  # brackets for either family
     ref = env["MIRROR_PEERS_SECRET"]["valueFrom"]["secretKeyRef"]
     secret = find(objects, "Secret", ref["name"])["stringData"][ref["key"]]
     assert len(secret) >= 16
