@@ -51,7 +51,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- $upstreams := list }}
 {{- range .Values.upstreams }}
-{{- $upstreams = append $upstreams (pick . "ns" "url" "prefix" "default" "tag_ttl") }}
+{{- $upstreams = append $upstreams (pick . "ns" "url" "prefix" "default" "tag_ttl" "allowed_networks") }}
 {{- end }}
 {{- with $upstreams }}
 {{- $_ := set $config "upstream" . }}
