@@ -5,7 +5,11 @@ directory), ``containers.conf`` (cgroupfs, events to a file, its own tmp and net
 ``registries.conf`` and auth file, and passes them through ``CONTAINERS_STORAGE_CONF``, ``CONTAINERS_CONF``,
 ``CONTAINERS_REGISTRIES_CONF`` and ``REGISTRY_AUTH_FILE``, with ``HOME`` and ``XDG_*`` pointed at the work
 directory too: the machine's own containers storage and config are never read or written, and a test run can
-be repeated. Images are built FROM scratch from local files only (no network).
+be repeated. One piece of state has no setting: as root, containers/image keeps its blob info cache (which
+registry repositories hold which blob; the source of cross-repository mounts) in /var/lib/containers/cache,
+whatever the storage root. Each command therefore runs in its own mount namespace (``unshare --mount``) with the
+work directory's ``blob-info-cache`` bound over that path; only the empty mount point is created on the machine.
+Images are built FROM scratch from local files only (no network).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from tests.support.daemons import offline_env
 
 __all__ = ["ContainerTools", "DEAD_REGISTRY", "build_context", "mirror_registries_conf"]
 
+GLOBAL_BLOB_INFO_CACHE = "/var/lib/containers/cache"
 DEAD_REGISTRY = "127.0.0.1:9"  # nothing listens on the discard port: a pull that succeeds came from the mirror
 
 
@@ -30,11 +35,12 @@ class ContainerTools:
     """podman and buildah sharing one private containers storage under `workdir`."""
 
     def __init__(self, workdir: Path, registries_conf: str = 'unqualified-search-registries = []\n') -> None:
-        missing = _missing("podman", "buildah")
+        missing = _missing("podman", "buildah", "unshare")
         if missing:
             raise RuntimeError(f"{', '.join(missing)} missing: scripts/install-test-deps.sh installs them")
         self.workdir = Path(workdir)
-        for name in ("root", "runroot", "tmp", "networks", "home", "xdg-runtime", "xdg-config"):
+        Path(GLOBAL_BLOB_INFO_CACHE).mkdir(parents=True, exist_ok=True)  # the mount point only; never written
+        for name in ("root", "runroot", "tmp", "networks", "home", "xdg-runtime", "xdg-config", "blob-info-cache"):
             (self.workdir / name).mkdir(parents=True, exist_ok=True)
         (self.workdir / "storage.conf").write_text(
             f'[storage]\ndriver = "vfs"\ngraphroot = "{self.workdir / "root"}"\nrunroot = "{self.workdir / "runroot"}"\n'
@@ -59,8 +65,10 @@ class ContainerTools:
         }
 
     def run(self, tool: str, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        isolated = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                    'mount --bind "$0" ' + GLOBAL_BLOB_INFO_CACHE + ' && exec "$@"', str(self.workdir / "blob-info-cache")]
         result = subprocess.run(
-            [tool, *args], capture_output=True, text=True, timeout=300, env=self.env, input=stdin,
+            [*isolated, tool, *args], capture_output=True, text=True, timeout=300, env=self.env, input=stdin,
             stdin=None if stdin is not None else subprocess.DEVNULL,
         )
         if check and result.returncode != 0:
