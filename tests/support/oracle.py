@@ -56,6 +56,8 @@ def location_shape(location: str | None) -> str | None:
 
 
 def _codes(response: httpx.Response) -> tuple[str, ...]:
+    if response.request.method == "HEAD":
+        return ()  # no body; the status is compared
     if response.status_code < 400 or "json" not in response.headers.get("content-type", ""):
         return ()
     try:

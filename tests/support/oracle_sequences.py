@@ -24,7 +24,10 @@ OCTETS = {"Content-Type": "application/octet-stream"}
 
 def _request(kind: str, text: str, method: str, path: str, **options: Any) -> Step:
     def send(client: httpx.Client, ctx: Context) -> httpx.Response:
-        return client.request(method, path, **options)
+        request = client.build_request(method, path, **options)
+        if "Accept" not in options.get("headers", {}):
+            del request.headers["accept"]  # httpx's default `Accept: */*` would be a choice the step did not make
+        return client.send(request)
 
     params = tuple(sorted((key, value) for key, value in options.items() if key == "headers"))
     return Step(kind, text, send, (("method", method), ("path", path), *((k, repr(v)) for k, v in params)))
