@@ -120,9 +120,10 @@ ALLOWLIST: list[Allowed] = [
     ),
     Allowed(
         "unknown-upload-code",
-        "a request to an upload session that does not exist: registry:2 2.8 answers 404 BLOB_UPLOAD_INVALID (it "
-        "finds no signed `_state` to check); the edge answers 404 BLOB_UPLOAD_UNKNOWN, the code spec.md names",
-        lambda step, ours, theirs: step.kind == "unknown_upload" and theirs.status == ours.status == 404
+        "a request to an upload session that does not exist, or to a session of another repository through this "
+        "one's name: registry:2 2.8 answers 404 BLOB_UPLOAD_INVALID (no signed `_state`, or one naming the other "
+        "repository); the edge answers 404 BLOB_UPLOAD_UNKNOWN, the code spec.md names. Both refuse",
+        lambda step, ours, theirs: step.kind in ("unknown_upload", "cross_repo_upload") and theirs.status == ours.status == 404
         and theirs.codes == ("BLOB_UPLOAD_INVALID",) and ours.codes == ("BLOB_UPLOAD_UNKNOWN",),
     ),
     Allowed(
@@ -172,6 +173,46 @@ ALLOWLIST: list[Allowed] = [
         "9110 defines it (mirror/api/negotiation.py)",
         lambda step, ours, theirs: step.kind in ("get_manifest", "head_manifest") and "*/*" in (step.param("headers") or "")
         and theirs.status == 404 and theirs.codes in (("MANIFEST_UNKNOWN",), ()) and ours.status == 200,
+    ),
+    Allowed(
+        "manifest-too-large",
+        "a manifest over 4 MiB: both refuse it with MANIFEST_INVALID; registry:2 2.8.2 answers 400, the edge 413 "
+        "Payload Too Large, the status that says what is wrong with the request",
+        lambda step, ours, theirs: step.kind == "put_manifest_big" and theirs.status == 400 and ours.status == 413
+        and theirs.codes == ours.codes == ("MANIFEST_INVALID",),
+    ),
+    Allowed(
+        "sha512-upload-kept-as-sha512",
+        "an upload finished with a sha512 digest: registry:2 answers with the canonical sha256 digest (spec.md: the "
+        "returned digest MAY differ from the provided one) and links the blob under both; the edge keeps it under "
+        "the sha512 digest it was given (the two repositories differ afterwards: a sha256 reference to it is "
+        "unknown to the edge)",
+        lambda step, ours, theirs: step.kind == "finish_sha512" and theirs.status == ours.status == 201
+        and dict(ours.headers).get("docker-content-digest", "").startswith("sha512:"),
+        diverges=True,
+    ),
+    Allowed(
+        "finish-of-an-unknown-session-whose-blob-is-linked",
+        "a PUT ?digest= to an upload session this repository does not know, for a digest the repository already "
+        "links: the edge answers 201 (mirror/push/uploads.py: the retry of a PUT whose answer was lost; nothing "
+        "is written, the repository's content is the same), registry:2 404",
+        lambda step, ours, theirs: step.kind in ("finish_upload", "cross_repo_upload") and step.param("method") == "PUT"
+        and theirs.status == 404 and ours.status == 201,
+    ),
+    Allowed(
+        "suffix-range-of-the-empty-blob",
+        "`Range: bytes=-N` on the empty blob: registry:2 answers 206 with `Content-Range: bytes 0--1/0`, which is "
+        "no valid range; RFC 9110 makes every range of an empty representation unsatisfiable: the edge answers 416",
+        lambda step, ours, theirs: step.kind == "get_blob" and theirs.status == 206
+        and dict(theirs.headers).get("content-range") == "bytes 0--1/0" and ours.status == 416,
+    ),
+    Allowed(
+        "no-schema1-conversion",
+        "a Docker schema 2 manifest asked by tag with an Accept that does not name it: registry:2 2.8 tries to "
+        "rewrite it to schema 1, which is disabled, and answers 400 MANIFEST_INVALID; the edge never converts and "
+        "serves it as stored (mirror/api/negotiation.py)",
+        lambda step, ours, theirs: step.kind in ("get_manifest", "head_manifest") and theirs.status == 400
+        and ours.status == 200 and dict(ours.headers).get("content-type") == "application/vnd.docker.distribution.manifest.v2+json",
     ),
     Allowed(
         "malformed-digest-in-the-path",

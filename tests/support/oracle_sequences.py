@@ -4,6 +4,7 @@ variants, and malformed names, digests and methods. Every sequence works on its 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 from typing import Any, Callable
@@ -25,7 +26,7 @@ OCTETS = {"Content-Type": "application/octet-stream"}
 def _request(kind: str, text: str, method: str, path: str, **options: Any) -> Step:
     def send(client: httpx.Client, ctx: Context) -> httpx.Response:
         request = client.build_request(method, path, **options)
-        if "Accept" not in options.get("headers", {}):
+        if "accept" not in {key.lower() for key in dict(options.get("headers") or {})}:
             del request.headers["accept"]  # httpx's default `Accept: */*` would be a choice the step did not make
         return client.send(request)
 
@@ -44,6 +45,18 @@ def _session(kind: str, text: str, label: str, method: str, query: str = "", **o
         return response
 
     return Step(kind, text, send, (("method", method),))
+
+
+def _elsewhere(kind: str, label: str, repo: str, other: str, method: str, query: str = "", **options: Any) -> Step:
+    """A request to upload `label` of `repo` through the same URL under another repository's name."""
+
+    def send(client: httpx.Client, ctx: Context) -> httpx.Response | None:
+        if label not in ctx.uploads:
+            return None
+        url = ctx.uploads[label].replace(f"/v2/{repo}/", f"/v2/{other}/", 1)
+        return client.request(method, with_query(url, query) if query else url, **options)
+
+    return Step(kind, f"{method} {label} under {other}{'?' + query[:26] + '…' if query else ''}", send, (("method", method),))
 
 
 def _start(repo: str, label: str) -> Step:
@@ -68,10 +81,10 @@ def _finish(label: str, digest: str, data: bytes = b"", kind: str = "finish_uplo
                     f"digest={digest}", content=data, headers=OCTETS)
 
 
-def _monolithic(repo: str, blob: bytes) -> Step:
+def _monolithic(repo: str, blob: bytes, digest: str | None = None) -> Step:
     """The single-POST push a client makes: ``POST ?digest=`` with the body; where the registry answers 202 (the
     spec lets it refuse the single POST, as registry:2 2.8 does), the client PUTs the body to the new session."""
-    digest = digest_of(blob)
+    digest = digest or digest_of(blob)
 
     def send(client: httpx.Client, ctx: Context) -> httpx.Response:
         response = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=blob, headers=OCTETS)
@@ -79,7 +92,7 @@ def _monolithic(repo: str, blob: bytes) -> Step:
             return response
         return client.put(with_query(ctx.absolute(response.headers["location"]), f"digest={digest}"), content=blob, headers=OCTETS)
 
-    return Step("monolithic", f"POST /v2/{repo}/blobs/uploads/?digest=… ({len(blob)} bytes), PUT the session if 202", send)
+    return Step("monolithic", f"POST /v2/{repo}/blobs/uploads/?digest={digest[:19]}… ({len(blob)} bytes), PUT the session if 202", send)
 
 
 def _halves(data: bytes, rng: random.Random) -> tuple[bytes, bytes]:
@@ -176,6 +189,39 @@ class Generator:
         steps += [_session("cancel_upload", f"DELETE {label}", label, "DELETE")]
         return steps + ([_session("upload_status", f"GET {label} after cancel", label, "GET")] if choice == "status_after_cancel" else [])
 
+    def _push_odd(self) -> list[Step]:
+        """Pushes at the edges of the protocol: a finished or foreign session, other digests, mounts without `from`."""
+        rng, label = self.rng, self._label()
+        repo, other = rng.sample(self.repos, 2)
+        blob = rng.choice(self.blobs[:3])
+        choice = rng.choice(["after_finish", "cross_repo", "sha512", "monolithic_wrong", "mount_without_from"])
+        if choice == "after_finish":
+            return [_start(repo, label), _finish(label, digest_of(blob), blob),
+                    _session("upload_status", f"GET {label} after it finished", label, "GET"),
+                    _patch(label, b"late", None, kind="patch_finished")]
+        if choice == "cross_repo":
+            return [_start(repo, label), _patch(label, blob, 0),
+                    _elsewhere("cross_repo_upload", label, repo, other, "GET"),
+                    _elsewhere("cross_repo_upload", label, repo, other, "PUT", f"digest={digest_of(blob)}", headers=OCTETS),
+                    _request("head_blob", f"HEAD /v2/{other}/blobs/{digest_of(blob)[:19]}…", "HEAD", f"/v2/{other}/blobs/{digest_of(blob)}")]
+        if choice == "sha512":
+            sha512 = "sha512:" + hashlib.sha512(blob).hexdigest()
+            return [_start(repo, label), _finish(label, sha512, blob, kind="finish_sha512")]
+        if choice == "monolithic_wrong":
+            return [_monolithic(repo, blob, digest_of(blob + b"!"))]
+        return [_request("mount", f"POST /v2/{repo}/blobs/uploads/?mount=… (no from)", "POST",
+                         f"/v2/{repo}/blobs/uploads/", params={"mount": digest_of(blob)})]
+
+    def _put_manifest_odd(self) -> list[Step]:
+        rng, repo = self.rng, self.rng.choice(self.repos)
+        (media_type, body), (_, other) = rng.sample(self.manifests, 2)
+        if rng.random() < 0.8:
+            return [_request("put_manifest", f"PUT /v2/{repo}/manifests/<digest of another manifest>", "PUT",
+                             f"/v2/{repo}/manifests/{digest_of(other)}", content=body, headers={"Content-Type": media_type})]
+        big = orjson.dumps({**orjson.loads(body), "annotations": {"padding": "x" * (4 * 1024 * 1024)}})
+        return [_request("put_manifest_big", f"PUT /v2/{repo}/manifests/big ({len(big)} bytes)", "PUT",
+                         f"/v2/{repo}/manifests/big", content=big, headers={"Content-Type": media_type})]
+
     # -- manifests and reads ------------------------------------------------------------------------------------
     def _reference(self, media_type_body: tuple[str, bytes] | None = None) -> str:
         _, body = media_type_body or self.rng.choice(self.manifests)
@@ -193,7 +239,10 @@ class Generator:
     def _read_manifest(self) -> list[Step]:
         repo, reference, accept = self.rng.choice(self.repos), self._reference(), self.rng.choice(ACCEPTS)
         method = self.rng.choice(["GET", "HEAD"])
-        headers = {"Accept": accept} if accept else {}
+        headers: Any = {"Accept": accept} if accept else {}
+        if self.rng.random() < 0.15:  # one Accept header per type, as containerd and docker send them
+            headers = [("Accept", OCI_INDEX), ("Accept", self.rng.choice([OCI_MANIFEST, DOCKER_MANIFEST]))]
+            accept = " | ".join(value for _, value in headers)
         return [_request(f"{method.lower()}_manifest", f"{method} /v2/{repo}/manifests/{reference} Accept: {accept}",
                          method, f"/v2/{repo}/manifests/{reference}", headers=headers)]
 
@@ -246,7 +295,7 @@ class Generator:
 
     def _anything(self) -> list[Callable[[], list[Step]]]:
         push = lambda: self._push(self.rng.choice(self.repos), self.rng.choice(self.blobs))  # noqa: E731
-        return [push, push, self._push_wrong, self._put_manifest, self._put_manifest, self._read_manifest,
+        return [push, push, self._push_wrong, self._push_odd, self._put_manifest_odd, self._put_manifest, self._put_manifest, self._read_manifest,
                 self._read_manifest, self._read_manifest, self._read_blob, self._read_blob, self._delete, self._delete,
                 self._tags, self._tags, self._referrers, self._malformed, self._malformed]
 
