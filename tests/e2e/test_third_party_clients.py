@@ -4,7 +4,7 @@
 One htpasswd edge takes the pushes (`push` edge); a second edge on the same bucket, anonymous pull only, with its
 own empty cache, serves the pulls (`pull` edge). buildah builds FROM scratch (local files only, no network) a
 three-layer image and a two-platform index and pushes both after `buildah login`; podman pulls them back through
-the second edge, by name and through a `registries.conf` mirror entry whose registry is unreachable; podman
+the second edge, by name and through `deploy/examples/registries.conf` aimed at an unreachable registry; podman
 pushes the image to another repository and the edge mounts every blob; regshape mounts a blob, resumes a chunked
 upload it started, and pages through tags; oras pushes an artifact whose `subject` is the image, and regshape
 lists it among the image's referrers. podman and buildah keep all their state under the test's directory
@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from tests.conftest import BUCKET
-from tests.support.containers_tools import ContainerTools, build_context, mirror_registries_conf
+from tests.support import examples
+from tests.support.containers_tools import DEAD_REGISTRY, ContainerTools, build_context
 from tests.support.daemons import offline_env
 from tests.support.edge import EdgeMirror, s3_storage
 
@@ -114,11 +115,12 @@ def test_podman_pulls_both_through_a_second_edge_with_an_empty_cache(pushed, pul
     assert arch.stdout.strip() == "arm64"
 
 
-def test_podman_pulls_through_a_registries_conf_mirror_entry(pushed, pull_edge, tmp_path):
-    podman = ContainerTools(tmp_path / "podman", mirror_registries_conf("registry.example.test", pull_edge.host))
+def test_podman_pulls_through_the_example_registries_conf_mirror_entry(pushed, pull_edge, tmp_path):
+    """deploy/examples/registries.conf with its edge and registry swapped for the pull edge and a dead address."""
+    podman = ContainerTools(tmp_path / "podman", examples.text("registries.conf", pull_edge.host, DEAD_REGISTRY))
     manifest, _ = _manifest(pull_edge, pushed["app"], "v1")
-    podman.podman("pull", "-q", f"registry.example.test/{pushed['app']}:v1")  # its registry is 127.0.0.1:9: nothing there
-    image_id = podman.podman("image", "inspect", "--format", "{{.Id}}", f"registry.example.test/{pushed['app']}:v1")
+    podman.podman("pull", "-q", f"{DEAD_REGISTRY}/{pushed['app']}:v1")  # nothing listens there: the mirror answered
+    image_id = podman.podman("image", "inspect", "--format", "{{.Id}}", f"{DEAD_REGISTRY}/{pushed['app']}:v1")
     assert "sha256:" + image_id.stdout.strip() == manifest["config"]["digest"]
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tests.support.daemons import offline_env
 
-__all__ = ["ContainerTools", "DEAD_REGISTRY", "build_context", "mirror_registries_conf"]
+__all__ = ["ContainerTools", "DEAD_REGISTRY", "build_context"]
 
 GLOBAL_BLOB_INFO_CACHE = "/var/lib/containers/cache"
 DEAD_REGISTRY = "127.0.0.1:9"  # nothing listens on the discard port: a pull that succeeds came from the mirror
@@ -98,14 +98,3 @@ def build_context(directory: Path, seed: int) -> Path:
         "FROM scratch\nARG TARGETARCH\nCOPY a.bin /a.bin\nCOPY b.bin /b.bin\nCOPY ${TARGETARCH}.txt /arch.txt\n"
     )
     return directory
-
-
-def mirror_registries_conf(prefix: str, mirror_host: str) -> str:
-    """A registries.conf whose `prefix` registry is unreachable and mirrored by `mirror_host` over plain HTTP."""
-    return (
-        'unqualified-search-registries = []\n\n[[registry]]\n'
-        f'prefix = "{prefix}"\nlocation = "{DEAD_REGISTRY}"\ninsecure = true\n\n'
-        f'[[registry.mirror]]\nlocation = "{mirror_host}"\ninsecure = true\n'
-    )
-
-
