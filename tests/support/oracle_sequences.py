@@ -9,90 +9,13 @@ import itertools
 import random
 from typing import Any, Callable
 
-import httpx
 import orjson
 
-from tests.support.oracle import Context, Step, digest_of, remember_upload, with_query
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-EMPTY_JSON = b"{}"
-ACCEPTS = [None, OCI_MANIFEST, DOCKER_MANIFEST, f"{OCI_MANIFEST}, {DOCKER_MANIFEST}, {OCI_INDEX}, {DOCKER_LIST}", "*/*"]
-OCTETS = {"Content-Type": "application/octet-stream"}
-
-
-def _request(kind: str, text: str, method: str, path: str, **options: Any) -> Step:
-    def send(client: httpx.Client, ctx: Context) -> httpx.Response:
-        request = client.build_request(method, path, **options)
-        if "accept" not in {key.lower() for key in dict(options.get("headers") or {})}:
-            del request.headers["accept"]  # httpx's default `Accept: */*` would be a choice the step did not make
-        return client.send(request)
-
-    params = tuple(sorted((key, value) for key, value in options.items() if key == "headers"))
-    return Step(kind, text, send, (("method", method), ("path", path), *((k, repr(v)) for k, v in params)))
-
-
-def _session(kind: str, text: str, label: str, method: str, query: str = "", **options: Any) -> Step:
-    """A request to the upload `label`'s latest Location (skipped where no upload was started)."""
-
-    def send(client: httpx.Client, ctx: Context) -> httpx.Response | None:
-        if label not in ctx.uploads:
-            return None
-        response = client.request(method, with_query(ctx.uploads[label], query) if query else ctx.uploads[label], **options)
-        remember_upload(ctx, label, response)
-        return response
-
-    return Step(kind, text, send, (("method", method),))
-
-
-def _elsewhere(kind: str, label: str, repo: str, other: str, method: str, query: str = "", **options: Any) -> Step:
-    """A request to upload `label` of `repo` through the same URL under another repository's name."""
-
-    def send(client: httpx.Client, ctx: Context) -> httpx.Response | None:
-        if label not in ctx.uploads:
-            return None
-        url = ctx.uploads[label].replace(f"/v2/{repo}/", f"/v2/{other}/", 1)
-        return client.request(method, with_query(url, query) if query else url, **options)
-
-    return Step(kind, f"{method} {label} under {other}{'?' + query[:26] + '…' if query else ''}", send, (("method", method),))
-
-
-def _start(repo: str, label: str) -> Step:
-    def send(client: httpx.Client, ctx: Context) -> httpx.Response:
-        response = client.post(f"/v2/{repo}/blobs/uploads/")
-        remember_upload(ctx, label, response)
-        return response
-
-    return Step("start_upload", f"POST /v2/{repo}/blobs/uploads/ -> {label}", send)
-
-
-def _patch(label: str, data: bytes, start: int | None, kind: str = "patch") -> Step:
-    headers = dict(OCTETS)
-    if start is not None and data:
-        headers["Content-Range"] = f"{start}-{start + len(data) - 1}"
-    text = f"PATCH {label} {headers.get('Content-Range', 'streamed')} ({len(data)} bytes)"
-    return _session(kind, text, label, "PATCH", content=data, headers=headers)
-
-
-def _finish(label: str, digest: str, data: bytes = b"", kind: str = "finish_upload") -> Step:
-    return _session(kind, f"PUT {label}?digest={digest[:19]}… ({len(data)} bytes)", label, "PUT",
-                    f"digest={digest}", content=data, headers=OCTETS)
-
-
-def _monolithic(repo: str, blob: bytes, digest: str | None = None) -> Step:
-    """The single-POST push a client makes: ``POST ?digest=`` with the body; where the registry answers 202 (the
-    spec lets it refuse the single POST, as registry:2 2.8 does), the client PUTs the body to the new session."""
-    digest = digest or digest_of(blob)
-
-    def send(client: httpx.Client, ctx: Context) -> httpx.Response:
-        response = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=blob, headers=OCTETS)
-        if response.status_code != 202:
-            return response
-        return client.put(with_query(ctx.absolute(response.headers["location"]), f"digest={digest}"), content=blob, headers=OCTETS)
-
-    return Step("monolithic", f"POST /v2/{repo}/blobs/uploads/?digest={digest[:19]}… ({len(blob)} bytes), PUT the session if 202", send)
+from tests.support.oracle import Step, digest_of
+from tests.support.oracle_steps import (
+    ACCEPTS, DOCKER_MANIFEST, EMPTY_JSON, OCI_INDEX, OCI_MANIFEST, OCTETS, elsewhere, finish_upload, monolithic, patch_chunk,
+    plain, in_session, start_upload,
+)
 
 
 def _halves(data: bytes, rng: random.Random) -> tuple[bytes, bytes]:
@@ -155,39 +78,39 @@ class Generator:
         rng, digest, label = self.rng, digest_of(blob), self._label()
         how = rng.choice(["monolithic", "post_put", "chunked", "resumed", "last_in_put", "mount"])
         if how == "monolithic":
-            return [_monolithic(repo, blob)]
+            return [monolithic(repo, blob)]
         if how == "mount":
             source = self.repos[1] if repo == self.repos[0] else self.repos[0]
-            return [_request("mount", f"POST /v2/{repo}/blobs/uploads/?mount=…&from={source}", "POST",
+            return [plain("mount", f"POST /v2/{repo}/blobs/uploads/?mount=…&from={source}", "POST",
                              f"/v2/{repo}/blobs/uploads/", params={"mount": digest, "from": source})]
-        steps = [_start(repo, label)]
+        steps = [start_upload(repo, label)]
         if how == "post_put":
-            return steps + [_finish(label, digest, blob)]
+            return steps + [finish_upload(label, digest, blob)]
         first, rest = _halves(blob, rng)
         if how == "last_in_put":
-            return steps + [_patch(label, first, 0), _finish(label, digest, rest)]
+            return steps + [patch_chunk(label, first, 0), finish_upload(label, digest, rest)]
         if how == "resumed":
-            steps += [_patch(label, first, 0), _session("upload_status", f"GET {label}", label, "GET")]
-            return steps + [_patch(label, rest, len(first)) if rest else _session("upload_status", f"HEAD {label}", label, "HEAD"),
-                            _finish(label, digest)]
-        return steps + [_patch(label, first, 0 if rng.random() < 0.7 else None)] + (
-            [_patch(label, rest, len(first))] if rest else []) + [_finish(label, digest)]
+            steps += [patch_chunk(label, first, 0), in_session("upload_status", f"GET {label}", label, "GET")]
+            return steps + [patch_chunk(label, rest, len(first)) if rest else in_session("upload_status", f"HEAD {label}", label, "HEAD"),
+                            finish_upload(label, digest)]
+        return steps + [patch_chunk(label, first, 0 if rng.random() < 0.7 else None)] + (
+            [patch_chunk(label, rest, len(first))] if rest else []) + [finish_upload(label, digest)]
 
     def _push_wrong(self) -> list[Step]:
         rng, label, repo = self.rng, self._label(), self.rng.choice(self.repos)
         blob = rng.choice(self.blobs)
-        steps = [_start(repo, label)]
+        steps = [start_upload(repo, label)]
         choice = rng.choice(["digest", "malformed", "missing", "out_of_order", "cancel", "status_after_cancel"])
         if choice == "digest":
-            return steps + [_finish(label, digest_of(blob + b"x"), blob)]
+            return steps + [finish_upload(label, digest_of(blob + b"x"), blob)]
         if choice == "malformed":
-            return steps + [_finish(label, rng.choice(["sha256:abc", "md5:" + "0" * 32, "sha256:" + "G" * 64]), blob)]
+            return steps + [finish_upload(label, rng.choice(["sha256:abc", "md5:" + "0" * 32, "sha256:" + "G" * 64]), blob)]
         if choice == "missing":
-            return steps + [_session("finish_upload", f"PUT {label} without ?digest", label, "PUT", content=blob, headers=OCTETS)]
+            return steps + [in_session("finish_upload", f"PUT {label} without ?digest", label, "PUT", content=blob, headers=OCTETS)]
         if choice == "out_of_order":
-            return steps + [_patch(label, b"abcdef", 0), _patch(label, b"ghij", 10, kind="patch_out_of_order")]
-        steps += [_session("cancel_upload", f"DELETE {label}", label, "DELETE")]
-        return steps + ([_session("upload_status", f"GET {label} after cancel", label, "GET")] if choice == "status_after_cancel" else [])
+            return steps + [patch_chunk(label, b"abcdef", 0), patch_chunk(label, b"ghij", 10, kind="patch_out_of_order")]
+        steps += [in_session("cancel_upload", f"DELETE {label}", label, "DELETE")]
+        return steps + ([in_session("upload_status", f"GET {label} after cancel", label, "GET")] if choice == "status_after_cancel" else [])
 
     def _push_odd(self) -> list[Step]:
         """Pushes at the edges of the protocol: a finished or foreign session, other digests, mounts without `from`."""
@@ -196,30 +119,30 @@ class Generator:
         blob = rng.choice(self.blobs[:3])
         choice = rng.choice(["after_finish", "cross_repo", "sha512", "monolithic_wrong", "mount_without_from"])
         if choice == "after_finish":
-            return [_start(repo, label), _finish(label, digest_of(blob), blob),
-                    _session("upload_status", f"GET {label} after it finished", label, "GET"),
-                    _patch(label, b"late", None, kind="patch_finished")]
+            return [start_upload(repo, label), finish_upload(label, digest_of(blob), blob),
+                    in_session("upload_status", f"GET {label} after it finished", label, "GET"),
+                    patch_chunk(label, b"late", None, kind="patch_finished")]
         if choice == "cross_repo":
-            return [_start(repo, label), _patch(label, blob, 0),
-                    _elsewhere("cross_repo_upload", label, repo, other, "GET"),
-                    _elsewhere("cross_repo_upload", label, repo, other, "PUT", f"digest={digest_of(blob)}", headers=OCTETS),
-                    _request("head_blob", f"HEAD /v2/{other}/blobs/{digest_of(blob)[:19]}…", "HEAD", f"/v2/{other}/blobs/{digest_of(blob)}")]
+            return [start_upload(repo, label), patch_chunk(label, blob, 0),
+                    elsewhere("cross_repo_upload", label, repo, other, "GET"),
+                    elsewhere("cross_repo_upload", label, repo, other, "PUT", f"digest={digest_of(blob)}", headers=OCTETS),
+                    plain("head_blob", f"HEAD /v2/{other}/blobs/{digest_of(blob)[:19]}…", "HEAD", f"/v2/{other}/blobs/{digest_of(blob)}")]
         if choice == "sha512":
             sha512 = "sha512:" + hashlib.sha512(blob).hexdigest()
-            return [_start(repo, label), _finish(label, sha512, blob, kind="finish_sha512")]
+            return [start_upload(repo, label), finish_upload(label, sha512, blob, kind="finish_sha512")]
         if choice == "monolithic_wrong":
-            return [_monolithic(repo, blob, digest_of(blob + b"!"))]
-        return [_request("mount", f"POST /v2/{repo}/blobs/uploads/?mount=… (no from)", "POST",
+            return [monolithic(repo, blob, digest_of(blob + b"!"))]
+        return [plain("mount", f"POST /v2/{repo}/blobs/uploads/?mount=… (no from)", "POST",
                          f"/v2/{repo}/blobs/uploads/", params={"mount": digest_of(blob)})]
 
     def _put_manifest_odd(self) -> list[Step]:
         rng, repo = self.rng, self.rng.choice(self.repos)
         (media_type, body), (_, other) = rng.sample(self.manifests, 2)
         if rng.random() < 0.8:
-            return [_request("put_manifest", f"PUT /v2/{repo}/manifests/<digest of another manifest>", "PUT",
+            return [plain("put_manifest", f"PUT /v2/{repo}/manifests/<digest of another manifest>", "PUT",
                              f"/v2/{repo}/manifests/{digest_of(other)}", content=body, headers={"Content-Type": media_type})]
         big = orjson.dumps({**orjson.loads(body), "annotations": {"padding": "x" * (4 * 1024 * 1024)}})
-        return [_request("put_manifest_big", f"PUT /v2/{repo}/manifests/big ({len(big)} bytes)", "PUT",
+        return [plain("put_manifest_big", f"PUT /v2/{repo}/manifests/big ({len(big)} bytes)", "PUT",
                          f"/v2/{repo}/manifests/big", content=big, headers={"Content-Type": media_type})]
 
     # -- manifests and reads ------------------------------------------------------------------------------------
@@ -233,7 +156,7 @@ class Generator:
         reference = rng.choice(self.tags) if rng.random() < 0.7 else digest_of(body)
         content_type = media_type if rng.random() < 0.95 else "application/json"
         kind = "put_manifest" if content_type == media_type else "put_manifest_json"
-        return [_request(kind, f"PUT /v2/{repo}/manifests/{reference} ({content_type}, {digest_of(body)[:19]}…)",
+        return [plain(kind, f"PUT /v2/{repo}/manifests/{reference} ({content_type}, {digest_of(body)[:19]}…)",
                          "PUT", f"/v2/{repo}/manifests/{reference}", content=body, headers={"Content-Type": content_type})]
 
     def _read_manifest(self) -> list[Step]:
@@ -243,7 +166,7 @@ class Generator:
         if self.rng.random() < 0.15:  # one Accept header per type, as containerd and docker send them
             headers = [("Accept", OCI_INDEX), ("Accept", self.rng.choice([OCI_MANIFEST, DOCKER_MANIFEST]))]
             accept = " | ".join(value for _, value in headers)
-        return [_request(f"{method.lower()}_manifest", f"{method} /v2/{repo}/manifests/{reference} Accept: {accept}",
+        return [plain(f"{method.lower()}_manifest", f"{method} /v2/{repo}/manifests/{reference} Accept: {accept}",
                          method, f"/v2/{repo}/manifests/{reference}", headers=headers)]
 
     def _read_blob(self) -> list[Step]:
@@ -252,26 +175,26 @@ class Generator:
         ranges = [None, None, "bytes=0-0", "bytes=1-", "bytes=0-3", f"bytes=2-{len(blob) + 5}", "bytes=-2", f"bytes={len(blob) + 10}-"]
         wanted = rng.choice(ranges)
         headers = {"Range": wanted} if wanted else {}
-        return [_request(f"{method.lower()}_blob", f"{method} /v2/{repo}/blobs/{digest_of(blob)[:19]}… Range: {wanted} (size {len(blob)})",
+        return [plain(f"{method.lower()}_blob", f"{method} /v2/{repo}/blobs/{digest_of(blob)[:19]}… Range: {wanted} (size {len(blob)})",
                          method, f"/v2/{repo}/blobs/{digest_of(blob)}", headers=headers)]
 
     def _delete(self) -> list[Step]:
         rng, repo = self.rng, self.rng.choice(self.repos)
         if rng.random() < 0.6:
             reference = self._reference()
-            return [_request("delete_manifest", f"DELETE /v2/{repo}/manifests/{reference}", "DELETE", f"/v2/{repo}/manifests/{reference}")]
+            return [plain("delete_manifest", f"DELETE /v2/{repo}/manifests/{reference}", "DELETE", f"/v2/{repo}/manifests/{reference}")]
         digest = digest_of(rng.choice(self.blobs))
-        return [_request("delete_blob", f"DELETE /v2/{repo}/blobs/{digest}", "DELETE", f"/v2/{repo}/blobs/{digest}")]
+        return [plain("delete_blob", f"DELETE /v2/{repo}/blobs/{digest}", "DELETE", f"/v2/{repo}/blobs/{digest}")]
 
     def _tags(self) -> list[Step]:
         rng, repo = self.rng, self.rng.choice(self.repos)
         query = rng.choice(["", "", "n=2", "n=1", "n=0", f"last={rng.choice(self.tags)}", f"n=1&last={rng.choice(self.tags)}", "n=-1", "n=x"])
-        return [_request("tags_paged" if query else "tags", f"GET /v2/{repo}/tags/list?{query}", "GET",
+        return [plain("tags_paged" if query else "tags", f"GET /v2/{repo}/tags/list?{query}", "GET",
                          f"/v2/{repo}/tags/list" + (f"?{query}" if query else ""))]
 
     def _referrers(self) -> list[Step]:
         repo, digest = self.rng.choice(self.repos), digest_of(self.manifests[0][1])
-        return [_request("referrers", f"GET /v2/{repo}/referrers/{digest}", "GET", f"/v2/{repo}/referrers/{digest}")]
+        return [plain("referrers", f"GET /v2/{repo}/referrers/{digest}", "GET", f"/v2/{repo}/referrers/{digest}")]
 
     def _malformed(self) -> list[Step]:
         rng, repo = self.rng, self.rng.choice(self.repos)
@@ -291,7 +214,7 @@ class Generator:
         ]
         kind, method, path = rng.choice(cases)
         body = {"content": b"{not json", "headers": {"Content-Type": OCI_MANIFEST}} if method in ("PUT", "PATCH") else {}
-        return [_request(kind, f"{method} {path}", method, path, **body)]
+        return [plain(kind, f"{method} {path}", method, path, **body)]
 
     def _anything(self) -> list[Callable[[], list[Step]]]:
         push = lambda: self._push(self.rng.choice(self.repos), self.rng.choice(self.blobs))  # noqa: E731
@@ -305,10 +228,10 @@ def final_reads(generator: Generator) -> list[Step]:
     steps: list[Step] = []
     accept = ACCEPTS[3]
     for repo in generator.repos:
-        steps.append(_request("tags", f"GET /v2/{repo}/tags/list", "GET", f"/v2/{repo}/tags/list"))
+        steps.append(plain("tags", f"GET /v2/{repo}/tags/list", "GET", f"/v2/{repo}/tags/list"))
         references = list(generator.tags) + [digest_of(body) for _, body in generator.manifests]
-        steps += [_request("get_manifest", f"GET /v2/{repo}/manifests/{reference} Accept: {accept}", "GET",
+        steps += [plain("get_manifest", f"GET /v2/{repo}/manifests/{reference} Accept: {accept}", "GET",
                            f"/v2/{repo}/manifests/{reference}", headers={"Accept": accept}) for reference in references]
-        steps += [_request("get_blob", f"GET /v2/{repo}/blobs/{digest_of(blob)}", "GET", f"/v2/{repo}/blobs/{digest_of(blob)}")
+        steps += [plain("get_blob", f"GET /v2/{repo}/blobs/{digest_of(blob)}", "GET", f"/v2/{repo}/blobs/{digest_of(blob)}")
                   for blob in generator.blobs]
     return steps
