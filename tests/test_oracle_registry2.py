@@ -9,8 +9,10 @@ true differential result: the edge trusts tag and link answers for `cache.tag_tt
 so a read on the edge after a write or delete made through registry:2 answers from the cache, a documented
 difference, and no TTL may be waited out in a test. The layout itself is still checked on shared storage: after
 each sequence a second edge with an empty cache, reading registry:2's root R, must answer the sequence's final
-reads (tags, every manifest and blob) as registry:2 does. Every sequence uses fresh repository names, so state is
-carried from one sequence to the next only through storage, and that edge has never read those names before.
+reads (tags, every manifest and blob) as registry:2 does; and on the filesystem backend a second registry:2,
+reading the edge's root, must answer them as registry:2 does on its own root (what the edge wrote is registry:2's
+layout), for every sequence whose two states stayed alike. Every sequence uses fresh repository names, so state
+is carried from one sequence to the next only through storage, and no reader has seen those names before.
 
 What is compared (`tests/support/oracle.py`): status, error codes, and for 2xx answers Docker-Content-Digest,
 Content-Length (blobs and manifests), Content-Range, Range (uploads), Content-Type (manifests), the shape of
@@ -236,24 +238,29 @@ def servers(tmp_path_factory):
         yield registry, edges, reader
     finally:
         for server in (reader, *edges.values(), registry):
-            server.stop()
+            if server is not None:
+                server.stop()
 
 
 @pytest.fixture(params=["filesystem", "s3"])
 def edge(request, servers, tmp_path_factory):
-    """The writing edge: on its own filesystem root, or on its own bucket of the session's SeaweedFS."""
+    """The writing edge: on its own filesystem root (with a registry:2 reading that root), or on its own bucket
+    of the session's SeaweedFS."""
     edges = servers[1]
     if request.param not in edges:
         work = tmp_path_factory.mktemp(f"oracle-edge-{request.param}")
+        checker = None
         if request.param == "s3":
             seaweed = request.getfixturevalue("seaweed")
             seaweed.create_bucket("oracle-edge")
             storage = s3_storage(seaweed.endpoint, "oracle-edge")
         else:
             storage = filesystem_storage(work / "root")
+            checker = Registry2.filesystem(work / "root", workdir=work / "registry-on-edge-root")
         storage["storage"]["delete"] = True
         edges[request.param] = EdgeMirror(work, storage, auth=ANONYMOUS_PUSH).start()
-    return edges[request.param]
+        edges[f"{request.param}-checker"] = checker
+    return edges[request.param], edges[f"{request.param}-checker"]
 
 
 RANDOM_SEED = int(os.environ.get("ORACLE_SEED") or random.SystemRandom().randrange(2**32))  # one per run
@@ -266,18 +273,24 @@ def _seed(which: str) -> int:
 @pytest.mark.parametrize("which", ["fixed", "random"])
 def test_the_edge_answers_request_sequences_as_registry2_does(servers, edge, which):
     registry, _, reader = servers
+    edge, checker = edge
     seed = _seed(which)
     print(f"oracle seed: {seed}")
     generator = Generator(seed, f"oracle/{edge.url.rsplit(':', 1)[1]}-{which}{seed}")
     hits: dict[str, int] = {}
     failures = []
     with httpx.Client(base_url=registry.url, timeout=30) as theirs, httpx.Client(base_url=edge.url, timeout=30) as ours, \
-            httpx.Client(base_url=reader.url, timeout=30) as shared:
+            httpx.Client(base_url=reader.url, timeout=30) as shared, \
+            httpx.Client(base_url=(checker or registry).url, timeout=30) as layout_check:
         for index in range(SEQUENCES):
             steps = generator.sequence(index)
-            failure = lockstep(seed, index, steps, (theirs, ours), ALLOWLIST, hits, "the edge's answer")
-            failure = failure or lockstep(seed, index, final_reads(generator), (theirs, shared), ALLOWLIST, hits,
-                                          "after the sequence, an edge reading registry:2's storage")
+            failure, alike = lockstep(seed, index, steps, (theirs, ours), ALLOWLIST, hits, "the edge's answer")
+            reads = final_reads(generator)
+            failure = failure or lockstep(seed, index, reads, (theirs, shared), ALLOWLIST, hits,
+                                          "after the sequence, an edge reading registry:2's storage")[0]
+            if checker is not None and alike and not failure:
+                failure = lockstep(seed, index, reads, (theirs, layout_check), ALLOWLIST, hits,
+                                   "after the sequence, registry:2 reading the edge's storage")[0]
             if failure:
                 failures.append(failure.report())
     print(f"allowed differences seen: {hits}")

@@ -150,9 +150,10 @@ def _answer(step: Step, client: httpx.Client, ctx: Context) -> Answer | None:
 def lockstep(
     seed: int, index: int, steps: list[Step], clients: tuple[httpx.Client, httpx.Client],
     allowlist: list[Allowed], hits: dict[str, int], where: str,
-) -> Divergence | None:
-    """Send each step to registry:2 then to the edge; the first difference no allowlist entry covers, if any.
-    An allowed difference that leaves the states apart ends the sequence (what follows would only repeat it)."""
+) -> tuple[Divergence | None, bool]:
+    """Send each step to registry:2 then to the edge: the first difference no allowlist entry covers, if any, and
+    whether the two states are still alike. An allowed difference that leaves the states apart ends the sequence
+    (what follows would only repeat it)."""
     registry, edge = clients
     contexts = (Context(str(registry.base_url).rstrip("/")), Context(str(edge.base_url).rstrip("/")))
     for number, step in enumerate(steps):
@@ -167,8 +168,8 @@ def lockstep(
             continue
         entry = next((allowed for allowed in allowlist if allowed.matches(step, ours, theirs)), None)
         if entry is None:
-            return Divergence(seed, index, steps[: number + 1], theirs, ours, where)
+            return Divergence(seed, index, steps[: number + 1], theirs, ours, where), False
         hits[entry.name] = hits.get(entry.name, 0) + 1
         if entry.diverges:
-            return None
-    return None
+            return None, False
+    return None, True
