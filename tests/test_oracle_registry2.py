@@ -56,15 +56,6 @@ def _paged_as_spec_says(step: Step, ours: Answer, theirs: Answer) -> bool:
 
 
 ALLOWLIST: list[Allowed] = [
-    # Issue 19 item 8 (another branch) makes the edge answer 200 `tags: null` as registry:2 does: fixed by
-    # item 8, this entry goes at merge.
-    Allowed(
-        "tags-after-the-last-manifest-is-deleted",
-        "tags/list of a repository whose last manifest was deleted: registry:2 answers 200 with `tags: null` while "
-        "the repository exists; the edge answers 404 NAME_UNKNOWN (fixed by issue 19 item 8)",
-        lambda step, ours, theirs: step.kind in ("tags", "tags_paged") and theirs.status == 200
-        and (theirs.body or {}).get("tags") is None and ours.status == 404 and ours.codes == ("NAME_UNKNOWN",),
-    ),
     Allowed(
         "base-route-any-method",
         "registry:2's /v2/ handler answers every method with 200; the spec defines only GET /v2/, and the edge "
