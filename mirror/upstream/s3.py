@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mirror import layout
 from mirror.config import S3Config
+from mirror.httpranges import parse_content_range
 from mirror.upstream.base import BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, TooLarge
 
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload"}
@@ -122,9 +123,8 @@ class S3Upstream:
             raise _translate(error, key) from error
         except _TRANSIENT as error:
             raise BackendError(f"{key}: {error}") from error
-        content_range = str(response.get("ContentRange") or "")
-        total = content_range.rpartition("/")[2]
-        size = int(total) if total.isdigit() else int(response["ContentLength"])
+        served = parse_content_range(response.get("ContentRange"))
+        size = served.size if served and served.size is not None else int(response["ContentLength"])
         return size, self._drain(response["Body"], key, int(response["ContentLength"]))
 
     async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
@@ -139,10 +139,9 @@ class S3Upstream:
         except _TRANSIENT as error:
             raise BackendError(f"{key}: {error}") from error
         received = int(response["ContentLength"])
-        span, _, total = str(response.get("ContentRange") or "").removeprefix("bytes ").partition("/")
-        first = span.partition("-")[0]
-        if total.isdigit() and first.isdigit():
-            size, start = int(total), int(first)
+        served = parse_content_range(response.get("ContentRange"))
+        if served and served.size is not None:
+            size, start = served.size, served.first
         else:  # a 200 with the whole object (a server that ignores Range)
             size, start = received, 0
         if start + received != size:
