@@ -5,13 +5,12 @@ filled from the backend on a miss. Repository scoping is checked here, exactly a
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
 import cachetools
 
-from mirror import errors, layout, metrics
+from mirror import digests, errors, layout, metrics
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
 from mirror.cache.fill import Fill, FillFailed
 from mirror.cache.fills import FillManager
@@ -130,12 +129,11 @@ class EdgeCache:
             raise _not_a_manifest(digest) from None
         except BackendError as error:
             raise errors.unavailable(error) from error
-        actual = hashlib.new(digest.algorithm, data).hexdigest()
-        if actual != digest.hex:
+        try:
+            digests.check_bytes(digest, data, "manifest in storage")
+        except digests.DigestMismatch as mismatch:
             metrics.fills.labels("digest_mismatch").inc()
-            raise errors.RegistryError(
-                errors.UNAVAILABLE, f"manifest {digest} in storage is corrupt (hashes to {digest.algorithm}:{actual})"
-            )
+            raise errors.RegistryError(errors.UNAVAILABLE, f"corrupt: {mismatch}") from None
         return data
 
     def cache_manifest(self, digest: Digest, data: bytes) -> None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import shutil
@@ -42,8 +41,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
-from mirror import layout, metrics
-from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
+from mirror import digests, layout, metrics
+from mirror.cache.direct import FillFailed, stream_direct
 from mirror.cache.hedge import hedges_allowed, open_hedged, prepend
 from mirror.cache.partial import PartWriter, hash_range, open_sparse
 from mirror.cache.parts import Part, PartTable, plan_parts
@@ -63,7 +62,7 @@ URGENT_FACTOR = 2  # a fill may open up to this × `parallelism` GETs when clien
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
 
-__all__ = ["DigestMismatch", "Fill", "FillFailed", "Part", "READ_CHUNK", "plan_parts"]
+__all__ = ["Fill", "FillFailed", "Part", "READ_CHUNK", "plan_parts"]
 
 
 class Fill:
@@ -224,9 +223,11 @@ class Fill:
                 actual = await hashing
             finally:
                 hashing.cancel()
-            if actual != self.digest.hex:
+            try:
+                digests.check(self.digest, actual, "backend content")
+            except digests.DigestMismatch as mismatch:
                 result = "digest_mismatch"
-                raise DigestMismatch(f"backend content hashes to {self.digest.algorithm}:{actual}")
+                raise FillFailed(str(mismatch)) from mismatch
             await self._in_thread(os.fdatasync, self._fd)  # little is left: the hasher synced as it went
             if cacheable and self._store.commit(self.digest, self._path, size):
                 self.committed = True
@@ -415,7 +416,7 @@ class Fill:
         return True
 
     async def _hash_prefix(self) -> str:
-        hasher = hashlib.new(self.digest.algorithm)
+        hasher = digests.hasher(self.digest)
         buffer = bytearray(min(HASH_CHUNK, self.size or 0))
         hashed = 0
         size = self.size or 0
