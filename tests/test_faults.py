@@ -8,7 +8,6 @@ fill of a few MiB over seconds, so a fault lands mid-fill.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import subprocess
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support import layout_keys
+from tests.support.digests import digest_of
 from tests.support.edge import EdgeMirror, s3_storage
 from tests.support.breakable_link import BreakableLink
 
@@ -34,13 +34,9 @@ def _blob(seed: int, size: int = 8 * MIB) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _put_blob(seaweed, name: str, data: bytes) -> str:
     """Write a blob and its repository link straight into the bucket, as registry:2 lays them out."""
-    digest = _digest(data)
+    digest = digest_of(data)
     client = seaweed.client()
     client.put_object(Bucket=BUCKET, Key=layout_keys.blob_data(digest), Body=data)
     client.put_object(Bucket=BUCKET, Key=layout_keys.layer_link(name, digest), Body=digest.encode())
@@ -137,7 +133,7 @@ def test_kill_9_during_four_fills_ten_times_never_serves_or_keeps_a_partial(seaw
                 for digest in (digest for earlier in digests[: round_ + 1] for digest in earlier):
                     response = httpx.get(f"{edge.url}/v2/team/crash/blobs/{digest}", timeout=60)
                     assert response.status_code == 200
-                    assert _digest(response.content) == digest, f"round {round_}: {digest} served wrong"
+                    assert digest_of(response.content) == digest, f"round {round_}: {digest} served wrong"
         finally:
             edge.stop()
 
@@ -255,7 +251,7 @@ def test_a_full_disk_still_serves_tags_manifests_and_blobs(seaweed, small_disk, 
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": len(layer)}],
     }).encode()
-    manifest_digest = _digest(manifest)
+    manifest_digest = digest_of(manifest)
     client = seaweed.client()
     client.put_object(Bucket=BUCKET, Key=layout_keys.blob_data(manifest_digest), Body=manifest)
     client.put_object(Bucket=BUCKET, Key=layout_keys.manifest_revision_link(name, manifest_digest), Body=manifest_digest.encode())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from pathlib import Path
 
 from mirror import config, errors, layout, metrics
@@ -12,12 +11,13 @@ from mirror.reference import Digest, parse_digest
 from mirror.upstream import BackendError
 from mirror.upstream.filesystem import FilesystemUpstream
 from tests.support.clock import FakeClock
+from tests.support.digests import digest_of
 
 KIB = 1024
 
 
 def _digest(seed: str) -> Digest:
-    return parse_digest("sha256:" + hashlib.sha256(seed.encode()).hexdigest())
+    return parse_digest(digest_of(seed.encode()))
 
 
 def _settings(**overrides: str) -> config.CacheConfig:
