@@ -10,6 +10,7 @@ from mirror.cache.links import LinkCache
 from mirror.reference import Digest, parse_digest
 from mirror.upstream import BackendError
 from mirror.upstream.filesystem import FilesystemUpstream
+from tests.support.bucket_files import put
 from tests.support.clock import FakeClock
 from tests.support.digests import digest_of
 
@@ -26,9 +27,7 @@ def _settings(**overrides: str) -> config.CacheConfig:
 
 
 def _write(root: Path, key: str, digest: Digest) -> None:
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(str(digest))
+    put(root, key, str(digest))
 
 
 class HeldTagReads(FilesystemUpstream):

@@ -14,6 +14,7 @@ from mirror import config, errors, layout
 from mirror.cache.edge import EdgeCache
 from mirror.reference import Digest, parse_digest
 from mirror.upstream.filesystem import FilesystemUpstream
+from tests.support.bucket_files import put
 from tests.support.digests import digest_of
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -37,17 +38,11 @@ class LinksAfterData(FilesystemUpstream):
                 self.data_read.set()
 
 
-def _put(root: Path, key: str, data: bytes) -> None:
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
 def _stored_manifest(root: Path, owner: str) -> Digest:
     manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": []}).encode()
     digest = parse_digest(digest_of(manifest))
-    _put(root, layout.blob_data(digest), manifest)
-    _put(root, layout.manifest_revision_link(owner, digest), str(digest).encode())
+    put(root, layout.blob_data(digest), manifest)
+    put(root, layout.manifest_revision_link(owner, digest), str(digest).encode())
     return digest
 
 

@@ -12,6 +12,7 @@ from mirror.cache.referrers import ReferrersCache
 from mirror.reference import Digest, parse_digest
 from mirror.referrers import index
 from mirror.upstream.filesystem import FilesystemUpstream
+from tests.support.bucket_files import put
 from tests.support.clock import FakeClock
 from tests.support.digests import digest_of
 
@@ -19,18 +20,12 @@ NAME = "team/signed"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def _put(root: Path, key: str, data: bytes) -> None:
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
 def _index_referrer(root: Path, subject: Digest, seed: str) -> str:
     """Index a referrer of `subject` in `NAME` (and link it there, as a push would); its digest."""
     referrer = parse_digest(digest_of(seed.encode()))
     entry = {"mediaType": OCI_MANIFEST, "digest": str(referrer), "size": 100}
-    _put(root, layout.referrer_entry(NAME, subject, referrer), index.encode_entry(entry))
-    _put(root, layout.manifest_revision_link(NAME, referrer), str(referrer).encode())
+    put(root, layout.referrer_entry(NAME, subject, referrer), index.encode_entry(entry))
+    put(root, layout.manifest_revision_link(NAME, referrer), str(referrer).encode())
     return str(referrer)
 
 
