@@ -23,6 +23,7 @@ from tests.support import layout_keys
 from tests.support.digests import digest_of
 from tests.support.edge import EdgeMirror, s3_storage
 from tests.support.breakable_link import BreakableLink
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 BUCKET = "registry"
@@ -92,13 +93,6 @@ def _files(directory: Path) -> list[Path]:
     return [path for path in directory.rglob("*") if path.is_file()] if directory.exists() else []
 
 
-def _wait_for(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
-
-
 def test_kill_9_during_four_fills_ten_times_never_serves_or_keeps_a_partial(seaweed, tmp_path):
     rounds, per_round, size = 10, 4, 4 * MIB
     seeds = [[1000 + 10 * round_ + index for index in range(per_round)] for round_ in range(rounds)]
@@ -150,7 +144,7 @@ def test_backend_gone_mid_fill_fails_the_transfer_commits_nothing_and_refills_af
             link.kill()
             transfer.join()
             assert not transfer.complete_and_never_wrong(data)
-            _wait_for(lambda: edge.metrics().value("mirror_fills_total", result="error") == 1, timeout=60)
+            wait_until("the failed fill counted", lambda: edge.metrics().value("mirror_fills_total", result="error") == 1, 60)
             assert _files(tmp_path / "edge" / "cache" / "partial") == []
             assert edge.metrics().value("mirror_fills_total", result="ok") == 0
 
@@ -179,7 +173,7 @@ def test_a_flapping_backend_never_gets_wrong_bytes_served_or_committed(seaweed, 
             for transfer in transfers:
                 transfer.join()
                 transfer.complete_and_never_wrong(data)
-            _wait_for(lambda: _files(tmp_path / "edge" / "cache" / "partial") == [])
+            wait_until("no partial file left", lambda: _files(tmp_path / "edge" / "cache" / "partial") == [], 30)
 
             after = httpx.get(url, timeout=60)
             assert after.status_code == 200 and after.content == data

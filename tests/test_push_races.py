@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
-import time
 from typing import Iterator
 
 import httpx
@@ -17,6 +16,7 @@ from mirror import layout
 from mirror.reference import parse_digest
 from tests.support.digests import digest_of
 from tests.support.edge import EdgeMirror
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 BUCKET = "registry"
@@ -63,10 +63,7 @@ def _wait_for_part(seaweed, name: str, upload_id: str, part: bytes, timeout: flo
     """Wait until the bucket holds `part` as a part of a multipart upload of the session: the edge has received
     it and sent it on (S3 names an uploaded part by the MD5 of its bytes)."""
     etag = f'"{hashlib.md5(part).hexdigest()}"'
-    deadline = time.monotonic() + timeout
-    while etag not in _uploaded_parts(seaweed, name, upload_id):
-        assert time.monotonic() < deadline, f"no part {etag} reached the bucket in {timeout}s"
-        time.sleep(0.05)
+    wait_until(f"part {etag} in the bucket", lambda: etag in _uploaded_parts(seaweed, name, upload_id), timeout)
 
 
 def _uploaded_parts(seaweed, name: str, upload_id: str) -> set[str]:
