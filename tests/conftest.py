@@ -64,6 +64,17 @@ def seaweed(session_tmp: Callable[[str], Path]) -> Iterator[SeaweedS3]:
         server.stop()
 
 
+@pytest.fixture
+def doomed_seaweed(tmp_path: Path) -> Iterator[SeaweedS3]:
+    """A private SeaweedFS, with the bucket `BUCKET`, that the test may stop (a backend outage)."""
+    server = SeaweedS3(tmp_path / "doomed-seaweed")
+    try:
+        server.create_bucket(BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def registry_s3(seaweed: SeaweedS3, session_tmp: Callable[[str], Path]) -> Iterator[Registry2]:
     """The central registry:2 with the S3 driver on bucket `BUCKET` of the session's SeaweedFS."""

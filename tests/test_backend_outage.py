@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-
 import httpx
 import pytest
 
 from tests.support import images, skopeo
 from tests.support.edge import EdgeMirror, s3_storage
 from tests.support.registry2 import Registry2
-from tests.support.seaweed import SeaweedS3
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @pytest.fixture
-def doomed_backend(tmp_path):
-    """A private SeaweedFS + registry:2 pair that the test may stop."""
-    seaweed = SeaweedS3(tmp_path / "seaweed")
-    seaweed.create_bucket("registry")
-    registry = Registry2.s3(seaweed.endpoint, "registry", workdir=tmp_path / "registry")
-    built = images.build_image(tmp_path / "image", "v1", [150_000], seed=51)
-    skopeo.push(tmp_path / "image", "v1", f"{registry.host}/team/outage:v1")
-    registry.stop()
+def doomed_backend(doomed_seaweed, tmp_path):
+    """A private SeaweedFS that the test may stop, holding an image pushed through registry:2."""
+    registry = Registry2.s3(doomed_seaweed.endpoint, "registry", workdir=tmp_path / "registry")
     try:
-        yield seaweed, built
+        built = images.build_image(tmp_path / "image", "v1", [150_000], seed=51)
+        skopeo.push(tmp_path / "image", "v1", f"{registry.host}/team/outage:v1")
     finally:
-        seaweed.stop()
+        registry.stop()
+    return doomed_seaweed, built
 
 
 def test_stale_tag_and_cached_content_are_served_while_the_backend_is_down(doomed_backend, tmp_path):

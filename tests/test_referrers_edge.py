@@ -22,18 +22,6 @@ from tests.conformance.test_referrers import (
     referrers,
 )
 from tests.support.edge import ANONYMOUS_PUSH, REPO_ROOT, EdgeMirror, filesystem_storage, s3_storage
-from tests.support.seaweed import SeaweedS3
-
-
-@pytest.fixture
-def doomed_seaweed(tmp_path):
-    """A private SeaweedFS the test may stop."""
-    seaweed = SeaweedS3(tmp_path / "seaweed")
-    seaweed.create_bucket("registry")
-    try:
-        yield seaweed
-    finally:
-        seaweed.stop()
 
 
 def test_a_cached_referrers_list_is_served_stale_while_the_backend_is_down(doomed_seaweed, tmp_path):
