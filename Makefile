@@ -1,5 +1,5 @@
-# The two commands of the README, and the benchmark.
-.PHONY: serve test bench bench-quick image-multiarch
+# The two commands of the README, the fast tier for development, and the benchmark.
+.PHONY: serve test test-fast bench bench-quick image-multiarch
 
 serve:
 	python3 -m pip install -q --disable-pip-version-check -e .
@@ -8,6 +8,10 @@ serve:
 test:
 	bash scripts/install-test-deps.sh
 	python3 -m pytest -q
+
+# Unit and in-process tests only (tests/unit, tests/properties): no package installs, no server process started.
+test-fast:
+	python3 -m pytest -q -p no:cacheprovider --fast
 
 bench:
 	python3 -m load --out load/results/latest

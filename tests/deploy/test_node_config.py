@@ -11,7 +11,6 @@ import pytest
 
 from tests.deploy.conftest import CHART, REPO, find, render
 from tests.support import examples
-from tests.support.ports import free_port
 
 SCRIPT = CHART / "files" / "node-config.py"
 ORIGINAL = 'server = "https://mirror.corp.example"\n\n[host."https://cache.corp.example"]\n  capabilities = ["pull"]\n'
