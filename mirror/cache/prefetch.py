@@ -71,19 +71,20 @@ def blob_descriptors(manifest: dict[str, Any]) -> list[tuple[Digest, int]]:
 
 
 async def fill_in_background(fills: FillManager, digest: Digest, size: int, inflight: ByteLimit, counted: bool) -> str:
-    """Fill `digest` of `size` bytes as a background fill; "filled" (committed here, or by the fill already
-    running), "skipped" (no free room) or "failed"."""
+    """Fill `digest` of `size` bytes as a background fill; "filled" (committed), "joined" (a fill a client started
+    meanwhile committed it, or it is cached now), "skipped" (no free room) or "failed"."""
     await inflight.acquire(size)
     try:
-        fill = fills.running(digest) or fills.prefetch(digest, size, counted)
+        joined = fills.running(digest)
+        fill = joined or fills.prefetch(digest, size, counted)
         if fill is None:
-            return "filled" if fills.store.contains(digest) else "skipped"
+            return "joined" if fills.store.contains(digest) else "skipped"
         assert fill.task is not None
         await asyncio.wait({fill.task})
         if fill.error is not None or not fill.committed:
             log.warning("background fill of %s failed: %s", digest, fill.error or "not committed")
             return "failed"
-        return "filled"
+        return "joined" if joined is not None else "filled"
     finally:
         await inflight.release(size)
 
@@ -134,7 +135,8 @@ class Prefetcher:
             *(fill_in_background(self._fills, digest, size, self._inflight, True) for digest, size in chosen)
         )
         for (_, size), result in zip(chosen, results):
-            metrics.prefetch_bytes.labels(result).inc(size)
+            if result != "joined":  # a client's own fill got there first: not prefetched
+                metrics.prefetch_bytes.labels(result).inc(size)
 
     async def close(self) -> None:
         for task in list(self._tasks):

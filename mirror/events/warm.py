@@ -2,8 +2,9 @@
 edge owns in the region (every blob without peers) are filled from the bucket, so a later pull on any edge of
 the region reads no bucket bytes (a non-owner reads the blob from its owner).
 
-Warming is the lowest priority: past its first part a fill waits for connections like read-ahead does (never the
-reserve kept for clients), a blob is warmed only into free room (warming never evicts anything), at most
+Warming is the lowest priority: a blob of known size is a background fill (`mirror.cache.prefetch`, shared with
+prefetch from the manifest): its GETs wait behind every fill a client waits on, and it is warmed only into free
+room, claimed when it starts (warming never evicts anything), at most
 ``events.max_event_bytes`` per image and ``events.max_inflight_bytes`` on this edge at once.
 """
 
@@ -125,7 +126,7 @@ class Warmer:
         if size <= 0:  # no size in the manifest: an ordinary fill (its first GET tells the size)
             return await self._fill_unsized(digest)
         result = await fill_in_background(self._edge.fills, digest, size, self._inflight, counted=False)
-        if result != "filled":
+        if result not in ("filled", "joined"):
             if result == "skipped":
                 metrics.event_warm_bytes.labels("skipped").inc(size)  # warming never evicts what clients asked for
             return 0
