@@ -115,28 +115,28 @@ class Prefetcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _prefetch(self, repository: str, blobs: list[tuple[Digest, int]]) -> None:
-        wanted = [(d, size) for d, size in blobs if not self._fills.store.contains(d) and self._fills.running(d) is None]
-        try:  # the same link check a blob GET makes; all at once (one round trip, not one per layer)
-            linked = await asyncio.gather(*(self._links.is_linked(repository, "blob", d) for d, _ in wanted))
-        except Exception as error:  # the backend is down: the client's own requests will say so
-            log.warning("prefetch: cannot check the blobs of a manifest in %s: %s", repository, error)
-            return
-        budget = self._settings.prefetch_max_bytes
-        chosen: list[tuple[Digest, int]] = []
-        for (digest, size), is_linked in zip(wanted, linked):
-            if not is_linked:
-                continue  # never fetch what the client may not read
-            if size > budget:
+        budget = [self._settings.prefetch_max_bytes]
+
+        async def one(digest: Digest, size: int) -> None:
+            if self._fills.store.contains(digest) or self._fills.running(digest) is not None:
+                return  # cached or filling already: nothing to prefetch
+            try:  # the same link check a blob GET makes (its answer is kept: the client's GET checks nothing)
+                linked = await self._links.is_linked(repository, "blob", digest)
+            except Exception as error:  # the backend is down: the client's own requests will say so
+                log.warning("prefetch: cannot check %s in %s: %s", digest, repository, error)
+                return
+            if not linked:
+                return  # never fetch what the client may not read
+            if size > budget[0]:
                 metrics.prefetch_bytes.labels("skipped").inc(size)
-                continue
-            budget -= size
-            chosen.append((digest, size))
-        results = await asyncio.gather(
-            *(fill_in_background(self._fills, digest, size, self._inflight, True) for digest, size in chosen)
-        )
-        for (_, size), result in zip(chosen, results):
+                return
+            budget[0] -= size
+            result = await fill_in_background(self._fills, digest, size, self._inflight, True)
             if result != "joined":  # a client's own fill got there first: not prefetched
                 metrics.prefetch_bytes.labels(result).inc(size)
+
+        # Each blob starts as soon as its own check answers (not after the slowest of them).
+        await asyncio.gather(*(one(digest, size) for digest, size in blobs))
 
     async def close(self) -> None:
         for task in list(self._tasks):
