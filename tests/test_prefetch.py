@@ -150,3 +150,22 @@ def test_prefetch_is_off_by_setting(tmp_path: Path):
     assert scraped.value("mirror_cache_requests_total", kind="blob", result="miss") == len(image["blobs"])
     assert scraped.value("mirror_prefetch_bytes_total") == 0
     assert scraped.value("mirror_prefetch_served_bytes_total") == 0
+
+
+def test_a_layer_whose_manifest_size_is_wrong_fails_its_prefetch_and_is_still_served(tmp_path: Path):
+    layer = random_layers("size", [1 * MIB])[0]
+    with edge_on(tmp_path, fill=PREFETCH) as edge:
+        push_image(edge.url, "team/app", [layer])
+        wrong = orjson.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(layer), "size": len(layer)},  # any linked blob
+            "layers": [{"mediaType": OCI_LAYER, "digest": digest_of(layer), "size": len(layer) + 1000}],
+        })
+        pushed = httpx.put(f"{edge.url}/v2/team/app/manifests/wrong", content=wrong, headers={"Content-Type": OCI_MANIFEST})
+        assert pushed.status_code == 201, pushed.text
+    with edge_on(tmp_path, "puller", fill=PREFETCH) as edge:
+        get_manifest(edge, "team/app", "wrong")
+        wait_for("prefetch failed", lambda: prefetched(edge, "failed") == len(layer) + 1000)
+        response = get_blob(edge, "team/app", digest_of(layer))  # a fill of its own learns the right size
+        assert response.status_code == 200 and response.content == layer
+        assert prefetched(edge, "filled") == 0
