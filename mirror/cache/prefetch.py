@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -25,6 +27,11 @@ from mirror.config import FillConfig
 from mirror.reference import Digest, parse_digest
 
 log = logging.getLogger(__name__)
+
+# A manifest served again within this many seconds is not looked at again (a hot tag is served thousands of times a
+# second: each look costs a parse and a cache-index lookup per blob); at most this many manifests remembered.
+RECENT_SECONDS = 30.0
+RECENT_MANIFESTS = 4096
 
 
 class ByteLimit:
@@ -98,11 +105,12 @@ class Prefetcher:
         self._settings = settings
         self._inflight = ByteLimit(settings.prefetch_inflight_bytes)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._recent: OrderedDict[tuple[str, Digest], float] = OrderedDict()
 
-    def manifest_served(self, repository: str, data: bytes) -> None:
-        """`data` (a manifest of `repository`) was served to a client allowed to pull `repository`: prefetch its
-        blobs if it is an image manifest (an index is not: the client picks its platforms first)."""
-        if not self._settings.prefetch:
+    def manifest_served(self, repository: str, digest: Digest, data: bytes) -> None:
+        """Manifest `digest` (`data`) of `repository` was served to a client allowed to pull `repository`: prefetch
+        its blobs if it is an image manifest (an index is not: the client picks its platforms first)."""
+        if not self._settings.prefetch or self._seen_lately(repository, digest):
             return
         manifest = document(data)
         if not isinstance(manifest.get("layers"), list):
@@ -113,6 +121,17 @@ class Prefetcher:
         task = asyncio.create_task(self._prefetch(repository, blobs), name=f"prefetch {repository}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _seen_lately(self, repository: str, digest: Digest) -> bool:
+        now = time.monotonic()
+        seen = self._recent.get((repository, digest))
+        if seen is not None and now - seen < RECENT_SECONDS:
+            return True
+        self._recent[(repository, digest)] = now
+        self._recent.move_to_end((repository, digest))
+        while len(self._recent) > RECENT_MANIFESTS:
+            self._recent.popitem(last=False)
+        return False
 
     async def _prefetch(self, repository: str, blobs: list[tuple[Digest, int]]) -> None:
         budget = [self._settings.prefetch_max_bytes]
