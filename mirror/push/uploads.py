@@ -11,7 +11,8 @@ nonce of the state this process saved, and trusted at the end only when the stor
 and the backend still holds parts with exactly the ETags that state lists. Anything else (chunks through other
 edges, chunks racing on one session, a finish retried elsewhere) re-reads the assembled data to verify it. Nothing
 becomes visible under ``blobs/`` before the digest matches. The tail a chunk leaves is kept in memory as well (its
-object is named by the same nonce), so a push whose chunks all reached this edge reads none of its data back.
+object is named by the same nonce), so the finish of a push whose chunks all reached this edge reads none of its
+data back.
 
 Finishing is idempotent: the state records when the multipart upload was completed (so a crash after that point
 loses nothing), a failed finish leaves the session for a retry unless it can never succeed, and a finish of a
@@ -44,9 +45,9 @@ from mirror.upstream import BackendError, NotFound, Reader, Upstream
 # dropped when this many newer ones exist (it is only a shortcut: a missing hash means re-reading the data).
 LOCAL_HASHES = 1024
 # Tails (the bytes after a session's last whole part, < 5 MiB each) of sessions whose last chunk came through this
-# process, kept in memory up to this many bytes in all: the next chunk and the finish take them from here instead
-# of reading them back from the backend (a tail's object is named by its state's nonce, so a kept tail is exactly
-# the stored one; any other state reads it from the backend).
+# process, kept in memory up to this many bytes in all: the finish takes them from here instead of reading them
+# back from the backend (a tail's object is named by its state's nonce, so a kept tail is exactly the stored one;
+# any other state reads it from the backend).
 LOCAL_TAIL_BYTES = 64 * 1024 * 1024
 # Pauses (seconds) while another request assembles a session's data, before a finish racing it answers 503.
 FINISHER_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 2.0)
@@ -186,7 +187,7 @@ class Uploads:
         trusted = local is not None and local[0] == state.nonce and digest.algorithm == "sha256" and not state.completed
         try:
             if state.multipart_id is None and not state.completed:
-                data = await self._read_tail(name, state) if state.tail else b""
+                data = await self._read_tail(name, state, kept=True) if state.tail else b""
                 verify.check_bytes(digest, data)
                 if not await self._exists(layout.blob_data(digest), len(data)):
                     await _backend(self._upstream.put(layout.blob_data(digest), data))
@@ -224,7 +225,7 @@ class Uploads:
                 number = len(state.parts) + 1
                 if number > MAX_PARTS:
                     raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload needs more than {MAX_PARTS} parts", status=413)
-                tail = await self._read_tail(name, state)
+                tail = await self._read_tail(name, state, kept=True)
                 parts.append((number, await self._upstream.put_part(staged, state.multipart_id, number, tail, len(tail))))
             held = await self._upstream.list_parts(staged, state.multipart_id)
             for number, etag in parts:
@@ -376,10 +377,12 @@ class Uploads:
         if kept is not None:
             self._tail_bytes -= len(kept[1])
 
-    async def _read_tail(self, name: str, state: UploadState) -> bytes:
-        kept = self._tails.get(state.id)
-        if kept is not None and kept[0] == state.nonce and len(kept[1]) == state.tail:
-            return kept[1]  # this process wrote tails/<nonce>: the same bytes, no read back
+    async def _read_tail(self, name: str, state: UploadState, kept: bool = False) -> bytes:
+        """The session's tail; at the finish (`kept`) from memory when this process wrote it. A next chunk reads it
+        from the backend: a tail gone from there (a racing cancel) makes the session unknown (see `_moved`)."""
+        held = self._tails.get(state.id) if kept else None
+        if held is not None and held[0] == state.nonce and len(held[1]) == state.tail:
+            return held[1]  # this process wrote tails/<nonce>: the same bytes, no read back
         data = await _backend(self._readback.read(layout.upload_tail(name, state.id, state.nonce), MIN_PART))
         if len(data) != state.tail:
             raise errors.RegistryError(
