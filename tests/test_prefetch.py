@@ -19,7 +19,9 @@ from tests.support.push_http import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, digest_
 
 KIB = 1024
 MIB = 1024 * KIB
-FILL = {"part_size": "1MiB", "first_part_size": "256KiB", "min_part_size": "256KiB", "parallelism": 4}
+# One GET at a time per fill: no part is cut while its GET runs, so the bucket bytes count exactly (a cut part's GET
+# may overshoot its new end by a read chunk).
+FILL = {"part_size": "1MiB", "first_part_size": "256KiB", "min_part_size": "256KiB", "parallelism": 1}
 PREFETCH = {**FILL, "prefetch": True}
 
 
@@ -91,7 +93,7 @@ def test_a_manifest_get_prefetches_its_layers_so_later_blob_gets_are_hits(tmp_pa
         assert scraped.value("mirror_cache_requests_total", kind="blob", result="hit") == len(image["blobs"])
         assert scraped.value("mirror_cache_requests_total", kind="blob", result="miss") == 0
         assert scraped.value("mirror_prefetch_served_bytes_total") == total
-        assert total <= pulled_bytes(edge) <= 1.05 * total  # each blob once (a split part's GET may overshoot a chunk)
+        assert total <= pulled_bytes(edge) <= total + 64 * KIB  # each blob once (plus the manifest and links)
 
 
 def test_prefetch_takes_only_free_room_and_evicts_nothing(tmp_path: Path):
@@ -137,7 +139,7 @@ def test_a_blob_pulled_while_it_is_prefetched_joins_its_fill(tmp_path: Path):
         scraped = edge.metrics()
         assert scraped.value("mirror_fills_total", result="ok") == len(image["blobs"])  # one fill per blob
         assert scraped.value("mirror_prefetch_served_bytes_total") == image["blobs"][layer]
-        assert total <= pulled_bytes(edge) <= 1.05 * total  # one read of the bucket, not two
+        assert total <= pulled_bytes(edge) <= total + 64 * KIB  # one read of the bucket, not two
 
 
 def test_prefetch_is_off_by_setting(tmp_path: Path):
