@@ -14,7 +14,6 @@ import asyncio
 import logging
 from typing import Any
 
-
 from mirror import errors, metrics
 from mirror.auth.policy import compile_glob
 from mirror.cache import EdgeCache
