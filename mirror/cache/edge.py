@@ -15,6 +15,7 @@ from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
 from mirror.cache.fill import Fill, FillFailed
 from mirror.cache.fills import FillManager
 from mirror.cache.links import LinkCache
+from mirror.cache.prefetch import Prefetcher
 from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
 from mirror.cache.store import CachedFile, ContentStore, ContentTooLarge
@@ -43,6 +44,7 @@ class EdgeCache:
         self.store = ContentStore(config.cache.dir, config.cache.size)
         self.links = LinkCache(upstream, config.cache.dir / "links", config.cache)
         self.fills = FillManager(self.store, upstream, config.fill)
+        self.prefetcher = Prefetcher(self.links, self.fills, config.fill)
         self.referrers = ReferrersCache(upstream, self.links, self.manifest, config.cache.tag_ttl)
         # Manifests are small and hot (every pull starts with them): the most recent ones stay parsed in memory,
         # bounded by their bytes (``cache.manifest_memory``), not by their count.
@@ -52,6 +54,7 @@ class EdgeCache:
         self._manifest_flight: SingleFlight[bytes] = SingleFlight()
 
     async def close(self) -> None:
+        await self.prefetcher.close()
         await self.fills.close()
         self.links.close()
         self.store.close()
@@ -207,6 +210,7 @@ class EdgeCache:
             raise
         if fill is not None:
             self.fills.entitle(fill)
+        self.fills.served(digest)
         return await self._open_content(digest, cached, fill, _client_blob_request)
 
     async def open_content(self, digest: Digest) -> BlobReader:

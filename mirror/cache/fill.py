@@ -68,8 +68,10 @@ __all__ = ["Fill", "FillFailed", "Part", "READ_CHUNK", "plan_parts"]
 class Fill:
     """One digest being copied from the backend into a partial file."""
 
-    def __init__(self, digest: Digest, manager: "FillManager", tail: int = 0) -> None:
+    def __init__(self, digest: Digest, manager: "FillManager", tail: int = 0, size: int | None = None) -> None:
         self.digest = digest
+        self._known_size = size  # a manifest's descriptor said it: no first GET to learn it (see `_checked_first`)
+        self.prefetched = False  # a background fill (prefetch, warming): lowest priority until a client joins
         self._tail = tail  # a suffix Range started this fill: its first GET reads the last `tail` bytes
         self._manager = manager
         self._store = manager.store
@@ -192,15 +194,17 @@ class Fill:
         started = time.monotonic()
         result = "error"
         try:
-            await self._budget.acquire(self, lambda: True)
+            await self._budget.acquire(self, lambda: not self._background(), self._background)
             try:
-                # The first GET also tells the size (Content-Range): no stat round trip first.
-                size, first_start, first_chunks = await self._read_first()
+                if self._known_size is not None:  # planned from the manifest: every part may start at once
+                    size, first_start, first_chunks = self._known_size, 0, self._checked_first()
+                else:  # the first GET also tells the size (Content-Range): no stat round trip first
+                    size, first_start, first_chunks = await self._read_first()
             except BaseException:
                 self._budget.release(self)
                 raise
             try:
-                cacheable = self._claim_room(size)
+                cacheable = self._reserved > 0 or self._claim_room(size)  # a prefetch claimed free room
                 opened = self._open_partial(size)
             except BaseException:
                 self._budget.release(self)
@@ -272,6 +276,22 @@ class Fill:
         size, chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
         return size, 0, chunks
 
+    async def _checked_first(self) -> AsyncIterator[bytes]:
+        """The first part's GET of a fill planned from a manifest's size: the size the backend tells (in
+        Content-Range) must be that size, else the fill fails (the digest check verifies the bytes)."""
+        size, chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
+        try:
+            if size != self._known_size:
+                raise FillFailed(f"the backend holds {size} bytes, the manifest said {self._known_size}")
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    def _background(self) -> bool:
+        """A prefetch no client has joined: its GETs wait behind every other fill's."""
+        return self.prefetched and self.entitled == 0 and self.checking == 0
+
     def _plan(self, size: int, first_start: int) -> Part | None:
         """Plan the parts; the one the first GET is fetching (``[first_start, …)``) is returned, marked started.
         A first GET at the tail leaves ``[0, first_start)`` to be planned as a blob of its own."""
@@ -334,7 +354,7 @@ class Fill:
                     task.result()
                 self._changed.clear()
                 if self._may_start(len(active)):
-                    await self._budget.acquire(self, self._has_urgent)
+                    await self._budget.acquire(self, self._has_urgent, self._background)
                     part = self._pick_part()
                     if part is None:
                         self._budget.release(self)

@@ -53,6 +53,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "min_part_size": "2MiB",
         "parallelism": 24,
         "max_connections": 32,
+        # Reading an image manifest starts background fills of its layers into free room (never evicting).
+        "prefetch": False,
+        "prefetch_max_bytes": "2GiB",
+        "prefetch_inflight_bytes": "1GiB",
     },
     "upload": {"part_size": "64MiB", "max_size": "", "parallel_parts": 8},  # max_size unset: 64GiB, or less if 10,000 parts hold less
     "admin": {"enabled": False, "token": ""},

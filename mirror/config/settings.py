@@ -63,6 +63,9 @@ class FillConfig:
     parallelism: int
     min_part_size: int = 2 * 1024 * 1024
     max_connections: int = 32
+    prefetch: bool = False  # an image manifest served starts background fills of its layers (free room only)
+    prefetch_max_bytes: int = 2 * 1024**3  # layer bytes one manifest prefetches at most
+    prefetch_inflight_bytes: int = 1024**3  # layer bytes being prefetched at once on this edge
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,9 @@ def _validate(raw: dict[str, dict[str, Any]]) -> Config:
             parallelism=parse_int("fill.parallelism", raw["fill"]["parallelism"], 1, 256),
             min_part_size=min_part_size,
             max_connections=parse_int("fill.max_connections", raw["fill"]["max_connections"], 1, 4096),
+            prefetch=parse_bool("fill.prefetch", raw["fill"]["prefetch"]),
+            prefetch_max_bytes=parse_size("fill.prefetch_max_bytes", raw["fill"]["prefetch_max_bytes"]),
+            prefetch_inflight_bytes=parse_size("fill.prefetch_inflight_bytes", raw["fill"]["prefetch_inflight_bytes"]),
         ),
         upload=UploadConfig(
             part_size=upload_part_size,
