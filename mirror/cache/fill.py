@@ -40,18 +40,17 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Protocol
 
 from mirror import layout, metrics
 from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
-from mirror.cache.hedge import hedges_allowed, open_hedged, prepend
+from mirror.cache.hedge import FirstByteTimes, hedges_allowed, open_hedged, prepend
 from mirror.cache.partial import PartWriter, hash_range, open_sparse
-from mirror.cache.parts import Part, PartTable, plan_parts
+from mirror.cache.parts import ConnectionBudget, Part, PartTable, plan_parts
+from mirror.cache.store import ContentStore
+from mirror.config import FillConfig
 from mirror.reference import Digest
-from mirror.upstream import BackendError, NotFound
-
-if TYPE_CHECKING:
-    from mirror.cache.fills import FillManager
+from mirror.upstream import BackendError, NotFound, Upstream
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +62,30 @@ URGENT_FACTOR = 2  # a fill may open up to this × `parallelism` GETs when clien
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
 
-__all__ = ["DigestMismatch", "Fill", "FillFailed", "Part", "READ_CHUNK", "plan_parts"]
+__all__ = ["DigestMismatch", "Fill", "FillFailed", "FillHost", "Part", "READ_CHUNK", "plan_parts"]
+
+
+class FillHost(Protocol):
+    """What a fill uses of the node that runs it (`mirror.cache.fills.FillManager`), declared here so that the
+    fill does not import its manager (the manager imports the fill)."""
+
+    store: ContentStore
+    upstream: Upstream
+    settings: FillConfig
+    budget: ConnectionBudget
+    first_byte_times: FirstByteTimes
+
+    def claim_room(self, size: int) -> bool:
+        """Count `size` bytes of a partial file against the cache; False when there is no room."""
+
+    def finished(self, fill: "Fill") -> None:
+        """`fill` is committed or failed; the host takes back its claimed room (`Fill.release_room`)."""
 
 
 class Fill:
     """One digest being copied from the backend into a partial file."""
 
-    def __init__(self, digest: Digest, manager: "FillManager", tail: int = 0) -> None:
+    def __init__(self, digest: Digest, manager: FillHost, tail: int = 0) -> None:
         self.digest = digest
         self._tail = tail  # a suffix Range started this fill: its first GET reads the last `tail` bytes
         self._manager = manager
@@ -102,6 +118,11 @@ class Fill:
     async def wait_size(self) -> int:
         """The blob's size, once the backend has told it (raises NotFound/BackendError from the first GET)."""
         return await asyncio.shield(self._sized)
+
+    def release_room(self) -> int:
+        """The bytes of cache room this fill claimed, now given back (its host subtracts them)."""
+        reserved, self._reserved = self._reserved, 0
+        return reserved
 
     def open_reader(self) -> int | None:
         """A private descriptor on the partial file (valid across the commit rename); None once finished;

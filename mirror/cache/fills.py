@@ -76,8 +76,7 @@ class FillManager:
         """`fill` is committed or failed: later requests start afresh, and its room is given back."""
         if self._running.get(fill.digest) is fill:
             del self._running[fill.digest]
-        self._claimed -= fill._reserved
-        fill._reserved = 0
+        self._claimed -= fill.release_room()
 
     async def _run(self, fill: Fill) -> None:
         try:
