@@ -12,6 +12,7 @@ from typing import Callable
 import cachetools
 
 from mirror import errors, layout, metrics
+from mirror.cache.committed import RunningFills
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
 from mirror.cache.fill import Fill, FillFailed
 from mirror.cache.fills import FillManager
@@ -39,11 +40,15 @@ class Manifest:
 
 
 class EdgeCache:
-    def __init__(self, config: Config, upstream: Upstream) -> None:
+    def __init__(
+        self, config: Config, upstream: Upstream, store: ContentStore | None = None, running: RunningFills | None = None
+    ) -> None:
+        """`store` and `running` are made beforehand when something below the cache reads its committed files
+        (`mirror.compose`); otherwise the cache makes its own."""
         self.upstream = upstream
-        self.store = ContentStore(config.cache.dir, config.cache.size)
+        self.store = store or ContentStore(config.cache.dir, config.cache.size)
         self.links = LinkCache(upstream, config.cache.dir / "links", config.cache)
-        self.fills = FillManager(self.store, upstream, config.fill)
+        self.fills = FillManager(self.store, upstream, config.fill, running)
         self.referrers = ReferrersCache(upstream, self.links, self.manifest, config.cache.tag_ttl)
         # Manifests are small and hot (every pull starts with them): the most recent ones stay parsed in memory,
         # bounded by their bytes (``cache.manifest_memory``), not by their count.

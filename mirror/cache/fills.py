@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from mirror import metrics
+from mirror.cache.committed import RunningFills
 from mirror.cache.fill import Fill
 from mirror.cache.hedge import FirstByteTimes
 from mirror.cache.parts import ConnectionBudget
@@ -18,13 +19,15 @@ class FillManager:
     """At most one fill per digest on this node; later requests join the running one. Owns the node's
     connection budget and the disk room claimed by running fills."""
 
-    def __init__(self, store: ContentStore, upstream: Upstream, settings: FillConfig) -> None:
+    def __init__(
+        self, store: ContentStore, upstream: Upstream, settings: FillConfig, running: RunningFills | None = None
+    ) -> None:
         self.store = store
         self.upstream = upstream
         self.settings = settings
         self.budget = ConnectionBudget(settings.max_connections, reserve=settings.max_connections // 4)
         self.first_byte_times = FirstByteTimes()
-        self._running: dict[Digest, Fill] = {}
+        self._running: RunningFills = {} if running is None else running
         self._claimed = 0
 
     def join(self, digest: Digest, entitled: bool = True, tail: int = 0) -> Fill:

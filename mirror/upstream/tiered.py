@@ -64,11 +64,11 @@ class Route:
 class TieredUpstream:
     """The bucket, with each route's remote behind the keys under its prefix."""
 
-    def __init__(self, bucket: Upstream, remotes: list[RemoteConfig]) -> None:
+    def __init__(self, bucket: Upstream, remotes: list[RemoteConfig], writeback: WriteBack | None = None) -> None:
         self.bucket = bucket
         self.name = bucket.name
         self.routes = [Route(settings, RemoteRegistry(settings)) for settings in remotes]
-        self.writeback = WriteBack(bucket)
+        self.writeback = writeback or WriteBack(bucket)
         self._by_ns = {ns: route for route in self.routes for ns in (route.ns, *route.settings.aliases)}
         self._default = next((route for route in self.routes if route.settings.default), None)
         # Blob keys whose first bytes came from a remote: the fill's later parts go straight there.
