@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import AsyncIterator
 
-from mirror import layout, metrics
+from mirror import metrics
 from mirror.cache.parts import ConnectionBudget
-from mirror.reference import Digest
+from mirror.layout import BlobKey
 from mirror.upstream import BackendError, NotFound, Upstream
 
 
@@ -20,17 +20,18 @@ class DigestMismatch(FillFailed):
 
 
 async def stream_direct(
-    upstream: Upstream, budget: ConnectionBudget, digest: Digest, start: int, end: int, whole: bool
+    upstream: Upstream, budget: ConnectionBudget, key: BlobKey, start: int, end: int, whole: bool
 ) -> AsyncIterator[bytes]:
-    """Bytes ``[start, end)`` of blob `digest` straight from the backend, on one connection of the node's
+    """Bytes ``[start, end)`` of the blob at `key` straight from the backend, on one connection of the node's
     budget. A whole-blob read is hashed as it passes and its last chunk is held back until the digest matches,
     so a corrupt blob is never a successful transfer."""
+    digest = key.digest
     hasher = hashlib.new(digest.algorithm) if whole else None
     held = b""
     owner = object()
     await budget.acquire(owner, lambda: True)
     try:
-        async for chunk in upstream.read_range(layout.blob_data(digest), start, end):
+        async for chunk in upstream.read_range(key, start, end):
             if hasher is None:
                 yield chunk
                 continue

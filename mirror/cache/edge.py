@@ -91,14 +91,14 @@ class EdgeCache:
         """
         fetch: asyncio.Future[bytes] | None = None
         if digest not in self._manifests and not self.store.contains(digest):
-            fetch = self._start_fetch(digest)
+            fetch = self._start_fetch(name, digest)
         try:
             await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
             manifest = self._manifests.get(digest)
             if manifest is None and fetch is None:
                 manifest = self._read_cached_manifest(digest)
                 if manifest is None:
-                    fetch = self._start_fetch(digest)  # evicted in the meantime
+                    fetch = self._start_fetch(name, digest)  # evicted in the meantime
             if manifest is not None:
                 metrics.cache_requests.labels("manifest", "hit").inc()
                 return manifest
@@ -114,8 +114,9 @@ class EdgeCache:
             self.store.put_bytes(digest, data)
         return manifest
 
-    def _start_fetch(self, digest: Digest) -> "asyncio.Future[bytes]":
-        fetch = asyncio.ensure_future(self._manifest_flight.do(digest, lambda: self._fetch_manifest(digest)))
+    def _start_fetch(self, name: str, digest: Digest) -> "asyncio.Future[bytes]":
+        """The manifest's bytes from the backend, read on behalf of `name` (the first of concurrent callers)."""
+        fetch = asyncio.ensure_future(self._manifest_flight.do(digest, lambda: self._fetch_manifest(name, digest)))
         fetch.add_done_callback(_retrieve)
         return fetch
 
@@ -126,9 +127,9 @@ class EdgeCache:
             raise _not_a_manifest(digest) from None
         return None if data is None else self._remember_manifest(digest, data)
 
-    async def _fetch_manifest(self, digest: Digest) -> bytes:
+    async def _fetch_manifest(self, name: str, digest: Digest) -> bytes:
         try:
-            data = await self.upstream.read(layout.blob_data(digest), MANIFEST_MAX_SIZE)
+            data = await self.upstream.read(layout.blob_data(digest, name), MANIFEST_MAX_SIZE)
         except NotFound:
             raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in storage") from None
         except TooLarge:
@@ -188,7 +189,7 @@ class EdgeCache:
             return cached.size
         metrics.cache_requests.labels("blob", "miss").inc()
         try:
-            return (await self.upstream.stat(layout.blob_data(digest))).size
+            return (await self.upstream.stat(layout.blob_data(digest, name))).size
         except NotFound:
             raise _blob_unknown(digest) from None
         except BackendError as error:
@@ -203,7 +204,7 @@ class EdgeCache:
         length of a suffix Range asked for (a fill this starts reads those bytes first, in its first GET).
         """
         cached = self.store.open(digest)
-        fill = self.fills.join(digest, entitled=False, tail=tail) if cached is None else None
+        fill = self.fills.join(digest, entitled=False, tail=tail, repository=name) if cached is None else None
         try:
             await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
         except BaseException:
@@ -214,7 +215,7 @@ class EdgeCache:
             raise
         if fill is not None:
             self.fills.entitle(fill)
-        return await self._open_content(digest, cached, fill, _client_blob_request)
+        return await self._open_content(digest, cached, fill, _client_blob_request, name)
 
     async def open_content(self, digest: Digest) -> BlobReader:
         """Content by digest with no repository check: only for the peer endpoint, whose callers prove they hold
@@ -223,15 +224,16 @@ class EdgeCache:
         return await self._open_content(digest, self.store.open(digest), None, _peer_request)
 
     async def _open_content(
-        self, digest: Digest, cached: CachedFile | None, fill: Fill | None, count: Callable[[str], None]
+        self, digest: Digest, cached: CachedFile | None, fill: Fill | None, count: Callable[[str], None], name: str = ""
     ) -> BlobReader:
+        """`name`: the repository asking ("" for a peer), which a fill started here reads on behalf of."""
         while True:
             if cached is None:
                 cached = self.store.open(digest)
             if cached is not None:
                 count("hit")
                 return CachedBlob(cached)
-            fill = fill or self.fills.join(digest)
+            fill = fill or self.fills.join(digest, repository=name)
             try:
                 size = await fill.wait_size()
                 fd = fill.open_reader()

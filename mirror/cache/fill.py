@@ -85,7 +85,8 @@ class FillHost(Protocol):
 class Fill:
     """One digest being copied from the backend into a partial file."""
 
-    def __init__(self, digest: Digest, manager: FillHost, tail: int = 0) -> None:
+    def __init__(self, digest: Digest, manager: FillHost, tail: int = 0, repository: str = "") -> None:
+        """`repository`: the one whose request started the fill ("" for none); the remote tier routes on it."""
         self.digest = digest
         self._tail = tail  # a suffix Range started this fill: its first GET reads the last `tail` bytes
         self._manager = manager
@@ -93,7 +94,7 @@ class Fill:
         self._upstream = manager.upstream
         self._settings = manager.settings
         self._budget = manager.budget
-        self._key = layout.blob_data(digest)
+        self._key = layout.blob_data(digest, repository)
         self._path: Path = self._store.new_partial_path()
         self._fd = -1
         self.size: int | None = None
@@ -169,7 +170,7 @@ class Fill:
         With no local file (``fd == -1``) the bytes come straight from the backend."""
         if fd < 0:
             whole = start == 0 and end == self.size
-            async for chunk in stream_direct(self._upstream, self._budget, self.digest, start, end, whole):
+            async for chunk in stream_direct(self._upstream, self._budget, self._key, start, end, whole):
                 yield chunk
             return
         try:

@@ -30,15 +30,16 @@ class FillManager:
         self._running: RunningFills = {} if running is None else running
         self._claimed = 0
 
-    def join(self, digest: Digest, entitled: bool = True, tail: int = 0) -> Fill:
+    def join(self, digest: Digest, entitled: bool = True, tail: int = 0, repository: str = "") -> Fill:
         """The running fill for `digest`, starting one if there is none. A caller that joins before its
         repository check passed says ``entitled=False`` and then calls `entitle` or `abandon`. A caller that
-        wants the last `tail` bytes (a suffix Range) has a fill it starts read them first."""
+        wants the last `tail` bytes (a suffix Range) has a fill it starts read them first; a fill it starts reads
+        on behalf of `repository` (the remote tier routes on it)."""
         fill = self._running.get(digest)
         if fill is not None:
             metrics.fill_waiters.inc()
         else:
-            fill = Fill(digest, self, tail)
+            fill = Fill(digest, self, tail, repository)
             self._running[digest] = fill
             fill.task = asyncio.create_task(self._run(fill), name=f"fill {digest}")
         if entitled:
