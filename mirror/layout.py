@@ -38,7 +38,7 @@ Keys here are relative to the storage root; `rooted` prefixes a backend's root d
 
 from __future__ import annotations
 
-from mirror.errors import RegistryError
+from mirror.domain import Problem
 from mirror.reference import Digest, parse_digest
 
 PREFIX = "docker/registry/v2"
@@ -151,7 +151,7 @@ def referrer_of_entry(file_name: str) -> Digest | None:
         return None
     try:
         return parse_digest(f"{algorithm}:{encoded}")
-    except RegistryError:
+    except Problem:
         return None
 
 

@@ -1,4 +1,4 @@
-"""The ASGI application: routes, OCI error mapping, per-request metrics, and the edge's lifetime."""
+"""The ASGI application: routes, OCI error mapping (lower layers' `mirror.domain` errors: `failures.py`), per-request metrics, and the edge's lifetime."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mirror import errors, metrics
 from mirror.api import admin, base, blobs, events, listings, manifests, peer, referrers, uploads
 from mirror.api.accesslog import AccessLog
+from mirror.api.failures import problem_error
 from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread
 from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.auth import Authorizer
 from mirror.compose import open_node
 from mirror.config import Config
+from mirror.domain import Problem
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,7 @@ def create_app(config: Config) -> ASGIApp:
         lifespan=lifespan,
         exception_handlers={
             errors.RegistryError: registry_error,
+            Problem: problem_error,
             HTTPException: http_error,
             Exception: unexpected_error,
         },

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import cachetools
 
-from mirror import errors, layout, metrics
+from mirror import layout, metrics
 from mirror.cache.committed import RunningFills
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
 from mirror.cache.fill import Fill, FillFailed
@@ -21,6 +21,7 @@ from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
 from mirror.cache.store import CachedFile, ContentStore, ContentTooLarge
 from mirror.config import Config
+from mirror.domain import Problem, Unavailable, Unknown
 from mirror.mediatypes import MANIFEST_MAX_SIZE, NotAManifest, manifest_media_type
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
@@ -93,7 +94,7 @@ class EdgeCache:
         if digest not in self._manifests and not self.store.contains(digest):
             fetch = self._start_fetch(name, digest)
         try:
-            await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
+            await self._require_link(name, "manifest", digest)
             manifest = self._manifests.get(digest)
             if manifest is None and fetch is None:
                 manifest = self._read_cached_manifest(digest)
@@ -131,17 +132,15 @@ class EdgeCache:
         try:
             data = await self.upstream.read(layout.blob_data(digest, name), MANIFEST_MAX_SIZE)
         except NotFound:
-            raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in storage") from None
+            raise Unknown("manifest", f"manifest {digest} is not in storage") from None
         except TooLarge:
             raise _not_a_manifest(digest) from None
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         actual = hashlib.new(digest.algorithm, data).hexdigest()
         if actual != digest.hex:
             metrics.fills.labels("digest_mismatch").inc()
-            raise errors.RegistryError(
-                errors.UNAVAILABLE, f"manifest {digest} in storage is corrupt (hashes to {digest.algorithm}:{actual})"
-            )
+            raise Unavailable(f"manifest {digest} in storage is corrupt (hashes to {digest.algorithm}:{actual})")
         return data
 
     def cache_manifest(self, digest: Digest, data: bytes) -> None:
@@ -171,7 +170,7 @@ class EdgeCache:
         try:
             media_type = manifest_media_type(data)
         except NotAManifest as error:
-            raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"{digest} is not a manifest: {error}") from None
+            raise Unknown("manifest", f"{digest} is not a manifest: {error}") from None
         manifest = Manifest(digest, data, media_type)
         if len(data) + MANIFEST_OVERHEAD <= self._manifests.maxsize:
             self._manifests[digest] = manifest
@@ -181,7 +180,7 @@ class EdgeCache:
 
     async def blob_size(self, name: str, digest: Digest) -> int:
         """Size of blob `digest` in `name`, for HEAD: from the cache when held, else a backend stat (no fill)."""
-        await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
+        await self._require_link(name, "blob", digest)
         cached = self.store.open(digest)
         if cached is not None:
             cached.close()
@@ -193,7 +192,7 @@ class EdgeCache:
         except NotFound:
             raise _blob_unknown(digest) from None
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
 
     async def open_blob(self, name: str, digest: Digest, tail: int = 0) -> BlobReader:
         """A reader for blob `digest` of `name`: the cached file, or the (new or running) fill for it.
@@ -206,7 +205,7 @@ class EdgeCache:
         cached = self.store.open(digest)
         fill = self.fills.join(digest, entitled=False, tail=tail, repository=name) if cached is None else None
         try:
-            await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
+            await self._require_link(name, "blob", digest)
         except BaseException:
             if cached is not None:
                 cached.close()
@@ -240,7 +239,7 @@ class EdgeCache:
             except NotFound:
                 raise _blob_unknown(digest) from None
             except (BackendError, FillFailed) as error:
-                raise errors.unavailable(error) from error
+                raise Unavailable.of(error) from error
             if fd is None:
                 fill = None
                 continue  # finished between our join and now: it is in the store
@@ -250,12 +249,12 @@ class EdgeCache:
                 await asyncio.wait({fill.task})
                 if fill.error is not None:
                     reader.close()
-                    raise errors.unavailable(fill.error)
+                    raise Unavailable.of(fill.error)
             return reader
 
-    async def _require_link(self, name: str, kind: str, digest: Digest, unknown: errors.ErrorCode) -> None:
+    async def _require_link(self, name: str, kind: Literal["blob", "manifest"], digest: Digest) -> None:
         if not await self.links.is_linked(name, kind, digest):
-            raise errors.RegistryError(unknown, f"{kind} {digest} is not in repository {name!r}", {"digest": str(digest)})
+            raise Unknown(kind, f"{kind} {digest} is not in repository {name!r}", {"digest": str(digest)})
 
     # -- listings -----------------------------------------------------------------------------------------
 
@@ -271,21 +270,21 @@ class EdgeCache:
         try:
             listing = await self.upstream.list(layout.tags_directory(name))
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         limit = asyncio.Semaphore(TAG_CHECK_CONCURRENCY)
 
         async def is_current(tag: str) -> bool:
             async with limit:
                 try:
                     await self.links.resolve_tag(name, tag)
-                except errors.RegistryError as error:
-                    if error.code is errors.UNAVAILABLE:
-                        raise
+                except Unavailable:
+                    raise
+                except Problem:
                     return False
                 return True
 
         if not listing.exists():
-            raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
+            raise Unknown("name", f"repository {name!r} is not known", {"name": name})
         found = await asyncio.gather(*(is_current(tag) for tag in listing.directories))
         return sorted(tag for tag, current in zip(listing.directories, found) if current)
 
@@ -304,11 +303,9 @@ def _retrieve(task: "asyncio.Future[object]") -> None:
         task.exception()
 
 
-def _not_a_manifest(digest: Digest) -> errors.RegistryError:
-    return errors.RegistryError(
-        errors.MANIFEST_UNKNOWN, f"{digest} is not a manifest: larger than 4 MiB", {"digest": str(digest)}
-    )
+def _not_a_manifest(digest: Digest) -> Unknown:
+    return Unknown("manifest", f"{digest} is not a manifest: larger than 4 MiB", {"digest": str(digest)})
 
 
-def _blob_unknown(digest: Digest) -> errors.RegistryError:
-    return errors.RegistryError(errors.BLOB_UNKNOWN, f"blob {digest} is not in storage", {"digest": str(digest)})
+def _blob_unknown(digest: Digest) -> Unknown:
+    return Unknown("blob", f"blob {digest} is not in storage", {"digest": str(digest)})

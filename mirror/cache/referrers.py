@@ -24,13 +24,14 @@ from typing import Any, Awaitable, Callable, Protocol
 import cachetools
 import orjson
 
-from mirror import errors, layout, metrics
+from mirror import layout, metrics
 from mirror.cache.links import LinkCache
 from mirror.cache.singleflight import SingleFlight
 from mirror.mediatypes import MANIFEST_MAX_SIZE
 from mirror.reference import Digest
 from mirror.referrers import index
 from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
+from mirror.domain import Problem, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ ManifestReader = Callable[[str, Digest], Awaitable[_Manifest]]
 
 class ReferrersCache:
     def __init__(self, upstream: Upstream, links: LinkCache, manifest: ManifestReader, ttl: float) -> None:
-        """`manifest(name, digest)` returns a manifest if `name` links it (RegistryError otherwise)."""
+        """`manifest(name, digest)` returns a manifest if `name` links it (a `mirror.domain.Problem` otherwise)."""
         self._upstream = upstream
         self._links = links
         self._manifest = manifest
@@ -97,8 +98,8 @@ class ReferrersCache:
         try:
             epoch = self._epoch
             found = await self._flight.do((name, subject, epoch), lambda: self._load(name, subject, epoch))
-        except errors.RegistryError as error:
-            if error.code is not errors.UNAVAILABLE or cached is None:
+        except Unavailable:
+            if cached is None:
                 raise
             metrics.cache_requests.labels("referrers", "stale").inc()
             return cached.descriptors
@@ -134,7 +135,7 @@ class ReferrersCache:
         try:
             listing = await self._upstream.list(layout.referrers_directory(name, subject))
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         digests = [digest for digest in map(layout.referrer_of_entry, listing.files) if digest is not None]
         if len(digests) > MAX_REFERRERS:
             log.warning("%s has %d referrers of %s; listing the first %d", name, len(digests), subject, MAX_REFERRERS)
@@ -150,7 +151,7 @@ class ReferrersCache:
             except (NotFound, TooLarge):
                 return None
             except BackendError as error:
-                raise errors.unavailable(error) from error
+                raise Unavailable.of(error) from error
             limit.remaining -= len(data)
             entry = index.decode_entry(data, digest)
             if entry is None or not await self._links.is_linked(name, "manifest", digest):
@@ -162,9 +163,9 @@ class ReferrersCache:
         try:
             tagged = await self._links.resolve_tag(name, index.fallback_tag(subject))
             data = (await self._manifest(name, tagged)).data
-        except errors.RegistryError as error:
-            if error.code is errors.UNAVAILABLE:
-                raise
+        except Unavailable:
+            raise
+        except Problem:
             return []
         return index.fallback_children(data)[:MAX_REFERRERS]
 
@@ -176,9 +177,9 @@ class ReferrersCache:
             try:
                 data = (await self._manifest(name, digest)).data
                 limit.remaining -= len(data)
-            except errors.RegistryError as error:
-                if error.code is errors.UNAVAILABLE:
-                    raise
+            except Unavailable:
+                raise
+            except Problem:
                 return None
         try:
             found_subject, entry = index.parse_referrer(data, digest)

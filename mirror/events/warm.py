@@ -15,11 +15,12 @@ from typing import Any
 
 import orjson
 
-from mirror import errors, metrics
+from mirror import metrics
 from mirror.auth.policy import compile_glob
 from mirror.cache import EdgeCache
 from mirror.config import EventsConfig
 from mirror.reference import Digest, parse_digest
+from mirror.domain import Problem, Unknown
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Warmer:
             filled = await self._fill_owned(repository, blobs)
             if tag is not None:
                 await self._resolve_tag(repository, tag)
-        except errors.RegistryError as error:
+        except Problem as error:
             log.warning("events: cannot warm %s@%s: %s", repository, tag or digest, error)
             metrics.event_warms.labels("error").inc()
             return 0
@@ -88,8 +89,8 @@ class Warmer:
             try:
                 await self._edge.resolve_tag(repository, tag)
                 return
-            except errors.RegistryError as error:
-                if error.code is not errors.MANIFEST_UNKNOWN:
+            except Unknown as error:
+                if error.what != "manifest":
                     raise
             await asyncio.sleep(pause)
         await self._edge.resolve_tag(repository, tag)

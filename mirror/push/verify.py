@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import hashlib
 
-from mirror import errors, metrics
+from mirror import metrics
 from mirror.reference import Digest
 from mirror.upstream import BackendError, Reader
+from mirror.domain import Invalid, Unavailable
 
 
 def check(digest: Digest, actual_hex: str) -> None:
     """DIGEST_INVALID (and counted) unless `actual_hex` is `digest`'s hex."""
     if actual_hex != digest.hex:
         metrics.uploads.labels("digest_invalid").inc()
-        raise errors.RegistryError(
-            errors.DIGEST_INVALID,
+        raise Invalid(
+            "digest",
             f"uploaded content hashes to {digest.algorithm}:{actual_hex}, not {digest}",
             {"digest": str(digest)},
         )
@@ -34,5 +35,5 @@ async def check_object(reader: Reader, key: str, size: int, digest: Digest) -> N
             async for chunk in reader.read_range(key, 0, size):
                 hasher.update(chunk)
         except BackendError as error:  # NotFound passes: the session vanished, the caller asks why
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
     check(digest, hasher.hexdigest())

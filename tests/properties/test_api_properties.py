@@ -23,6 +23,7 @@ from starlette.testclient import TestClient
 
 from mirror import config, errors, layout
 from mirror.api import create_app
+from mirror.domain import Problem
 from mirror.reference import NAME_RE, TAG_RE, parse_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -142,7 +143,7 @@ def test_an_invalid_tag_is_tag_invalid(client, tag):
 def _valid_digest(text: str) -> bool:
     try:
         parse_digest(text)
-    except errors.RegistryError:
+    except Problem:
         return False
     return True
 
