@@ -1,4 +1,5 @@
-"""The ASGI application: routes, OCI error mapping (lower layers' `mirror.domain` errors: `failures.py`), per-request metrics, and the edge's lifetime."""
+"""The ASGI application: routes, OCI error mapping (lower layers' `mirror.domain` errors: `failures.py`),
+per-request metrics, and the edge's lifetime (its parts are built in `mirror.compose`)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mirror import errors, metrics
 from mirror.api import admin, base, blobs, events, listings, manifests, peer, referrers, uploads
 from mirror.api.accesslog import AccessLog
-from mirror.api.failures import problem_error
 from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread
+from mirror.api.failures import problem_error
 from mirror.api.guard import guarded
 from mirror.api.responses import API_VERSION_HEADER, error_response
 from mirror.auth import Authorizer
