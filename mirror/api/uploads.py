@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from mirror import errors
 from mirror.httpranges import parse_content_range
-from mirror.push.uploads import Uploads, range_headers
+from mirror.push import Uploads, range_headers
 from mirror.reference import parse_digest, parse_name
 
 
