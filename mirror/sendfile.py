@@ -92,7 +92,8 @@ class EdgeHTTPStream(HTTPStream):
                 segment = SendFile(zerocopy["file"], int(zerocopy.get("offset") or 0), count)
                 await self.send(FileBody(stream_id=self.stream_id, data=b"", segment=segment))
         # What ends the response (or rejects a message out of order) is hypercorn's own body handling.
-        await super().app_send({"type": "http.response.body", "body": b"", "more_body": zerocopy.get("more_body", False)})
+        more_body = bool(zerocopy.get("more_body", False))
+        await super().app_send({"type": "http.response.body", "body": b"", "more_body": more_body})
 
 
 class EdgeH11Protocol(H11Protocol):
