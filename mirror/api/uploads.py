@@ -12,7 +12,8 @@ from mirror.reference import parse_digest, parse_name
 
 
 def _uploads(request: Request) -> Uploads:
-    return request.app.state.uploads
+    uploads: Uploads = request.app.state.uploads
+    return uploads
 
 
 def _declared_length(request: Request) -> int | None:
