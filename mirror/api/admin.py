@@ -8,6 +8,7 @@ The routes do not exist at all while it is off, so an edge without an admin toke
 from __future__ import annotations
 
 import hmac
+import math
 from collections import Counter
 
 import orjson
@@ -65,6 +66,12 @@ def _sample(name: str, **labels: str) -> float:
     return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+def _announced(route: str) -> float | None:
+    """The route's last announced ratelimit-remaining; None before any (the gauge starts at NaN)."""
+    value = metrics.REGISTRY.get_sample_value("mirror_remote_ratelimit_remaining", {"route": route})
+    return None if value is None or math.isnan(value) else value
+
+
 def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -79,7 +86,7 @@ def collect_stats(edge: EdgeCache, tiers: TieredUpstream | None, activity: Activ
         routes.append({
             "ns": route.ns,
             "prefix": route.settings.prefix,
-            "ratelimit_remaining": metrics.REGISTRY.get_sample_value("mirror_remote_ratelimit_remaining", {"route": route.ns}),
+            "ratelimit_remaining": _announced(route.ns),
             "stale_tags_served": _sample("mirror_remote_stale_total", route=route.ns),
         })
     return {

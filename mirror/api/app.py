@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 READ = ["GET", "HEAD"]
 # Metric label values come from closed sets: a method or route a client invents is counted as "other".
-KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
+KNOWN_METHODS = frozenset(metrics.HTTP_METHODS)
 
 
 # Every registry route is `guarded`: the access decision comes before the handler acts. Health, readiness and
@@ -108,7 +108,7 @@ class RequestMetrics:
             await self.app(scope, receive, send_with_version)
         finally:
             endpoint = scope.get("endpoint")
-            route = getattr(endpoint, "__name__", "other")
+            route = getattr(endpoint, "__name__", metrics.UNMATCHED_ROUTE)
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
             metrics.http_requests.labels(method, route, str(status)).inc()
             metrics.http_request_duration.labels(route).observe(time.perf_counter() - started)
@@ -121,6 +121,21 @@ async def committed_file(edge: EdgeCache, digest: Digest) -> tuple[int, int] | N
         await asyncio.wait({fill.task})
     cached = edge.store.open(digest)
     return None if cached is None else (cached.fd, cached.size)
+
+
+def served_routes(config: Config) -> list[Route]:
+    """The routes an edge with `config` serves on its main address."""
+    return [
+        *(ROUTES if config.http.metrics_addr else [*ROUTES, METRICS_ROUTE]),
+        *(admin.ROUTES if config.admin.enabled else []),
+        *([PEER_ROUTE] if config.peers.enabled else []),
+    ]
+
+
+def known_labels(config: Config) -> metrics.Known:
+    """The label values this edge's configuration gives its metrics: the routes it serves, its remote routes."""
+    http = tuple((route.endpoint.__name__, tuple(sorted(route.methods or ()))) for route in served_routes(config))
+    return metrics.Known(http_routes=http, remote_routes=tuple(remote.ns for remote in config.upstreams))
 
 
 def create_metrics_app() -> ASGIApp:
@@ -169,11 +184,7 @@ def create_app(config: Config) -> ASGIApp:
             await reader.close()
 
     app = Starlette(
-        routes=[
-            *(ROUTES if config.http.metrics_addr else [*ROUTES, METRICS_ROUTE]),
-            *(admin.ROUTES if config.admin.enabled else []),
-            *([PEER_ROUTE] if config.peers.enabled else []),
-        ],
+        routes=served_routes(config),
         lifespan=lifespan,
         exception_handlers={
             errors.RegistryError: registry_error,
@@ -182,5 +193,6 @@ def create_app(config: Config) -> ASGIApp:
         },
     )
     app.state.authorizer = authorizer
+    metrics.start(known_labels(config))
     served = RequestMetrics(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout)))
     return AccessLog(served, config.log) if config.log.access else served
