@@ -1,0 +1,205 @@
+"""The shipped dashboard read through a real Prometheus (Debian's, 1 s scrape) over a region of two edges with
+peers on, scraped with the target labels the chart's ServiceMonitor adds: an image pushed through edge A, pulled
+cold then warm through edge B (B's misses of A's digests are read from A), then some 404s, a Range, a 416, a refused
+DELETE and a remote registry's 404. Every panel query, with Grafana's variables substituted, must return data within
+the first minute after the edges start, and the client panels must count client traffic only."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from mirror.peers.ownership import owner
+from tests.conftest import BUCKET
+from tests.deploy.conftest import find, render
+from tests.deploy.test_dashboard_metrics import DASHBOARD, _panels
+from tests.support import images, skopeo
+from tests.support.edge import EdgeMirror, s3_storage
+from tests.support.ports import free_port
+from tests.support.prometheus import Prometheus
+from tests.support.registry2 import Registry2
+from tests.support.remote_token import CountingProxy
+
+REGION = "e2e"
+NAMESPACE = "edge-mirror"
+NODES = ("node-a", "node-b")
+SECRET = "region-secret-for-the-dashboard-test"
+FIRST_MINUTE = 60.0
+# What Grafana puts in for $__rate_interval at a 1 s scrape is 4 s; a little more keeps a few samples in each window.
+RATE_INTERVAL = "10s"
+
+
+@dataclass
+class Region:
+    prometheus: Prometheus
+    edges: list[EdgeMirror]
+    image: images.BuiltImage
+    started: float  # wall clock when both edges answered /healthz
+    before_cold: float
+    after_warm: float  # wall clock once Prometheus has scraped everything the warm pull served
+    before_side: float  # wall clock before the 404s, Range, 416, refused DELETE and remote request
+
+
+def monitor_target_labels(node: str, pod: str) -> tuple[str, dict[str, str]]:
+    """The job and target labels a target gets from the chart's ServiceMonitor (release "edge", region REGION):
+    its relabelings (node from the pod's node, region), plus the operator's job (the Service), namespace, pod."""
+    objects = render({"metrics": {"serviceMonitor": {"enabled": True}}, "region": REGION})
+    monitor = find(objects, "ServiceMonitor", "edge-edge-mirror")
+    meta = {"__meta_kubernetes_pod_node_name": node}
+    labels = {"namespace": NAMESPACE, "pod": pod}
+    for relabeling in monitor["spec"]["endpoints"][0]["relabelings"]:
+        sources = relabeling.get("sourceLabels")
+        labels[relabeling["targetLabel"]] = meta[sources[0]] if sources else relabeling["replacement"]
+    service = find(objects, "Service", monitor["metadata"]["name"])
+    return service["metadata"]["name"], labels
+
+
+def ports_sharing(digests: list[str]) -> list[int]:
+    """Two free ports for which each edge owns at least one of `digests`, so B's cold pull reads from A."""
+    for _ in range(50):
+        ports = [free_port(), free_port()]
+        owners = {owner(digest, [f"127.0.0.1:{port}" for port in ports]) for digest in digests}
+        if len(owners) == 2:
+            return ports
+    raise AssertionError("no port pair splits the digests between two edges")
+
+
+def served_total(edge: EdgeMirror) -> float:
+    metrics = edge.metrics()
+    return sum(metrics.value("mirror_served_bytes_total", source=source) for source in ("cache", "fill"))
+
+
+def side_events(edge: EdgeMirror, image: images.BuiltImage) -> None:
+    """404s, a Range, a 416, a refused DELETE, and a manifest asked of the remote route (the remote has none)."""
+    layer = image.layer_digests[0]
+    with httpx.Client(base_url=edge.url, timeout=30, trust_env=False) as client:
+        for tag in ("missing-1", "missing-2"):
+            assert client.get(f"/v2/e2e/app/manifests/{tag}").status_code == 404
+        assert client.get(f"/v2/e2e/app/blobs/{layer}", headers={"Range": "bytes=0-99"}).status_code == 206
+        beyond = f"bytes={image.layer_sizes[0] + 10}-"
+        assert client.get(f"/v2/e2e/app/blobs/{layer}", headers={"Range": beyond}).status_code == 416
+        assert client.delete(f"/v2/e2e/app/manifests/{image.manifest_digest}").status_code in (401, 403)
+        assert client.get("/v2/library/nothing/manifests/v1", params={"ns": "remote.test"}).status_code == 404
+
+
+def wait_until_filled(edge: EdgeMirror, count: int, timeout: float = 60) -> None:
+    """Every blob of the cold pull committed on `edge`, so the warm pull reads cache files only."""
+    deadline = time.monotonic() + timeout
+    while edge.metrics().value("mirror_fills_total", result="ok") < count:
+        assert time.monotonic() < deadline, edge.log_tail()
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def region(seaweed: Any, registry_s3: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
+    work = tmp_path_factory.mktemp("dashboard-prometheus")
+    image = images.build_image(work / "app", "v1", [1_500_000, 700_000, 400_000], seed=2020)
+    remote = Registry2.filesystem(work / "remote-fs", workdir=work / "remote")
+    proxy = CountingProxy(remote.host)  # adds the ratelimit-remaining header Docker Hub sends
+    ports = ports_sharing([image.config_digest, *image.layer_digests])
+    addresses = [f"127.0.0.1:{port}" for port in ports]
+    edges = [
+        EdgeMirror(
+            work / node, s3_storage(seaweed.endpoint, BUCKET), port=port,
+            peers={"secret": SECRET, "addresses": addresses, "timeout": "10s"},
+            auth={"anonymous": ["pull", "push"]},
+            upstream=[{"ns": "remote.test", "url": proxy.url, "prefix": "remote", "tag_ttl": "10m"}],
+        )
+        for node, port in zip(NODES, ports)
+    ]
+    static_configs = []
+    for index, (node, edge) in enumerate(zip(NODES, edges)):
+        job, labels = monitor_target_labels(node, f"edge-edge-mirror-{index}")
+        static_configs.append({"targets": [edge.host], "labels": labels})
+    prometheus = Prometheus(work / "prometheus", [{"job_name": job, "static_configs": static_configs}])
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda edge: edge.start(timeout=120), edges))
+        started = time.time()
+        a, b = edges
+        skopeo.push(image.layout_dir, "v1", f"{a.host}/e2e/app:v1")
+        before_cold = time.time()
+        skopeo.pull(f"{b.host}/e2e/app:v1", work / "cold")
+        wait_until_filled(b, 1 + len(image.layer_digests))
+        skopeo.pull(f"{b.host}/e2e/app:v1", work / "warm")
+        served = served_total(a) + served_total(b)
+        prometheus.wait_for("sum(mirror_served_bytes_total)", lambda values: served in values.values(), timeout=30)
+        after_warm = time.time()
+        before_side = time.time()
+        side_events(b, image)
+        yield Region(prometheus, edges, image, started, before_cold, after_warm, before_side)
+    finally:
+        for edge in edges:
+            edge.stop()
+        prometheus.stop()
+        proxy.stop()
+        remote.stop()
+
+
+def panel_queries() -> dict[str, str]:
+    """"panel title / refId" -> expression, for every query of every panel."""
+    dashboard = json.loads(Path(DASHBOARD).read_text())
+    return {f"{panel['title']} / {target['refId']}": target["expr"]
+            for panel in _panels(dashboard["panels"]) for target in panel.get("targets", [])}
+
+
+def substitute(expression: str, rate_interval: str = RATE_INTERVAL, node: str = ".*") -> str:
+    """Grafana's variables as it fills them in: $region and $node picked, $job from label_values, the window."""
+    for name, value in {"$__rate_interval": rate_interval, "$region": REGION, "$node": node, "$job": "edge-edge-mirror"}.items():
+        expression = expression.replace(name, value)
+    assert not re.search(r"\$\w", expression), expression
+    return expression
+
+
+def window_since(moment: float, until: float) -> str:
+    return f"{math.ceil(until - moment) + 2}s"
+
+
+def test_every_dashboard_query_returns_data_within_the_first_minute(region: Region):
+    queries = {title: substitute(expr) for title, expr in panel_queries().items()}
+    empty = dict(queries)
+    deadline = region.started + FIRST_MINUTE
+    while empty and time.time() < deadline:
+        empty = {title: expr for title, expr in empty.items() if not region.prometheus.query(expr)}
+        time.sleep(0.5)
+    # Whatever is still empty: as Prometheus saw it at the end of the first minute.
+    empty = {title: expr for title, expr in empty.items() if not region.prometheus.query(expr, at=deadline)}
+    assert empty == {}
+
+
+def test_hit_ratio_by_bytes_reads_one_half_after_a_cold_then_a_warm_pull(region: Region):
+    window = window_since(region.before_cold, region.after_warm)
+    ratio = region.prometheus.values(substitute(panel_queries()["Hit ratio by bytes / A"], window), at=region.after_warm)
+    assert list(ratio.values()) == [pytest.approx(0.5, abs=0.05)]
+
+
+def test_with_peers_the_client_panels_count_client_traffic_only(region: Region):
+    at, window = region.after_warm, window_since(region.before_cold, region.after_warm)
+    queries = panel_queries()
+    peer_served = region.prometheus.values('sum by (node) (mirror_peer_served_bytes_total)', at=at)
+    assert peer_served[frozenset({("node", "node-a")})] > 0  # B's cold pull did read A's digests from A
+    client_bytes = 2 * (region.image.config_size + sum(region.image.layer_sizes))
+    served = region.prometheus.values("sum by (node) (mirror_served_bytes_total)", at=at)
+    assert served == {frozenset({("node", "node-a")}): 0, frozenset({("node", "node-b")}): client_bytes}
+    for title in ("Hit ratio by bytes per node / A", "Blob hit ratio by requests per node / A"):
+        ratios = region.prometheus.values(substitute(queries[title], window, node="node-b"), at=at)
+        assert list(ratios.values()) == [pytest.approx(0.5, abs=0.05)], title
+
+
+def test_the_auth_denial_and_other_4xx_panels_show_the_refused_delete_and_the_416(region: Region):
+    queries = panel_queries()
+    window = window_since(region.before_side, time.time() + 5)
+    denials = substitute(queries["Auth denials / A"], window)
+    other_4xx = substitute(queries["Errors by route / B"], window)
+    region.prometheus.wait_for(denials, lambda values: sum(values.values()) > 0, timeout=15)
+    by_route = region.prometheus.wait_for(other_4xx, lambda values: sum(values.values()) > 0, timeout=15)
+    assert {dict(labels)["route"] for labels, value in by_route.items() if value > 0} == {"blob", "manifest"}
