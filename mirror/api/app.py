@@ -152,9 +152,9 @@ def create_app(config: Config) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        upstream: Upstream = open_upstream(config.storage, pool_size=config.fill.max_connections + 16)
-        tiers = TieredUpstream(upstream, list(config.upstreams)) if config.upstreams else None
-        upstream = tiers or upstream
+        bucket = open_upstream(config.storage, pool_size=config.fill.max_connections + 16)
+        tiers = TieredUpstream(bucket, list(config.upstreams)) if config.upstreams else None
+        upstream: Upstream = tiers or bucket
         # Blob reads ask the region's owning edge first when [peers] is set; writes go to the bucket as they are.
         reader = open_peer_reader(upstream, config.peers)
         await reader.start()
@@ -169,7 +169,9 @@ def create_app(config: Config) -> ASGIApp:
             tiers.writeback.local_file = lambda digest: committed_file(edge, digest)
         app.state.catalog = Catalog(upstream)
         notices = PushNotices(edge)
-        app.state.uploads = Uploads(upstream, notices, config.upload, config.cache.dir / "uploads")
+        app.state.uploads = Uploads(
+            upstream, notices, config.upload, config.cache.dir / "uploads", readback=bucket.push_reads()
+        )
         app.state.publisher = Publisher(upstream, notices, delete_enabled=config.storage.delete)
         if await edge.probe():
             log.info("backend %s is reachable", upstream.name)

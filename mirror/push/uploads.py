@@ -37,7 +37,7 @@ from mirror.push.notices import CacheNotices
 from mirror.push.parts import MAX_PARTS, MIN_PART, PartSpooler
 from mirror.push.session import STATE_MAX_SIZE, UPLOAD_ID, UploadState, range_headers, unknown_upload
 from mirror.reference import Digest
-from mirror.upstream import BackendError, NotFound, Upstream
+from mirror.upstream import BackendError, NotFound, Reader, Upstream
 
 # Running hashes of sessions whose every byte passed through this process; an abandoned session's entry is
 # dropped when this many newer ones exist (it is only a shortcut: a missing hash means re-reading the data).
@@ -47,10 +47,15 @@ FINISHER_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 2.0)
 
 
 class Uploads:
-    def __init__(self, upstream: Upstream, notices: CacheNotices, settings: UploadConfig, spool_directory: Path) -> None:
+    def __init__(
+        self, upstream: Upstream, notices: CacheNotices, settings: UploadConfig, spool_directory: Path,
+        readback: Reader | None = None,
+    ) -> None:
         self._spool_directory = spool_directory
         spool_directory.mkdir(parents=True, exist_ok=True)
         self._upstream = upstream
+        # Reads of pushed data (tails, assembled uploads): the bucket, counted apart from pulls' reads.
+        self._readback = readback or upstream
         self._notices = notices
         self._settings = settings
         self._hashes: OrderedDict[str, tuple[str, "hashlib._Hash"]] = OrderedDict()
@@ -183,7 +188,7 @@ class Uploads:
                 if trusted and local is not None:
                     verify.check(digest, local[1].hexdigest())
                 else:
-                    await verify.check_object(self._upstream, staged, state.offset, digest)
+                    await verify.check_object(self._readback, staged, state.offset, digest)
                 if not await self._exists(layout.blob_data(digest), state.offset):
                     await _backend(self._upstream.copy(staged, layout.blob_data(digest), state.offset))
         except errors.RegistryError as error:
@@ -348,7 +353,7 @@ class Uploads:
             self._hashes.popitem(last=False)
 
     async def _read_tail(self, name: str, state: UploadState) -> bytes:
-        data = await _backend(self._upstream.read(layout.upload_tail(name, state.id, state.nonce), MIN_PART))
+        data = await _backend(self._readback.read(layout.upload_tail(name, state.id, state.nonce), MIN_PART))
         if len(data) != state.tail:
             raise errors.RegistryError(
                 errors.UNAVAILABLE, f"upload {state.id}: stored tail has {len(data)} bytes, its state says {state.tail}"

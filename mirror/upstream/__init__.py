@@ -12,7 +12,7 @@ __all__ = [
 ]
 
 
-def open_upstream(storage: StorageConfig, pool_size: int) -> Upstream:
+def open_upstream(storage: StorageConfig, pool_size: int) -> InstrumentedUpstream:
     """The configured backend, instrumented with metrics. Call ``await upstream.start()`` before use."""
     if storage.driver == "s3":
         from mirror.upstream.s3 import S3Upstream

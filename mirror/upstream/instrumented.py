@@ -1,7 +1,13 @@
-"""Counts every backend call and every byte read, whatever the backend."""
+"""Counts every backend call and every byte read, whatever the backend.
+
+A call the edge stopped waiting for (its task cancelled, or a range read closed before its end: a fill stopped
+because nobody may wait for it) counts as ``cancelled``: it says nothing about the backend's health, so it is
+kept out of ``error``, which the backend-errors alert watches.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import AsyncIterator, BinaryIO
 
 from mirror import metrics
@@ -11,9 +17,15 @@ from mirror.upstream.base import Listing, MultipartUpload, NotFound, ObjectInfo,
 class InstrumentedUpstream:
     """Wraps an Upstream; feeds ``mirror_backend_requests_total`` and ``mirror_backend_bytes_total``."""
 
-    def __init__(self, inner: Upstream) -> None:
+    def __init__(self, inner: Upstream, reads: str | None = None) -> None:
         self.inner = inner
         self.name = inner.name
+        self._reads = reads  # the op label of read and read_range, when not their own names
+
+    def push_reads(self) -> "InstrumentedUpstream":
+        """The same backend, its reads counted as ``op="push_read"``: pushed data read back to be verified and
+        published (upload tails, uploads finished elsewhere), not the link and manifest reads of pulls."""
+        return InstrumentedUpstream(self.inner, reads="push_read")
 
     async def start(self) -> None:
         await self.inner.start()
@@ -28,8 +40,9 @@ class InstrumentedUpstream:
         return await self._call("stat", self.inner.stat(key))
 
     async def read(self, key: str, max_size: int) -> bytes:
-        data = await self._call("read", self.inner.read(key, max_size))
-        metrics.backend_bytes.labels("read").inc(len(data))
+        op = self._reads or "read"
+        data = await self._call(op, self.inner.read(key, max_size))
+        metrics.backend_bytes.labels(op).inc(len(data))
         return data
 
     async def list(self, directory: str) -> Listing:
@@ -81,7 +94,8 @@ class InstrumentedUpstream:
 
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         status = "ok"
-        counted = metrics.backend_bytes.labels("read_range")
+        op = self._reads or "read_range"
+        counted = metrics.backend_bytes.labels(op)
         try:
             async for chunk in self.inner.read_range(key, start, end):
                 counted.inc(len(chunk))
@@ -89,11 +103,11 @@ class InstrumentedUpstream:
         except NotFound:
             status = "not_found"
             raise
-        except BaseException:
-            status = "error"
+        except BaseException as error:
+            status = _failure(error)
             raise
         finally:
-            metrics.backend_requests.labels("read_range", status).inc()
+            metrics.backend_requests.labels(op, status).inc()
 
     @staticmethod
     async def _call(op: str, awaitable):  # type: ignore[no-untyped-def]
@@ -102,8 +116,12 @@ class InstrumentedUpstream:
         except NotFound:
             metrics.backend_requests.labels(op, "not_found").inc()
             raise
-        except BaseException:
-            metrics.backend_requests.labels(op, "error").inc()
+        except BaseException as error:
+            metrics.backend_requests.labels(op, _failure(error)).inc()
             raise
         metrics.backend_requests.labels(op, "ok").inc()
         return result
+
+
+def _failure(error: BaseException) -> str:
+    return "cancelled" if isinstance(error, (asyncio.CancelledError, GeneratorExit)) else "error"
