@@ -214,6 +214,8 @@ def test_with_peers_the_client_panels_count_client_traffic_only(peered_region: R
     for title in ("Hit ratio by bytes per node / A", "Blob hit ratio by requests per node / A"):
         ratios = region.prometheus.values(substitute(queries[title], window, node="node-b"), at=at)
         assert list(ratios.values()) == [pytest.approx(0.5, abs=0.05)], title
+    by_kind = region.prometheus.values(substitute(queries["Hit ratio by requests / A"], window), at=at)
+    assert by_kind[frozenset({("kind", "blob")})] == pytest.approx(0.5, abs=0.05)  # A's answers to B not counted
 
 
 def test_the_auth_denial_and_other_4xx_panels_show_the_refused_delete_and_the_416(region: Region):
