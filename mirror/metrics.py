@@ -236,11 +236,15 @@ rejected_connections = Counter(
 )
 auth_requests = Counter(
     "mirror_auth_requests",
-    "Access decisions by auth method (none, htpasswd, token) and result (ok, anonymous, denied, invalid).",
+    "Access decisions by auth method (none, htpasswd, token: registry routes; peer: /_peer/blobs signatures; "
+    "admin: the admin token) and result (ok, anonymous, denied: not allowed, invalid: bad or missing credentials).",
     ["method", "result"],
     registry=REGISTRY,
 )
-_declare(auth_requests, product(("none", "htpasswd", "token"), ("ok", "anonymous", "denied", "invalid")))
+_declare(
+    auth_requests,
+    product(("none", "htpasswd", "token"), ("ok", "anonymous", "denied", "invalid")) + product(("peer", "admin"), ("ok", "invalid")),
+)
 cache_capacity_bytes = Gauge(
     "mirror_cache_capacity_bytes",
     "The configured cache size (cache.size): content is evicted down to it.",

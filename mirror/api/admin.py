@@ -56,10 +56,12 @@ def _require_token(request: Request) -> None:
     expected = request.app.state.admin_token.encode()
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip().encode()
     if not hmac.compare_digest(given, expected):
+        metrics.auth_requests.labels("admin", "invalid").inc()
         raise errors.RegistryError(
             errors.UNAUTHORIZED, "the admin endpoint needs Authorization: Bearer <admin.token>",
             headers={"WWW-Authenticate": 'Bearer realm="edge-mirror-admin"'},
         )
+    metrics.auth_requests.labels("admin", "ok").inc()
 
 
 def _sample(name: str, **labels: str) -> float:

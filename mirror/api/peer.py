@@ -15,7 +15,7 @@ from typing import AsyncIterator, BinaryIO
 
 from starlette.requests import Request
 
-from mirror import errors
+from mirror import errors, metrics
 from mirror.api.ranges import parse_range
 from mirror.api.responses import BlobResponse
 from mirror.cache import BlobReader, EdgeCache
@@ -74,7 +74,9 @@ async def peer_blob(request: Request) -> BlobResponse:
     reader: PeerReader = request.app.state.peer_reader
     wanted = request.headers.get("range", "")
     if not auth.verify(reader.secret, request.headers.get("authorization"), "GET", request.scope["path"], wanted):
+        metrics.auth_requests.labels("peer", "invalid").inc()
         raise errors.RegistryError(errors.UNAUTHORIZED, "peer requests must be signed with the region's peers.secret")
+    metrics.auth_requests.labels("peer", "ok").inc()
     digest = parse_digest(request.path_params["digest"])
     reader.keep_local(digest)
     edge: EdgeCache = request.app.state.edge
@@ -86,7 +88,9 @@ async def peer_blob(request: Request) -> BlobResponse:
         raise
     start, end = span if span is not None else (0, blob.size)
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(end - start), "Docker-Content-Digest": str(digest)}
+    # Bytes sent to peers are not client traffic: mirror_peer_served_bytes_total, not mirror_served_bytes_total.
+    served = metrics.peer_served_bytes
     if span is None:
-        return BlobResponse(blob, 200, headers, 0, blob.size, send_body=True)  # type: ignore[arg-type]
+        return BlobResponse(blob, 200, headers, 0, blob.size, send_body=True, served=served)  # type: ignore[arg-type]
     headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
-    return BlobResponse(blob, 206, headers, start, end, send_body=True)  # type: ignore[arg-type]
+    return BlobResponse(blob, 206, headers, start, end, send_body=True, served=served)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+from prometheus_client import Counter
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -42,9 +43,11 @@ class BlobResponse:
     """
 
     def __init__(
-        self, reader: BlobReader, status: int, headers: dict[str, str], start: int, end: int, send_body: bool
+        self, reader: BlobReader, status: int, headers: dict[str, str], start: int, end: int, send_body: bool,
+        served: Counter = metrics.served_bytes,
     ) -> None:
         self.reader = reader
+        self.served = served  # by source: clients' bytes, or (mirror/api/peer.py) the region's other edges'
         self.status = status
         self.headers = [(key.lower().encode(), value.encode()) for key, value in headers.items()]
         self.start = start
@@ -73,7 +76,7 @@ class BlobResponse:
 
     async def _send_body(self, send: Send, client_gone: "asyncio.Future[None]") -> bool:
         """Send every chunk; False as soon as the client is known to be gone (no further read is made)."""
-        served = metrics.served_bytes.labels(self.reader.source)
+        served = self.served.labels(self.reader.source)
         async with contextlib.aclosing(self.reader.chunks(self.start, self.end, client_gone)) as chunks:
             async for chunk in chunks:
                 if client_gone.done():
@@ -87,7 +90,7 @@ class BlobResponse:
     async def _send_file(self, send: Send, client_gone: "asyncio.Future[None]") -> bool:
         """Send the range as zero-copy segments, each as soon as it is in the file; False as soon as the client
         is known to be gone."""
-        served = metrics.served_bytes.labels(self.reader.source)
+        served = self.served.labels(self.reader.source)
         with self.reader.file() as file:
             async with contextlib.aclosing(self.reader.spans(self.start, self.end, client_gone)) as spans:
                 async for position, end in spans:

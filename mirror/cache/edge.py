@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 
 import cachetools
 
@@ -194,19 +195,22 @@ class EdgeCache:
             raise
         if fill is not None:
             self.fills.entitle(fill)
-        return await self._open_content(digest, cached, fill)
+        return await self._open_content(digest, cached, fill, _client_blob_request)
 
     async def open_content(self, digest: Digest) -> BlobReader:
         """Content by digest with no repository check: only for the peer endpoint, whose callers prove they hold
-        the region's shared secret and name no repository (``mirror/api/peer.py``)."""
-        return await self._open_content(digest, self.store.open(digest), None)
+        the region's shared secret and name no repository (``mirror/api/peer.py``). Counted apart from clients'
+        requests (``mirror_peer_served_requests_total``)."""
+        return await self._open_content(digest, self.store.open(digest), None, _peer_request)
 
-    async def _open_content(self, digest: Digest, cached: CachedFile | None, fill: Fill | None) -> BlobReader:
+    async def _open_content(
+        self, digest: Digest, cached: CachedFile | None, fill: Fill | None, count: Callable[[str], None]
+    ) -> BlobReader:
         while True:
             if cached is None:
                 cached = self.store.open(digest)
             if cached is not None:
-                metrics.cache_requests.labels("blob", "hit").inc()
+                count("hit")
                 return CachedBlob(cached)
             fill = fill or self.fills.join(digest)
             try:
@@ -219,7 +223,7 @@ class EdgeCache:
             if fd is None:
                 fill = None
                 continue  # finished between our join and now: it is in the store
-            metrics.cache_requests.labels("blob", "miss").inc()
+            count("miss")
             reader = FillingBlob(fill, fd, size)
             if size == 0 and fill.task is not None:
                 await asyncio.wait({fill.task})
@@ -262,6 +266,14 @@ class EdgeCache:
         if not tags:
             raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
         return tags
+
+
+def _client_blob_request(result: str) -> None:
+    metrics.cache_requests.labels("blob", result).inc()
+
+
+def _peer_request(result: str) -> None:
+    metrics.peer_served_requests.labels(result).inc()
 
 
 def _retrieve(task: "asyncio.Future[object]") -> None:

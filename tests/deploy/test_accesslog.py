@@ -1,6 +1,11 @@
-"""The access log: one line per request, JSON for pipelines or text for people, chosen by ``[log] format``."""
+"""The access log: one line per request, JSON for pipelines or the combined log format (plus the edge's own
+``key=value`` fields) for people and log tools, chosen by ``[log] format``."""
 
 from __future__ import annotations
+
+import re
+import socket
+from datetime import datetime, timezone
 
 import bcrypt
 import httpx
@@ -36,7 +41,10 @@ def test_every_json_line_has_the_documented_fields(pulled_edge):
     entries = access_lines(edge)
     assert entries
     for entry in entries:
-        assert set(entry) == {"time", "remote", "method", "route", "name", "status", "bytes", "duration", "cache", "subject"}
+        assert set(entry) == {
+            "time", "remote", "method", "path", "query", "protocol", "route", "name", "status", "bytes", "referer",
+            "user_agent", "duration", "cache", "subject",
+        }
         assert entry["duration"] >= 0 and entry["bytes"] >= 0
     manifests = [entry for entry in entries if entry["route"] == "manifest" and entry["status"] == 200]
     assert manifests and all(entry["bytes"] > 0 or entry["method"] == "HEAD" for entry in manifests)
@@ -53,15 +61,54 @@ def test_the_authenticated_subject_is_logged(tmp_path):
     assert [(entry["status"], entry["subject"]) for entry in listings] == [(404, "alice"), (401, None)]
 
 
-def test_the_text_format_keeps_a_hostile_name_on_one_quoted_line():
-    line = format_text({
-        "time": "2026-11-29T16:00:00.000+00:00", "remote": "10.0.0.9", "method": "GET", "route": "manifest",
-        "name": 'evil\nGET "x', "status": 404, "bytes": 120, "duration": 0.0031, "cache": None, "subject": "alice",
-    })
-    assert "\n" not in line
-    assert line == (
-        '2026-11-29T16:00:00.000+00:00 10.0.0.9 "alice" "GET manifest "evil\\nGET \\"x"" 404 120 0.0031s cache=-'
+# The combined log format as log tools read it (quoted fields may hold backslash escapes), then our fields.
+COMBINED = re.compile(
+    r'^(?P<remote>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] '
+    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<bytes>\d+|-) '
+    r'"(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)"(?P<extra>( \w+=\S+)*)$'
+)
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_a_text_line_is_the_combined_log_format_with_the_edge_fields_after_it(tmp_path):
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(tmp_path / "data")) as edge:
+        headers = {"User-Agent": 'containerd/1.7 "quoted" \\ back', "Referer": "https://example.test/x"}
+        assert httpx.get(f"{edge.url}/v2/team/ux/blobs/{DIGEST}?ns=docker.io", headers=headers).status_code == 404
+    lines = [line for line in edge.log_path.read_text().splitlines() if f"/v2/team/ux/blobs/{DIGEST}" in line]
+    assert len(lines) == 1
+    match = COMBINED.match(lines[0])
+    assert match, lines[0]
+    assert match["remote"] == "127.0.0.1" and match["ident"] == "-" and match["user"] == "-"
+    logged = datetime.strptime(match["time"], "%d/%b/%Y:%H:%M:%S %z")
+    assert abs((datetime.now(timezone.utc) - logged).total_seconds()) < 120
+    assert match["request"] == f"GET /v2/team/ux/blobs/{DIGEST}?ns=docker.io HTTP/1.1"
+    assert match["status"] == "404" and int(match["bytes"]) > 0
+    assert match["referer"] == "https://example.test/x"
+    assert match["agent"] == 'containerd/1.7 \\"quoted\\" \\\\ back'
+    extra = dict(field.split("=", 1) for field in match["extra"].split())
+    assert extra["route"] == "blob" and extra["cache"] == "-" and float(extra["duration"]) >= 0
+
+
+def test_a_hostile_path_user_and_agent_stay_one_line_and_forge_nothing():
+    entry = {
+        "time": datetime(2026, 12, 7, 1, 21, 57, tzinfo=timezone.utc), "remote": "10.0.0.9", "method": "GET",
+        "path": '/v2/evil"/blobs/x\n127.0.0.1 - - [07/Dec/2026:01:21:57 +0000] "GET /forged HTTP/1.1" 200 1',
+        "query": 'a="b"', "protocol": "HTTP/1.1", "route": "blob", "name": "evil", "status": 404, "bytes": 120,
+        "referer": None, "user_agent": 'ua"\x00\\', "duration": 0.0031, "cache": None, "subject": "mallory x",
+    }
+    line = format_text(entry)
+    assert "\n" not in line and "\x00" not in line
+    match = COMBINED.match(line)
+    assert match, line
+    assert match["time"] == "07/Dec/2026:01:21:57 +0000"
+    assert match["user"] == "mallory\\x20x"
+    assert match["request"] == (
+        'GET /v2/evil\\"/blobs/x\\x0a127.0.0.1 - - [07/Dec/2026:01:21:57 +0000] \\"GET /forged HTTP/1.1\\" 200 1'
+        '?a=\\"b\\" HTTP/1.1'
     )
+    assert match["agent"] == 'ua\\"\\x00\\\\'
+    assert match["referer"] == "-"
+    assert match["extra"] == " duration=0.0031 cache=- route=blob"
 
 
 @pytest.mark.parametrize(("key", "value"), [("format", "xml"), ("access", "maybe")])
@@ -69,3 +116,17 @@ def test_a_bad_log_setting_names_its_key(tmp_path, key, value):
     (tmp_path / "mirror.toml").write_text(f'[log]\n{key} = "{value}"\n')
     with pytest.raises(ConfigError, match=rf"^log\.{key}:"):
         load(tmp_path / "mirror.toml", environ={})
+
+
+def test_a_raw_quote_in_a_clients_request_target_is_escaped_in_the_line(tmp_path):
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(tmp_path / "data")) as edge:
+        with socket.create_connection(("127.0.0.1", edge.port), timeout=10) as connection:
+            connection.sendall(b'GET /v2/team/a"b/tags/list HTTP/1.1\r\nHost: x\r\nUser-Agent: a"b\r\nConnection: close\r\n\r\n')
+            answer = connection.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 ")
+    lines = [line for line in edge.log_path.read_text().splitlines() if "/v2/team/a" in line]
+    assert len(lines) == 1
+    match = COMBINED.match(lines[0])
+    assert match, lines[0]
+    assert match["request"] == 'GET /v2/team/a\\"b/tags/list HTTP/1.1'
+    assert match["agent"] == 'a\\"b'
