@@ -28,7 +28,7 @@ from tests.support.edge import EdgeMirror, s3_storage
 from tests.support.ports import free_port
 from tests.support.prometheus import Prometheus
 from tests.support.registry2 import Registry2
-from tests.support.remote_token import CountingProxy
+from tests.support.remote_token import RATELIMIT_REMAINING, CountingProxy
 
 REGION = "e2e"
 NAMESPACE = "edge-mirror"
@@ -226,3 +226,12 @@ def test_the_auth_denial_and_other_4xx_panels_show_the_refused_delete_and_the_41
     region.prometheus.wait_for(denials, lambda values: sum(values.values()) > 0, timeout=15)
     by_route = region.prometheus.wait_for(other_4xx, lambda values: sum(values.values()) > 0, timeout=15)
     assert {dict(labels)["route"] for labels, value in by_route.items() if value > 0} == {"blob", "manifest"}
+
+
+def test_the_remote_panels_show_the_remote_s_answer_and_its_rate_limit(region: Region):
+    queries = panel_queries()
+    window = window_since(region.before_side, time.time() + 5)
+    left = substitute(queries["Remote rate limit left / A"])
+    assert region.prometheus.wait_for(left, lambda values: RATELIMIT_REMAINING in values.values(), timeout=15)
+    requests = region.prometheus.values(substitute(queries["Remote requests by route / A"], window))
+    assert requests[frozenset({("route", "remote.test"), ("status", "not_found")})] > 0
