@@ -136,7 +136,7 @@ def observed_region(work: Path, seaweed: Any, peers: bool) -> Iterator[Region]:
         started = time.time()
         # An operator's Prometheus has scraped each edge (its counters at 0) before its first pull: so does this one
         # (Prometheus scrapes a new target only a few seconds after it starts, and the pulls below take less).
-        prometheus.wait_for("count by (node) (mirror_served_bytes_total)", lambda values: len(values) == 2, timeout=30)
+        prometheus.wait_for("count by (node) (mirror_backend_up)", lambda values: len(values) == 2, timeout=30)
         a, b = edges
         skopeo.push(image.layout_dir, "v1", f"{a.host}/e2e/app:v1")
         # The push's blob HEADs are client lookups too: the windows below start once a scrape holds them, and a
