@@ -18,10 +18,12 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
+import yaml
 
 from mirror.peers.ownership import owner
 from tests.conftest import BUCKET
 from tests.deploy.conftest import find, render
+from tests.deploy.test_alert_rules import rendered_rules
 from tests.deploy.test_dashboard_metrics import DASHBOARD, _panels
 from tests.support import images, skopeo
 from tests.support.edge import EdgeMirror, s3_storage
@@ -129,7 +131,9 @@ def observed_region(work: Path, seaweed: Any, peers: bool) -> Iterator[Region]:
     for index, (node, edge) in enumerate(zip(NODES, edges)):
         job, labels = monitor_target_labels(node, f"edge-edge-mirror-{index}")
         static_configs.append({"targets": [edge.host], "labels": labels})
-    prometheus = Prometheus(work / "prometheus", [{"job_name": job, "static_configs": static_configs}])
+    rules = work / "rules.yaml"  # the chart's PrometheusRule, which names this job and namespace
+    rules.write_text(yaml.safe_dump(rendered_rules(), sort_keys=False))
+    prometheus = Prometheus(work / "prometheus", [{"job_name": job, "static_configs": static_configs}], [rules])
     try:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda edge: edge.start(timeout=120), edges))
@@ -253,3 +257,19 @@ def test_the_remote_panels_show_the_remote_s_answer_and_its_rate_limit(region: R
     assert region.prometheus.wait_for(left, lambda values: RATELIMIT_REMAINING in values.values(), timeout=15)
     requests = region.prometheus.values(substitute(queries["Remote requests by route / A"], window))
     assert requests[frozenset({("route", "remote.test"), ("status", "not_found")})] > 0
+
+
+def test_the_alert_rules_evaluate_without_error_and_a_healthy_region_fires_none(region: Region):
+    def evaluated() -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 15
+        while True:
+            rules = region.prometheus.rules()
+            if all(rule["health"] != "unknown" for rule in rules) or time.monotonic() > deadline:
+                return rules
+            time.sleep(0.25)
+
+    rules = evaluated()
+    assert {rule["name"] for rule in rules} == {rule["alert"] for group in rendered_rules()["groups"]
+                                               for rule in group["rules"]}
+    assert [(rule["name"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"] == []
+    assert [rule["name"] for rule in rules if rule["state"] == "firing"] == []

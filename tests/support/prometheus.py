@@ -1,7 +1,8 @@
 """Debian's real Prometheus as a plain process: its own config file and data directory, a free loopback port.
 
 `Prometheus(workdir, scrape_configs)` writes ``prometheus.yml`` (1 s scrape and evaluation unless the configs say
-otherwise), starts ``prometheus`` and waits for ``/-/ready``; `query` evaluates PromQL through the HTTP API.
+otherwise) with the given rule files, starts ``prometheus`` and waits for ``/-/ready``; `query` evaluates PromQL
+through the HTTP API, `rules` lists the rules' health and state.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ __all__ = ["Prometheus"]
 
 
 class Prometheus:
-    def __init__(self, workdir: Path, scrape_configs: list[dict[str, Any]], timeout: float = 60) -> None:
+    def __init__(
+        self, workdir: Path, scrape_configs: list[dict[str, Any]], rule_files: list[Path] = (), timeout: float = 60
+    ) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError("prometheus is missing: scripts/install-test-deps.sh installs Debian's prometheus")
@@ -29,7 +32,11 @@ class Prometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "scrape_configs": scrape_configs}
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(path) for path in rule_files],
+            "scrape_configs": scrape_configs,
+        }
         config_path = self.workdir / "prometheus.yml"
         config_path.write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))  # JSON is YAML
         self.server = start(
@@ -60,6 +67,11 @@ class Prometheus:
         if data["resultType"] == "scalar":
             return [{"metric": {}, "value": data["result"]}]
         return data["result"]
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every loaded rule with its state, health and last error (``/api/v1/rules``)."""
+        body = self._client.get("/api/v1/rules").json()
+        return [rule for group in body["data"]["groups"] for rule in group["rules"]]
 
     def values(self, expression: str, at: float | None = None) -> dict[frozenset[tuple[str, str]], float]:
         """{labels: value} of the result."""
