@@ -24,6 +24,8 @@ from mirror.upstream import BackendError, NotFound, Writer  # noqa: F401 (NotFou
 from mirror.domain import Oversized, Unavailable
 
 MIN_PART = 5 * 1024 * 1024
+# How long a failed request waits for its parts in flight to be answered before cancelling them (see `_settle`).
+SETTLE_SECONDS = 60.0
 
 
 @dataclass
@@ -96,6 +98,13 @@ class PartSpooler:
             self.chunk.remainder = spool.read() if self.chunk.received else b""
             spool.close()
             await self._drain()
+        except Exception:
+            # The request failed (the client hung up, its body stalled, a part failed): parts already sent are
+            # let finish, not cancelled. A cancelled PUT whose body the bucket already has may still land after a
+            # resumed chunk's part of the same number and replace it; once every answer is in, none can.
+            spool.close()
+            await self._settle()
+            raise
         except BaseException:
             spool.close()
             await self._cancel()
@@ -142,6 +151,15 @@ class PartSpooler:
         for outcome in await asyncio.gather(*sending, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    async def _settle(self) -> None:
+        """Wait for the parts in flight to be answered (at most SETTLE_SECONDS), then cancel what is left."""
+        sending, self._sending = self._sending, set()
+        if sending:
+            _, late = await asyncio.wait(sending, timeout=SETTLE_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
 
     async def _cancel(self) -> None:
         sending, self._sending = self._sending, set()

@@ -104,3 +104,56 @@ def test_an_upload_sends_as_many_parts_at_once_as_upload_parallel_parts_says(tmp
     upstream, offset = asyncio.run(scenario())
     assert offset == len(data)
     assert upstream.most_in_flight == 2
+
+
+class HeldUpstream(FilesystemUpstream):
+    """The filesystem backend whose part uploads wait for `release`, recording each one's end (answered or
+    cancelled): a part the bucket already has is stored whether or not its sender still waits for the answer."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.ends: list[str] = []
+
+    async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
+        self.started.set()
+        try:
+            await self.release.wait()
+            etag = await super().put_part(key, upload_id, number, body, size)
+        except asyncio.CancelledError:
+            self.ends.append("cancelled")
+            raise
+        self.ends.append("answered")
+        return etag
+
+
+class ClientGone(Exception):
+    """What the web framework raises when the client hangs up mid-body."""
+
+
+def test_a_chunk_whose_client_hangs_up_waits_for_its_parts_in_flight_to_be_answered(tmp_path: Path):
+    """A resumed chunk reuses the abandoned chunk's part numbers: a part of the abandoned chunk still in flight
+    could land after the resumed one and replace it (the finish then refuses the digest). So the failed request
+    ends only once every part it sent has been answered."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+
+    async def scenario() -> HeldUpstream:
+        upstream = HeldUpstream(tmp_path / "root")
+        await upstream.start()
+
+        async def hanging_up() -> AsyncIterator[bytes]:
+            yield os.urandom(5 * MIB)
+            yield b"x"  # the first part is full and handed to its sender
+            await upstream.started.wait()
+            asyncio.get_running_loop().call_soon(upstream.release.set)
+            raise ClientGone()
+
+        spooler = PartSpooler(upstream, KEY, None, 1, 5 * MIB, spool, 4)
+        with pytest.raises(ClientGone):
+            await spooler.take(hanging_up(), None, 1 << 40, _too_large, lambda _: None)
+        return upstream
+
+    upstream = asyncio.run(scenario())
+    assert upstream.ends == ["answered"]
