@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 from collections import Counter
-from typing import AsyncIterator
+from typing import Any, AsyncGenerator, AsyncIterator
 
 from mirror import layout
 from mirror.cache.direct import FillFailed, stream_direct
@@ -64,7 +64,7 @@ class FillView:
 
     async def spans(
         self, start: int, end: int, client_gone: "asyncio.Future[None] | None" = None
-    ) -> AsyncIterator[tuple[int, int]]:
+    ) -> AsyncGenerator[tuple[int, int], None]:
         """Yield ``(position, available)``: consecutive ranges of ``[start, end)`` as they are in the partial file
         (where a reader may pread them, or the kernel send them). A read of the whole blob gets its last byte
         only after the content is verified; a Range completes as soon as its bytes are written.
@@ -117,8 +117,9 @@ class FillView:
                 await event.wait()
                 return True
             progress = asyncio.ensure_future(event.wait())
+            either: set[asyncio.Future[Any]] = {progress, client_gone}
             try:
-                await asyncio.wait({progress, client_gone}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 progress.cancel()
             return not client_gone.done()

@@ -12,6 +12,7 @@ import datetime
 import re
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -30,7 +31,7 @@ class UploadState:
     id: str
     offset: int = 0
     multipart_id: str | None = None
-    parts: list[list] = field(default_factory=list)  # [number, ETag, size]
+    parts: list[list[Any]] = field(default_factory=list)  # [number, ETag, size]
     tail: int = 0  # bytes in tails/<nonce>
     nonce: str = ""  # new with every saved state
     completed: bool = False  # ``data`` is assembled; verification and publishing remain

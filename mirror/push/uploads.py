@@ -37,7 +37,8 @@ from mirror.push import races, verify
 from mirror.push.bloblinks import BlobLinks
 from mirror.push.kept import KeptCopies
 from mirror.push.notices import CacheNotices
-from mirror.push.parts import MAX_PARTS, PartSpooler
+from mirror.config import MAX_PARTS
+from mirror.push.parts import PartSpooler
 from mirror.push.session import SessionStore, UploadState
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Reader, Upstream
