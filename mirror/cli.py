@@ -1,7 +1,7 @@
 """``edge-mirror serve [--config FILE]``: load and check the settings, then serve until SIGTERM/SIGINT.
 
 ``edge-mirror purge-uploads --older-than DURATION [--dry-run]``: remove abandoned push sessions and multipart
-uploads from the backend (`mirror.push.purge`).
+uploads from the backend (`mirror.push.purge_uploads`).
 
 ``warm``, ``purge`` and ``stats`` talk to a running edge (`mirror.ops`); its URL and admin token come from the
 same config file unless ``--edge`` / ``--token`` say otherwise."""
@@ -41,7 +41,7 @@ def _serve(settings: config_module.Config) -> int:
 
 
 def _purge_uploads(settings: config_module.Config, older_than: float, dry_run: bool) -> int:
-    from mirror.push.purge import purge_uploads
+    from mirror.push.purge_uploads import purge_uploads
     from mirror.upstream import BackendError, open_upstream
 
     async def main() -> int:

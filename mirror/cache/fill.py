@@ -3,7 +3,7 @@
 A fill's first ranged GET (a small first part) also tells the blob's size; a fill started by a suffix Range
 (an eStargz footer, ``bytes=-51``) makes that first GET a suffix GET instead, so the client's bytes and the
 size come back in one round trip (S3 gives the total in Content-Range). The rest is planned into parts that
-use the whole ``parallelism`` (`parts.py`), fetched with connections from the node-wide `ConnectionBudget` and
+use the whole ``parallelism`` (`fillplan.py`), fetched with connections from the node-wide `ConnectionBudget` and
 written into a sparse partial file (no preallocation: writes into preallocated, unwritten extents cost ~9× here)
 by worker threads, so the event loop only moves bytes. Every request for the digest — full or Range, arriving
 before or during the fill — reads from that one partial file as soon as its bytes exist.
@@ -48,8 +48,8 @@ from mirror.cache.direct import FillFailed
 from mirror.cache.fillfetch import PartFetching, close_stream
 from mirror.cache.fillview import READ_CHUNK
 from mirror.cache.hedge import FirstByteTimes
-from mirror.cache.partial import open_sparse
-from mirror.cache.parts import ConnectionBudget, Part, PartTable, plan_parts
+from mirror.cache.partialfile import open_sparse
+from mirror.cache.fillplan import ConnectionBudget, Part, PartTable, plan_parts
 from mirror.cache.store import ContentStore
 from mirror.config import FillConfig
 from mirror.reference import Digest

@@ -13,8 +13,8 @@ from mirror import digests, metrics
 from mirror.cache.direct import FillFailed
 from mirror.cache.fillview import FillView
 from mirror.cache.hedge import FirstByteTimes, hedges_allowed, open_hedged, prepend
-from mirror.cache.partial import PartWriter, hash_range
-from mirror.cache.parts import ConnectionBudget, Part
+from mirror.cache.partialfile import PartWriter, hash_range
+from mirror.cache.fillplan import ConnectionBudget, Part
 from mirror.config import FillConfig
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Upstream

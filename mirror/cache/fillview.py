@@ -15,7 +15,7 @@ from typing import Any, AsyncGenerator, AsyncIterator
 
 from mirror import layout
 from mirror.cache.direct import FillFailed, stream_direct
-from mirror.cache.parts import ConnectionBudget, PartTable
+from mirror.cache.fillplan import ConnectionBudget, PartTable
 from mirror.reference import Digest
 from mirror.upstream import Upstream
 

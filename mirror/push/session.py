@@ -1,7 +1,7 @@
 """One upload session's saved record: the ``state`` object under ``_uploads/<uuid>/``, how it is named in answers,
 and the session's objects in the backend (`SessionStore`: its state, its tails, its assembled data).
 
-The protocol that writes it is `mirror.push.uploads`; `mirror.push.purge` reads it to find a session's multipart
+The protocol that writes it is `mirror.push.uploads`; `mirror.push.purge_uploads` reads it to find a session's multipart
 upload.
 """
 
@@ -19,7 +19,7 @@ import orjson
 from mirror import layout
 from mirror.domain import Invalid, Unavailable, Unknown
 from mirror.push.kept import KeptCopies
-from mirror.push.parts import MIN_PART
+from mirror.push.spool import MIN_PART
 from mirror.upstream import BackendError, NotFound, Reader, Upstream
 
 STATE_MAX_SIZE = 1024 * 1024

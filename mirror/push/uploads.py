@@ -1,6 +1,6 @@
 """Blob upload sessions, kept in the backend so the chunks of one session may reach different edges.
 
-A session is ``_uploads/<uuid>/``: the multipart upload of ``data`` (parts spooled and sent by `mirror.push.parts`),
+A session is ``_uploads/<uuid>/``: the multipart upload of ``data`` (parts spooled and sent by `mirror.push.spool`),
 a ``state`` object (multipart id, parts with their ETags, offset, the size of the tail) and the tail: the bytes
 after the last whole part, in ``tails/<nonce>``. Every saved state gets a new random nonce, which also names its
 tail, so a chunk counts whole or not at all: only the final write of ``state`` makes it count, and a chunk that
@@ -38,7 +38,7 @@ from mirror.push.bloblinks import BlobLinks
 from mirror.push.kept import KeptCopies
 from mirror.push.notices import CacheNotices
 from mirror.config import MAX_PARTS
-from mirror.push.parts import PartSpooler
+from mirror.push.spool import PartSpooler
 from mirror.push.session import SessionStore, UploadState
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Reader, Upstream
