@@ -1,7 +1,7 @@
 """``edge-mirror serve [--config FILE]``: load and check the settings, then serve until SIGTERM/SIGINT.
 
 ``edge-mirror purge-uploads --older-than DURATION [--dry-run]``: remove abandoned push sessions and multipart
-uploads from the backend (`mirror.push.purge`).
+uploads from the backend (`mirror.push.purge_uploads`).
 
 ``warm``, ``purge`` and ``stats`` talk to a running edge (`mirror.ops`); its URL and admin token come from the
 same config file unless ``--edge`` / ``--token`` say otherwise."""
@@ -41,7 +41,7 @@ def _serve(settings: config_module.Config) -> int:
 
 
 def _purge_uploads(settings: config_module.Config, older_than: float, dry_run: bool) -> int:
-    from mirror.push.purge import purge_uploads
+    from mirror.push.purge_uploads import purge_uploads
     from mirror.upstream import BackendError, open_upstream
 
     async def main() -> int:
@@ -60,40 +60,52 @@ def _purge_uploads(settings: config_module.Config, older_than: float, dry_run: b
     return asyncio.run(main())
 
 
-def main(argv: list[str] | None = None) -> int:
+CONFIG_HELP = "TOML settings file (MIRROR_* variables override it)"
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+OPERATIONS = (
+    ("warm", "pull images through the running edge so its cache (and the bucket, for remote images) holds them"),
+    ("purge", "drop NAME:TAG or NAME@DIGEST from the running edge's cache; its next tag lookup asks the source"),
+    ("stats", "cache size, hit ratios by requests and bytes, top repositories of the running edge"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-mirror", description="Edge registry mirror")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the registry API")
-    serve.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
-    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--config", type=Path, help=CONFIG_HELP)
+    serve.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
     purge = commands.add_parser("purge-uploads", help="abort push sessions and multipart uploads older than a duration")
-    purge.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
+    purge.add_argument("--config", type=Path, help=CONFIG_HELP)
     purge.add_argument("--older-than", required=True, help="e.g. 24h, 7d is 168h (sessions started before are removed)")
     purge.add_argument("--dry-run", action="store_true", help="only name what would be removed")
-    purge.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    purge.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
     reindex = commands.add_parser("reindex", help="rebuild the referrers index from the manifest revisions")
-    reindex.add_argument("--config", type=Path, help="TOML settings file (MIRROR_* variables override it)")
-    reindex.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    reindex.add_argument("--config", type=Path, help=CONFIG_HELP)
+    reindex.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
     reindex.add_argument("name", nargs="?", help="one repository (default: every repository in storage)")
-    for name, help_text in (
-        ("warm", "pull images through the running edge so its cache (and the bucket, for remote images) holds them"),
-        ("purge", "drop NAME:TAG or NAME@DIGEST from the running edge's cache; its next tag lookup asks the source"),
-        ("stats", "cache size, hit ratios by requests and bytes, top repositories of the running edge"),
-    ):
-        command = commands.add_parser(name, help=help_text)
-        command.add_argument("--config", type=Path, help="the edge's TOML settings (for its address and admin token)")
-        command.add_argument("--edge", help="the edge's URL (default: from http.addr in the config)")
-        if name == "warm":
-            command.add_argument("--platform", help="only this platform of a multi-platform image, e.g. linux/amd64")
-            command.add_argument("images", nargs="+", metavar="IMAGE")
-        else:
-            command.add_argument("--token", help="the admin token (default: admin.token from the config)")
-        if name == "purge":
-            command.add_argument("references", nargs="+", metavar="NAME:TAG|NAME@DIGEST")
-        if name == "stats":
-            command.add_argument("--json", action="store_true", help="print the raw JSON")
-    arguments = parser.parse_args(argv)
+    for name, help_text in OPERATIONS:
+        _add_operation(commands.add_parser(name, help=help_text), name)
+    return parser
 
+
+def _add_operation(command: argparse.ArgumentParser, name: str) -> None:
+    """``warm``, ``purge``, ``stats``: commands that talk to a running edge (`mirror.ops`)."""
+    command.add_argument("--config", type=Path, help="the edge's TOML settings (for its address and admin token)")
+    command.add_argument("--edge", help="the edge's URL (default: from http.addr in the config)")
+    if name == "warm":
+        command.add_argument("--platform", help="only this platform of a multi-platform image, e.g. linux/amd64")
+        command.add_argument("images", nargs="+", metavar="IMAGE")
+    else:
+        command.add_argument("--token", help="the admin token (default: admin.token from the config)")
+    if name == "purge":
+        command.add_argument("references", nargs="+", metavar="NAME:TAG|NAME@DIGEST")
+    if name == "stats":
+        command.add_argument("--json", action="store_true", help="print the raw JSON")
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
     logging.basicConfig(level=getattr(arguments, "log_level", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = config_module.load(arguments.config)

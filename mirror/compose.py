@@ -17,7 +17,7 @@ from mirror import metrics
 from mirror.cache import EdgeCache
 from mirror.cache.catalog import Catalog
 from mirror.cache.committed import CommittedFiles, RunningFills
-from mirror.cache.pushed import PushNotices
+from mirror.cache.pushed import EdgeCacheNotices
 from mirror.cache.store import ContentStore
 from mirror.config import Config
 from mirror.events.region import RegionEvents
@@ -69,7 +69,7 @@ async def open_node(config: Config) -> Node:
     # EdgeCache declares an Upstream but only reads through it; the peer reader is a Source (never written through).
     edge = EdgeCache(config, reader, store=store, running=running)  # type: ignore[arg-type]  # reads only: see above
     metrics.watch_cache_disk(config.cache.dir, config.cache.size)
-    notices = PushNotices(edge)
+    notices = EdgeCacheNotices(edge)
     uploads = Uploads(upstream, notices, config.upload, config.cache.dir / "uploads", readback=bucket.push_reads())
     sender = Sender(config.notifications, source=f"{config.http.host}:{config.http.port}")
     sender.start()

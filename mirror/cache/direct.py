@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 from mirror import digests, metrics
-from mirror.cache.parts import ConnectionBudget
+from mirror.cache.fillplan import ConnectionBudget
 from mirror.layout import BlobKey
 from mirror.upstream import BackendError, NotFound, Upstream
 

@@ -5,39 +5,25 @@ filled from the backend on a miss. Repository scoping is checked here, exactly a
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Callable, Literal
 
-import cachetools
-
-from mirror import digests, layout, metrics
+from mirror import layout, metrics
 from mirror.cache.committed import RunningFills
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
 from mirror.cache.fill import Fill, FillFailed
 from mirror.cache.fills import FillManager
 from mirror.cache.links import LinkCache
+from mirror.cache.manifests import Manifest, Manifests
 from mirror.cache.prefetch import Prefetcher
 from mirror.cache.referrers import ReferrersCache
-from mirror.cache.singleflight import SingleFlight
-from mirror.cache.store import CachedFile, ContentStore, ContentTooLarge
+from mirror.cache.store import CachedFile, ContentStore
 from mirror.config import Config
 from mirror.domain import Problem, Unavailable, Unknown
-from mirror.mediatypes import MANIFEST_MAX_SIZE, NotAManifest, manifest_media_type
 from mirror.reference import Digest
-from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
+from mirror.upstream import BackendError, NotFound, Upstream
 
-# What one manifest held in memory costs besides its bytes: the Manifest object, the bytes header, the digest
-# key and the LRU's three dict slots (tracemalloc on CPython 3.11: ~500 B; rounded up with a margin).
-MANIFEST_OVERHEAD = 640
 # Tags whose current link a tag listing checks at once.
 TAG_CHECK_CONCURRENCY = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    digest: Digest
-    data: bytes
-    media_type: str
 
 
 class EdgeCache:
@@ -51,13 +37,8 @@ class EdgeCache:
         self.links = LinkCache(upstream, config.cache.dir / "links", config.cache)
         self.fills = FillManager(self.store, upstream, config.fill, running)
         self.prefetcher = Prefetcher(self.links, self.fills, config.fill)
+        self.manifests = Manifests(upstream, self.store, self.links, config.cache.manifest_memory)
         self.referrers = ReferrersCache(upstream, self.links, self.manifest, config.cache.tag_ttl)
-        # Manifests are small and hot (every pull starts with them): the most recent ones stay parsed in memory,
-        # bounded by their bytes (``cache.manifest_memory``), not by their count.
-        self._manifests: cachetools.LRUCache[Digest, Manifest] = cachetools.LRUCache(
-            maxsize=config.cache.manifest_memory, getsizeof=lambda manifest: len(manifest.data) + MANIFEST_OVERHEAD
-        )
-        self._manifest_flight: SingleFlight[bytes] = SingleFlight()
 
     async def close(self) -> None:
         await self.prefetcher.close()
@@ -77,7 +58,7 @@ class EdgeCache:
 
     def manifest_memory_bytes(self) -> int:
         """Bytes the in-memory manifests take (at most ``cache.manifest_memory``)."""
-        return int(self._manifests.currsize)
+        return self.manifests.memory_bytes()
 
     # -- tags and manifests -------------------------------------------------------------------------------
 
@@ -85,75 +66,16 @@ class EdgeCache:
         return await self.links.resolve_tag(name, tag)
 
     async def manifest(self, name: str, digest: Digest) -> Manifest:
-        """The manifest `digest` if repository `name` links it; MANIFEST_UNKNOWN otherwise.
-
-        Nothing is read from the cache nor remembered before the link check passed, and nothing larger than a
-        manifest can be (4 MiB) is ever read: a layer's digest asked for as a manifest costs no memory. On a
-        miss the (size-capped) fetch runs beside the link check, so the two round trips overlap; its bytes are
-        kept only if the link check passes, and it is cancelled once no request waits for it.
-        """
-        fetch: asyncio.Future[bytes] | None = None
-        if digest not in self._manifests and not self.store.contains(digest):
-            fetch = self._start_fetch(name, digest)
-        try:
-            await self._require_link(name, "manifest", digest)
-            manifest = self._manifests.get(digest)
-            if manifest is None and fetch is None:
-                manifest = self._read_cached_manifest(digest)
-                if manifest is None:
-                    fetch = self._start_fetch(name, digest)  # evicted in the meantime
-            if manifest is not None:
-                metrics.cache_requests.labels("manifest", "hit").inc()
-                return manifest
-            assert fetch is not None
-            metrics.cache_requests.labels("manifest", "miss").inc()
-            data = await fetch
-        finally:
-            if fetch is not None and not fetch.done():
-                fetch.cancel()  # nobody here waits for it any more (link check failed, or the client left)
-        manifest = self._manifests.get(digest)
-        if manifest is None:  # the first of the callers sharing the fetch keeps it
-            manifest = self._remember_manifest(digest, data)
-            self.store.put_bytes(digest, data)
-        return manifest
-
-    def _start_fetch(self, name: str, digest: Digest) -> "asyncio.Future[bytes]":
-        """The manifest's bytes from the backend, read on behalf of `name` (the first of concurrent callers)."""
-        fetch = asyncio.ensure_future(self._manifest_flight.do(digest, lambda: self._fetch_manifest(name, digest)))
-        fetch.add_done_callback(_retrieve)
-        return fetch
-
-    def _read_cached_manifest(self, digest: Digest) -> Manifest | None:
-        try:
-            data = self.store.read_small(digest, MANIFEST_MAX_SIZE)
-        except ContentTooLarge:
-            raise _not_a_manifest(digest) from None
-        return None if data is None else self._remember_manifest(digest, data)
-
-    async def _fetch_manifest(self, name: str, digest: Digest) -> bytes:
-        try:
-            data = await self.upstream.read(layout.blob_data(digest, name), MANIFEST_MAX_SIZE)
-        except NotFound:
-            raise Unknown("manifest", f"manifest {digest} is not in storage") from None
-        except TooLarge:
-            raise _not_a_manifest(digest) from None
-        except BackendError as error:
-            raise Unavailable.of(error) from error
-        try:
-            digests.check_bytes(digest, data, "manifest in storage")
-        except digests.DigestMismatch as mismatch:
-            metrics.fills.labels("digest_mismatch").inc()
-            raise Unavailable(f"corrupt: {mismatch}") from None
-        return data
+        """The manifest `digest` if repository `name` links it; MANIFEST_UNKNOWN otherwise (`Manifests.get`)."""
+        return await self.manifests.get(name, digest)
 
     def cache_manifest(self, digest: Digest, data: bytes) -> None:
         """Keep a manifest pushed through this edge, so the next pull of it is a hit."""
-        self._remember_manifest(digest, data)
-        self.store.put_bytes(digest, data)
+        self.manifests.keep(digest, data)
 
     def drop(self, digest: Digest) -> bool:
         """Forget content `digest` on this node (``edge-mirror purge``); the next request fills it again."""
-        self._manifests.pop(digest, None)
+        self.manifests.forget(digest)
         return self.store.discard(digest)
 
     def forget(self, name: str, digest: Digest | None, tag: str | None) -> None:
@@ -168,16 +90,6 @@ class EdgeCache:
         self.links.forget_link(name, "manifest", digest)
         self.links.forget_link(name, "blob", digest)
         self.drop(digest)
-
-    def _remember_manifest(self, digest: Digest, data: bytes) -> Manifest:
-        try:
-            media_type = manifest_media_type(data)
-        except NotAManifest as error:
-            raise Unknown("manifest", f"{digest} is not a manifest: {error}") from None
-        manifest = Manifest(digest, data, media_type)
-        if len(data) + MANIFEST_OVERHEAD <= self._manifests.maxsize:
-            self._manifests[digest] = manifest
-        return manifest
 
     # -- blobs --------------------------------------------------------------------------------------------
 
@@ -299,16 +211,6 @@ def _client_blob_request(result: str) -> None:
 
 def _peer_request(result: str) -> None:
     metrics.peer_served_requests.labels(result).inc()
-
-
-def _retrieve(task: "asyncio.Future[object]") -> None:
-    """Mark a speculative fetch's failure as seen when nobody awaits it (its caller failed the link check)."""
-    if not task.cancelled():
-        task.exception()
-
-
-def _not_a_manifest(digest: Digest) -> Unknown:
-    return Unknown("manifest", f"{digest} is not a manifest: larger than 4 MiB", {"digest": str(digest)})
 
 
 def _blob_unknown(digest: Digest) -> Unknown:

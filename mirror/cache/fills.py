@@ -9,7 +9,7 @@ from mirror import metrics
 from mirror.cache.committed import RunningFills
 from mirror.cache.fill import Fill
 from mirror.cache.hedge import FirstByteTimes
-from mirror.cache.parts import ConnectionBudget
+from mirror.cache.fillplan import ConnectionBudget
 from mirror.cache.store import ContentStore
 from mirror.config import FillConfig
 from mirror.reference import Digest

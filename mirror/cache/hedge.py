@@ -16,7 +16,7 @@ from collections import deque
 from typing import AsyncIterator, Callable
 
 from mirror import metrics
-from mirror.cache.parts import ConnectionBudget
+from mirror.cache.fillplan import ConnectionBudget
 
 WINDOW = 200
 MIN_SAMPLES = 16

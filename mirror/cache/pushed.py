@@ -6,7 +6,9 @@ from mirror.cache.edge import EdgeCache
 from mirror.reference import Digest
 
 
-class PushNotices:
+class EdgeCacheNotices:
+    """`CacheNotices` as the edge cache takes them: each notice updates its link and tag caches or its manifests."""
+
     def __init__(self, edge: EdgeCache) -> None:
         self._edge = edge
 
@@ -30,3 +32,5 @@ class PushNotices:
 
     def referrers_changed(self, name: str, subject: Digest) -> None:
         self._edge.referrers.changed(name, subject)
+
+

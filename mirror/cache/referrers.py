@@ -62,7 +62,8 @@ class _Reads:
 
 
 class _Manifest(Protocol):
-    data: bytes
+    @property
+    def data(self) -> bytes: ...  # read-only: `mirror.cache.manifests.Manifest` is a frozen dataclass
 
 
 ManifestReader = Callable[[str, Digest], Awaitable[_Manifest]]

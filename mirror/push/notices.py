@@ -1,5 +1,5 @@
 """What push tells the read side, and the one question it asks it: a small interface, passed in, so push never
-reaches into the cache's internals (`mirror.cache.pushed.PushNotices` implements it)."""
+reaches into the cache's internals (`mirror.cache.pushed.EdgeCacheNotices` implements it)."""
 
 from __future__ import annotations
 

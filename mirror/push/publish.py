@@ -24,6 +24,7 @@ from mirror.mediatypes import (
     manifest_media_type,
 )
 from mirror.reference import Digest, is_digest, parse_digest, parse_tag
+from mirror.push.bloblinks import BlobLinks
 from mirror.push.notices import CacheNotices, NoEvents, PushEvents
 from mirror.referrers.writer import ReferrersWriter
 from mirror.upstream import BackendError, NotFound, Upstream
@@ -49,6 +50,7 @@ class Publisher:
         self._events = events or NoEvents()
         self.delete_enabled = delete_enabled
         self._referrers = ReferrersWriter(upstream, notices.referrers_changed)
+        self._blobs = BlobLinks(upstream, notices)
 
     async def put_manifest(self, name: str, reference: str, content_type: str, data: bytes) -> tuple[Digest, str | None]:
         """Store a manifest under `reference` (tag or digest); returns its digest and its OCI subject, if any."""
@@ -108,11 +110,7 @@ class Publisher:
     async def delete_blob(self, name: str, digest: Digest) -> None:
         """Unlink a blob from `name` (its data stays for garbage collection), as registry:2 does."""
         self._require_delete()
-        if not await self._notices.is_linked(name, "blob", digest):
-            raise Unknown("blob", f"blob {digest} is not in repository {name!r}")
-        with Unavailable.on(NotFound, BackendError):
-            await self._upstream.delete(layout.layer_link(name, digest))
-        self._notices.unlinked(name, "blob", digest)
+        await self._blobs.unlink(name, digest)
         self._events.deleted(name, digest)
 
     async def _tags_pointing_at(self, name: str, digest: Digest) -> list[str]:

@@ -18,22 +18,20 @@ What it does that a plain HTTP client does not:
 * **Ranges.** Blob reads ask for ``Range``; a remote that ignores it (``200``) is read from the start and the
   bytes before the range are skipped.
 
+The auth (Basic, tokens, the realm's credentials) is `mirror.upstream.registryauth`.
+
 Errors follow the `Upstream` contract: `NotFound` for 404, `BackendError` for everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
-from dataclasses import dataclass
 from typing import AsyncIterator
 from urllib.parse import urljoin, urlparse
 
 import aiohttp
-import cachetools
-import orjson
 from aiohttp.abc import AbstractResolver
 
 from mirror import metrics
@@ -47,39 +45,21 @@ from mirror.upstream.dialing import (  # noqa: F401 (parse_challenge, realm_may_
     GuardedResolver,
     parse_challenge,
     realm_may_see_credentials,
-    refused_cause,
+)
+from mirror.upstream.registryauth import (  # noqa: F401 (DialRefusedError, RateLimited: re-exported)
+    DialRefusedError,
+    RateLimited,
+    RegistryAuth,
+    raise_if_refused,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
-TOKEN_MAX_SIZE = 64 * 1024
-# A token is dropped this long before the remote says it expires, so it is never sent stale.
-TOKEN_EXPIRY_MARGIN = 10.0
-DEFAULT_TOKEN_LIFETIME = 60.0
-TOKEN_CACHE_ENTRIES = 4096
 # After a connect failure or timeout, requests fail at once for this long instead of each waiting for the
 # connect timeout: a remote that is down costs its clients (and the stale-tag fallback) no waiting.
 UNREACHABLE_PAUSE = 2.0
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_TYPES)
-
-
-class RateLimited(BackendError):
-    """The remote answered 429; `retry_after` is its ``Retry-After`` in seconds."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class DialRefusedError(BackendError):
-    """A redirect or token realm pointed at an address this route may not dial (the log names it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    value: str
-    expires: float
 
 
 class RemoteRegistry:
@@ -94,17 +74,11 @@ class RemoteRegistry:
         self._resolver = resolver
         self.route = settings.ns
         self._base = settings.url
-        self._host = urlparse(settings.url).hostname or ""
         self._pool_size = pool_size
         self._connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
-        self._tokens: cachetools.TLRUCache[str, _Token] = cachetools.TLRUCache(
-            maxsize=TOKEN_CACHE_ENTRIES, ttu=lambda _key, token, _now: token.expires, timer=time.monotonic
-        )
-        self._token_lock = asyncio.Lock()
         self._unreachable_until = 0.0
-        credentials = f"{settings.username}:{settings.password}".encode()
-        self._basic = "Basic " + base64.b64encode(credentials).decode() if settings.username else None
+        self._auth = RegistryAuth(settings, self._policy)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -218,13 +192,13 @@ class RemoteRegistry:
 
     async def _authorized(self, method: str, url: str, name: str | None, headers: dict[str, str]) -> aiohttp.ClientResponse:
         scope = f"repository:{name}:pull" if name else ""
-        token = self._tokens.get(scope)
-        auth = {"Authorization": f"Bearer {token.value}"} if token else {}
+        auth = self._auth.cached(scope)
         response = await self._follow(method, url, {**headers, **auth})
         if response.status == 401:
             challenge = response.headers.get("WWW-Authenticate", "")
             response.release()
-            auth = await self._answer(challenge, scope)
+            assert self._session is not None, "start() first"
+            auth = await self._auth.answer(self._session, challenge, scope)
             response = await self._follow(method, url, {**headers, **auth})
         return self._check(response, url)
 
@@ -238,7 +212,7 @@ class RemoteRegistry:
                 self._policy.check_url(url)
                 response = await self._session.request(method, url, headers=headers, allow_redirects=False)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
-                self._raise_if_refused(error, "a redirect" if hops else "the route", url)
+                raise_if_refused(self.route, error, "a redirect" if hops else "the route", url)
                 if isinstance(error, (aiohttp.ClientConnectorError, asyncio.TimeoutError)):
                     self._unreachable_until = time.monotonic() + UNREACHABLE_PAUSE
                 raise BackendError(f"{self.route}: {method} {urlparse(url).path}: {error or type(error).__name__}") from error
@@ -265,66 +239,6 @@ class RemoteRegistry:
         if response.status in (401, 403):
             raise BackendError(f"{self.route}: {path}: access denied ({response.status}); check the route's credentials")
         raise BackendError(f"{self.route}: {path}: HTTP {response.status}")
-
-    async def _answer(self, challenge: str, scope: str) -> dict[str, str]:
-        """The Authorization header that answers a 401's challenge."""
-        scheme, params = parse_challenge(challenge)
-        if scheme == "basic":
-            if self._basic is None:
-                raise BackendError(f"{self.route} wants Basic credentials and the route has none")
-            return {"Authorization": self._basic}
-        if scheme != "bearer" or "realm" not in params:
-            raise BackendError(f"{self.route}: unusable auth challenge {challenge[:120]!r}")
-        async with self._token_lock:  # one token request per scope, however many callers wait for it
-            token = self._tokens.get(scope) or await self._fetch_token(params, scope)
-        return {"Authorization": f"Bearer {token.value}"}
-
-    async def _fetch_token(self, params: dict[str, str], scope: str) -> _Token:
-        realm = params["realm"]
-        parsed = urlparse(realm)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise BackendError(f"{self.route}: token realm {realm[:120]!r} is not an http(s) URL")
-        query = {key: value for key, value in (("service", params.get("service", "")), ("scope", scope)) if value}
-        auth: dict[str, str] = {}
-        if self._basic is not None:
-            if realm_may_see_credentials(self._host, parsed.hostname):
-                auth = {"Authorization": self._basic}
-            else:
-                log.warning("%s: token realm %s is outside the registry's domain; asking anonymously", self.route, parsed.hostname)
-        assert self._session is not None
-        try:
-            self._policy.check_url(realm)
-            async with self._session.get(realm, params=query, headers=auth, allow_redirects=False) as response:
-                if response.status == 429:
-                    raise RateLimited(f"{self.route}: token realm is rate limiting", 60)
-                if response.status != 200:
-                    raise BackendError(f"{self.route}: token realm answered {response.status}")
-                body = await response.content.read(TOKEN_MAX_SIZE)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
-            self._raise_if_refused(error, "the token realm", realm)
-            raise BackendError(f"{self.route}: token realm: {error}") from error
-        try:
-            document = orjson.loads(body)
-            value = str(document.get("token") or document.get("access_token") or "")
-            lifetime = float(document.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
-        except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
-            raise BackendError(f"{self.route}: token realm sent no usable token") from None
-        if not value:
-            raise BackendError(f"{self.route}: token realm sent no token")
-        token = _Token(value, time.monotonic() + max(0.0, lifetime - TOKEN_EXPIRY_MARGIN))
-        if token.expires > time.monotonic():
-            self._tokens[scope] = token
-        return token
-
-    def _raise_if_refused(self, error: BaseException, what: str, url: str) -> None:
-        refused = refused_cause(error)
-        if refused is None:
-            return
-        log.warning(
-            "%s: refused to dial %s (%s) for %s %s; only the route's host, public addresses and its allowed_networks "
-            "may be dialed", self.route, refused.address, refused.reason, what, url[:200],
-        )
-        raise DialRefusedError(f"{self.route}: {what} pointed at an address this route may not dial (see the edge's log)") from error
 
     def _record_rate_limit(self, response: aiohttp.ClientResponse) -> None:
         remaining = response.headers.get("ratelimit-remaining", "").partition(";")[0].strip()

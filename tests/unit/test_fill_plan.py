@@ -1,6 +1,6 @@
 import asyncio
 
-from mirror.cache.parts import ConnectionBudget, Part, PartTable, plan_parts
+from mirror.cache.fillplan import ConnectionBudget, Part, PartTable, plan_parts
 
 MIB = 1024 * 1024
 

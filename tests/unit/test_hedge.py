@@ -1,7 +1,7 @@
 import asyncio
 
 from mirror.cache.hedge import MIN_SAMPLES, FirstByteTimes, open_hedged
-from mirror.cache.parts import ConnectionBudget
+from mirror.cache.fillplan import ConnectionBudget
 
 
 def _times(seconds: float) -> FirstByteTimes:

@@ -3,8 +3,8 @@
 import asyncio
 import os
 
-from mirror.cache.partial import FIRST_BATCH, WRITE_BATCH, PartWriter, open_sparse
-from mirror.cache.parts import Part
+from mirror.cache.partialfile import FIRST_BATCH, WRITE_BATCH, PartWriter, open_sparse
+from mirror.cache.fillplan import Part
 
 CHUNK = 64 * 1024
 

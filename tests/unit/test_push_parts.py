@@ -15,7 +15,7 @@ import pytest
 
 from mirror import errors
 from mirror.config import load
-from mirror.push.parts import PartSpooler
+from mirror.push.spool import PartSpooler
 from mirror.push.uploads import Uploads
 from mirror.upstream.filesystem import FilesystemUpstream
 

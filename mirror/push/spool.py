@@ -17,7 +17,7 @@ import asyncio
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, BinaryIO, Callable
+from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable
 
 from mirror.config import MAX_PARTS
 from mirror.upstream import BackendError, NotFound, Writer  # noqa: F401 (NotFound: see _send)
@@ -33,7 +33,7 @@ class Chunk:
     """What one request's body became: its parts ([number, ETag, size]) and the remainder."""
 
     received: int = 0
-    parts: list[list] = field(default_factory=list)
+    parts: list[list[Any]] = field(default_factory=list)
     remainder: bytes = b""
     multipart_id: str | None = None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 import orjson
 
@@ -64,7 +64,7 @@ async def purge_uploads(upstream: Upstream, older_than: float, dry_run: bool, sa
     return counts
 
 
-async def _repositories_with_uploads(upstream: Upstream):  # type: ignore[no-untyped-def]
+async def _repositories_with_uploads(upstream: Upstream) -> AsyncIterator[str]:
     """Names of directories under ``repositories/`` that hold ``_uploads``, depth first."""
     pending = [""]
     while pending:

@@ -16,7 +16,7 @@ import hashlib
 import os
 from typing import Any, Callable
 
-from mirror.cache.parts import Part
+from mirror.cache.fillplan import Part
 
 FIRST_BATCH = 256 * 1024
 WRITE_BATCH = 1024 * 1024
