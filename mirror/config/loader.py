@@ -20,7 +20,7 @@ from mirror.config.validate import check
 from mirror.config.values import ConfigError
 
 DEFAULTS: dict[str, dict[str, Any]] = schema.defaults(Config)
-_TABLES = {name: (attribute, cls) for attribute, name, cls, _ in schema.array_tables(Config)}
+_TABLES = {name: (attribute, cls) for attribute, name, cls, *_ in schema.array_tables(Config)}
 
 # The package's name, not this module's: operators (and tests) filter on "mirror.config".
 log = logging.getLogger("mirror.config")

@@ -37,9 +37,10 @@ def section(cls: type, help: str = "") -> Any:
     return field(default_factory=cls, metadata={_SECTION: (cls, help)})
 
 
-def tables(name: str, cls: type, help: str = "") -> Any:
-    """An array of tables, ``[[name]]``, each one a `cls`."""
-    return field(default=(), metadata={_TABLES: (name, cls, help)})
+def tables(name: str, cls: type, help: str = "", example: Mapping[str, Any] | None = None) -> Any:
+    """An array of tables, ``[[name]]``, each one a `cls`; the README's block shows `example` (keys not in it
+    with their defaults) when there is one."""
+    return field(default=(), metadata={_TABLES: (name, cls, help, example)})
 
 
 def settings_of(cls: type) -> Iterator[tuple[Field[Any], Setting]]:
@@ -59,8 +60,8 @@ def sections(cls: type, path: str = "") -> Iterator[tuple[str, type, str]]:
             yield from sections(child, dotted)
 
 
-def array_tables(cls: type) -> Iterator[tuple[str, str, type, str]]:
-    """Every ``[[name]]`` of `cls` as (attribute, name, dataclass, help)."""
+def array_tables(cls: type) -> Iterator[tuple[str, str, type, str, Mapping[str, Any] | None]]:
+    """Every ``[[name]]`` of `cls` as (attribute, name, dataclass, help, example)."""
     for item in fields(cls):
         if _TABLES in item.metadata:
             yield (item.name, *item.metadata[_TABLES])

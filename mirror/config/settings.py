@@ -177,16 +177,18 @@ class AdminConfig:
 class RemoteConfig:
     """A remote registry (Docker Hub, ...) served under ``?ns=<ns>`` with its content kept under `prefix`."""
 
-    ns: str = key("", k.registry_host, required=True)
+    ns: str = key("", k.registry_host, "the containerd ?ns= value; docker.io also answers to index.docker.io, registry-1.docker.io",
+                  required=True)
     aliases: tuple[str, ...] = ()  # other names of ns (remote.NS_ALIASES), not a setting
-    default: bool = key(False, k.boolean)
+    default: bool = key(False, k.boolean, "also serves requests without ns (dockerd's registry-mirrors)")
     url: str = key("", k.base_url, required=True)
-    username: str = key("", k.verbatim)
+    username: str = key("", k.verbatim, "optional; or MIRROR_UPSTREAM_0_USERNAME / MIRROR_UPSTREAM_0_PASSWORD")
     password: str = key("", k.verbatim, secret=True)
-    prefix: str = key("", k.repository_prefix, required=True)
-    tag_ttl: float = key("10m", k.duration)
+    prefix: str = key("", k.repository_prefix, "bucket repository prefix: dockerhub/library/alpine", required=True)
+    tag_ttl: float = key("10m", k.duration, "how long a remote tag answer is trusted")
     # Non-public networks this route's redirects and token realm may lead to (see mirror/upstream/dialing.py).
-    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = key([], k.networks)
+    allowed_networks: tuple[IPv4Network | IPv6Network, ...] = key(
+        [], k.networks, 'non-public CIDRs redirects/token realms may lead to, e.g. ["10.20.0.0/16"]')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,14 +199,15 @@ class NotificationEndpoint:
     name: str = key("", k.required_text, required=True)
     url: str = key("", k.http_url, required=True)
     headers: tuple[tuple[str, str], ...] = key({}, k.headers, secret=True)
-    timeout: float = key("1s", k.duration)
-    threshold: int = key(10, k.whole(1, 1_000_000))
-    backoff: float = key("1s", k.duration)
-    ignoredmediatypes: tuple[str, ...] = key([], k.strings)
-    ignore_mediatypes: tuple[str, ...] = key([], k.strings, name="ignore.mediatypes")
+    timeout: float = key("1s", k.duration, "per POST")
+    threshold: int = key(10, k.whole(1, 1_000_000), "failures retried at once before backing off")
+    backoff: float = key("1s", k.duration, "pause between retries after threshold failures (or the receiver's Retry-After)")
+    ignoredmediatypes: tuple[str, ...] = key([], k.strings, "events whose target has one of these media types are not sent")
+    # The README shows the ``ignore`` table inline, with the first key's help.
+    ignore_mediatypes: tuple[str, ...] = key([], k.strings, "the same, and actions (push, delete) not sent", name="ignore.mediatypes")
     ignore_actions: tuple[str, ...] = key([], k.strings, name="ignore.actions")
-    disabled: bool = key(False, k.boolean)
-    queue_size: int = key(1000, k.whole(1, 1_000_000))
+    disabled: bool = key(False, k.boolean, "true: nothing is sent to it (registry:2's disabled)")
+    queue_size: int = key(1000, k.whole(1, 1_000_000), "events waiting for this endpoint; beyond it the newest is dropped (counted)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,5 +222,15 @@ class Config:
     peers: PeersConfig = section(PeersConfig, "the edges of this region share their caches (off unless addresses or dns is set)")
     events: EventsConfig = section(EventsConfig, "registry:2 notification events received at POST /admin/notifications (needs [admin])")
     admin: AdminConfig = section(AdminConfig)
-    upstreams: tuple[RemoteConfig, ...] = tables("upstream", RemoteConfig)
-    notifications: tuple[NotificationEndpoint, ...] = tables("notifications.endpoints", NotificationEndpoint)
+    upstreams: tuple[RemoteConfig, ...] = tables(
+        "upstream", RemoteConfig, example={"ns": "docker.io", "default": True, "url": "https://registry-1.docker.io", "prefix": "dockerhub"}
+    )
+    notifications: tuple[NotificationEndpoint, ...] = tables(
+        "notifications.endpoints", NotificationEndpoint,
+        "optional, repeatable: registry:2's notifications.endpoints, for pushes/deletes through this edge",
+        example={
+            "name": "region-b",
+            "url": "http://edge-mirror-events.region-b.example:5000/admin/notifications",
+            "headers": {"Authorization": ["Bearer <region-b admin.token>"]},
+        },
+    )

@@ -62,13 +62,6 @@ def parse_duration(key: str, value: Any) -> float:
     return seconds
 
 
-def _positive_duration(key: str, value: Any) -> float:
-    seconds = parse_duration(key, value)
-    if seconds <= 0:
-        raise ConfigError(key, f"must be greater than zero, got {value!r}")
-    return seconds
-
-
 def parse_addr(key: str, value: Any) -> tuple[str, int]:
     """Parse ``host:port`` or ``[v6]:port``."""
     match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^:\[\]]*):(\d+)", str(value))
