@@ -16,7 +16,7 @@ _KEY, _SECTION, _TABLES = "mirror.key", "mirror.section", "mirror.tables"
 @dataclass(frozen=True)
 class Setting:
     name: str  # the key as written in TOML (``self``), also the last part of its MIRROR_ name
-    default: Any  # as written in TOML; None: not set (the parser derives it, e.g. from another key)
+    default: Any  # as written in TOML; None or "" with an optional kind: unset, derived in validate.py
     parse: Parser
     help: str  # the README's comment (lines after the first are continuation lines)
     shown: Any  # what the README shows as the value when it is not `default` (a derived default)
@@ -79,8 +79,8 @@ def env_name(section: str, key: str) -> str:
 
 def build(cls: type, raw: Mapping[str, Mapping[str, Any]], where: str = "") -> Any:
     """Parse the section at `where` (and the sections nested in it) from `raw` (``{"storage.s3": {...}}``, or
-    ``{"": {...}}`` for one ``[[table]]``) into a `cls`. Every key is parsed, given or not: a required key that is
-    missing fails on its default, naming the key."""
+    ``{"upstream[0]": {...}}`` for one ``[[table]]``) into a `cls`. Every key is parsed, given or not: a required
+    key that is missing fails on its default, naming the key."""
     given = raw.get(where, {})
     values: dict[str, Any] = {}
     for item, setting in settings_of(cls):
