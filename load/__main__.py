@@ -29,6 +29,7 @@ from load.scenarios_fleet import fleet
 from load.scenarios_herd import herd
 from load.scenarios_memory import memory
 from load.scenarios_peers import fleet_peers
+from load.scenarios_prefetch import prefetch
 from load.scenarios_push import push
 from load.scenarios_range import cold_range
 from load.scenarios_soak import soak
@@ -48,6 +49,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "soak": soak,
     "sweep": sweep,
     "cost": cost,
+    "prefetch": prefetch,
 }
 
 

@@ -57,6 +57,9 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cost.cpu_seconds_per_gib.edge_push", 3.0, False),
     ("cost.pinned_over_unpinned.link", None, True),
     ("cost.pinned_over_unpinned.bucket", None, True),
+    ("prefetch.speedup_vs_registry_direct", 5.0, True),
+    ("prefetch.speedup_vs_edge_without_prefetch", None, True),
+    ("prefetch.bucket_bytes_over_image_bytes", 1.05, False),
 ]
 CONTENDERS = ["edge", "edge_parallel20", "edge_warm", "nginx", "registry_direct", "registry_proxy"]
 COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "edge_warm": "#17becf", "nginx": "#2ca02c", "registry_direct": "#d62728",

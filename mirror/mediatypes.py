@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import orjson
+from mirror import jsondoc
 
 DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
@@ -27,12 +27,7 @@ def manifest_media_type(content: bytes) -> str:
     schemaVersion 1 is a (signed) schema1 manifest; schemaVersion 2 carries its ``mediaType``; an OCI manifest
     or index may omit it, and then one with a ``manifests`` list is an index.
     """
-    try:
-        document = orjson.loads(content)
-    except orjson.JSONDecodeError as error:
-        raise NotAManifest(f"not JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise NotAManifest("not a JSON object")
+    document = jsondoc.load(content, dict, NotAManifest, "not a JSON object")
     version = document.get("schemaVersion")
     if version == 1:
         return DOCKER_SCHEMA1_SIGNED if "signatures" in document else DOCKER_SCHEMA1

@@ -172,6 +172,19 @@ fill_uncached = Counter(
     registry=REGISTRY,
 )
 _declare(fill_uncached, product(("too_large", "no_room", "no_disk")))
+prefetch_bytes = Counter(
+    "mirror_prefetch_bytes",
+    "Layer bytes an image manifest served made this edge prefetch (fill.prefetch), by result (filled: committed; "
+    "skipped: over fill.prefetch_max_bytes, or no free room in the cache; failed: the fill failed).",
+    ["result"],
+    registry=REGISTRY,
+)
+_declare(prefetch_bytes, product(("filled", "skipped", "failed")))
+prefetch_served_bytes = Counter(
+    "mirror_prefetch_served_bytes",
+    "Bytes of prefetched blobs that a client then asked for (counted once per blob, at its first request).",
+    registry=REGISTRY,
+)
 fill_hedges = Counter(
     "mirror_fill_hedges",
     "Ranged GETs raced by a second GET for the same bytes because their first byte was late, by whether the "

@@ -3,7 +3,7 @@
 # SeaweedFS as the S3 server, and this package with its test extras.
 set -euo pipefail
 
-APT_PACKAGES=(docker-registry skopeo containerd docker.io nginx wrk stargz-snapshotter)
+APT_PACKAGES=(docker-registry skopeo containerd docker.io nginx wrk stargz-snapshotter podman buildah)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

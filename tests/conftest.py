@@ -11,11 +11,30 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.support import images
+from tests.support import images, tier
+from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 from tests.support.registry2 import Registry2
 from tests.support.seaweed import SeaweedS3
 
 BUCKET = "registry"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast", action="store_true", help="the fast tier only: tests/unit and tests/properties, no server process"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("fast"):
+        tier.enter_fast()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``--fast``, only the fast tier's directories are collected (their modules alone are imported)."""
+    if config.getoption("fast") and not tier.in_fast_tier(collection_path):
+        return True
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +64,17 @@ def seaweed(session_tmp: Callable[[str], Path]) -> Iterator[SeaweedS3]:
         server.stop()
 
 
+@pytest.fixture
+def doomed_seaweed(tmp_path: Path) -> Iterator[SeaweedS3]:
+    """A private SeaweedFS, with the bucket `BUCKET`, that the test may stop (a backend outage)."""
+    server = SeaweedS3(tmp_path / "doomed-seaweed")
+    try:
+        server.create_bucket(BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def registry_s3(seaweed: SeaweedS3, session_tmp: Callable[[str], Path]) -> Iterator[Registry2]:
     """The central registry:2 with the S3 driver on bucket `BUCKET` of the session's SeaweedFS."""
@@ -54,3 +84,20 @@ def registry_s3(seaweed: SeaweedS3, session_tmp: Callable[[str], Path]) -> Itera
         yield registry
     finally:
         registry.stop()
+
+
+@pytest.fixture(scope="module")
+def push_edges(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EdgeMirror, EdgeMirror]]:
+    """Two edges on bucket `BUCKET` taking anonymous pushes in 5 MiB parts, as in two regions (one pair a module)."""
+    storage = s3_storage(seaweed.endpoint, BUCKET)
+    pair = [
+        EdgeMirror(tmp_path_factory.mktemp(f"push-{side}"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH)
+        for side in ("a", "b")
+    ]
+    try:
+        for edge in pair:
+            edge.start()
+        yield pair[0], pair[1]
+    finally:
+        for edge in pair:
+            edge.stop()

@@ -3,7 +3,6 @@ before any write, huge Range numbers, the catalog as registry:2 defines it, and 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import httpx
@@ -12,20 +11,14 @@ import pytest
 
 from mirror import errors, layout
 from mirror.reference import parse_digest
+from tests.support.digests import digest_of
 from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, filesystem_storage
+from tests.support.push_http import error_code
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 NONDISTRIBUTABLE = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _code(response: httpx.Response) -> str:
-    return orjson.loads(response.content)["errors"][0]["code"]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +39,7 @@ def client(edge):
 
 
 def _push_blob(client: httpx.Client, name: str, data: bytes) -> str:
-    digest = _digest(data)
+    digest = digest_of(data)
     assert client.post(f"/v2/{name}/blobs/uploads/?digest={digest}", content=data).status_code == 201
     return digest
 
@@ -56,7 +49,7 @@ def _manifest(config: dict, layers: list[dict], **extra: object) -> bytes:
 
 
 def _nothing_written(root: Path, name: str, data: bytes, tag: str) -> None:
-    digest = parse_digest(_digest(data))
+    digest = parse_digest(digest_of(data))
     assert not (root / layout.blob_data(digest)).exists()
     assert not (root / layout.manifest_revision_link(name, digest)).exists()
     assert not (root / layout.tag_directory(name, tag)).exists()
@@ -68,31 +61,31 @@ def test_a_manifest_with_a_bad_subject_is_invalid_and_writes_nothing(client, roo
     data = _manifest({"mediaType": OCI_CONFIG, "digest": config, "size": 7}, [], subject=subject)
     response = client.put("/v2/hard/subject/manifests/v1", content=data, headers={"Content-Type": OCI_MANIFEST})
     assert response.status_code == 400, response.text
-    assert _code(response) == "MANIFEST_INVALID"
+    assert error_code(response) == "MANIFEST_INVALID"
     _nothing_written(root, "hard/subject", data, "v1")
 
 
 def test_a_config_with_urls_must_still_be_linked(client, root):
-    data = _manifest({"mediaType": OCI_CONFIG, "digest": _digest(b"never pushed"), "size": 12, "urls": ["https://example.com/c"]}, [])
+    data = _manifest({"mediaType": OCI_CONFIG, "digest": digest_of(b"never pushed"), "size": 12, "urls": ["https://example.com/c"]}, [])
     response = client.put("/v2/hard/urls/manifests/v1", content=data, headers={"Content-Type": OCI_MANIFEST})
     assert response.status_code == 400, response.text
-    assert _code(response) in {"MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN"}
+    assert error_code(response) in {"MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN"}
     _nothing_written(root, "hard/urls", data, "v1")
 
 
 def test_an_ordinary_layer_with_urls_must_still_be_linked(client, root):
     config = _push_blob(client, "hard/urls", b'{"c":2}')
-    layer = {"mediaType": OCI_LAYER, "digest": _digest(b"not pushed"), "size": 10, "urls": ["https://example.com/l"]}
+    layer = {"mediaType": OCI_LAYER, "digest": digest_of(b"not pushed"), "size": 10, "urls": ["https://example.com/l"]}
     data = _manifest({"mediaType": OCI_CONFIG, "digest": config, "size": 7}, [layer])
     response = client.put("/v2/hard/urls/manifests/v2", content=data, headers={"Content-Type": OCI_MANIFEST})
     assert response.status_code == 400, response.text
-    assert _code(response) in {"MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN"}
+    assert error_code(response) in {"MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN"}
     _nothing_written(root, "hard/urls", data, "v2")
 
 
 def test_a_non_distributable_layer_with_urls_need_not_be_linked(client):
     config = _push_blob(client, "hard/foreign", b'{"c":3}')
-    layer = {"mediaType": NONDISTRIBUTABLE, "digest": _digest(b"elsewhere"), "size": 9, "urls": ["https://example.com/f"]}
+    layer = {"mediaType": NONDISTRIBUTABLE, "digest": digest_of(b"elsewhere"), "size": 9, "urls": ["https://example.com/f"]}
     data = _manifest({"mediaType": OCI_CONFIG, "digest": config, "size": 7}, [layer])
     response = client.put("/v2/hard/foreign/manifests/v1", content=data, headers={"Content-Type": OCI_MANIFEST})
     assert response.status_code == 201, response.text
@@ -119,7 +112,7 @@ def test_an_upload_content_range_of_thousands_of_digits_is_416(client, content_r
     location = client.post("/v2/hard/chunks/blobs/uploads/").headers["Location"]
     response = client.patch(location, content=b"abc", headers={"Content-Range": content_range})
     assert response.status_code == 416, response.text
-    assert _code(response) == errors.RANGE_INVALID.code
+    assert error_code(response) == errors.RANGE_INVALID.code
 
 
 def _repository(root: Path, name: str, marker: str) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 
 import httpx
-import orjson
 import pytest
 
 from tests.support import images, skopeo
 from tests.support.blobs import push_blob
 from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
+from tests.support.push_http import error_code
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -40,10 +40,6 @@ def edge(seaweed, image, tmp_path_factory):
 def client(edge):
     with httpx.Client(base_url=edge.url, timeout=30) as http:
         yield http
-
-
-def _error_code(response: httpx.Response) -> str:
-    return orjson.loads(response.content)["errors"][0]["code"]
 
 
 def test_version_check_answers_empty_json_with_api_version(client):
@@ -83,7 +79,7 @@ def test_repeated_accept_headers_are_all_considered(client):
 def test_oci_manifest_without_accepting_it_is_manifest_unknown(client):
     response = client.get("/v2/team/api/manifests/v1", headers={"Accept": DOCKER_V2})
     assert response.status_code == 404
-    assert _error_code(response) == "MANIFEST_UNKNOWN"
+    assert error_code(response) == "MANIFEST_UNKNOWN"
 
 
 def test_wildcard_accept_gets_the_oci_index(client):
@@ -134,7 +130,7 @@ def test_unsatisfiable_range_is_416_with_the_size(client, image):
     response = client.get(f"/v2/team/api/blobs/{layer}", headers={"Range": f"bytes={size}-"})
     assert response.status_code == 416
     assert response.headers["Content-Range"] == f"bytes */{size}"
-    assert _error_code(response) == "UNSUPPORTED"
+    assert error_code(response) == "UNSUPPORTED"
 
 
 def test_blob_of_another_repository_is_blob_unknown(client, image):
@@ -142,21 +138,21 @@ def test_blob_of_another_repository_is_blob_unknown(client, image):
     assert client.get(f"/v2/team/other/blobs/{other_blob}").status_code == 200
     response = client.get(f"/v2/team/api/blobs/{other_blob}")
     assert response.status_code == 404
-    assert _error_code(response) == "BLOB_UNKNOWN"
+    assert error_code(response) == "BLOB_UNKNOWN"
 
 
 def test_manifest_of_another_repository_is_manifest_unknown(client, image):
     built, _ = image
     response = client.get(f"/v2/team/api-multi/manifests/{built.manifest_digest}", headers={"Accept": OCI_MANIFEST})
     assert response.status_code == 404
-    assert _error_code(response) == "MANIFEST_UNKNOWN"
+    assert error_code(response) == "MANIFEST_UNKNOWN"
 
 
 def test_unknown_tag_and_blob(client):
-    assert _error_code(client.get("/v2/team/api/manifests/nope", headers={"Accept": OCI_MANIFEST})) == "MANIFEST_UNKNOWN"
+    assert error_code(client.get("/v2/team/api/manifests/nope", headers={"Accept": OCI_MANIFEST})) == "MANIFEST_UNKNOWN"
     response = client.get(f"/v2/team/api/blobs/{MISSING}")
     assert response.status_code == 404
-    assert _error_code(response) == "BLOB_UNKNOWN"
+    assert error_code(response) == "BLOB_UNKNOWN"
 
 
 @pytest.mark.parametrize(
@@ -175,14 +171,14 @@ def test_bad_references_get_the_right_oci_error(client, path, status, code):
     response = client.get(path)
     assert response.status_code == status
     assert response.headers["Content-Type"] == "application/json"
-    assert _error_code(response) == code
+    assert error_code(response) == code
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 def test_unimplemented_methods_on_manifests_are_unsupported(client, method):
     response = client.request(method, "/v2/team/api/manifests/v1")
     assert response.status_code == 405
-    assert _error_code(response) == "UNSUPPORTED"
+    assert error_code(response) == "UNSUPPORTED"
 
 
 def test_tags_list_is_sorted_and_paginated_with_a_link_header(client):
@@ -199,7 +195,7 @@ def test_tags_list_is_sorted_and_paginated_with_a_link_header(client):
 def test_invalid_page_size_is_400_with_a_spec_code(client):
     response = client.get("/v2/team/api/tags/list?n=-1")
     assert response.status_code == 400
-    assert _error_code(response) == "UNSUPPORTED"
+    assert error_code(response) == "UNSUPPORTED"
 
 
 def test_catalog_lists_repositories_with_pagination(client):

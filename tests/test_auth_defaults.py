@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import images, skopeo
 from tests.support.edge import EdgeMirror, s3_storage
-from tests.support.push_http import OCI_MANIFEST
+from tests.support.push_http import OCI_MANIFEST, error_code
 
 REPOSITORY = "defaults/app"
 PREFIX = f"docker/registry/v2/repositories/{REPOSITORY}/"
@@ -30,10 +30,6 @@ def edge(seaweed, image, tmp_path_factory):
     storage["storage"]["delete"] = True  # so only access control can refuse a delete
     with EdgeMirror(tmp_path_factory.mktemp("auth-defaults-edge"), storage) as mirror:
         yield mirror
-
-
-def _code(response: httpx.Response) -> str:
-    return orjson.loads(response.content)["errors"][0]["code"]
 
 
 def test_pull_works_without_any_auth_config(edge, image):
@@ -56,7 +52,7 @@ def test_push_delete_and_mount_are_refused_and_nothing_appears_in_the_bucket(edg
         httpx.post(f"{edge.url}/v2/other/app/blobs/uploads/", params={"mount": image.layer_digests[0], "from": REPOSITORY}),
     ]
     for response in attempts:
-        assert (response.status_code, _code(response)) == (403, "DENIED"), response.request.url
+        assert (response.status_code, error_code(response)) == (403, "DENIED"), response.request.url
         assert "anonymous" in orjson.loads(response.content)["errors"][0]["message"]
     assert set(seaweed.keys("registry", PREFIX)) == before
     assert not seaweed.keys("registry", f"docker/registry/v2/blobs/sha256/{digest[7:9]}/{digest[7:]}/")

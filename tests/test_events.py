@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
 from tests.support.ports import free_port
 from tests.support.processes import start as start_process
 from tests.support.registry2 import Registry2
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 TOKEN = "admin-token-for-the-event-tests"
@@ -48,15 +48,6 @@ def endpoint(edge: EdgeMirror, **options: Any) -> dict[str, Any]:
     """registry:2's notifications endpoint pointing at `edge`'s receiver."""
     return {"name": "region", "url": f"{edge.url}/admin/notifications", "headers": {"Authorization": [f"Bearer {TOKEN}"]},
             "timeout": "5s", "threshold": 3, "backoff": "300ms", **options}
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float) -> float:
-    """Poll `condition` until it holds; the seconds it took. Fails after `timeout`."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, f"{what}: not within {timeout}s"
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def metric(edge: EdgeMirror, name: str, **labels: str) -> float:
@@ -99,7 +90,7 @@ def test_a_push_through_registry2_warms_every_edge_of_the_region(wired, tmp_path
     central, edges = wired
     image = images.build_image(tmp_path / "layout", "v1", [3 * MIB, 2 * MIB, MIB], seed=2401)
     skopeo.push(image.layout_dir, "v1", f"{central.host}/team/warmed:v1")
-    wait_for("both edges warmed the image",
+    wait_until("both edges warmed the image",
              lambda: all(metric(edge, "mirror_event_warms_total", result="ok") >= 1 for edge in edges), 10)
     filled = sum(metric(edge, "mirror_event_warm_bytes_total", result="filled") for edge in edges)
     blob_bytes = image.config_size + sum(image.layer_sizes)
@@ -122,7 +113,7 @@ def test_a_manifest_deleted_through_registry2_is_gone_from_every_edge_within_sec
     response = httpx.delete(f"{central.url}/v2/team/deleted/manifests/{image.manifest_digest}", timeout=30)
     assert response.status_code == 202
     for edge in edges:
-        wait_for("tag and digest answer 404",
+        wait_until("tag and digest answer 404",
                  lambda: _tag_and_digest_status(edge, "team/deleted", "v1", image.manifest_digest) == (404, 404), 5)
 
 
@@ -150,7 +141,7 @@ def test_a_replayed_event_changes_nothing(registry_s3, receiver_edge, tmp_path):
     skopeo.push(image.layout_dir, "v1", f"{registry_s3.host}/team/replayed:v1")
     body = _push_event("replayed-1", "team/replayed", "v1", image)
     assert _post(receiver_edge, body).status_code == 202
-    wait_for("the image is warm", lambda: metric(receiver_edge, "mirror_event_warms_total", result="ok") == 1, 10)
+    wait_until("the image is warm", lambda: metric(receiver_edge, "mirror_event_warms_total", result="ok") == 1, 10)
     read = metric(receiver_edge, "mirror_backend_bytes_total")
     assert _post(receiver_edge, body).status_code == 202
     assert metric(receiver_edge, "mirror_events_total", action="push", result="duplicate") == 1
@@ -207,10 +198,10 @@ def test_a_flood_makes_registry2_back_off_and_no_event_is_dropped(seaweed, start
     with ThreadPoolExecutor(4) as pool:  # four pushes at once: one warm (6 s each) runs, one waits, the rest are refused
         list(pool.map(lambda index: skopeo.push(built[index].layout_dir, "v1", f"{central.host}/team/flood{index}:v1"),
                       range(4)))
-    wait_for("every push event was queued in the end",
+    wait_until("every push event was queued in the end",
              lambda: metric(edge, "mirror_events_total", action="push", result="queued") == 4, 90)
     assert metric(edge, "mirror_events_total", action="push", result="busy") >= 1  # answered 503 + Retry-After
-    wait_for("every image was warmed", lambda: metric(edge, "mirror_event_warms_total", result="ok") == 4, 90)
+    wait_until("every image was warmed", lambda: metric(edge, "mirror_event_warms_total", result="ok") == 4, 90)
 
 
 @pytest.fixture
@@ -228,7 +219,7 @@ def test_a_push_through_an_edge_of_another_region_warms_this_region(two_regions,
     edge_a, region_b = two_regions
     image = images.build_image(tmp_path / "layout", "v1", [3 * MIB, MIB], seed=2404)
     skopeo.push(image.layout_dir, "v1", f"{edge_a.host}/team/from-a:v1")
-    wait_for("region B warmed the image",
+    wait_until("region B warmed the image",
              lambda: all(metric(edge, "mirror_event_warms_total", result="ok") >= 1 for edge in region_b), 10)
     assert edge_a.metrics().value("mirror_events_sent_total", result="sent") >= 1
     _pull_reads_no_bucket_bytes(region_b, "team/from-a:v1", tmp_path)
@@ -239,12 +230,12 @@ def test_a_manifest_deleted_through_an_edge_of_another_region_is_gone_from_this_
     image = images.build_image(tmp_path / "layout", "v1", [MIB], seed=2405)
     skopeo.push(image.layout_dir, "v1", f"{edge_a.host}/team/deleted-in-a:v1")
     for edge in region_b:
-        wait_for("region B serves the image",
+        wait_until("region B serves the image",
                  lambda: _tag_and_digest_status(edge, "team/deleted-in-a", "v1", image.manifest_digest) == (200, 200), 10)
     response = httpx.delete(f"{edge_a.url}/v2/team/deleted-in-a/manifests/{image.manifest_digest}", timeout=30)
     assert response.status_code == 202
     for edge in region_b:
-        wait_for("tag and digest answer 404",
+        wait_until("tag and digest answer 404",
                  lambda: _tag_and_digest_status(edge, "team/deleted-in-a", "v1", image.manifest_digest) == (404, 404), 5)
 
 
@@ -252,14 +243,14 @@ def test_a_blob_deleted_through_registry2_is_dropped_from_the_region_cache(wired
     central, edges = wired
     image = images.build_image(tmp_path / "layout", "v1", [2 * MIB], seed=2406)
     skopeo.push(image.layout_dir, "v1", f"{central.host}/team/blob-deleted:v1")
-    wait_for("both edges warmed the image",
+    wait_until("both edges warmed the image",
              lambda: all(metric(edge, "mirror_event_warms_total", result="ok") >= 1 for edge in edges), 10)
     layer = image.layer_digests[0]
     cached = sum(metric(edge, "mirror_cache_size_bytes") for edge in edges)
     response = httpx.delete(f"{central.url}/v2/team/blob-deleted/blobs/{layer}", timeout=30)
     assert response.status_code == 202
     for edge in edges:
-        wait_for("the blob answers 404",
+        wait_until("the blob answers 404",
                  lambda: httpx.head(f"{edge.url}/v2/team/blob-deleted/blobs/{layer}", timeout=10).status_code == 404, 5)
     # The owner's cached copy is gone, whatever link_ttl says.
     assert sum(metric(edge, "mirror_cache_size_bytes") for edge in edges) <= cached - image.layer_sizes[0]
@@ -272,7 +263,7 @@ def test_an_index_push_warms_only_the_configured_platforms(seaweed, started, tmp
                                    notifications=[endpoint(edge)]))
     index = images.build_index(tmp_path / "layout", "v1", [("linux", "amd64"), ("linux", "arm64")], [MIB], seed=2407)
     skopeo.push(index.layout_dir, "v1", f"{central.host}/team/multi:v1")
-    wait_for("the index was warmed", lambda: metric(edge, "mirror_event_warms_total", result="ok") >= 1, 10)
+    wait_until("the index was warmed", lambda: metric(edge, "mirror_event_warms_total", result="ok") >= 1, 10)
     arm = next(image for image in index.images if image.platform == ("linux", "arm64"))
     assert metric(edge, "mirror_event_warm_bytes_total", result="filled") == arm.config_size + sum(arm.layer_sizes)
 
@@ -314,7 +305,7 @@ def test_an_edge_retries_an_envelope_its_endpoint_refused_until_it_is_taken(seaw
         {"name": "flaky", "url": receiver.url, "headers": {"Authorization": ["Bearer x"]}, "threshold": 1, "backoff": "100ms"}]}))
     image = images.build_image(tmp_path / "layout", "v1", [MIB], seed=2408)
     skopeo.push(image.layout_dir, "v1", f"{edge.host}/team/retried:v1")
-    wait_for("the envelope was taken", lambda: [status for status, _, _ in receiver.bodies] == [503, 503, 202], 10)
+    wait_until("the envelope was taken", lambda: [status for status, _, _ in receiver.bodies] == [503, 503, 202], 10)
     (event,) = orjson.loads(receiver.bodies[-1][1])["events"]
     assert {body for _, body, _ in receiver.bodies} == {receiver.bodies[0][1]}  # the same envelope, same id
     assert (event["action"], event["target"]["repository"], event["target"]["tag"]) == ("push", "team/retried", "v1")

@@ -8,7 +8,6 @@ fill of a few MiB over seconds, so a fault lands mid-fill.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import subprocess
@@ -21,8 +20,10 @@ import httpx
 import pytest
 
 from tests.support import layout_keys
+from tests.support.digests import digest_of
 from tests.support.edge import EdgeMirror, s3_storage
 from tests.support.breakable_link import BreakableLink
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 BUCKET = "registry"
@@ -34,13 +35,9 @@ def _blob(seed: int, size: int = 8 * MIB) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _put_blob(seaweed, name: str, data: bytes) -> str:
     """Write a blob and its repository link straight into the bucket, as registry:2 lays them out."""
-    digest = _digest(data)
+    digest = digest_of(data)
     client = seaweed.client()
     client.put_object(Bucket=BUCKET, Key=layout_keys.blob_data(digest), Body=data)
     client.put_object(Bucket=BUCKET, Key=layout_keys.layer_link(name, digest), Body=digest.encode())
@@ -96,13 +93,6 @@ def _files(directory: Path) -> list[Path]:
     return [path for path in directory.rglob("*") if path.is_file()] if directory.exists() else []
 
 
-def _wait_for(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
-
-
 def test_kill_9_during_four_fills_ten_times_never_serves_or_keeps_a_partial(seaweed, tmp_path):
     rounds, per_round, size = 10, 4, 4 * MIB
     seeds = [[1000 + 10 * round_ + index for index in range(per_round)] for round_ in range(rounds)]
@@ -137,7 +127,7 @@ def test_kill_9_during_four_fills_ten_times_never_serves_or_keeps_a_partial(seaw
                 for digest in (digest for earlier in digests[: round_ + 1] for digest in earlier):
                     response = httpx.get(f"{edge.url}/v2/team/crash/blobs/{digest}", timeout=60)
                     assert response.status_code == 200
-                    assert _digest(response.content) == digest, f"round {round_}: {digest} served wrong"
+                    assert digest_of(response.content) == digest, f"round {round_}: {digest} served wrong"
         finally:
             edge.stop()
 
@@ -154,7 +144,7 @@ def test_backend_gone_mid_fill_fails_the_transfer_commits_nothing_and_refills_af
             link.kill()
             transfer.join()
             assert not transfer.complete_and_never_wrong(data)
-            _wait_for(lambda: edge.metrics().value("mirror_fills_total", result="error") == 1, timeout=60)
+            wait_until("the failed fill counted", lambda: edge.metrics().value("mirror_fills_total", result="error") == 1, 60)
             assert _files(tmp_path / "edge" / "cache" / "partial") == []
             assert edge.metrics().value("mirror_fills_total", result="ok") == 0
 
@@ -183,7 +173,7 @@ def test_a_flapping_backend_never_gets_wrong_bytes_served_or_committed(seaweed, 
             for transfer in transfers:
                 transfer.join()
                 transfer.complete_and_never_wrong(data)
-            _wait_for(lambda: _files(tmp_path / "edge" / "cache" / "partial") == [])
+            wait_until("no partial file left", lambda: _files(tmp_path / "edge" / "cache" / "partial") == [], 30)
 
             after = httpx.get(url, timeout=60)
             assert after.status_code == 200 and after.content == data
@@ -255,7 +245,7 @@ def test_a_full_disk_still_serves_tags_manifests_and_blobs(seaweed, small_disk, 
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": len(layer)}],
     }).encode()
-    manifest_digest = _digest(manifest)
+    manifest_digest = digest_of(manifest)
     client = seaweed.client()
     client.put_object(Bucket=BUCKET, Key=layout_keys.blob_data(manifest_digest), Body=manifest)
     client.put_object(Bucket=BUCKET, Key=layout_keys.manifest_revision_link(name, manifest_digest), Body=manifest_digest.encode())

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 
 import httpx
 import orjson
 import pytest
 
 from mirror import layout
+from tests.support.digests import digest_of
 from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
+from tests.support.push_http import error_code
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _code(response: httpx.Response) -> str:
-    return orjson.loads(response.content)["errors"][0]["code"]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,7 @@ def client(edge):
 
 
 def _push_blob(client: httpx.Client, name: str, data: bytes) -> str:
-    digest = _digest(data)
+    digest = digest_of(data)
     response = client.post(f"/v2/{name}/blobs/uploads/?digest={digest}", content=data)
     assert response.status_code == 201, response.text
     return digest
@@ -63,12 +56,12 @@ def _image_manifest(config_digest: str, config_size: int, layer_digest: str, lay
 
 def test_wrong_digest_is_digest_invalid_and_nothing_becomes_visible(client):
     data = b"some layer bytes"
-    wrong = _digest(b"other bytes")
+    wrong = digest_of(b"other bytes")
     response = client.post(f"/v2/errs/app/blobs/uploads/?digest={wrong}", content=data)
     assert response.status_code == 400
-    assert _code(response) == "DIGEST_INVALID"
+    assert error_code(response) == "DIGEST_INVALID"
     assert client.head(f"/v2/errs/app/blobs/{wrong}").status_code == 404
-    assert client.head(f"/v2/errs/app/blobs/{_digest(data)}").status_code == 404
+    assert client.head(f"/v2/errs/app/blobs/{digest_of(data)}").status_code == 404
 
 
 def test_chunk_out_of_order_is_416_with_the_current_range(client):
@@ -77,7 +70,7 @@ def test_chunk_out_of_order_is_416_with_the_current_range(client):
     assert first.status_code == 202
     gap = client.patch(location, content=b"b" * 10, headers={"Content-Range": "200-209"})
     assert gap.status_code == 416
-    assert _code(gap) == "BLOB_UPLOAD_INVALID"
+    assert error_code(gap) == "BLOB_UPLOAD_INVALID"
     assert gap.headers["Range"] == "0-99"
 
 
@@ -95,7 +88,7 @@ def test_cancelled_upload_is_unknown_afterwards(client):
     assert client.delete(location).status_code == 204
     response = client.get(location)
     assert response.status_code == 404
-    assert _code(response) == "BLOB_UPLOAD_UNKNOWN"
+    assert error_code(response) == "BLOB_UPLOAD_UNKNOWN"
 
 
 def test_manifest_referencing_an_unknown_blob_is_manifest_blob_unknown(client):
@@ -104,7 +97,7 @@ def test_manifest_referencing_an_unknown_blob_is_manifest_blob_unknown(client):
     manifest = _image_manifest(config_digest, len(config), "sha256:" + "e" * 64, 10)
     response = client.put("/v2/errs/app/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST})
     assert response.status_code == 400
-    assert _code(response) == "MANIFEST_BLOB_UNKNOWN"
+    assert error_code(response) == "MANIFEST_BLOB_UNKNOWN"
     assert client.get("/v2/errs/app/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 404
 
 
@@ -114,9 +107,9 @@ def test_manifest_with_a_bad_media_type_is_manifest_invalid(client):
     manifest = _image_manifest(_push_blob(client, "errs/app", config), 2, _push_blob(client, "errs/app", layer), 5)
     response = client.put("/v2/errs/app/manifests/v1", content=manifest, headers={"Content-Type": "text/html"})
     assert response.status_code == 400
-    assert _code(response) == "MANIFEST_INVALID"
+    assert error_code(response) == "MANIFEST_INVALID"
     not_json = client.put("/v2/errs/app/manifests/v1", content=b"<html>", headers={"Content-Type": OCI_MANIFEST})
-    assert _code(not_json) == "MANIFEST_INVALID"
+    assert error_code(not_json) == "MANIFEST_INVALID"
 
 
 def test_manifest_push_returns_digest_location_and_subject(client):
@@ -128,8 +121,8 @@ def test_manifest_push_returns_digest_location_and_subject(client):
     manifest = orjson.dumps(document)
     response = client.put("/v2/errs/ok/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST})
     assert response.status_code == 201
-    assert response.headers["Docker-Content-Digest"] == _digest(manifest)
-    assert response.headers["Location"] == f"/v2/errs/ok/manifests/{_digest(manifest)}"
+    assert response.headers["Docker-Content-Digest"] == digest_of(manifest)
+    assert response.headers["Location"] == f"/v2/errs/ok/manifests/{digest_of(manifest)}"
     assert response.headers["OCI-Subject"] == subject_digest
     assert client.get("/v2/errs/ok/manifests/v1", headers={"Accept": OCI_MANIFEST}).content == manifest
 
@@ -142,20 +135,20 @@ def test_push_to_a_bad_name_or_tag_is_rejected(client, path, status, code):
     """A malformed tag names no manifest: 404 MANIFEST_UNKNOWN as on pull (and as registry:2's router answers)."""
     response = client.put(path, content=b"{}", headers={"Content-Type": OCI_MANIFEST})
     assert response.status_code == status
-    assert _code(response) == code
+    assert error_code(response) == code
 
 
 def test_bad_name_on_upload_start_is_name_invalid(client):
     response = client.post("/v2/Bad Name/blobs/uploads/")
     assert response.status_code == 400
-    assert _code(response) == "NAME_INVALID"
+    assert error_code(response) == "NAME_INVALID"
 
 
 def test_deletes_are_unsupported_when_disabled(client):
     digest = _push_blob(client, "errs/app", b"keep me")
     response = client.delete(f"/v2/errs/app/blobs/{digest}")
     assert response.status_code == 405
-    assert _code(response) == "UNSUPPORTED"
+    assert error_code(response) == "UNSUPPORTED"
     assert client.head(f"/v2/errs/app/blobs/{digest}").status_code == 200
 
 

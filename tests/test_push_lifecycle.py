@@ -11,29 +11,13 @@ import threading
 
 import httpx
 import orjson
-import pytest
 
 from mirror import layout
-from tests.support.edge import ANONYMOUS_PUSH, REPO_ROOT, EdgeMirror, render_toml, s3_storage
+from tests.support.digests import digest_of
+from tests.support.edge import REPO_ROOT, EdgeMirror
 
 MIB = 1024 * 1024
 BUCKET = "registry"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def edges(seaweed, tmp_path_factory):
-    storage = s3_storage(seaweed.endpoint, BUCKET)
-    first = EdgeMirror(tmp_path_factory.mktemp("life-a"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
-    second = EdgeMirror(tmp_path_factory.mktemp("life-b"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
-    try:
-        yield first, second
-    finally:
-        first.stop()
-        second.stop()
 
 
 def _session(edge: EdgeMirror, name: str, data: bytes) -> str:
@@ -49,18 +33,18 @@ def _state(seaweed, name: str, location: str) -> dict:
     return orjson.loads(body)
 
 
-def test_a_retried_finish_after_success_answers_created(edges):
-    first, second = edges
+def test_a_retried_finish_after_success_answers_created(push_edges):
+    first, second = push_edges
     data = random.Random(1).randbytes(6 * MIB + 5)
     location = _session(first, "life/retry", data)
-    assert httpx.put(f"{first.url}{location}?digest={_digest(data)}", timeout=60).status_code == 201
-    retried = httpx.put(f"{second.url}{location}?digest={_digest(data)}", timeout=60)
+    assert httpx.put(f"{first.url}{location}?digest={digest_of(data)}", timeout=60).status_code == 201
+    retried = httpx.put(f"{second.url}{location}?digest={digest_of(data)}", timeout=60)
     assert retried.status_code == 201, retried.text
-    assert retried.headers["Docker-Content-Digest"] == _digest(data)
+    assert retried.headers["Docker-Content-Digest"] == digest_of(data)
 
 
-def test_a_crash_after_the_multipart_upload_was_completed_loses_nothing(edges, seaweed):
-    first, second = edges
+def test_a_crash_after_the_multipart_upload_was_completed_loses_nothing(push_edges, seaweed):
+    first, second = push_edges
     data = random.Random(2).randbytes(11 * MIB + 3)
     name = "life/crash"
     location = _session(first, name, data)
@@ -77,14 +61,14 @@ def test_a_crash_after_the_multipart_upload_was_completed_loses_nothing(edges, s
     parts = [{"PartNumber": n, "ETag": e} for n, e, _ in state["parts"]] + [{"PartNumber": number, "ETag": etag}]
     s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=state["multipart_id"], MultipartUpload={"Parts": parts})
 
-    finished = httpx.put(f"{second.url}{location}?digest={_digest(data)}", timeout=60)
+    finished = httpx.put(f"{second.url}{location}?digest={digest_of(data)}", timeout=60)
     assert finished.status_code == 201, finished.text
-    served = httpx.get(f"{second.url}/v2/{name}/blobs/{_digest(data)}", timeout=60)
-    assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == _digest(data)[7:]
+    served = httpx.get(f"{second.url}/v2/{name}/blobs/{digest_of(data)}", timeout=60)
+    assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == digest_of(data)[7:]
 
 
-def test_finishes_racing_on_two_edges_publish_once_and_both_succeed_or_ask_to_retry(edges, seaweed):
-    first, second = edges
+def test_finishes_racing_on_two_edges_publish_once_and_both_succeed_or_ask_to_retry(push_edges, seaweed):
+    first, second = push_edges
     data = random.Random(3).randbytes(23 * MIB + 9)
     name = "life/racing-finish"
     location = _session(first, name, data)
@@ -92,7 +76,7 @@ def test_finishes_racing_on_two_edges_publish_once_and_both_succeed_or_ask_to_re
     bodies: list[str] = []
 
     def finish(edge: EdgeMirror) -> None:
-        answer = httpx.put(f"{edge.url}{location}?digest={_digest(data)}", timeout=120)
+        answer = httpx.put(f"{edge.url}{location}?digest={digest_of(data)}", timeout=120)
         answers.append(answer.status_code)
         bodies.append(answer.text)
 
@@ -102,10 +86,10 @@ def test_finishes_racing_on_two_edges_publish_once_and_both_succeed_or_ask_to_re
     for thread in threads:
         thread.join(120)
     assert 201 in answers and set(answers) <= {201, 503}, bodies
-    again = httpx.put(f"{second.url}{location}?digest={_digest(data)}", timeout=60)
+    again = httpx.put(f"{second.url}{location}?digest={digest_of(data)}", timeout=60)
     assert again.status_code == 201, again.text
-    served = httpx.get(f"{first.url}/v2/{name}/blobs/{_digest(data)}", timeout=60)
-    assert hashlib.sha256(served.content).hexdigest() == _digest(data)[7:]
+    served = httpx.get(f"{first.url}/v2/{name}/blobs/{digest_of(data)}", timeout=60)
+    assert hashlib.sha256(served.content).hexdigest() == digest_of(data)[7:]
 
 
 def _purge(edge: EdgeMirror, older_than: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -115,8 +99,8 @@ def _purge(edge: EdgeMirror, older_than: str, *extra: str) -> subprocess.Complet
     )
 
 
-def test_purge_uploads_aborts_old_sessions_and_orphan_multipart_uploads_only(edges, seaweed):
-    first, _ = edges
+def test_purge_uploads_aborts_old_sessions_and_orphan_multipart_uploads_only(push_edges, seaweed):
+    first, _ = push_edges
     name = "life/purge"
     old = _session(first, name, random.Random(4).randbytes(6 * MIB))
     old_id = old.rstrip("/").rsplit("/", 1)[1]
@@ -140,8 +124,8 @@ def test_purge_uploads_aborts_old_sessions_and_orphan_multipart_uploads_only(edg
     assert httpx.get(f"{first.url}{old}", timeout=30).status_code == 404
 
 
-def test_purge_uploads_refuses_a_bad_duration_naming_it(edges):
-    first, _ = edges
+def test_purge_uploads_refuses_a_bad_duration_naming_it(push_edges):
+    first, _ = push_edges
     result = _purge(first, "soon")
     assert result.returncode == 2
     assert "--older-than" in result.stderr

@@ -6,36 +6,20 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
-import time
 from typing import Iterator
 
 import httpx
 import orjson
-import pytest
 
 from mirror import layout
 from mirror.reference import parse_digest
-from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
+from tests.support.digests import digest_of
+from tests.support.edge import EdgeMirror
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 BUCKET = "registry"
 PART = 5 * MIB
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def edges(seaweed, tmp_path_factory):
-    storage = s3_storage(seaweed.endpoint, BUCKET)
-    first = EdgeMirror(tmp_path_factory.mktemp("race-a"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
-    second = EdgeMirror(tmp_path_factory.mktemp("race-b"), storage, upload={"part_size": "5MiB"}, auth=ANONYMOUS_PUSH).start()
-    try:
-        yield first, second
-    finally:
-        first.stop()
-        second.stop()
 
 
 def _held_back(data: bytes, release: threading.Event) -> Iterator[bytes]:
@@ -63,12 +47,9 @@ def _race(seaweed, first: EdgeMirror, racer: EdgeMirror, name: str) -> tuple[byt
 
     threads = {"a": threading.Thread(target=send, args=("a", first, a)), "b": threading.Thread(target=send, args=("b", racer, b))}
     threads["a"].start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not _multipart_started(seaweed, name, upload_id):
-        time.sleep(0.05)
-    time.sleep(0.5)
+    _wait_for_part(seaweed, name, upload_id, a[:PART])  # A has sent its first part
     threads["b"].start()
-    time.sleep(1.5)  # B has read the session's state and sent its first part
+    _wait_for_part(seaweed, name, upload_id, b[:PART])  # B has read the session's state and sent its first part
     releases["a"].set()
     threads["a"].join(60)
     releases["b"].set()
@@ -77,9 +58,21 @@ def _race(seaweed, first: EdgeMirror, racer: EdgeMirror, name: str) -> tuple[byt
     return a, b, location
 
 
-def _multipart_started(seaweed, name: str, upload_id: str) -> bool:
-    uploads = seaweed.client().list_multipart_uploads(Bucket=BUCKET, Prefix=layout.upload_directory(name, upload_id))
-    return bool(uploads.get("Uploads"))
+def _wait_for_part(seaweed, name: str, upload_id: str, part: bytes, timeout: float = 30) -> None:
+    """Wait until the bucket holds `part` as a part of a multipart upload of the session: the edge has received
+    it and sent it on (S3 names an uploaded part by the MD5 of its bytes)."""
+    etag = f'"{hashlib.md5(part).hexdigest()}"'
+    wait_until(f"part {etag} in the bucket", lambda: etag in _uploaded_parts(seaweed, name, upload_id), timeout)
+
+
+def _uploaded_parts(seaweed, name: str, upload_id: str) -> set[str]:
+    client = seaweed.client()
+    uploads = client.list_multipart_uploads(Bucket=BUCKET, Prefix=layout.upload_directory(name, upload_id))
+    etags = set()
+    for upload in uploads.get("Uploads", []):
+        listed = client.list_parts(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])
+        etags.update(part["ETag"] for part in listed.get("Parts", []))
+    return etags
 
 
 def _published(seaweed, digest: str) -> bytes | None:
@@ -93,7 +86,7 @@ def _published(seaweed, digest: str) -> bytes | None:
 def _finish_and_check(seaweed, edge: EdgeMirror, location: str, a: bytes, b: bytes) -> None:
     with httpx.Client(base_url=edge.url, timeout=60) as client:
         for data in (a, b):
-            digest = _digest(data)
+            digest = digest_of(data)
             finished = client.put(f"{location}?digest={digest}")
             assert finished.status_code < 500, finished.text
             stored = _published(seaweed, digest)
@@ -106,13 +99,13 @@ def _finish_and_check(seaweed, edge: EdgeMirror, location: str, a: bytes, b: byt
             assert stored is None or hashlib.sha256(stored).hexdigest() == digest.split(":")[1]
 
 
-def test_racing_chunks_on_one_edge_never_publish_a_wrong_blob(edges, seaweed):
-    first, _ = edges
+def test_racing_chunks_on_one_edge_never_publish_a_wrong_blob(push_edges, seaweed):
+    first, _ = push_edges
     a, b, location = _race(seaweed, first, first, "race/one-edge")
     _finish_and_check(seaweed, first, location, a, b)
 
 
-def test_racing_chunks_on_two_edges_never_publish_a_wrong_blob(edges, seaweed):
-    first, second = edges
+def test_racing_chunks_on_two_edges_never_publish_a_wrong_blob(push_edges, seaweed):
+    first, second = push_edges
     a, b, location = _race(seaweed, first, second, "race/two-edges")
     _finish_and_check(seaweed, first, location, a, b)

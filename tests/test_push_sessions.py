@@ -3,7 +3,6 @@ finished or cancelled session leaves nothing under ``_uploads/``."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 from typing import Iterator
 
@@ -13,18 +12,12 @@ import pytest
 
 from mirror import layout
 from mirror.reference import parse_digest
+from tests.support.digests import digest_of
 from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, s3_storage
+from tests.support.push_http import error_code
 
 MIB = 1024 * 1024
 BUCKET = "registry"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _code(response: httpx.Response) -> str:
-    return orjson.loads(response.content)["errors"][0]["code"]
 
 
 def _stream(data: bytes, piece: int = MIB) -> Iterator[bytes]:
@@ -55,7 +48,7 @@ def test_content_range_disagreeing_with_content_length_is_size_invalid(client):
     location = client.post("/v2/sessions/app/blobs/uploads/").headers["Location"]
     response = client.patch(location, content=b"a" * 10, headers={"Content-Range": "0-19"})
     assert response.status_code == 400
-    assert _code(response) == "SIZE_INVALID"
+    assert error_code(response) == "SIZE_INVALID"
     assert client.get(location).headers["Range"] == "0-0"
 
 
@@ -70,15 +63,15 @@ def test_a_short_chunk_does_not_count_and_the_client_can_resend_it(client, seawe
     end = len(first) + len(second) - 1
     short = client.patch(location, content=_stream(second[:-MIB]), headers={"Content-Range": f"{len(first)}-{end}"})
     assert short.status_code == 400
-    assert _code(short) == "SIZE_INVALID"
+    assert error_code(short) == "SIZE_INVALID"
     assert client.get(location).headers["Range"] == f"0-{len(first) - 1}"
 
     again = client.patch(location, content=_stream(second), headers={"Content-Range": f"{len(first)}-{end}"})
     assert again.status_code == 202, again.text
     assert again.headers["Range"] == f"0-{end}"
-    finished = client.put(f"{location}?digest={_digest(data)}", content=last)
+    finished = client.put(f"{location}?digest={digest_of(data)}", content=last)
     assert finished.status_code == 201, finished.text
-    assert httpx.get(f"{registry_s3.url}/v2/sessions/resend/blobs/{_digest(data)}", timeout=60).content == data
+    assert httpx.get(f"{registry_s3.url}/v2/sessions/resend/blobs/{digest_of(data)}", timeout=60).content == data
     assert _uploads_left(seaweed, "sessions/resend", location) == []
 
 
@@ -94,16 +87,16 @@ def test_a_wrong_digest_discards_the_session(client, seaweed):
     data = b"q" * (5 * MIB + 17)
     location = client.post("/v2/sessions/app/blobs/uploads/").headers["Location"]
     client.patch(location, content=data)
-    wrong = client.put(f"{location}?digest={_digest(b'something else')}")
+    wrong = client.put(f"{location}?digest={digest_of(b'something else')}")
     assert wrong.status_code == 400
-    assert _code(wrong) == "DIGEST_INVALID"
+    assert error_code(wrong) == "DIGEST_INVALID"
     assert _uploads_left(seaweed, "sessions/app", location) == []
-    assert client.head(f"/v2/sessions/app/blobs/{_digest(data)}").status_code == 404
-    assert seaweed.keys(BUCKET, layout.blob_data(parse_digest(_digest(data)))) == []
+    assert client.head(f"/v2/sessions/app/blobs/{digest_of(data)}").status_code == 404
+    assert seaweed.keys(BUCKET, layout.blob_data(parse_digest(digest_of(data)))) == []
 
 
 def test_an_empty_blob_can_be_pushed(client):
-    empty = _digest(b"")
+    empty = digest_of(b"")
     location = client.post("/v2/sessions/app/blobs/uploads/").headers["Location"]
     assert client.put(f"{location}?digest={empty}").status_code == 201
     response = client.get(f"/v2/sessions/app/blobs/{empty}")
@@ -122,9 +115,9 @@ def limited_edge(seaweed, tmp_path_factory):
 def test_the_push_size_limit_is_a_clear_413(limited_edge, seaweed):
     with httpx.Client(base_url=limited_edge.url, timeout=120) as client:
         data = b"L" * (9 * MIB)
-        declared = client.post(f"/v2/sessions/limited/blobs/uploads/?digest={_digest(data)}", content=data)
+        declared = client.post(f"/v2/sessions/limited/blobs/uploads/?digest={digest_of(data)}", content=data)
         assert declared.status_code == 413
-        assert _code(declared) == "DENIED"
+        assert error_code(declared) == "DENIED"
         assert "limit" in orjson.loads(declared.content)["errors"][0]["message"]
         assert seaweed.keys(BUCKET, layout.repository("sessions/limited") + "/_uploads/") == []
 
@@ -132,7 +125,7 @@ def test_the_push_size_limit_is_a_clear_413(limited_edge, seaweed):
         assert client.patch(location, content=_stream(data[: 6 * MIB])).status_code == 202
         streamed = client.patch(location, content=_stream(data[: 3 * MIB]))
         assert streamed.status_code == 413
-        assert _code(streamed) == "DENIED"
+        assert error_code(streamed) == "DENIED"
         assert client.get(location).headers["Range"] == f"0-{6 * MIB - 1}"
         assert client.delete(location).status_code == 204
         assert _uploads_left(seaweed, "sessions/limited", location) == []
@@ -149,6 +142,6 @@ def test_a_session_whose_tail_vanished_is_unknown_and_dropped_not_a_503(client, 
     seaweed.client().delete_object(Bucket=BUCKET, Key=tails[0])
     answer = client.patch(location, content=b"u" * 1000)
     assert answer.status_code == 404
-    assert _code(answer) == "BLOB_UPLOAD_UNKNOWN"
+    assert error_code(answer) == "BLOB_UPLOAD_UNKNOWN"
     assert "start the upload again" in orjson.loads(answer.content)["errors"][0]["message"]
     assert _uploads_left(seaweed, "sessions/app", location) == []

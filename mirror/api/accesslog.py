@@ -23,15 +23,14 @@ Absent values are logged as ``null`` (JSON) or ``-`` (text).
 from __future__ import annotations
 
 import sys
-import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from mirror.api.observed import Outcome
 from mirror.config import LogConfig
-from mirror.sendfile import ZEROCOPY_SEND
 
 CACHE_RESULT = "cache_result"
 AUTH_SUBJECT = "auth_subject"
@@ -96,39 +95,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class AccessLog:
-    """ASGI middleware: after each HTTP response ends (or fails), write its access log line to stderr."""
+    """An observer of responses (`mirror.api.observed`): after each one ends (or fails), write its access log
+    line to stderr."""
 
-    def __init__(self, app: ASGIApp, config: LogConfig, write: Callable[[str], Any] | None = None) -> None:
-        self.app = app
+    def __init__(self, config: LogConfig, write: Callable[[str], Any] | None = None) -> None:
         self.format = format_json if config.format == "json" else format_text
         # Straight to stderr (line-buffered), not through `logging`: a few µs a line instead of tens.
         self.write = write or sys.stderr.write
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        sent = 0
-
-        async def counting_send(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            elif message["type"] == ZEROCOPY_SEND:
-                sent += message.get("count", 0)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, counting_send)
-        finally:
-            self.write(self.format(self._entry(scope, status, sent, time.perf_counter() - started)) + "\n")
+    def __call__(self, scope: Scope, outcome: Outcome) -> None:
+        self.write(self.format(self._entry(scope, outcome)) + "\n")
 
     @staticmethod
-    def _entry(scope: Scope, status: int, sent: int, seconds: float) -> dict[str, Any]:
+    def _entry(scope: Scope, outcome: Outcome) -> dict[str, Any]:
         state = scope.get("state") or {}
         client = scope.get("client")
         raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
@@ -141,11 +120,11 @@ class AccessLog:
             "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
             "route": getattr(scope.get("endpoint"), "__name__", "unmatched"),
             "name": _clip(scope.get("path_params", {}).get("name")),
-            "status": status,
-            "bytes": sent,
+            "status": outcome.status,
+            "bytes": outcome.sent,
             "referer": _header(scope, b"referer"),
             "user_agent": _header(scope, b"user-agent"),
-            "duration": round(seconds, 6),
+            "duration": round(outcome.seconds, 6),
             "cache": _clip(state.get(CACHE_RESULT)),
             "subject": _clip(state.get(AUTH_SUBJECT)),
         }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
@@ -13,13 +12,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from mirror import errors, metrics
 from mirror.api import admin, base, blobs, events, listings, manifests, peer, referrers, uploads
 from mirror.api.accesslog import AccessLog
 from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread, ConnectionLimits, RefuseAmbiguousLength
 from mirror.api.guard import guarded
+from mirror.api.observed import ObservedResponses, Outcome
 from mirror.api.responses import API_VERSION_HEADER, CLIENT_CLOSED_REQUEST, error_response
 from mirror.auth import Authorizer
 from mirror.cache import EdgeCache
@@ -95,34 +95,12 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(errors.RegistryError(errors.UNKNOWN, "internal error; see the mirror's log"))
 
 
-class RequestMetrics:
-    """Counts every response by method, route and status, and adds the registry API version header."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_version(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), API_VERSION_HEADER]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_version)
-        finally:
-            endpoint = scope.get("endpoint")
-            route = getattr(endpoint, "__name__", metrics.UNMATCHED_ROUTE)
-            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
-            metrics.http_requests.labels(method, route, str(status)).inc()
-            metrics.http_request_duration.labels(route).observe(time.perf_counter() - started)
+def count_request(scope: Scope, outcome: Outcome) -> None:
+    """Count every response by method, route and status, and time it by route (an observer of responses)."""
+    route = getattr(scope.get("endpoint"), "__name__", metrics.UNMATCHED_ROUTE)
+    method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+    metrics.http_requests.labels(method, route, str(outcome.status)).inc()
+    metrics.http_request_duration.labels(route).observe(outcome.seconds)
 
 
 async def committed_file(edge: EdgeCache, digest: Digest) -> tuple[int, int] | None:
@@ -215,7 +193,9 @@ def create_app(config: Config) -> ASGIApp:
     )
     app.state.authorizer = authorizer
     metrics.start(known_labels(config))
-    served = RequestMetrics(
-        ConnectionLimits(RefuseAmbiguousLength(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout))))
+    observers = [count_request, *([AccessLog(config.log)] if config.log.access else [])]
+    return ObservedResponses(
+        ConnectionLimits(RefuseAmbiguousLength(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout)))),
+        observers,
+        headers=[API_VERSION_HEADER],
     )
-    return AccessLog(served, config.log) if config.log.access else served

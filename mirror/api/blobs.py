@@ -9,6 +9,7 @@ from mirror.api.ranges import parse_range, suffix_length
 from mirror.api.responses import BlobResponse
 from mirror.api.routing import read_repository
 from mirror.cache import EdgeCache
+from mirror.httpranges import content_range
 from mirror.push.publish import Publisher
 from mirror.reference import parse_digest, parse_name
 
@@ -61,5 +62,5 @@ async def get_blob(request: Request) -> Response | BlobResponse:
         return BlobResponse(reader, 200, _headers(str(digest), reader.size), 0, reader.size, send_body=True)
     start, end = wanted
     headers = _headers(str(digest), end - start)
-    headers["Content-Range"] = f"bytes {start}-{end - 1}/{reader.size}"
+    headers["Content-Range"] = content_range(start, end, reader.size)
     return BlobResponse(reader, 206, headers, start, end, send_body=True)

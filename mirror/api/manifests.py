@@ -24,6 +24,8 @@ async def get_manifest(request: Request) -> Response:
         digest = await edge.resolve_tag(name, parse_tag(reference))
     manifest = await edge.manifest(name, digest)
     check_acceptable(manifest.media_type, accepted_types(request.headers.getlist("accept")))
+    if request.method == "GET":  # its layers come next: start filling them (fill.prefetch)
+        edge.prefetcher.manifest_served(name, digest, manifest.data)
     etag = f'"{digest}"'
     headers = {"Docker-Content-Digest": str(digest), "ETag": etag}
     if etag in request.headers.get("if-none-match", ""):

@@ -19,6 +19,7 @@ from mirror import errors, metrics
 from mirror.api.ranges import parse_range
 from mirror.api.responses import BlobResponse
 from mirror.cache import BlobReader, EdgeCache
+from mirror.httpranges import content_range
 from mirror.peers import PeerReader, auth
 from mirror.reference import parse_digest
 
@@ -92,5 +93,5 @@ async def peer_blob(request: Request) -> BlobResponse:
     served = metrics.peer_served_bytes
     if span is None:
         return BlobResponse(blob, 200, headers, 0, blob.size, send_body=True, served=served)  # type: ignore[arg-type]
-    headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+    headers["Content-Range"] = content_range(start, end, blob.size)
     return BlobResponse(blob, 206, headers, start, end, send_body=True, served=served)  # type: ignore[arg-type]

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mirror import errors
+from mirror.httpranges import parse_content_range
 from mirror.push.uploads import Uploads, range_headers
 from mirror.reference import parse_digest, parse_name
-
-# Offsets of at most 18 digits (an exabyte): longer numbers are refused before Python is asked to convert them.
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d{1,18})-(\d{1,18})(?:/\d{1,18}|/\*)?")
 
 
 def _uploads(request: Request) -> Uploads:
@@ -55,11 +51,10 @@ async def upload_chunk(request: Request) -> Response:
     declared = _declared_length(request)
     content_range = request.headers.get("content-range")
     if content_range:
-        match = _CONTENT_RANGE.fullmatch(content_range.strip())
-        if not match or int(match.group(2)) < int(match.group(1)):
+        served = parse_content_range(content_range)
+        if served is None:
             raise errors.RegistryError(errors.RANGE_INVALID, f"malformed Content-Range {content_range[:100]!r}; expected START-END")
-        start = int(match.group(1))
-        length = int(match.group(2)) - start + 1
+        start, length = served.first, served.last - served.first + 1
     state = await _uploads(request).append(
         name, request.path_params["upload"], request.stream(), start=start, length=length, declared=declared
     )

@@ -29,6 +29,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import bcrypt
 from cachetools import TTLCache
@@ -116,11 +117,12 @@ def load_entries(path: Path) -> Entries:
 
 
 class Htpasswd:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(path)
+        self._clock = clock  # tells when the file is due to be stat'ed again; tests pass a fake one
         self._signature: tuple[int, int, int] | None = None
         self._checked_at = 0.0
-        self._remembered: TTLCache[bytes, str] = TTLCache(maxsize=REMEMBERED, ttl=REMEMBER_SECONDS)
+        self._remembered: TTLCache[bytes, str] = TTLCache(maxsize=REMEMBERED, ttl=REMEMBER_SECONDS, timer=clock)
         self._key = secrets.token_bytes(32)
         try:
             self._signature = self._stat()
@@ -139,7 +141,7 @@ class Htpasswd:
         log.info("read %d users from %s (%d entries refused)", len(entries.users), self.path, entries.refused)
 
     async def _refresh(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._checked_at < STAT_INTERVAL_SECONDS:
             return
         self._checked_at = now

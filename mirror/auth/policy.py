@@ -3,7 +3,8 @@
 - ``none``: no credentials are looked at; the anonymous rights decide, and a refusal is 403 ``DENIED`` (there is
   nobody to log in to).
 - ``htpasswd``: a valid user may do everything (as registry:2's htpasswd auth); otherwise the anonymous rights,
-  else 401 with a ``Basic`` challenge.
+  else 401 with a ``Basic`` challenge. An empty user and password (``Basic Og==``, what podman, buildah, skopeo
+  and CRI-O send to a Basic challenge when they have no credentials) is no credential: the anonymous rights.
 - ``token``: a verified token grants its ``access`` claims, on top of the anonymous rights; otherwise 401 with
   registry:2's ``Bearer`` challenge (``invalid_token`` for a bad token, ``insufficient_scope`` for a good token
   without the rights).
@@ -23,7 +24,7 @@ from typing import Sequence
 from mirror import errors, metrics
 from mirror.auth import challenge
 from mirror.auth.access import Access
-from mirror.auth.htpasswd import Htpasswd
+from mirror.auth.htpasswd import Htpasswd, parse_basic
 from mirror.auth.keys import load_trusted_keys
 from mirror.auth.token import InvalidToken, TokenVerifier
 from mirror.config import AuthConfig
@@ -67,6 +68,8 @@ class Authorizer:
         """The subject ("" for anonymous) allowed to do all of `items`, or raise the refusal."""
         counter = metrics.auth_requests
         credentials = (authorization or "").strip()
+        if self._htpasswd is not None and parse_basic(credentials) == ("", ""):
+            credentials = ""  # containers/image's answer to a Basic challenge when it has no credentials
         if self.method == "none" or not credentials:
             if all(self.anonymous_allows(item) for item in items) and (items or self.method == "none"):
                 counter.labels(self.method, "anonymous").inc()

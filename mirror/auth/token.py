@@ -15,7 +15,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import jwt
 from cachetools import TLRUCache
@@ -79,12 +79,13 @@ def _grants(payload: dict[str, Any]) -> frozenset[Grant]:
 class TokenVerifier:
     """Verifies tokens for one ``[auth.token]`` configuration; thread-safe enough for one event loop."""
 
-    def __init__(self, settings: TokenConfig, trusted: TrustedKeys) -> None:
+    def __init__(self, settings: TokenConfig, trusted: TrustedKeys, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.trusted = trusted
+        self._clock = clock  # wall time, as exp is; tests pass a fake one
         self._chains = ChainVerifier(trusted.roots) if trusted.roots else None
         self._cache: TLRUCache[bytes, Claims] = TLRUCache(
-            maxsize=CACHED_TOKENS, ttu=lambda _key, claims, _now: claims.expires_at + LEEWAY_SECONDS, timer=time.time
+            maxsize=CACHED_TOKENS, ttu=lambda _key, claims, _now: claims.expires_at + LEEWAY_SECONDS, timer=clock
         )
 
     def verify(self, raw: str) -> Claims:
@@ -96,6 +97,8 @@ class TokenVerifier:
         if cached is not None:
             return cached
         claims = self._verify(raw)
+        if claims.expires_at + LEEWAY_SECONDS <= self._clock():  # PyJWT checked exp on its own clock; this is ours
+            raise InvalidToken("token expired")
         self._cache[key] = claims
         return claims
 

@@ -2,6 +2,6 @@
 
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
 from mirror.cache.edge import EdgeCache, Manifest
-from mirror.cache.fill import DigestMismatch, FillFailed
+from mirror.cache.fill import FillFailed
 
-__all__ = ["BlobReader", "CachedBlob", "DigestMismatch", "EdgeCache", "FillFailed", "FillingBlob", "Manifest"]
+__all__ = ["BlobReader", "CachedBlob", "EdgeCache", "FillFailed", "FillingBlob", "Manifest"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import AsyncIterator
 
-from mirror import layout, metrics
+from mirror import digests, layout, metrics
 from mirror.cache.parts import ConnectionBudget
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Upstream
@@ -15,17 +14,13 @@ class FillFailed(Exception):
     """The fill could not produce verified content; streams reading from it must abort."""
 
 
-class DigestMismatch(FillFailed):
-    """The backend's bytes do not hash to the requested digest."""
-
-
 async def stream_direct(
     upstream: Upstream, budget: ConnectionBudget, digest: Digest, start: int, end: int, whole: bool
 ) -> AsyncIterator[bytes]:
     """Bytes ``[start, end)`` of blob `digest` straight from the backend, on one connection of the node's
     budget. A whole-blob read is hashed as it passes and its last chunk is held back until the digest matches,
     so a corrupt blob is never a successful transfer."""
-    hasher = hashlib.new(digest.algorithm) if whole else None
+    hasher = digests.hasher(digest) if whole else None
     held = b""
     owner = object()
     await budget.acquire(owner, lambda: True)
@@ -43,7 +38,9 @@ async def stream_direct(
     finally:
         budget.release(owner)
     if hasher is not None:
-        if hasher.hexdigest() != digest.hex:
+        try:
+            digests.check(digest, hasher.hexdigest(), "backend content")
+        except digests.DigestMismatch as mismatch:
             metrics.fills.labels("digest_mismatch").inc()
-            raise DigestMismatch(f"backend content hashes to {digest.algorithm}:{hasher.hexdigest()}")
+            raise FillFailed(str(mismatch)) from mismatch
         yield held

@@ -5,17 +5,17 @@ filled from the backend on a miss. Repository scoping is checked here, exactly a
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
 import cachetools
 
-from mirror import errors, layout, metrics
+from mirror import digests, errors, layout, metrics
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
 from mirror.cache.fill import Fill, FillFailed
 from mirror.cache.fills import FillManager
 from mirror.cache.links import LinkCache
+from mirror.cache.prefetch import Prefetcher
 from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
 from mirror.cache.store import CachedFile, ContentStore, ContentTooLarge
@@ -44,6 +44,7 @@ class EdgeCache:
         self.store = ContentStore(config.cache.dir, config.cache.size)
         self.links = LinkCache(upstream, config.cache.dir / "links", config.cache)
         self.fills = FillManager(self.store, upstream, config.fill)
+        self.prefetcher = Prefetcher(self.links, self.fills, config.fill)
         self.referrers = ReferrersCache(upstream, self.links, self.manifest, config.cache.tag_ttl)
         # Manifests are small and hot (every pull starts with them): the most recent ones stay parsed in memory,
         # bounded by their bytes (``cache.manifest_memory``), not by their count.
@@ -53,6 +54,7 @@ class EdgeCache:
         self._manifest_flight: SingleFlight[bytes] = SingleFlight()
 
     async def close(self) -> None:
+        await self.prefetcher.close()
         await self.fills.close()
         self.links.close()
         self.store.close()
@@ -130,12 +132,11 @@ class EdgeCache:
             raise _not_a_manifest(digest) from None
         except BackendError as error:
             raise errors.unavailable(error) from error
-        actual = hashlib.new(digest.algorithm, data).hexdigest()
-        if actual != digest.hex:
+        try:
+            digests.check_bytes(digest, data, "manifest in storage")
+        except digests.DigestMismatch as mismatch:
             metrics.fills.labels("digest_mismatch").inc()
-            raise errors.RegistryError(
-                errors.UNAVAILABLE, f"manifest {digest} in storage is corrupt (hashes to {digest.algorithm}:{actual})"
-            )
+            raise errors.RegistryError(errors.UNAVAILABLE, f"corrupt: {mismatch}") from None
         return data
 
     def cache_manifest(self, digest: Digest, data: bytes) -> None:
@@ -209,6 +210,7 @@ class EdgeCache:
             raise
         if fill is not None:
             self.fills.entitle(fill)
+        self.fills.served(digest)
         return await self._open_content(digest, cached, fill, _client_blob_request)
 
     async def open_content(self, digest: Digest) -> BlobReader:

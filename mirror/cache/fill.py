@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import shutil
@@ -42,8 +41,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
-from mirror import layout, metrics
-from mirror.cache.direct import DigestMismatch, FillFailed, stream_direct
+from mirror import digests, layout, metrics
+from mirror.cache.direct import FillFailed, stream_direct
 from mirror.cache.hedge import hedges_allowed, open_hedged, prepend
 from mirror.cache.partial import PartWriter, hash_range, open_sparse
 from mirror.cache.parts import Part, PartTable, plan_parts
@@ -63,14 +62,16 @@ URGENT_FACTOR = 2  # a fill may open up to this × `parallelism` GETs when clien
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
 
-__all__ = ["DigestMismatch", "Fill", "FillFailed", "Part", "READ_CHUNK", "plan_parts"]
+__all__ = ["Fill", "FillFailed", "Part", "READ_CHUNK", "plan_parts"]
 
 
 class Fill:
     """One digest being copied from the backend into a partial file."""
 
-    def __init__(self, digest: Digest, manager: "FillManager", tail: int = 0) -> None:
+    def __init__(self, digest: Digest, manager: "FillManager", tail: int = 0, size: int | None = None) -> None:
         self.digest = digest
+        self._known_size = size  # a manifest's descriptor said it: no first GET to learn it (see `_checked_first`)
+        self.prefetched = False  # a background fill (prefetch, warming): lowest priority until a client joins
         self._tail = tail  # a suffix Range started this fill: its first GET reads the last `tail` bytes
         self._manager = manager
         self._store = manager.store
@@ -193,15 +194,17 @@ class Fill:
         started = time.monotonic()
         result = "error"
         try:
-            await self._budget.acquire(self, lambda: True)
+            await self._budget.acquire(self, lambda: not self._background(), self._background)
             try:
-                # The first GET also tells the size (Content-Range): no stat round trip first.
-                size, first_start, first_chunks = await self._read_first()
+                if self._known_size is not None:  # planned from the manifest: every part may start at once
+                    size, first_start, first_chunks = self._known_size, 0, self._checked_first()
+                else:  # the first GET also tells the size (Content-Range): no stat round trip first
+                    size, first_start, first_chunks = await self._read_first()
             except BaseException:
                 self._budget.release(self)
                 raise
             try:
-                cacheable = self._claim_room(size)
+                cacheable = self._reserved > 0 or self._claim_room(size)  # a prefetch claimed free room
                 opened = self._open_partial(size)
             except BaseException:
                 self._budget.release(self)
@@ -224,9 +227,11 @@ class Fill:
                 actual = await hashing
             finally:
                 hashing.cancel()
-            if actual != self.digest.hex:
+            try:
+                digests.check(self.digest, actual, "backend content")
+            except digests.DigestMismatch as mismatch:
                 result = "digest_mismatch"
-                raise DigestMismatch(f"backend content hashes to {self.digest.algorithm}:{actual}")
+                raise FillFailed(str(mismatch)) from mismatch
             await self._in_thread(os.fdatasync, self._fd)  # little is left: the hasher synced as it went
             if cacheable and self._store.commit(self.digest, self._path, size):
                 self.committed = True
@@ -270,6 +275,22 @@ class Fill:
             return await self._upstream.read_last(self._key, self._tail)
         size, chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
         return size, 0, chunks
+
+    async def _checked_first(self) -> AsyncIterator[bytes]:
+        """The first part's GET of a fill planned from a manifest's size: the size the backend tells (in
+        Content-Range) must be that size, else the fill fails (the digest check verifies the bytes)."""
+        size, chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
+        try:
+            if size != self._known_size:
+                raise FillFailed(f"the backend holds {size} bytes, the manifest said {self._known_size}")
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    def _background(self) -> bool:
+        """A prefetch no client has joined: its GETs wait behind every other fill's."""
+        return self.prefetched and self.entitled == 0 and self.checking == 0
 
     def _plan(self, size: int, first_start: int) -> Part | None:
         """Plan the parts; the one the first GET is fetching (``[first_start, …)``) is returned, marked started.
@@ -333,7 +354,7 @@ class Fill:
                     task.result()
                 self._changed.clear()
                 if self._may_start(len(active)):
-                    await self._budget.acquire(self, self._has_urgent)
+                    await self._budget.acquire(self, self._has_urgent, self._background)
                     part = self._pick_part()
                     if part is None:
                         self._budget.release(self)
@@ -415,7 +436,7 @@ class Fill:
         return True
 
     async def _hash_prefix(self) -> str:
-        hasher = hashlib.new(self.digest.algorithm)
+        hasher = digests.hasher(self.digest)
         buffer = bytearray(min(HASH_CHUNK, self.size or 0))
         hashed = 0
         size = self.size or 0

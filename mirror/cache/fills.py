@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 
 from mirror import metrics
 from mirror.cache.fill import Fill
@@ -12,6 +13,9 @@ from mirror.cache.store import ContentStore
 from mirror.config import FillConfig
 from mirror.reference import Digest
 from mirror.upstream import Upstream
+
+# Blobs prefetched and not yet asked for by a client, remembered to count ``mirror_prefetch_served_bytes``.
+PREFETCHED_REMEMBERED = 4096
 
 
 class FillManager:
@@ -26,6 +30,7 @@ class FillManager:
         self.first_byte_times = FirstByteTimes()
         self._running: dict[Digest, Fill] = {}
         self._claimed = 0
+        self._prefetched: OrderedDict[Digest, int] = OrderedDict()
 
     def join(self, digest: Digest, entitled: bool = True, tail: int = 0) -> Fill:
         """The running fill for `digest`, starting one if there is none. A caller that joins before its
@@ -43,6 +48,31 @@ class FillManager:
         else:
             fill.checking += 1
         return fill
+
+    def prefetch(self, digest: Digest, size: int, counted: bool = True) -> Fill | None:
+        """Start a background fill of `digest` planned from `size` (a manifest's descriptor: no GET first to learn
+        it), into free room only: its room is claimed now, so it never evicts anything. None when it is cached,
+        already filling, or does not fit beside the cache's content and the running fills. `counted`: a client's
+        first request of it counts in ``mirror_prefetch_served_bytes``."""
+        if size <= 0 or digest in self._running or self.store.contains(digest) or self.free_room() < size:
+            return None
+        fill = Fill(digest, self, size=size)
+        fill.prefetched = True
+        fill._reserved = size
+        self._claimed += size
+        self._running[digest] = fill
+        fill.task = asyncio.create_task(self._run(fill), name=f"prefetch {digest}")
+        if counted:
+            self._prefetched[digest] = size
+            while len(self._prefetched) > PREFETCHED_REMEMBERED:
+                self._prefetched.popitem(last=False)
+        return fill
+
+    def served(self, digest: Digest) -> None:
+        """A client asked for `digest`: count it if a prefetch filled (or is filling) it for this request."""
+        size = self._prefetched.pop(digest, None)
+        if size is not None:
+            metrics.prefetch_served_bytes.inc(size)
 
     def running(self, digest: Digest) -> Fill | None:
         """The fill of `digest` in progress on this node, if any (nothing is started)."""
@@ -78,6 +108,8 @@ class FillManager:
             del self._running[fill.digest]
         self._claimed -= fill._reserved
         fill._reserved = 0
+        if not fill.committed:
+            self._prefetched.pop(fill.digest, None)
 
     async def _run(self, fill: Fill) -> None:
         try:

@@ -21,6 +21,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cachetools
 import diskcache
@@ -54,9 +55,15 @@ def _entry(key: tuple[str, ...], digest: Digest | None, checked_at: float) -> _E
 
 class LinkCache:
     def __init__(
-        self, upstream: Upstream, directory: Path, settings: CacheConfig, disk_limit: int = LINK_DISK_LIMIT
+        self,
+        upstream: Upstream,
+        directory: Path,
+        settings: CacheConfig,
+        disk_limit: int = LINK_DISK_LIMIT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._upstream = upstream
+        self._clock = clock  # wall time (persisted entries age across restarts); tests pass a fake one
         self._tag_ttl = settings.tag_ttl
         self._link_ttl = settings.link_ttl
         self._memory: cachetools.LRUCache[tuple[str, ...], _Entry] = cachetools.LRUCache(
@@ -112,7 +119,7 @@ class LinkCache:
         """The digest `name:tag` points at; MANIFEST_UNKNOWN when the tag does not exist."""
         key = ("tag", name, tag)
         cached = self._memory.get(key)
-        if cached is not None and time.time() - cached.checked_at < self._tag_ttl:
+        if cached is not None and self._clock() - cached.checked_at < self._tag_ttl:
             metrics.cache_requests.labels("tag", "hit").inc()
             assert cached.digest is not None
             return cached.digest
@@ -145,7 +152,7 @@ class LinkCache:
 
     def _store_tag(self, name: str, tag: str, digest: Digest) -> None:
         key = ("tag", name, tag)
-        self._memory[key] = _entry(key, digest, time.time())
+        self._memory[key] = _entry(key, digest, self._clock())
         self._persist(key, str(digest))
 
     def _persist(self, key: tuple[str, ...], value: object) -> None:
@@ -164,7 +171,7 @@ class LinkCache:
     def remember_link(self, name: str, kind: str, digest: Digest) -> None:
         """Record a link this edge just wrote (or read) in the backend: trusted for ``cache.link_ttl``."""
         key = ("link", name, kind, str(digest))
-        now = time.time()
+        now = self._clock()
         self._memory[key] = _entry(key, None, now)
         self._persist(key, now)
 
@@ -183,7 +190,7 @@ class LinkCache:
         """
         key = ("link", name, kind, str(digest))
         checked_at = self._link_checked_at(key)
-        if checked_at is not None and time.time() - checked_at < self._link_ttl:
+        if checked_at is not None and self._clock() - checked_at < self._link_ttl:
             return True
         forgets = self._link_forgets
         try:

@@ -12,8 +12,8 @@ of it rather than the whole ``parallelism`` (ten layers of one pull are ten fill
 fewer first-byte waits and less per-request work); idle connections split its parts later if others finish.
 
 Budget. All fills of a node share ``max_connections`` ranged GETs. A freed connection goes first to a fill with
-a client waiting on a part nobody fetches yet, then to the fill holding the fewest connections (fair share),
-then first come first served.
+a client waiting on a part nobody fetches yet, then to any fill before a background one (a prefetch no client
+has joined yet), then to the fill holding the fewest connections (fair share), then first come first served.
 """
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ class _Waiter:
     urgent: Callable[[], bool]
     sequence: int
     granted: "asyncio.Future[None]"
+    background: Callable[[], bool]
 
 
 class ConnectionBudget:
@@ -210,13 +211,15 @@ class ConnectionBudget:
         owners = len(self._held.keys() | {waiter.owner for waiter in self._waiters})
         return max(2, min(wanted, self.limit // max(1, owners)))
 
-    async def acquire(self, owner: Hashable, urgent: Callable[[], bool]) -> None:
-        """Wait for a connection for `owner`; `urgent()` is asked at grant time (a client is waiting)."""
+    async def acquire(self, owner: Hashable, urgent: Callable[[], bool], background: Callable[[], bool] | None = None) -> None:
+        """Wait for a connection for `owner`; `urgent()` is asked at grant time (a client is waiting);
+        `background()` too (a prefetch nobody waits for yet: served after every other waiter)."""
         now_urgent = urgent()
         if self._room(now_urgent) and (now_urgent or not self._waiters):  # waiters are never urgent while there is room
             self._take(owner)
             return
-        waiter = _Waiter(owner, urgent, next(self._sequence), asyncio.get_running_loop().create_future())
+        granted = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(owner, urgent, next(self._sequence), granted, background or _never)
         self._waiters.append(waiter)
         try:
             await waiter.granted
@@ -250,9 +253,13 @@ class ConnectionBudget:
 
     def _grant(self) -> None:
         while self._waiters:
-            best = min(self._waiters, key=lambda w: (not w.urgent(), self._held[w.owner], w.sequence))
+            best = min(self._waiters, key=lambda w: (not w.urgent(), w.background(), self._held[w.owner], w.sequence))
             if not self._room(best.urgent()):
                 return
             self._waiters.remove(best)
             self._take(best.owner)
             best.granted.set_result(None)
+
+
+def _never() -> bool:
+    return False

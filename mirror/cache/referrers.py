@@ -68,9 +68,18 @@ ManifestReader = Callable[[str, Digest], Awaitable[_Manifest]]
 
 
 class ReferrersCache:
-    def __init__(self, upstream: Upstream, links: LinkCache, manifest: ManifestReader, ttl: float) -> None:
-        """`manifest(name, digest)` returns a manifest if `name` links it (RegistryError otherwise)."""
+    def __init__(
+        self,
+        upstream: Upstream,
+        links: LinkCache,
+        manifest: ManifestReader,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`manifest(name, digest)` returns a manifest if `name` links it (RegistryError otherwise); `clock`
+        tells the time lists are aged by (tests pass a fake one)."""
         self._upstream = upstream
+        self._clock = clock
         self._links = links
         self._manifest = manifest
         self._ttl = ttl
@@ -91,7 +100,7 @@ class ReferrersCache:
         """Every referrer descriptor of `subject` in `name` (unsorted, unfiltered); empty when there is none."""
         key = (name, subject)
         cached = self._lists.get(key)
-        if cached is not None and time.monotonic() - cached.fetched_at < self._ttl:
+        if cached is not None and self._clock() - cached.fetched_at < self._ttl:
             metrics.cache_requests.labels("referrers", "hit").inc()
             return cached.descriptors
         try:
@@ -127,7 +136,7 @@ class ReferrersCache:
             descriptors.append(found[digest])
             size += entry_size
         if epoch == self._epoch:
-            self._lists[(name, subject)] = _List(descriptors, time.monotonic(), size)
+            self._lists[(name, subject)] = _List(descriptors, self._clock(), size)
         return descriptors
 
     async def _entries(self, name: str, subject: Digest) -> list[Digest]:

@@ -26,6 +26,7 @@ from pathlib import Path
 import diskcache
 
 from mirror import metrics
+from mirror.cache import diskindex
 from mirror.config import ConfigError
 from mirror.reference import Digest
 
@@ -139,8 +140,7 @@ class ContentStore:
     def _remove_orphans(self) -> None:
         """Delete content files the index does not know. A crash between a commit's rename and its index row
         leaves one: never served, but it would take disk that ``cache.size`` does not count."""
-        rows = self._index._sql("SELECT filename FROM Cache WHERE filename IS NOT NULL").fetchall()
-        known = {row[0] for row in rows}
+        known = diskindex.stored_filenames(self._index)
         root = self.directory / "content"
         for path in root.rglob("*.val"):
             if str(path.relative_to(root)) not in known:
@@ -221,18 +221,12 @@ class ContentStore:
     def _evict(self, limit: int | None = None) -> None:
         limit = self.size_limit if limit is None else limit
         while self._index.volume() > limit:
-            oldest = self._least_recently_used()
+            oldest = diskindex.least_recently_used(self._index)
             if oldest is None:
                 break
             if self._index.delete(oldest):
                 metrics.cache_evictions.inc()
         self._record_size()
-
-    def _least_recently_used(self) -> str | None:
-        # diskcache keeps access_time current under the least-recently-used policy but offers no public
-        # "oldest key" query; its Cache table is a documented, stable schema.
-        rows = self._index._sql("SELECT key FROM Cache ORDER BY access_time LIMIT 1").fetchall()
-        return rows[0][0] if rows else None
 
     def _record_size(self) -> None:
         metrics.cache_size_bytes.set(self._index.volume())

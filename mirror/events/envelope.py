@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from mirror import errors
+from mirror import errors, jsondoc
 from mirror.reference import Digest, parse_digest, parse_name, parse_tag
 
 MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
@@ -42,11 +42,8 @@ class Event:
 
 def parse(body: bytes) -> list[Event]:
     """The events of an envelope; BadEnvelope when the body or any event in it is malformed."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadEnvelope(f"the body is not JSON: {error}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("events"), list):
+    document = jsondoc.load(body, dict, BadEnvelope, 'expected an envelope {"events": [...]}')
+    if not isinstance(document.get("events"), list):
         raise BadEnvelope('expected an envelope {"events": [...]}')
     items = document["events"]
     if len(items) > MAX_EVENTS:

@@ -2,8 +2,9 @@
 edge owns in the region (every blob without peers) are filled from the bucket, so a later pull on any edge of
 the region reads no bucket bytes (a non-owner reads the blob from its owner).
 
-Warming is the lowest priority: past its first part a fill waits for connections like read-ahead does (never the
-reserve kept for clients), a blob is warmed only into free room (warming never evicts anything), at most
+Warming is the lowest priority: a blob of known size is a background fill (`mirror.cache.prefetch`, shared with
+prefetch from the manifest): its GETs wait behind every fill a client waits on, and it is warmed only into free
+room, claimed when it starts (warming never evicts anything), at most
 ``events.max_event_bytes`` per image and ``events.max_inflight_bytes`` on this edge at once.
 """
 
@@ -13,11 +14,11 @@ import asyncio
 import logging
 from typing import Any
 
-import orjson
-
 from mirror import errors, metrics
 from mirror.auth.policy import compile_glob
 from mirror.cache import EdgeCache
+from mirror.cache.prefetch import ByteLimit, blob_descriptors, fill_in_background
+from mirror.cache.prefetch import document as _document
 from mirror.config import EventsConfig
 from mirror.reference import Digest, parse_digest
 
@@ -27,25 +28,6 @@ log = logging.getLogger(__name__)
 PARALLEL_BLOBS = 4
 # Pauses between reads of a pushed tag that is not in the bucket yet (see Warmer._resolve_tag).
 TAG_RETRIES = (0.1, 0.2, 0.5, 1.0, 2.0)
-
-
-class ByteLimit:
-    """At most `limit` bytes held at once; one request larger than the limit runs alone."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._held = 0
-        self._changed = asyncio.Condition()
-
-    async def acquire(self, size: int) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._held == 0 or self._held + size <= self._limit)
-            self._held += size
-
-    async def release(self, size: int) -> None:
-        async with self._changed:
-            self._held -= size
-            self._changed.notify_all()
 
 
 class Warmer:
@@ -105,10 +87,7 @@ class Warmer:
                 documents.append(_document((await self._edge.manifest(repository, child_digest)).data))
         blobs: dict[Digest, int] = {}
         for document in documents:
-            for descriptor in [document.get("config"), *(document.get("layers") or [])]:
-                if isinstance(descriptor, dict) and "digest" in descriptor and not descriptor.get("urls"):
-                    size = descriptor.get("size", 0)
-                    blobs[parse_digest(str(descriptor["digest"]))] = size if isinstance(size, int) and size > 0 else 0
+            blobs.update(blob_descriptors(document))
         return list(blobs.items())
 
     def _platform_wanted(self, platform: Any) -> bool:
@@ -143,26 +122,23 @@ class Warmer:
         return sum(await asyncio.gather(*(fill(digest, size) for digest, size in chosen)))
 
     async def _fill(self, digest: Digest, size: int) -> int:
-        if self._edge.fills.running(digest) is None and self._edge.fills.free_room() < size:
-            metrics.event_warm_bytes.labels("skipped").inc(size)
-            return 0  # warming never evicts what clients asked for
-        await self._inflight.acquire(size)
-        try:
-            fill = self._edge.fills.join(digest)
-            assert fill.task is not None
-            await asyncio.wait({fill.task})
-            if fill.error is not None or not fill.committed:
-                log.warning("events: warming %s failed: %s", digest, fill.error or "not committed")
-                return 0
-        finally:
-            await self._inflight.release(size)
+        if size <= 0:  # no size in the manifest: an ordinary fill (its first GET tells the size)
+            return await self._fill_unsized(digest)
+        result = await fill_in_background(self._edge.fills, digest, size, self._inflight, counted=False)
+        if result not in ("filled", "joined"):
+            if result == "skipped":
+                metrics.event_warm_bytes.labels("skipped").inc(size)  # warming never evicts what clients asked for
+            return 0
         metrics.event_warm_bytes.labels("filled").inc(size)
         return size
 
-
-def _document(data: bytes) -> dict[str, Any]:
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return {}
-    return document if isinstance(document, dict) else {}
+    async def _fill_unsized(self, digest: Digest) -> int:
+        fill = self._edge.fills.join(digest)
+        assert fill.task is not None
+        await asyncio.wait({fill.task})
+        if fill.error is not None or not fill.committed:
+            log.warning("events: warming %s failed: %s", digest, fill.error or "not committed")
+            return 0
+        size = fill.size or 0
+        metrics.event_warm_bytes.labels("filled").inc(size)
+        return size

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import AsyncIterator
 
 import aiohttp
@@ -26,6 +25,7 @@ from cachetools import TTLCache
 
 from mirror import layout, metrics
 from mirror.config import PeersConfig
+from mirror.httpranges import parse_content_range
 from mirror.peers import auth, ownership
 from mirror.peers.discovery import Membership
 from mirror.reference import Digest
@@ -41,7 +41,6 @@ READ_TIMEOUT = 60
 MEMORY_SECONDS = 600
 MEMORY_ENTRIES = 16384
 CONNECTIONS = 256
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
 class PeerFailed(Exception):
@@ -180,13 +179,13 @@ class PeerReader:
             raise PeerFailed("timeout", f"{peer} did not answer within {self._timeout}s") from None
         except (aiohttp.ClientError, OSError) as error:
             raise PeerFailed("unreachable", f"{peer}: {error}") from None
-        served = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
-        if response.status != 206 or served is None:
+        served = parse_content_range(response.headers.get("Content-Range"))
+        if response.status != 206 or served is None or served.size is None:
             response.close()
             # A peer refusing our signature is misconfigured (another secret, a skewed clock): avoid it for a while.
             # Any other answer (404, 503) is about this digest, not about the peer.
             raise PeerFailed("refused", f"{peer} answered {response.status} for {digest}", down=response.status in (401, 403))
-        first, last, size = (int(value) for value in served.groups())
+        first, last, size = served
         if first != start or last != min(end, size) - 1:
             response.close()
             raise PeerFailed("broken", f"{peer} sent bytes {first}-{last} of {digest}, not {wanted}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
-from mirror import metrics
+from mirror import jsondoc, metrics
 from mirror.peers import auth
 from mirror.peers.client import PeerReader
 
@@ -51,12 +51,7 @@ def verify(secret: str, authorization: str | None, body: bytes) -> bool:
 
 def parse(body: bytes) -> list[Message]:
     """The messages of a verified body; ValueError when it is not a list of messages."""
-    try:
-        items = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise ValueError(f"not JSON: {error}") from None
-    if not isinstance(items, list):
-        raise ValueError("expected a list of messages")
+    items = jsondoc.load(body, list, ValueError, "expected a list of messages")
     messages = []
     for item in items:
         if not isinstance(item, dict) or item.get("kind") not in KINDS or not isinstance(item.get("repository"), str):

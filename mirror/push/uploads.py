@@ -10,7 +10,9 @@ The sha256 runs while bytes pass through this process, and is bound to the state
 nonce of the state this process saved, and trusted at the end only when the stored state still carries that nonce
 and the backend still holds parts with exactly the ETags that state lists. Anything else (chunks through other
 edges, chunks racing on one session, a finish retried elsewhere) re-reads the assembled data to verify it. Nothing
-becomes visible under ``blobs/`` before the digest matches.
+becomes visible under ``blobs/`` before the digest matches. The tail a chunk leaves is kept in memory as well (its
+object is named by the same nonce), so the finish of a push whose chunks all reached this edge reads none of its
+data back.
 
 Finishing is idempotent: the state records when the multipart upload was completed (so a crash after that point
 loses nothing), a failed finish leaves the session for a retry unless it can never succeed, and a finish of a
@@ -42,6 +44,11 @@ from mirror.upstream import BackendError, NotFound, Reader, Upstream
 # Running hashes of sessions whose every byte passed through this process; an abandoned session's entry is
 # dropped when this many newer ones exist (it is only a shortcut: a missing hash means re-reading the data).
 LOCAL_HASHES = 1024
+# Tails (the bytes after a session's last whole part, < 5 MiB each) of sessions whose last chunk came through this
+# process, kept in memory up to this many bytes in all: the finish takes them from here instead of reading them
+# back from the backend (a tail's object is named by its state's nonce, so a kept tail is exactly the stored one;
+# any other state reads it from the backend).
+LOCAL_TAIL_BYTES = 64 * 1024 * 1024
 # Pauses (seconds) while another request assembles a session's data, before a finish racing it answers 503.
 FINISHER_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 2.0)
 
@@ -59,6 +66,8 @@ class Uploads:
         self._notices = notices
         self._settings = settings
         self._hashes: OrderedDict[str, tuple[str, "hashlib._Hash"]] = OrderedDict()
+        self._tails: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._tail_bytes = 0
 
     async def start(self, name: str) -> UploadState:
         state = UploadState(id=uuid.uuid4().hex, nonce=uuid.uuid4().hex)
@@ -156,6 +165,7 @@ class Uploads:
             raise
         if hasher is not None:
             self._keep_hash(state.id, new.nonce, hasher)
+        self._keep_tail(state.id, new.nonce, chunk.remainder)
         if state.tail:
             await self._delete_quietly(layout.upload_tail(name, state.id, state.nonce))
         return new
@@ -177,7 +187,7 @@ class Uploads:
         trusted = local is not None and local[0] == state.nonce and digest.algorithm == "sha256" and not state.completed
         try:
             if state.multipart_id is None and not state.completed:
-                data = await self._read_tail(name, state) if state.tail else b""
+                data = await self._read_tail(name, state, kept=True) if state.tail else b""
                 verify.check_bytes(digest, data)
                 if not await self._exists(layout.blob_data(digest), len(data)):
                     await _backend(self._upstream.put(layout.blob_data(digest), data))
@@ -215,7 +225,7 @@ class Uploads:
                 number = len(state.parts) + 1
                 if number > MAX_PARTS:
                     raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload needs more than {MAX_PARTS} parts", status=413)
-                tail = await self._read_tail(name, state)
+                tail = await self._read_tail(name, state, kept=True)
                 parts.append((number, await self._upstream.put_part(staged, state.multipart_id, number, tail, len(tail))))
             held = await self._upstream.list_parts(staged, state.multipart_id)
             for number, etag in parts:
@@ -338,6 +348,7 @@ class Uploads:
         The ``state`` object goes first: a request racing on the session then finds it unknown (404) instead of a
         session whose tail or data vanished under it (which would look like a backend fault)."""
         self._hashes.pop(state.id, None)
+        self._forget_tail(state.id)
         await self._delete_quietly(layout.upload_state(name, state.id))
         if state.multipart_id is not None:
             await self._upstream.abort_multipart(layout.upload_data(name, state.id), state.multipart_id)
@@ -352,7 +363,26 @@ class Uploads:
         while len(self._hashes) > LOCAL_HASHES:
             self._hashes.popitem(last=False)
 
-    async def _read_tail(self, name: str, state: UploadState) -> bytes:
+    def _keep_tail(self, upload_id: str, nonce: str, tail: bytes) -> None:
+        self._forget_tail(upload_id)
+        if not tail or len(tail) > LOCAL_TAIL_BYTES:
+            return
+        self._tails[upload_id] = (nonce, tail)
+        self._tail_bytes += len(tail)
+        while self._tail_bytes > LOCAL_TAIL_BYTES:
+            self._tail_bytes -= len(self._tails.popitem(last=False)[1][1])
+
+    def _forget_tail(self, upload_id: str) -> None:
+        kept = self._tails.pop(upload_id, None)
+        if kept is not None:
+            self._tail_bytes -= len(kept[1])
+
+    async def _read_tail(self, name: str, state: UploadState, kept: bool = False) -> bytes:
+        """The session's tail; at the finish (`kept`) from memory when this process wrote it. A next chunk reads it
+        from the backend: a tail gone from there (a racing cancel) makes the session unknown (see `_moved`)."""
+        held = self._tails.get(state.id) if kept else None
+        if held is not None and held[0] == state.nonce and len(held[1]) == state.tail:
+            return held[1]  # this process wrote tails/<nonce>: the same bytes, no read back
         data = await _backend(self._readback.read(layout.upload_tail(name, state.id, state.nonce), MIN_PART))
         if len(data) != state.tail:
             raise errors.RegistryError(

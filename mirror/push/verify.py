@@ -1,34 +1,30 @@
-"""Digest verification for pushes, in one place: a pushed blob or manifest is published only if its bytes hash
-to the digest the client named."""
+"""Digest verification for pushes: a pushed blob is published only if its bytes hash to the digest the client
+named. The check itself is `mirror.digests`; here a mismatch is the client's (DIGEST_INVALID, counted)."""
 
 from __future__ import annotations
 
-import hashlib
-
-from mirror import errors, metrics
+from mirror import digests, errors, metrics
 from mirror.reference import Digest
 from mirror.upstream import BackendError, Reader
 
 
 def check(digest: Digest, actual_hex: str) -> None:
     """DIGEST_INVALID (and counted) unless `actual_hex` is `digest`'s hex."""
-    if actual_hex != digest.hex:
+    try:
+        digests.check(digest, actual_hex, "uploaded content")
+    except digests.DigestMismatch as mismatch:
         metrics.uploads.labels("digest_invalid").inc()
-        raise errors.RegistryError(
-            errors.DIGEST_INVALID,
-            f"uploaded content hashes to {digest.algorithm}:{actual_hex}, not {digest}",
-            {"digest": str(digest)},
-        )
+        raise errors.RegistryError(errors.DIGEST_INVALID, str(mismatch), {"digest": str(digest)}) from None
 
 
 def check_bytes(digest: Digest, data: bytes) -> None:
-    check(digest, hashlib.new(digest.algorithm, data).hexdigest())
+    check(digest, digests.hasher(digest, data).hexdigest())
 
 
 async def check_object(reader: Reader, key: str, size: int, digest: Digest) -> None:
     """Stream the stored object at `key` back and check it against `digest` (when the running hash cannot be
     trusted: chunks went through other edges, or the session was finished elsewhere)."""
-    hasher = hashlib.new(digest.algorithm)
+    hasher = digests.hasher(digest)
     if size:
         try:
             async for chunk in reader.read_range(key, 0, size):

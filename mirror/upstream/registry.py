@@ -38,6 +38,7 @@ from aiohttp.abc import AbstractResolver
 
 from mirror import metrics
 from mirror.config import RemoteConfig
+from mirror.httpranges import parse_content_range
 from mirror.mediatypes import MANIFEST_TYPES
 from mirror.reference import Digest, parse_digest
 from mirror.upstream.base import STREAM_CHUNK, BackendError, NotFound
@@ -160,11 +161,11 @@ class RemoteRegistry:
         last = "" if end is None else str(end - 1)
         response = await self._send("GET", f"/v2/{name}/blobs/{digest}", name, {"Range": f"bytes={start}-{last}"})
         if response.status == 206:
-            total = response.headers.get("Content-Range", "").rpartition("/")[2]
-            if not total.isdigit():
+            served = parse_content_range(response.headers.get("Content-Range"))
+            if served is None or served.size is None:
                 response.release()
                 raise BackendError(f"{self.route}: blob {digest}: 206 without a total size in Content-Range")
-            size, skip = int(total), 0
+            size, skip = served.size, 0
         else:  # 200: the remote ignored Range and sends the whole blob
             if response.content_length is None:
                 response.release()

@@ -24,14 +24,13 @@ Keys of repositories outside every prefix, listings and all writes go to the buc
 
 from __future__ import annotations
 
-import hashlib
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 import cachetools
 
-from mirror import layout, metrics
+from mirror import digests, layout, metrics
 from mirror.config import RemoteConfig
 from mirror.reference import Digest
 from mirror.upstream.base import BackendError, NotFound, ObjectInfo, Upstream
@@ -151,9 +150,10 @@ class TieredUpstream:
                 raise NotFound(key)
             return str(digest).encode()
         data = await route.remote.manifest(remote_name, digest, max_size)
-        actual = hashlib.new(digest.algorithm, data).hexdigest()
-        if actual != digest.hex:
-            raise BackendError(f"{route.ns}: manifest {digest} hashes to {digest.algorithm}:{actual}")
+        try:
+            digests.check_bytes(digest, data, f"{route.ns}: manifest")
+        except digests.DigestMismatch as mismatch:  # the remote's bytes are wrong: a backend failure
+            raise BackendError(str(mismatch)) from mismatch
         self.writeback.manifest(asking_repository.get() or "", digest, data)
         return data
 

@@ -70,14 +70,14 @@ def test_defaults_run_one_locked_down_edge_per_node_on_its_node_ip():
     assert pod["tolerations"] == [{"operator": "Exists"}]
     assert pod["enableServiceLinks"] is False
     assert pod["hostNetwork"] is False
-    assert edge["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP", "hostPort": 5000}]
+    assert edge["ports"][0] == {"name": "http", "containerPort": 5000, "protocol": "TCP", "hostPort": 5000}
     assert edge["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert edge["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert edge["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     assert edge["resources"]["requests"] and edge["resources"]["limits"]["memory"]
     cache = next(volume for volume in pod["volumes"] if volume["name"] == "cache")
-    assert cache["hostPath"]["path"] == "/var/lib/edge-mirror/cache"
+    assert cache["emptyDir"]["sizeLimit"] == "50Gi"
     env = {item["name"]: item for item in edge["env"]}
     assert env["MIRROR_STORAGE_S3_SECRETKEY"]["valueFrom"]["secretKeyRef"]["name"] == "edge-edge-mirror-s3"
 
@@ -88,10 +88,10 @@ def test_host_network_region_binds_the_node_ip_and_uses_an_empty_dir_cache():
     edge = next(container for container in pod["containers"] if container["name"] == "edge")
     assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
     assert "hostPort" not in edge["ports"][0]
-    assert {"name": "MIRROR_HTTP_ADDR", "value": "$(NODE_IP):5000"} in edge["env"]
+    assert {"name": "MIRROR_HTTP_ADDR", "value": "[$(NODE_IP)]:5000"} in edge["env"]
     cache = next(volume for volume in pod["volumes"] if volume["name"] == "cache")
     assert cache == {"name": "cache", "emptyDir": {"sizeLimit": "80Gi"}}
-    assert pod["nodeSelector"] == {"topology.kubernetes.io/region": "us-east-1"}
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "topology.kubernetes.io/region": "us-east-1"}
     assert any(volume["name"] == "auth" and volume["secret"]["secretName"] == "edge-mirror-auth" for volume in pod["volumes"])
 
 
@@ -141,16 +141,32 @@ def test_the_restore_hook_runs_on_every_node_and_helm_waits_for_it():
     objects = render()
     hook = find(objects, "DaemonSet", "edge-edge-mirror-restore")
     script = find(objects, "ConfigMap", "edge-edge-mirror-restore")
-    service = find(objects, "Service", "edge-edge-mirror-restore")
     wait = find(objects, "Pod", "edge-edge-mirror-restore-wait")
-    for item in (hook, script, service, wait):
+    rbac = [find(objects, kind, "edge-edge-mirror-restore-wait") for kind in ("ServiceAccount", "Role", "RoleBinding")]
+    for item in (hook, script, wait, *rbac):
         assert item["metadata"]["annotations"]["helm.sh/hook"] == "post-delete"
-    weights = [int(item["metadata"]["annotations"]["helm.sh/hook-weight"]) for item in (script, hook, service, wait)]
-    assert weights == sorted(weights) and weights[-1] > weights[1]  # the wait pod comes last
-    assert hook["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}]
-    assert hook["spec"]["template"]["spec"]["initContainers"][0]["command"][-1] == "restore"
-    assert service["spec"]["selector"] == hook["spec"]["template"]["metadata"]["labels"]
-    assert service["spec"]["publishNotReadyAddresses"] is True
+        # Deleted on failure too: no root hostPath DaemonSet outlives the release.
+        assert item["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == \
+            "before-hook-creation,hook-succeeded,hook-failed"
+    weights = [int(item["metadata"]["annotations"]["helm.sh/hook-weight"]) for item in (script, *rbac, hook, wait)]
+    assert weights == sorted(weights) and weights[-1] > weights[-2]  # the wait pod comes last
+    pod = hook["spec"]["template"]["spec"]
+    assert pod["tolerations"][0] == {"operator": "Exists"}
+    assert pod["initContainers"][0]["command"][-2:] == ["restore", "--all"]
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["port"] == "done"  # ready = restored
     command = wait["spec"]["containers"][0]["command"]
-    assert command[2] == "wait" and command[command.index("--service") + 1] == "edge-edge-mirror-restore.edge-mirror.svc"
-    assert script["data"]["node-config.py"] == (CHART / "files/node-config.py").read_text()
+    assert command[2] == "wait" and command[command.index("--daemonset") + 1] == hook["metadata"]["name"]
+    assert wait["spec"]["serviceAccountName"] == "edge-edge-mirror-restore-wait"
+    assert rbac[1]["rules"] == [{"apiGroups": ["apps"], "resources": ["daemonsets"],
+                                 "resourceNames": [hook["metadata"]["name"]], "verbs": ["get"]}]
+    for name in ("node-config.py", "containerd_config.py", "restore_wait.py"):
+        assert script["data"][name] == (CHART / "files" / name).read_text()
+
+
+def test_with_node_config_disabled_the_init_container_puts_back_what_an_earlier_release_wrote():
+    pod = find(render({"nodeConfig": {"enabled": False}}), "DaemonSet", "edge-edge-mirror")["spec"]["template"]["spec"]
+    assert [container["name"] for container in pod["initContainers"]] == ["node-config-restore"]
+    assert pod["initContainers"][0]["command"][-2:] == ["restore", "--all"]
+    untouched = find(render({"nodeConfig": {"enabled": False, "restoreWhenDisabled": False}}), "DaemonSet",
+                     "edge-edge-mirror")["spec"]["template"]["spec"]
+    assert "host-containerd" not in {volume["name"] for volume in untouched["volumes"]}

@@ -20,7 +20,7 @@ UPSTREAMS = [
     {"ns": "docker.io", "url": "https://registry-1.docker.io", "prefix": "dockerhub", "default": True,
      "username": "hub-user", "password": "hub-password"},
     {"ns": "ghcr.io", "url": "https://ghcr.io", "prefix": "ghcr", "tag_ttl": "5m", "existingSecret": "ghcr-pull"},
-    {"ns": "quay.io", "url": "https://quay.io", "prefix": "quay"},
+    {"ns": "quay.io", "url": "https://quay.io", "prefix": "quay", "allowed_networks": ["10.20.0.0/16"]},
 ]
 # Chart-made Secrets everywhere, on the host network: the other half of what eu-central.yaml (existing Secrets) shows.
 FEATURES = {"upstreams": UPSTREAMS, "admin": {"enabled": True, "token": TOKEN}, "peers": {"enabled": True},
@@ -62,6 +62,13 @@ def test_upstream_routes_reach_the_edge_with_their_credentials_from_secrets(tmp_
     assert (routes["ghcr.io"].username, routes["ghcr.io"].password) == ("gh-user", "gh-token")
     assert routes["ghcr.io"].tag_ttl == 300
     assert (routes["quay.io"].username, routes["quay.io"].password) == ("", "")
+
+
+def test_an_upstream_routes_allowed_networks_reach_the_edge(tmp_path):
+    settings = load_edge_config(render({"upstreams": UPSTREAMS}), tmp_path)
+    routes = {route.ns: route for route in settings.upstreams}
+    assert [str(network) for network in routes["quay.io"].allowed_networks] == ["10.20.0.0/16"]
+    assert list(routes["docker.io"].allowed_networks) == []
 
 
 def test_upstream_credentials_never_reach_the_config_map():
@@ -139,7 +146,7 @@ def test_peers_announce_the_pod_ip_and_sign_with_a_generated_secret():
     objects = render({"peers": {"enabled": True}})
     env = {item["name"]: item for item in edge_container(objects)["env"]}
     assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
-    assert env["MIRROR_PEERS_SELF"]["value"] == "$(POD_IP):5000"
+    assert env["MIRROR_PEERS_SELF"]["value"] == "[$(POD_IP)]:5000"  # brackets for either family
     ref = env["MIRROR_PEERS_SECRET"]["valueFrom"]["secretKeyRef"]
     secret = find(objects, "Secret", ref["name"])["stringData"][ref["key"]]
     assert len(secret) >= 16

@@ -26,6 +26,7 @@ def start_rendered_edge(values: dict, port: int, tmp_path: Path) -> tuple[Server
     args = [arg.replace("/etc/edge-mirror", str(config_dir)) for arg in edge["args"]]
     env["MIRROR_CACHE_DIR"] = str(tmp_path / "cache")  # the cache volume's mount point
     env["MIRROR_HTTP_ADDR"] = f"127.0.0.1:{port}"  # loopback only in tests; the pod binds 0.0.0.0
+    env["MIRROR_HTTP_METRICS_ADDR"] = f"127.0.0.1:{free_port()}"
     server = Server([sys.executable, "-m", "mirror", *args], tmp_path / "edge.log",
                     env={**os.environ, **env, "PYTHONPATH": str(REPO)}, cwd=tmp_path)
     try:

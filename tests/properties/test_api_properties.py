@@ -7,7 +7,6 @@ example counts so CI stays quick; the request-level fuzzer in ``load/fuzz.py`` d
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -24,6 +23,7 @@ from starlette.testclient import TestClient
 from mirror import config, errors, layout
 from mirror.api import create_app
 from mirror.reference import NAME_RE, TAG_RE, parse_digest
+from tests.support.digests import digest_of
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -37,10 +37,6 @@ EXAMPLES = settings(
 LAYER = random.Random(9).randbytes(70_000)
 CONFIG = b'{"architecture":"amd64","os":"linux"}'
 URL_SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~:+=@!$&'()*,;%"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +56,13 @@ def client(root, tmp_path_factory):
         config_blob = CONFIG
         for data in (config_blob, LAYER, b""):
             for name in ("prop/app", "prop/manifests"):
-                assert http.post(f"/v2/{name}/blobs/uploads/?digest={_digest(data)}", content=data).status_code == 201
+                assert http.post(f"/v2/{name}/blobs/uploads/?digest={digest_of(data)}", content=data).status_code == 201
         manifest = orjson.dumps(
             {
                 "schemaVersion": 2,
                 "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": _digest(config_blob), "size": len(config_blob)},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _digest(LAYER), "size": len(LAYER)}],
+                "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config_blob), "size": len(config_blob)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest_of(LAYER), "size": len(LAYER)}],
             }
         )
         assert http.put("/v2/prop/app/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST}).status_code == 201
@@ -97,10 +93,10 @@ junk = st.text(alphabet=URL_SAFE, min_size=1, max_size=80)
 names = st.one_of(st.from_regex(NAME_RE, fullmatch=True).filter(lambda name: len(name) <= 255), junk, st.just("prop/app"))
 tags = st.one_of(st.from_regex(TAG_RE, fullmatch=True), junk, st.just("v1"))
 digests = st.one_of(
-    st.builds(lambda data: _digest(data), st.binary(max_size=8)),
+    st.builds(lambda data: digest_of(data), st.binary(max_size=8)),
     st.builds(lambda hex_: f"sha256:{hex_}", st.text(alphabet="0123456789abcdefABCDEF", max_size=70)),
     st.builds(lambda algorithm, hex_: f"{algorithm}:{hex_}", st.sampled_from(["sha512", "md5", "SHA256", "sha256+b64"]), st.text(alphabet="0123456789abcdef", max_size=130)),
-    st.just(_digest(LAYER)),
+    st.just(digest_of(LAYER)),
     junk.filter(lambda text: text not in (".", "..")),  # dot segments: the client resolves them away
 )
 
@@ -176,7 +172,7 @@ ranges = st.one_of(
 @EXAMPLES
 @given(header=ranges, blob=st.sampled_from([LAYER, b""]))
 def test_any_range_header_is_answered_whole_partial_or_416(client, header, blob):
-    response = client.get(f"/v2/prop/app/blobs/{_digest(blob)}", headers={"Range": header})
+    response = client.get(f"/v2/prop/app/blobs/{digest_of(blob)}", headers={"Range": header})
     assert response.status_code in (200, 206, 416), response.text[:300]
     _check(response, {errors.RANGE_NOT_SATISFIABLE.code})
     if response.status_code == 206:
@@ -271,7 +267,7 @@ def test_upload_sequences_publish_exactly_the_accepted_bytes(client, steps, fini
         assert client.delete(location).status_code == 204
         assert client.get(location).status_code == 404
         return
-    digest = _digest(accepted if finish == "right" else accepted + b"!")
+    digest = digest_of(accepted if finish == "right" else accepted + b"!")
     response = client.put(f"{location}?digest={digest}")
     _check(response)
     if finish == "right":
@@ -284,11 +280,11 @@ def test_upload_sequences_publish_exactly_the_accepted_bytes(client, steps, fini
 
 descriptor_values = st.one_of(
     st.none(), st.integers(-3, 10**20), st.booleans(), st.text(max_size=20), st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2), st.just(_digest(LAYER)), st.just("sha256:" + "0" * 64),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2), st.just(digest_of(LAYER)), st.just("sha256:" + "0" * 64),
 )
 descriptors = st.one_of(
-    st.just({"mediaType": OCI_CONFIG, "digest": _digest(CONFIG), "size": len(CONFIG)}),
-    st.just({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _digest(LAYER), "size": len(LAYER)}),
+    st.just({"mediaType": OCI_CONFIG, "digest": digest_of(CONFIG), "size": len(CONFIG)}),
+    st.just({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest_of(LAYER), "size": len(LAYER)}),
     st.fixed_dictionaries(
         {"mediaType": st.one_of(st.just("application/vnd.oci.image.layer.v1.tar"),
                                 st.just("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"), descriptor_values),
@@ -313,7 +309,7 @@ def test_any_manifest_body_is_stored_whole_or_refused_without_writing(client, ro
     body = json.dumps(document).encode()
     response = client.put(f"/v2/prop/manifests/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST})
     _check(response, {"MANIFEST_INVALID", "MANIFEST_BLOB_UNKNOWN", errors.TAG_INVALID.code})
-    digest = parse_digest(_digest(body))
+    digest = parse_digest(digest_of(body))
     written = (root / layout.manifest_revision_link("prop/manifests", digest)).exists()
     assert written == (response.status_code == 201)
     if response.status_code != 201:

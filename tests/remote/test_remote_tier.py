@@ -169,22 +169,37 @@ def test_blob_redirects_are_followed_without_the_authorization_header(make_edge,
     assert proxy.storage_authorization == [None] * len(proxy.storage_authorization)
 
 
-def test_a_remote_tag_is_trusted_for_tag_ttl_then_rechecked_with_a_head(make_edge, push_remote, proxy, token_server, s3):
+def _tag_requests(proxy, name: str) -> list:
+    return [seen for seen in proxy.seen if seen.path.endswith(f"/{name}/manifests/v1")]
+
+
+# The route's tag_ttl is 10m in the first test and 0s in the second, so neither waits it out in real time.
+
+
+def test_a_remote_tag_is_trusted_within_tag_ttl(make_edge, push_remote, proxy, token_server):
     first = push_remote("team/moving", [7_000], seed=111)
-    edge = make_edge(route=upstream_route(proxy, token_server, tag_ttl="2s"), cache={"tag_ttl": "0s"})
+    edge = make_edge(route=upstream_route(proxy, token_server, tag_ttl="10m"), cache={"tag_ttl": "0s"})
     url = f"{edge.url}/v2/team/moving/manifests/v1"
     assert httpx.get(url, headers=ACCEPT, timeout=30).headers["docker-content-digest"] == first.manifest_digest
-    tag_requests = [seen for seen in proxy.seen if seen.path.endswith("/team/moving/manifests/v1")]
-    second = push_remote("team/moving", [8_000], seed=112)  # the tag moves at the remote
+    tag_requests = _tag_requests(proxy, "team/moving")
+    push_remote("team/moving", [8_000], seed=112)  # the tag moves at the remote
     assert httpx.get(url, headers=ACCEPT, timeout=30).headers["docker-content-digest"] == first.manifest_digest
-    assert [seen for seen in proxy.seen if seen.path.endswith("/team/moving/manifests/v1")] == tag_requests
-    time.sleep(2.2)
+    assert _tag_requests(proxy, "team/moving") == tag_requests
+
+
+def test_a_remote_tag_is_rechecked_with_a_head_once_tag_ttl_has_passed(make_edge, push_remote, proxy, token_server, s3):
+    first = push_remote("team/rechecked", [7_000], seed=117)
+    edge = make_edge(route=upstream_route(proxy, token_server, tag_ttl="0s"), cache={"tag_ttl": "0s"})
+    url = f"{edge.url}/v2/team/rechecked/manifests/v1"
+    assert httpx.get(url, headers=ACCEPT, timeout=30).headers["docker-content-digest"] == first.manifest_digest
+    tag_requests = _tag_requests(proxy, "team/rechecked")
+    second = push_remote("team/rechecked", [8_000], seed=118)  # the tag moves at the remote
     assert httpx.get(url, headers=ACCEPT, timeout=30).headers["docker-content-digest"] == second.manifest_digest
-    rechecks = [seen for seen in proxy.seen if seen.path.endswith("/team/moving/manifests/v1")][len(tag_requests):]
+    rechecks = _tag_requests(proxy, "team/rechecked")[len(tag_requests):]
     assert rechecks and {seen.method for seen in rechecks} == {"HEAD"}
     wait_for_writeback(edge)
-    current = s3.get_object(Bucket="remote-tier", Key=repository_key("team/moving", "_manifests/tags/v1/current/link"))
-    assert current["Body"].read().decode() == second.manifest_digest
+    key = repository_key("team/rechecked", "_manifests/tags/v1/current/link")
+    assert s3.get_object(Bucket="remote-tier", Key=key)["Body"].read().decode() == second.manifest_digest
 
 
 def test_a_large_remote_blob_is_fetched_in_parallel_ranges_once_and_written_back_in_parts(make_edge, push_remote, proxy, s3, tmp_path):

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from tests.support import tier
 from tests.support.metrics import Metrics, scrape
 from tests.support.ports import free_port
 
@@ -65,6 +66,7 @@ class EdgeMirror:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> "EdgeMirror":
+        tier.refuse_server("starting an edge mirror process")
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mirror", "serve", "--config", str(self.config_path)],

@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from tests.support import tier
 from tests.support.ports import free_port
 
 __all__ = ["Server", "free_port", "http_status", "start"]
@@ -61,6 +62,7 @@ class Server:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
     ) -> None:
+        tier.refuse_server(f"starting {argv[0]}")
         self.argv = [str(arg) for arg in argv]
         self.log_path = Path(log_path)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import httpx
 import orjson
+
+from tests.support.digests import digest_of
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+def error_code(response: httpx.Response) -> str:
+    """The code of the first error of an OCI error body."""
+    return str(orjson.loads(response.content)["errors"][0]["code"])
 
 
 def push_tiny_image(url: str, name: str, tag: str, layer: bytes, headers: dict[str, str] | None = None) -> dict[str, str]:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from mirror.auth.keys import load_trusted_keys
 from mirror.auth.token import InvalidToken, TokenVerifier
 from mirror.config import TokenConfig
+from tests.support.clock import FakeClock
 from tests.support.tokens import ISSUER, SERVICE, TestCA, self_signed, write_bundle
 
 PULL_APP = [{"type": "repository", "name": "team/app", "actions": ["pull"]}]
@@ -147,11 +148,15 @@ def test_verified_claims_are_cached_until_expiry(keys):
 
 
 def test_a_cached_token_is_refused_once_past_exp_plus_leeway(keys):
-    verifier = keys["verifier"]
-    token = keys["chained"].mint(PULL_APP, expires_in=-59)  # valid for about one more second, leeway included
+    clock = FakeClock()
+    verifier = TokenVerifier(keys["verifier"].settings, keys["verifier"].trusted, clock=clock)
+    token = keys["chained"].mint(PULL_APP, expires_in=-50)  # valid for about ten more seconds, leeway included
     verifier.verify(token)
-    time.sleep(1.5)
-    _refused(keys, token)
+    clock.advance(9)  # now about a second before exp plus leeway: still the cached answer
+    verifier.verify(token)
+    clock.advance(2)
+    with pytest.raises(InvalidToken):
+        verifier.verify(token)
 
 
 def _token_authorizer(keys, tmp_path: Path, **auth):

@@ -103,6 +103,28 @@ def test_budget_prefers_the_fill_holding_fewer_connections():
     assert asyncio.run(scenario()) == "small"
 
 
+def test_budget_serves_a_background_fill_after_every_other_waiter():
+    async def scenario() -> list[str]:
+        budget = ConnectionBudget(1)
+        await budget.acquire("a", lambda: False)
+        order: list[str] = []
+
+        async def take(owner: str, background: bool) -> None:
+            await budget.acquire(owner, lambda: False, lambda: background)
+            order.append(owner)
+
+        # the prefetch asked first and holds no connection; the client's fill comes later
+        waiting = [asyncio.create_task(take("prefetch", True)), asyncio.create_task(take("client", False))]
+        await asyncio.sleep(0)
+        budget.release("a")
+        await asyncio.sleep(0)
+        budget.release(order[0])
+        await asyncio.gather(*waiting)
+        return order
+
+    assert asyncio.run(scenario()) == ["client", "prefetch"]
+
+
 def test_budget_never_grants_more_than_its_limit():
     async def scenario() -> int:
         budget = ConnectionBudget(2)

@@ -16,6 +16,7 @@ import pytest
 from mirror import metrics
 from mirror.auth import htpasswd
 from mirror.auth.htpasswd import Htpasswd
+from tests.support.clock import FakeClock
 
 # The password of the dummy hash that main's htpasswd.py checked unknown users against: with an entry `bob:`
 # (an empty hash), bob logged in with it.
@@ -103,14 +104,15 @@ def test_a_wrong_password_costs_an_unknown_user_what_it_costs_a_known_user_at_co
     assert 0.5 < unknown / known < 2, f"unknown user {unknown * 1000:.1f} ms, known user {known * 1000:.1f} ms"
 
 
-def test_the_dummy_hash_follows_the_cost_of_the_entries_when_the_file_is_re_read(tmp_path, monkeypatch):
+def test_the_dummy_hash_follows_the_cost_of_the_entries_when_the_file_is_re_read(tmp_path):
     path = tmp_path / "htpasswd"
     path.write_text(f"alice:{_hash(b'alice-pw', 4)}\n")
-    users = Htpasswd(str(path))
+    clock = FakeClock()
+    users = Htpasswd(str(path), clock=clock)
     path.write_text(f"alice:{_hash(b'alice-pw', 9)}\n")
     later = time.time() + 5
     os.utime(path, (later, later))
-    monkeypatch.setattr(htpasswd, "STAT_INTERVAL_SECONDS", 0.0)
+    clock.advance(htpasswd.STAT_INTERVAL_SECONDS)
     known, unknown = _median_seconds_of_wrong_passwords(users, "alice", tries=7)
     assert 0.5 < unknown / known < 2, f"unknown user {unknown * 1000:.1f} ms, known user {known * 1000:.1f} ms"
 
@@ -125,3 +127,18 @@ def test_a_verified_header_is_remembered_but_every_wrong_password_costs_a_full_c
     for user in ("ops", "ops", "nobody", "nobody", "bob"):
         assert _check(users, user, "wrong") is None
     assert len(checks) == 6
+
+
+def test_the_file_is_re_read_once_the_stat_interval_has_passed(tmp_path):
+    path = tmp_path / "htpasswd"
+    path.write_text(f"node:{_hash(b'node-secret', 4)}\n")
+    clock = FakeClock()
+    users = Htpasswd(str(path), clock=clock)
+    assert _check(users, "node", "node-secret") == "node"
+    path.write_text(f"node:{_hash(b'rotated', 4)}\n")
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    assert _check(users, "node", "rotated") is None  # within the interval: the file is not stat'ed again
+    clock.advance(htpasswd.STAT_INTERVAL_SECONDS)
+    assert _check(users, "node", "node-secret") is None
+    assert _check(users, "node", "rotated") == "node"

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import time
 from pathlib import Path
 
-from mirror import config, errors, layout
+from mirror import config, errors, layout, metrics
 from mirror.cache.links import LinkCache
 from mirror.reference import Digest, parse_digest
+from mirror.upstream import BackendError
 from mirror.upstream.filesystem import FilesystemUpstream
+from tests.support.bucket_files import put
+from tests.support.clock import FakeClock
+from tests.support.digests import digest_of
 
 KIB = 1024
 
 
 def _digest(seed: str) -> Digest:
-    return parse_digest("sha256:" + hashlib.sha256(seed.encode()).hexdigest())
+    return parse_digest(digest_of(seed.encode()))
 
 
 def _settings(**overrides: str) -> config.CacheConfig:
@@ -25,9 +27,7 @@ def _settings(**overrides: str) -> config.CacheConfig:
 
 
 def _write(root: Path, key: str, digest: Digest) -> None:
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(str(digest))
+    put(root, key, str(digest))
 
 
 class HeldTagReads(FilesystemUpstream):
@@ -99,12 +99,14 @@ def test_a_link_is_checked_again_after_link_ttl(tmp_path):
     async def scenario() -> tuple[bool, bool, bool]:
         backend = FilesystemUpstream(tmp_path / "bucket")
         _write(backend.root, layout.layer_link("team/app", digest), digest)
-        links = LinkCache(backend, tmp_path / "links", _settings(link_ttl="200ms"))
+        clock = FakeClock()
+        links = LinkCache(backend, tmp_path / "links", _settings(link_ttl="1h"), clock=clock)
         try:
             first = await links.is_linked("team/app", "blob", digest)
             (backend.root / layout.layer_link("team/app", digest)).unlink()  # deleted through registry:2
+            clock.advance(3599)
             within_ttl = await links.is_linked("team/app", "blob", digest)
-            await asyncio.sleep(0.3)
+            clock.advance(1)
             after_ttl = await links.is_linked("team/app", "blob", digest)
             return first, within_ttl, after_ttl
         finally:
@@ -119,13 +121,14 @@ def test_a_remembered_link_expires_across_a_restart(tmp_path):
     async def scenario() -> bool:
         backend = FilesystemUpstream(tmp_path / "bucket")
         _write(backend.root, layout.layer_link("team/app", digest), digest)
-        settings = _settings(link_ttl="200ms")
-        links = LinkCache(backend, tmp_path / "links", settings)
+        settings = _settings(link_ttl="1h")
+        clock = FakeClock()
+        links = LinkCache(backend, tmp_path / "links", settings, clock=clock)
         assert await links.is_linked("team/app", "blob", digest)
         links.close()
         (backend.root / layout.layer_link("team/app", digest)).unlink()
-        time.sleep(0.3)
-        restarted = LinkCache(backend, tmp_path / "links", settings)
+        clock.advance(3600)  # the edge was down for the whole TTL
+        restarted = LinkCache(backend, tmp_path / "links", settings, clock=clock)
         try:
             return await restarted.is_linked("team/app", "blob", digest)
         finally:
@@ -227,3 +230,62 @@ def test_forgetting_a_digest_drops_every_tag_of_the_repository_pointing_at_it(tm
             links.close()
 
     assert asyncio.run(scenario()) == ["MANIFEST_UNKNOWN", "MANIFEST_UNKNOWN", str(kept), str(deleted)]
+
+
+def test_a_tag_moved_in_the_bucket_is_seen_once_tag_ttl_has_passed(tmp_path):
+    old, new = _digest("old"), _digest("new")
+
+    async def scenario() -> list[Digest]:
+        backend = FilesystemUpstream(tmp_path / "bucket")
+        _write(backend.root, layout.tag_current_link("team/app", "v1"), old)
+        clock = FakeClock()
+        links = LinkCache(backend, tmp_path / "links", _settings(tag_ttl="30s"), clock=clock)
+        try:
+            seen = [await links.resolve_tag("team/app", "v1")]
+            _write(backend.root, layout.tag_current_link("team/app", "v1"), new)  # pushed through registry:2
+            clock.advance(29)
+            seen.append(await links.resolve_tag("team/app", "v1"))
+            clock.advance(1)
+            seen.append(await links.resolve_tag("team/app", "v1"))
+            return seen
+        finally:
+            links.close()
+
+    assert asyncio.run(scenario()) == [old, old, new]
+
+
+class Outage(FilesystemUpstream):
+    """The filesystem backend, unreachable while `down` is set."""
+
+    down = False
+
+    async def read(self, key: str, max_size: int) -> bytes:
+        if self.down:
+            raise BackendError("the bucket is unreachable")
+        return await super().read(key, max_size)
+
+
+def test_a_stale_tag_is_served_when_the_backend_is_down_after_tag_ttl(tmp_path):
+    digest = _digest("served")
+
+    async def scenario() -> Digest:
+        backend = Outage(tmp_path / "bucket")
+        _write(backend.root, layout.tag_current_link("team/app", "v1"), digest)
+        clock = FakeClock()
+        links = LinkCache(backend, tmp_path / "links", _settings(tag_ttl="30s"), clock=clock)
+        try:
+            await links.resolve_tag("team/app", "v1")
+            backend.down = True
+            clock.advance(30)
+            return await links.resolve_tag("team/app", "v1")
+        finally:
+            links.close()
+
+    before = _stale_tags()
+    assert asyncio.run(scenario()) == digest
+    assert _stale_tags() == before + 1
+
+
+def _stale_tags() -> float:
+    sample = metrics.REGISTRY.get_sample_value("mirror_cache_requests_total", {"kind": "tag", "result": "stale"})
+    return sample or 0.0

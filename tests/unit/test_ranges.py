@@ -2,6 +2,7 @@ import pytest
 
 from mirror import errors
 from mirror.api.ranges import parse_range
+from mirror.httpranges import content_range, parse_content_range
 
 
 def test_no_range_header_means_the_whole_blob():
@@ -59,3 +60,32 @@ def test_a_suffix_range_of_an_empty_blob_is_unsatisfiable():
         parse_range("bytes=-5", 0)
     assert raised.value.code is errors.RANGE_NOT_SATISFIABLE
     assert raised.value.headers["Content-Range"] == "bytes */0"
+
+
+# -- Content-Range: one parser for what S3, a remote registry and a peer answer, and what a pushing client sends
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("bytes 0-9/100", (0, 9, 100)),  # S3, registry:2, a peer edge
+        ("bytes 90-99/*", (90, 99, None)),
+        ("0-9", (0, 9, None)),  # docker's PATCH
+        ("bytes=5-9", (5, 9, None)),
+        (" bytes 3-3/4 ", (3, 3, 4)),
+    ],
+)
+def test_content_range_gives_first_last_and_size(value, expected):
+    assert parse_content_range(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [None, "", "bytes */100", "bytes 9-0/100", "bytes a-b/c", "bytes 0-9/100/3", "bytes 0-" + "9" * 19, "items 0-1/2"]
+)
+def test_a_content_range_without_a_readable_span_is_none(value):
+    assert parse_content_range(value) is None
+
+
+def test_content_range_written_is_content_range_read():
+    assert parse_content_range(content_range(10, 20, 30)) == (10, 19, 30)
+    assert parse_range(f"bytes={10}-{19}", 30) == (10, 20)

@@ -20,24 +20,32 @@ from mirror.upstream.filesystem import FilesystemUpstream
 MIB = 1024 * 1024
 
 
-class SlowAssembly(FilesystemUpstream):
-    """Completing a multipart upload hides it at once (as a completion in progress does) and assembles it late."""
+class HeldAssembly(FilesystemUpstream):
+    """Completing a multipart upload hides it at once (as a completion in progress does) and assembles it only when
+    the test releases it; `assembling` tells that a completion has begun, `refused` that a request found the
+    upload hidden by it."""
 
-    def __init__(self, root: Path, assembly_seconds: float) -> None:
+    def __init__(self, root: Path) -> None:
         super().__init__(root)
-        self.assembly_seconds = assembly_seconds
         self.completing: set[str] = set()
+        self.assembling = asyncio.Event()
+        self.refused = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def _hidden(self, key: str, upload_id: str) -> None:
+        if upload_id in self.completing:
+            self.refused.set()
+            raise NotFound(f"{key}: no multipart upload {upload_id}")
 
     async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
-        if upload_id in self.completing:
-            raise NotFound(f"{key}: no multipart upload {upload_id}")
+        self._hidden(key, upload_id)
         return await super().list_parts(key, upload_id)
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        if upload_id in self.completing:
-            raise NotFound(f"{key}: no multipart upload {upload_id}")
+        self._hidden(key, upload_id)
         self.completing.add(upload_id)
-        await asyncio.sleep(self.assembly_seconds)
+        self.assembling.set()
+        await self.release.wait()
         await super().complete_multipart(key, upload_id, parts)
 
 
@@ -68,7 +76,7 @@ def test_a_finish_racing_a_slow_assembly_waits_for_it_and_both_succeed(tmp_path:
     settings = load(None, environ={"MIRROR_UPLOAD_PART_SIZE": "5MiB"}).upload
     data = random.Random(5).randbytes(6 * MIB + 7)
     digest = parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
-    backend = SlowAssembly(tmp_path / "bucket", assembly_seconds=0.6)
+    backend = HeldAssembly(tmp_path / "bucket")
     links = Links()
 
     async def scenario() -> list[object]:
@@ -77,8 +85,10 @@ def test_a_finish_racing_a_slow_assembly_waits_for_it_and_both_succeed(tmp_path:
         state = await uploads.start("race/app")
         await uploads.append("race/app", state.id, _body(data))
         first = asyncio.create_task(uploads.finish("race/app", state.id, digest, _empty()))
-        await asyncio.sleep(0.1)  # the first one is assembling
-        second = uploads.finish("race/app", state.id, digest, _empty())
+        await asyncio.wait_for(backend.assembling.wait(), 10)  # the first one is assembling
+        second = asyncio.create_task(uploads.finish("race/app", state.id, digest, _empty()))
+        await asyncio.wait_for(backend.refused.wait(), 10)  # the second found the multipart upload gone
+        backend.release.set()
         return await asyncio.gather(first, second, return_exceptions=True)
 
     assert asyncio.run(scenario()) == [None, None]

@@ -25,7 +25,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "edge-mirror.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- if and .Values.image.digest (not .Values.image.tag) }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}{{ with .Values.image.digest }}@{{ . }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* Every address of the pod: IPv4 only, or IPv6 and IPv4 ("[::]" is dual stack on Linux). */}}
+{{- define "edge-mirror.anyAddress" -}}
+{{- ternary "[::]" "0.0.0.0" (has .Values.ipFamily (list "IPv6" "DualStack")) }}
 {{- end }}
 
 {{/* The edge's TOML settings: the values' config, with the port and cache the chart decides. */}}
@@ -33,7 +42,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $config := deepCopy .Values.config }}
 {{- $size := printf "%dMiB" (div (mul (int .Values.cache.sizeGiB) 1024 (int .Values.cache.usePercent)) 100) }}
 {{- $_ := set $config "cache" (merge (dict "dir" "/var/cache/edge-mirror" "size" $size) (default (dict) $config.cache)) }}
-{{- $_ := set $config "http" (merge (dict "addr" (printf "0.0.0.0:%d" (int .Values.port))) (omit (default (dict) $config.http) "addr")) }}
+{{- $_ := set $config "http" (merge (default (dict) $config.http) (dict "addr" (printf "%s:%d" (include "edge-mirror.anyAddress" .) (int .Values.port)) "metrics_addr" (printf "%s:%d" (include "edge-mirror.anyAddress" .) (int .Values.metricsPort)))) }}
 {{- if .Values.admin.enabled }}
 {{- $_ := set $config "admin" (dict "enabled" true) }}
 {{- end }}
@@ -42,7 +51,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- $upstreams := list }}
 {{- range .Values.upstreams }}
-{{- $upstreams = append $upstreams (pick . "ns" "url" "prefix" "default" "tag_ttl") }}
+{{- $upstreams = append $upstreams (pick . "ns" "url" "prefix" "default" "tag_ttl" "allowed_networks") }}
 {{- end }}
 {{- with $upstreams }}
 {{- $_ := set $config "upstream" . }}
@@ -87,6 +96,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- $image := include "edge-mirror.imageRegistry" . }}
+{{- if and .Values.nodeConfig.enabled (has $image $hosts) (not .Values.nodeConfig.imageThroughEdge) }}
+{{- fail (printf "image.repository is on %s, one of the registries nodeConfig points at the edge: a node whose edge is stalled could not pull the image that runs it. Push the image to another registry, or set nodeConfig.imageThroughEdge=true" $image) }}
+{{- end }}
 {{- toJson $registries }}
 {{- end }}
 
@@ -112,6 +125,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - /host
 - --containerd-config
 - {{ .Values.nodeConfig.containerdConfig | quote }}
+- --override-file
+- {{ .Values.nodeConfig.overrideFile | quote }}
 {{- with .Values.nodeConfig.configPath }}
 - --certs-dir
 - {{ printf "/host%s" . | quote }}
@@ -127,8 +142,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   configMap:
     name: {{ include "edge-mirror.fullname" . }}
     items:
-      - key: node-config.py
-        path: node-config.py
+      {{- range $name := include "edge-mirror.nodeConfigFiles" . | fromJsonArray }}
+      - key: {{ $name }}
+        path: {{ $name }}
+      {{- end }}
 {{- end }}
 
 {{- define "edge-mirror.nodeConfigMounts" -}}
@@ -146,4 +163,70 @@ runAsUser: 0
 runAsGroup: 0
 readOnlyRootFilesystem: true
 allowPrivilegeEscalation: false
+{{- end }}
+
+{{/* The values' affinity; without a nodeAffinity of the user's, nodes of the image's architectures only and, with
+excludeVirtualNodes, no virtual-kubelet or EKS Fargate node. */}}
+{{- define "edge-mirror.affinity" -}}
+{{- $affinity := deepCopy (default (dict) .Values.affinity) }}
+{{- if not $affinity.nodeAffinity }}
+{{- $expressions := list (dict "key" "kubernetes.io/arch" "operator" "In" "values" .Values.image.architectures) }}
+{{- if .Values.excludeVirtualNodes }}
+{{- $expressions = append $expressions (dict "key" "type" "operator" "NotIn" "values" (list "virtual-kubelet")) }}
+{{- $expressions = append $expressions (dict "key" "eks.amazonaws.com/compute-type" "operator" "NotIn" "values" (list "fargate")) }}
+{{- end }}
+{{- $_ := set $affinity "nodeAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (dict "nodeSelectorTerms" (list (dict "matchExpressions" $expressions)))) }}
+{{- end }}
+{{- toYaml $affinity }}
+{{- end }}
+
+{{/* Where the edge's pods (and the uninstall hook's) may run: node selector, affinity, tolerations, priority. */}}
+{{- define "edge-mirror.scheduling" -}}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+affinity:
+  {{- include "edge-mirror.affinity" . | nindent 2 }}
+{{- end }}
+
+{{/* The registry host of image.repository, as containerd names it (docker.io for a name without a host). */}}
+{{- define "edge-mirror.imageRegistry" -}}
+{{- $first := splitList "/" .Values.image.repository | first }}
+{{- if and (gt (len (splitList "/" .Values.image.repository)) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) }}
+{{- $first }}
+{{- else }}
+{{- "docker.io" }}
+{{- end }}
+{{- end }}
+
+{{/* What the post-delete hook does on every node: "restore" (hosts.toml files) and/or "purge" (a hostPath cache). */}}
+{{- define "edge-mirror.uninstallWork" -}}
+{{- $work := list }}
+{{- if and .Values.nodeConfig.enabled .Values.nodeConfig.restoreOnDelete }}
+{{- $work = append $work "restore" }}
+{{- end }}
+{{- if and (eq .Values.cache.type "hostPath") .Values.cache.deleteOnUninstall }}
+{{- $work = append $work "purge" }}
+{{- end }}
+{{- join "," $work }}
+{{- end }}
+
+{{/* node-config.py and the two modules it imports, as ConfigMap data. */}}
+{{- define "edge-mirror.nodeConfigFiles" -}}
+{{- toJson (list "node-config.py" "containerd_config.py" "restore_wait.py") }}
+{{- end }}
+
+{{- define "edge-mirror.nodeConfigScripts" -}}
+{{- range $name := include "edge-mirror.nodeConfigFiles" . | fromJsonArray }}
+{{ $name }}: |
+  {{- $.Files.Get (printf "files/%s" $name) | nindent 2 }}
+{{- end }}
 {{- end }}

@@ -1,0 +1,68 @@
+"""hypercorn has no hooks for what `mirror/server.py` and `mirror/sendfile.py` change, so they assign their
+classes into hypercorn's modules. These tests pin exactly what that relies on, so a hypercorn upgrade that moves
+a lookup fails here, by name, instead of silently serving without the edge's limits."""
+
+import asyncio
+from importlib.metadata import version
+
+import hypercorn.asyncio.run
+import hypercorn.protocol
+import hypercorn.protocol.h11
+
+from mirror import server
+from mirror.config.settings import HttpConfig
+from mirror.sendfile import ZEROCOPY_SEND
+from tests.support.ports import free_port
+
+H2C_UPGRADE = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+
+
+def test_hypercorn_is_the_minor_version_the_seams_were_written_for():
+    assert version("hypercorn").startswith("0.18."), "re-check mirror/server.py and mirror/sendfile.py, then this pin"
+
+
+def test_the_names_the_edge_assigns_are_the_ones_hypercorn_looks_up():
+    assert "TCPServer" in hypercorn.asyncio.run.__dict__  # run's connection callback builds TCPServer(...)
+    assert "H11Protocol" in hypercorn.protocol.__dict__  # ProtocolWrapper builds H11Protocol(...)
+    assert "HTTPStream" in hypercorn.protocol.h11.__dict__  # H11Protocol._create_stream builds HTTPStream(...)
+
+
+async def _served(request: bytes) -> tuple[bytes, dict]:
+    seen: dict = {}
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        seen["extensions"] = dict(scope.get("extensions") or {})
+        seen["admitted"] = server.EdgeConnection.admission.open
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    stop = asyncio.Event()
+    serving = asyncio.create_task(server.serve(app, app, HttpConfig(addr=("127.0.0.1", port)), stop.wait))
+    try:
+        for _ in range(200):  # bounded: the listener is up within a few event-loop turns
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.01)
+        writer.write(request)
+        try:
+            answer = await asyncio.wait_for(reader.read(), 5)
+        except TimeoutError:
+            answer = b"no HTTP/1.1 answer (the connection switched protocols)"
+        writer.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+    return answer, seen
+
+
+def test_served_connections_are_the_edges_own_admitted_zero_copy_http11_only():
+    request = b"GET / HTTP/1.1\r\nHost: edge\r\n" + H2C_UPGRADE + b"\r\n"
+    answer, seen = asyncio.run(_served(request.replace(b"Connection: Upgrade", b"Connection: close, Upgrade")))
+    assert seen["admitted"] == 1, "EdgeConnection (mirror/server.py) did not admit the connection"
+    assert ZEROCOPY_SEND in seen["extensions"], "EdgeHTTPStream (mirror/sendfile.py) did not build the stream"
+    assert answer.startswith(b"HTTP/1.1 200"), f"HTTP11Only did not ignore the h2c upgrade: {answer[:40]!r}"
