@@ -2,7 +2,7 @@
 
 Handlers raise `RegistryError`; the API layer turns it into
 ``{"errors": [{"code": ..., "message": ..., "detail": ...}]}`` with the code's HTTP status.
-Lower layers (cache, upstream) raise their own exceptions; the API maps those to codes here.
+Lower layers raise `mirror.domain` errors (never these); `mirror/api/failures.py` maps them to codes here.
 """
 
 from __future__ import annotations

@@ -38,10 +38,7 @@ Keys here are relative to the storage root; `rooted` prefixes a backend's root d
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
-from mirror.errors import RegistryError
+from mirror.domain import Problem
 from mirror.reference import Digest, parse_digest
 
 PREFIX = "docker/registry/v2"
@@ -55,34 +52,73 @@ def rooted(rootdirectory: str, key: str) -> str:
     return f"{root}/{key}" if root else key
 
 
-def blob_data(digest: Digest) -> str:
-    return f"{PREFIX}/blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
+class Key(str):
+    """A storage key: its text is the path a backend stores the object under (relative to its root), so a backend
+    uses it as it is. The keys a read path routes on are the subclasses below: each carries what it names, so a
+    wrapper (the remote tier, the peer reader) reads fields and never parses the path back."""
 
 
-def digest_of_blob_data(key: str) -> Digest | None:
-    """The digest whose content `key` is (the inverse of `blob_data`), or None for any other key."""
-    parts = key.split("/")
-    if len(parts) != 8 or "/".join(parts[:4]) != f"{PREFIX}/blobs" or parts[7] != "data":
-        return None
-    algorithm, prefix, encoded = parts[4], parts[5], parts[6]
-    if encoded[:2] != prefix:
-        return None
-    try:
-        return parse_digest(f"{algorithm}:{encoded}")
-    except RegistryError:
-        return None
+class BlobKey(Key):
+    """The content of blob or manifest `digest`, read on behalf of `repository` ("" when no repository asks: a
+    peer, warming). The path names no repository; the remote tier routes a miss on `repository`."""
+
+    digest: Digest
+    repository: str
+
+    def __new__(cls, digest: Digest, repository: str = "") -> "BlobKey":
+        key = super().__new__(cls, f"{PREFIX}/blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data")
+        key.digest, key.repository = digest, repository
+        return key
+
+
+class LinkKey(Key):
+    """A repository's link to `digest`: a layer link or a manifest revision link."""
+
+    repository: str
+    digest: Digest
+
+    def __new__(cls, path: str, repository: str, digest: Digest) -> "LinkKey":
+        key = super().__new__(cls, path)
+        key.repository, key.digest = repository, digest
+        return key
+
+
+class LayerLinkKey(LinkKey):
+    """``_layers/<algorithm>/<hex>/link``: blob `digest` is part of `repository`."""
+
+
+class RevisionLinkKey(LinkKey):
+    """``_manifests/revisions/<algorithm>/<hex>/link``: manifest `digest` is part of `repository`."""
+
+
+class TagLinkKey(Key):
+    """``_manifests/tags/<tag>/current/link``: the digest `tag` of `repository` points at now."""
+
+    repository: str
+    tag: str
+
+    def __new__(cls, repository: str, tag: str) -> "TagLinkKey":
+        key = super().__new__(cls, f"{REPOSITORIES}/{repository}/_manifests/tags/{tag}/current/link")
+        key.repository, key.tag = repository, tag
+        return key
+
+
+def blob_data(digest: Digest, repository: str = "") -> BlobKey:
+    """The content of `digest`; `repository` is the one asking for it (it is not part of the path)."""
+    return BlobKey(digest, repository)
 
 
 def repository(name: str) -> str:
     return f"{REPOSITORIES}/{name}"
 
 
-def layer_link(name: str, digest: Digest) -> str:
-    return f"{REPOSITORIES}/{name}/_layers/{digest.algorithm}/{digest.hex}/link"
+def layer_link(name: str, digest: Digest) -> LayerLinkKey:
+    return LayerLinkKey(f"{REPOSITORIES}/{name}/_layers/{digest.algorithm}/{digest.hex}/link", name, digest)
 
 
-def manifest_revision_link(name: str, digest: Digest) -> str:
-    return f"{REPOSITORIES}/{name}/_manifests/revisions/{digest.algorithm}/{digest.hex}/link"
+def manifest_revision_link(name: str, digest: Digest) -> RevisionLinkKey:
+    path = f"{REPOSITORIES}/{name}/_manifests/revisions/{digest.algorithm}/{digest.hex}/link"
+    return RevisionLinkKey(path, name, digest)
 
 
 def manifest_revisions_directory(name: str, algorithm: str) -> str:
@@ -115,7 +151,7 @@ def referrer_of_entry(file_name: str) -> Digest | None:
         return None
     try:
         return parse_digest(f"{algorithm}:{encoded}")
-    except RegistryError:
+    except Problem:
         return None
 
 
@@ -128,8 +164,8 @@ def tag_directory(name: str, tag: str) -> str:
     return f"{REPOSITORIES}/{name}/_manifests/tags/{tag}"
 
 
-def tag_current_link(name: str, tag: str) -> str:
-    return f"{REPOSITORIES}/{name}/_manifests/tags/{tag}/current/link"
+def tag_current_link(name: str, tag: str) -> TagLinkKey:
+    return TagLinkKey(name, tag)
 
 
 def tag_index_link(name: str, tag: str, digest: Digest) -> str:
@@ -169,44 +205,3 @@ def is_repository_marker(child: str) -> bool:
 def writeback_marker(digest: Digest) -> str:
     """Claimed by the edge writing a remote blob back into the bucket, so other edges do not write it too."""
     return f"{WRITEBACK}/{digest.algorithm}/{digest.hex}"
-
-
-@dataclass(frozen=True, slots=True)
-class KeyMeaning:
-    """What a read key stands for: ``kind`` is blob, layer, revision or tag; `name` is empty for a blob."""
-
-    kind: str
-    name: str = ""
-    digest: Digest | None = None
-    tag: str = ""
-
-
-_BLOB_KEY = re.compile(rf"{PREFIX}/blobs/(\w+)/[0-9a-f]{{2}}/([0-9a-f]+)/data")
-_REPOSITORY_KEY = re.compile(
-    rf"{REPOSITORIES}/(?P<name>.+?)/(?:_layers/(?P<lalg>\w+)/(?P<lhex>[0-9a-f]+)/link"
-    r"|_manifests/revisions/(?P<ralg>\w+)/(?P<rhex>[0-9a-f]+)/link"
-    r"|_manifests/tags/(?P<tag>[^/]+)/current/link)"
-)
-
-
-def meaning(key: str) -> KeyMeaning | None:
-    """The inverse of the builders above for the keys a read path asks for; None for any other key."""
-    match = _BLOB_KEY.fullmatch(key)
-    if match:
-        return KeyMeaning("blob", digest=_digest(match.group(1), match.group(2)))
-    match = _REPOSITORY_KEY.fullmatch(key)
-    if not match:
-        return None
-    name = match.group("name")
-    if match.group("tag"):
-        return KeyMeaning("tag", name, tag=match.group("tag"))
-    if match.group("lalg"):
-        return KeyMeaning("layer", name, digest=_digest(match.group("lalg"), match.group("lhex")))
-    return KeyMeaning("revision", name, digest=_digest(match.group("ralg"), match.group("rhex")))
-
-
-def _digest(algorithm: str, hex_: str) -> Digest | None:
-    try:
-        return parse_digest(f"{algorithm}:{hex_}")
-    except RegistryError:
-        return None

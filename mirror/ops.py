@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote, urlencode
 
-from mirror.errors import RegistryError
+from mirror.domain import Problem
 from mirror.mediatypes import MANIFEST_TYPES
 from mirror.reference import ImageReference, parse_image
 
@@ -67,7 +67,7 @@ def warm(edge: str, images: list[str], platform: str | None, out: TextIO = sys.s
                     out.write(f"{text}: [{index}/{len(blobs)}] {_bar(done, total)} {done / 1e6:.1f}/{total / 1e6:.1f} MB\n")
                     out.flush()
             out.write(f"{text}: warm ({len(blobs)} blobs, {total / 1e6:.1f} MB)\n")
-        except (OperationFailed, RegistryError, KeyError, ValueError) as error:  # one bad image must not stop the others
+        except (OperationFailed, Problem, KeyError, ValueError) as error:  # one bad image must not stop the others
             failed += 1
             out.write(f"{text}: FAILED: {error}\n")
     return 1 if failed else 0

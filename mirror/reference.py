@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mirror import errors
+from mirror.domain import Invalid
 
 # opencontainers/distribution-spec, "Pulling manifests": <name> and <reference> grammar.
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -38,12 +38,10 @@ class Digest:
 def parse_name(name: str) -> str:
     """Return `name` if it is a valid repository name, else raise NAME_INVALID."""
     if len(name) > NAME_MAX_LENGTH:
-        raise errors.RegistryError(
-            errors.NAME_INVALID, f"repository name is longer than {NAME_MAX_LENGTH} characters", {"name": name[:64]}
-        )
+        raise Invalid("name", f"repository name is longer than {NAME_MAX_LENGTH} characters", {"name": name[:64]})
     if not NAME_RE.fullmatch(name):
-        raise errors.RegistryError(
-            errors.NAME_INVALID,
+        raise Invalid(
+            "name",
             "repository name must be lower-case path components of [a-z0-9] joined by '.', '_', '__' or '-'",
             {"name": name},
         )
@@ -53,18 +51,18 @@ def parse_name(name: str) -> str:
 def parse_digest(text: str) -> Digest:
     """Parse ``algorithm:hex``; raise DIGEST_INVALID for bad syntax or an algorithm we cannot verify."""
     if not DIGEST_RE.fullmatch(text):
-        raise errors.RegistryError(errors.DIGEST_INVALID, "invalid digest: expected algorithm:hex", {"digest": text})
+        raise Invalid("digest", "invalid digest: expected algorithm:hex", {"digest": text})
     algorithm, _, encoded = text.partition(":")
     expected_length = SUPPORTED_ALGORITHMS.get(algorithm)
     if expected_length is None:
-        raise errors.RegistryError(
-            errors.DIGEST_INVALID,
+        raise Invalid(
+            "digest",
             f"unsupported digest algorithm {algorithm!r} (supported: {', '.join(SUPPORTED_ALGORITHMS)})",
             {"digest": text},
         )
     if len(encoded) != expected_length or not re.fullmatch(r"[a-f0-9]+", encoded):
-        raise errors.RegistryError(
-            errors.DIGEST_INVALID,
+        raise Invalid(
+            "digest",
             f"invalid {algorithm} digest: expected {expected_length} lower-case hex characters",
             {"digest": text},
         )
@@ -79,8 +77,8 @@ def is_digest(reference: str) -> bool:
 def parse_tag(text: str) -> str:
     """Return `text` if it is a valid tag, else raise TAG_INVALID (404 MANIFEST_UNKNOWN: it names no manifest)."""
     if not TAG_RE.fullmatch(text):
-        raise errors.RegistryError(
-            errors.TAG_INVALID,
+        raise Invalid(
+            "tag",
             f"no manifest can be named {text[:140]!r}: a tag is up to 128 characters of [A-Za-z0-9_.-], "
             "not starting with '.' or '-', and a digest is algorithm:hex",
             {"tag": text},

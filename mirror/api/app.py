@@ -1,8 +1,8 @@
-"""The ASGI application: routes, OCI error mapping, per-request metrics, and the edge's lifetime."""
+"""The ASGI application: routes, OCI error mapping (lower layers' `mirror.domain` errors: `failures.py`),
+per-request metrics, and the edge's lifetime (its parts are built in `mirror.compose`)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import AsyncIterator
@@ -18,23 +18,14 @@ from mirror import errors, metrics
 from mirror.api import admin, base, blobs, events, listings, manifests, peer, referrers, uploads
 from mirror.api.accesslog import AccessLog
 from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread, ConnectionLimits, RefuseAmbiguousLength
+from mirror.api.failures import problem_error
 from mirror.api.guard import guarded
 from mirror.api.observed import ObservedResponses, Outcome
 from mirror.api.responses import API_VERSION_HEADER, CLIENT_CLOSED_REQUEST, error_response
 from mirror.auth import Authorizer
-from mirror.cache import EdgeCache
-from mirror.cache.catalog import Catalog
-from mirror.cache.pushed import PushNotices
-from mirror.push.publish import Publisher
-from mirror.push.uploads import Uploads
+from mirror.compose import open_node
 from mirror.config import Config
-from mirror.events.region import RegionEvents
-from mirror.events.sender import Sender
-from mirror.peers import open_peer_reader
-from mirror.reference import Digest
-from mirror.upstream import Upstream, open_upstream
-from mirror.upstream.tiered import TieredUpstream
-from mirror.upstream.writeback import SHUTDOWN_GRACE
+from mirror.domain import Problem
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +94,6 @@ def count_request(scope: Scope, outcome: Outcome) -> None:
     metrics.http_request_duration.labels(route).observe(outcome.seconds)
 
 
-async def committed_file(edge: EdgeCache, digest: Digest) -> tuple[int, int] | None:
-    """The verified cache file of `digest` once its running fill (if any) is done: what write-back uploads."""
-    fill = edge.fills.running(digest)
-    if fill is not None and fill.task is not None:
-        await asyncio.wait({fill.task})
-    cached = edge.store.open(digest)
-    return None if cached is None else (cached.fd, cached.size)
-
-
 def served_routes(config: Config) -> list[Route]:
     """The routes an edge with `config` serves on its main address."""
     return [
@@ -141,51 +123,27 @@ def create_app(config: Config) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        bucket = open_upstream(config.storage, pool_size=config.fill.max_connections + 16)
-        tiers = TieredUpstream(bucket, list(config.upstreams)) if config.upstreams else None
-        upstream: Upstream = tiers or bucket
-        # Blob reads ask the region's owning edge first when [peers] is set; writes go to the bucket as they are.
-        reader = open_peer_reader(upstream, config.peers)
-        await reader.start()
-        edge = EdgeCache(config, reader)
-        metrics.watch_cache_disk(config.cache.dir, config.cache.size)
-        app.state.edge = edge
-        app.state.peer_reader = reader
-        app.state.tiers = tiers
+        node = await open_node(config)
+        app.state.edge = node.edge
+        app.state.peer_reader = node.reader
+        app.state.tiers = node.tiers
         app.state.activity = admin.Activity()
         app.state.admin_token = config.admin.token
-        if tiers is not None:
-            tiers.writeback.local_file = lambda digest: committed_file(edge, digest)
-        app.state.catalog = Catalog(upstream)
-        notices = PushNotices(edge)
-        app.state.uploads = Uploads(
-            upstream, notices, config.upload, config.cache.dir / "uploads", readback=bucket.push_reads()
-        )
-        sender = Sender(config.notifications, source=f"{config.http.host}:{config.http.port}")
-        sender.start()
-        app.state.publisher = Publisher(upstream, notices, delete_enabled=config.storage.delete, events=sender)
-        region_events = RegionEvents(edge, reader, config.events, config.peers.timeout)
-        region_events.start()
-        app.state.region_events = region_events
-        if await edge.probe():
-            log.info("backend %s is reachable", upstream.name)
-        else:
-            log.warning("backend %s is not reachable; serving from cache until it is", upstream.name)
+        app.state.catalog = node.catalog
+        app.state.uploads = node.uploads
+        app.state.publisher = node.publisher
+        app.state.region_events = node.region_events
         try:
             yield
         finally:
-            if tiers is not None:  # write-backs read the cache: let them finish before it closes
-                await tiers.writeback.close(grace=SHUTDOWN_GRACE)
-            await region_events.close()
-            await sender.close()
-            await edge.close()
-            await reader.close()
+            await node.close()
 
     app = Starlette(
         routes=served_routes(config),
         lifespan=lifespan,
         exception_handlers={
             errors.RegistryError: registry_error,
+            Problem: problem_error,
             HTTPException: http_error,
             ClientDisconnect: client_disconnected,
             Exception: unexpected_error,

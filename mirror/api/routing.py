@@ -11,15 +11,15 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from mirror.reference import parse_name
-from mirror.upstream.tiered import TieredUpstream, asking_repository
+from mirror.upstream.tiered import TieredUpstream
 
 
 def read_repository(request: Request) -> str:
-    """The bucket repository a GET/HEAD of ``/v2/<name>/...`` reads, remembered for this request's fills."""
+    """The bucket repository a GET/HEAD of ``/v2/<name>/...`` reads (the cache passes it on in the keys it reads,
+    so the remote tier routes a blob read on it)."""
     name = parse_name(request.path_params["name"])
     tiers: TieredUpstream | None = request.app.state.tiers
     if tiers is not None:
         name = parse_name(tiers.bucket_name(name, request.query_params.get("ns")))
-    asking_repository.set(name)
     request.app.state.activity.request(name)
     return name

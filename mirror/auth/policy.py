@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from mirror import errors, metrics
+from mirror import metrics
+from mirror.domain import Denied, Unauthorized
 from mirror.auth import challenge
 from mirror.auth.access import Access
 from mirror.auth.htpasswd import Htpasswd, parse_basic
@@ -44,7 +45,7 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
 
 
 class Authorizer:
-    """Decides one request's access items; raises the registry:2-shaped RegistryError on a refusal."""
+    """Decides one request's access items; raises `Denied` or `Unauthorized` (with registry:2's challenge) on a refusal."""
 
     def __init__(self, settings: AuthConfig) -> None:
         self.settings = settings
@@ -100,12 +101,11 @@ class Authorizer:
         counter.labels(self.method, "ok").inc()
         return claims.subject
 
-    def _refusal(self, items: Sequence[Access], error: str | None) -> errors.RegistryError:
+    def _refusal(self, items: Sequence[Access], error: str | None) -> Denied | Unauthorized:
         detail = [item.detail() for item in items] or None
         if self.method == "none":
             wanted = ", ".join(sorted({item.action for item in items})) or "this"
-            return errors.RegistryError(
-                errors.DENIED,
+            return Denied(
                 f"{wanted} is not allowed on this edge: it grants anonymous {', '.join(sorted(self._anonymous)) or 'nothing'}"
                 " (set [auth] anonymous, or configure htpasswd or token auth)",
                 detail=detail,
@@ -114,4 +114,4 @@ class Authorizer:
             header = challenge.basic(self.settings.htpasswd.realm)
         else:
             header = challenge.bearer(self.settings.token.realm, self.settings.token.service, items, error)
-        return errors.RegistryError(errors.UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": header})
+        return Unauthorized(header, detail=detail)

@@ -15,8 +15,9 @@ from collections import deque
 
 from cachetools import TTLCache
 
-from mirror import errors, layout
+from mirror import layout
 from mirror.upstream import BackendError, Listing, Reader
+from mirror.domain import Unavailable
 
 MARKER = "_manifests"
 LISTS_IN_FLIGHT = 8  # LISTs of one node at once, whatever the number of catalog requests
@@ -46,7 +47,7 @@ class Catalog:
         try:
             await self._walk((), await self._list(()), after, found, limit + 1)
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         return found[:limit], len(found) > limit
 
     async def _walk(self, path: Path, listing: Listing, after: Path | None, found: list[str], want: int) -> None:

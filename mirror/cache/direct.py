@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import AsyncIterator
 
-from mirror import digests, layout, metrics
+from mirror import digests, metrics
 from mirror.cache.parts import ConnectionBudget
-from mirror.reference import Digest
+from mirror.layout import BlobKey
 from mirror.upstream import BackendError, NotFound, Upstream
 
 
@@ -15,17 +15,18 @@ class FillFailed(Exception):
 
 
 async def stream_direct(
-    upstream: Upstream, budget: ConnectionBudget, digest: Digest, start: int, end: int, whole: bool
+    upstream: Upstream, budget: ConnectionBudget, key: BlobKey, start: int, end: int, whole: bool
 ) -> AsyncIterator[bytes]:
-    """Bytes ``[start, end)`` of blob `digest` straight from the backend, on one connection of the node's
+    """Bytes ``[start, end)`` of the blob at `key` straight from the backend, on one connection of the node's
     budget. A whole-blob read is hashed as it passes and its last chunk is held back until the digest matches,
     so a corrupt blob is never a successful transfer."""
+    digest = key.digest
     hasher = digests.hasher(digest) if whole else None
     held = b""
     owner = object()
     await budget.acquire(owner, lambda: True)
     try:
-        async for chunk in upstream.read_range(layout.blob_data(digest), start, end):
+        async for chunk in upstream.read_range(key, start, end):
             if hasher is None:
                 yield chunk
                 continue

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import cachetools
 
-from mirror import digests, errors, layout, metrics
+from mirror import digests, layout, metrics
+from mirror.cache.committed import RunningFills
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
 from mirror.cache.fill import Fill, FillFailed
 from mirror.cache.fills import FillManager
@@ -20,6 +21,7 @@ from mirror.cache.referrers import ReferrersCache
 from mirror.cache.singleflight import SingleFlight
 from mirror.cache.store import CachedFile, ContentStore, ContentTooLarge
 from mirror.config import Config
+from mirror.domain import Problem, Unavailable, Unknown
 from mirror.mediatypes import MANIFEST_MAX_SIZE, NotAManifest, manifest_media_type
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
@@ -39,11 +41,15 @@ class Manifest:
 
 
 class EdgeCache:
-    def __init__(self, config: Config, upstream: Upstream) -> None:
+    def __init__(
+        self, config: Config, upstream: Upstream, store: ContentStore | None = None, running: RunningFills | None = None
+    ) -> None:
+        """`store` and `running` are made beforehand when something below the cache reads its committed files
+        (`mirror.compose`); otherwise the cache makes its own."""
         self.upstream = upstream
-        self.store = ContentStore(config.cache.dir, config.cache.size)
+        self.store = store or ContentStore(config.cache.dir, config.cache.size)
         self.links = LinkCache(upstream, config.cache.dir / "links", config.cache)
-        self.fills = FillManager(self.store, upstream, config.fill)
+        self.fills = FillManager(self.store, upstream, config.fill, running)
         self.prefetcher = Prefetcher(self.links, self.fills, config.fill)
         self.referrers = ReferrersCache(upstream, self.links, self.manifest, config.cache.tag_ttl)
         # Manifests are small and hot (every pull starts with them): the most recent ones stay parsed in memory,
@@ -88,14 +94,14 @@ class EdgeCache:
         """
         fetch: asyncio.Future[bytes] | None = None
         if digest not in self._manifests and not self.store.contains(digest):
-            fetch = self._start_fetch(digest)
+            fetch = self._start_fetch(name, digest)
         try:
-            await self._require_link(name, "manifest", digest, errors.MANIFEST_UNKNOWN)
+            await self._require_link(name, "manifest", digest)
             manifest = self._manifests.get(digest)
             if manifest is None and fetch is None:
                 manifest = self._read_cached_manifest(digest)
                 if manifest is None:
-                    fetch = self._start_fetch(digest)  # evicted in the meantime
+                    fetch = self._start_fetch(name, digest)  # evicted in the meantime
             if manifest is not None:
                 metrics.cache_requests.labels("manifest", "hit").inc()
                 return manifest
@@ -111,8 +117,9 @@ class EdgeCache:
             self.store.put_bytes(digest, data)
         return manifest
 
-    def _start_fetch(self, digest: Digest) -> "asyncio.Future[bytes]":
-        fetch = asyncio.ensure_future(self._manifest_flight.do(digest, lambda: self._fetch_manifest(digest)))
+    def _start_fetch(self, name: str, digest: Digest) -> "asyncio.Future[bytes]":
+        """The manifest's bytes from the backend, read on behalf of `name` (the first of concurrent callers)."""
+        fetch = asyncio.ensure_future(self._manifest_flight.do(digest, lambda: self._fetch_manifest(name, digest)))
         fetch.add_done_callback(_retrieve)
         return fetch
 
@@ -123,20 +130,20 @@ class EdgeCache:
             raise _not_a_manifest(digest) from None
         return None if data is None else self._remember_manifest(digest, data)
 
-    async def _fetch_manifest(self, digest: Digest) -> bytes:
+    async def _fetch_manifest(self, name: str, digest: Digest) -> bytes:
         try:
-            data = await self.upstream.read(layout.blob_data(digest), MANIFEST_MAX_SIZE)
+            data = await self.upstream.read(layout.blob_data(digest, name), MANIFEST_MAX_SIZE)
         except NotFound:
-            raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in storage") from None
+            raise Unknown("manifest", f"manifest {digest} is not in storage") from None
         except TooLarge:
             raise _not_a_manifest(digest) from None
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         try:
             digests.check_bytes(digest, data, "manifest in storage")
         except digests.DigestMismatch as mismatch:
             metrics.fills.labels("digest_mismatch").inc()
-            raise errors.RegistryError(errors.UNAVAILABLE, f"corrupt: {mismatch}") from None
+            raise Unavailable(f"corrupt: {mismatch}") from None
         return data
 
     def cache_manifest(self, digest: Digest, data: bytes) -> None:
@@ -166,7 +173,7 @@ class EdgeCache:
         try:
             media_type = manifest_media_type(data)
         except NotAManifest as error:
-            raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"{digest} is not a manifest: {error}") from None
+            raise Unknown("manifest", f"{digest} is not a manifest: {error}") from None
         manifest = Manifest(digest, data, media_type)
         if len(data) + MANIFEST_OVERHEAD <= self._manifests.maxsize:
             self._manifests[digest] = manifest
@@ -176,7 +183,7 @@ class EdgeCache:
 
     async def blob_size(self, name: str, digest: Digest) -> int:
         """Size of blob `digest` in `name`, for HEAD: from the cache when held, else a backend stat (no fill)."""
-        await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
+        await self._require_link(name, "blob", digest)
         cached = self.store.open(digest)
         if cached is not None:
             cached.close()
@@ -184,11 +191,11 @@ class EdgeCache:
             return cached.size
         metrics.cache_requests.labels("blob", "miss").inc()
         try:
-            return (await self.upstream.stat(layout.blob_data(digest))).size
+            return (await self.upstream.stat(layout.blob_data(digest, name))).size
         except NotFound:
             raise _blob_unknown(digest) from None
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
 
     async def open_blob(self, name: str, digest: Digest, tail: int = 0) -> BlobReader:
         """A reader for blob `digest` of `name`: the cached file, or the (new or running) fill for it.
@@ -199,9 +206,9 @@ class EdgeCache:
         length of a suffix Range asked for (a fill this starts reads those bytes first, in its first GET).
         """
         cached = self.store.open(digest)
-        fill = self.fills.join(digest, entitled=False, tail=tail) if cached is None else None
+        fill = self.fills.join(digest, entitled=False, tail=tail, repository=name) if cached is None else None
         try:
-            await self._require_link(name, "blob", digest, errors.BLOB_UNKNOWN)
+            await self._require_link(name, "blob", digest)
         except BaseException:
             if cached is not None:
                 cached.close()
@@ -211,7 +218,7 @@ class EdgeCache:
         if fill is not None:
             self.fills.entitle(fill)
         self.fills.served(digest)
-        return await self._open_content(digest, cached, fill, _client_blob_request)
+        return await self._open_content(digest, cached, fill, _client_blob_request, name)
 
     async def open_content(self, digest: Digest) -> BlobReader:
         """Content by digest with no repository check: only for the peer endpoint, whose callers prove they hold
@@ -220,22 +227,23 @@ class EdgeCache:
         return await self._open_content(digest, self.store.open(digest), None, _peer_request)
 
     async def _open_content(
-        self, digest: Digest, cached: CachedFile | None, fill: Fill | None, count: Callable[[str], None]
+        self, digest: Digest, cached: CachedFile | None, fill: Fill | None, count: Callable[[str], None], name: str = ""
     ) -> BlobReader:
+        """`name`: the repository asking ("" for a peer), which a fill started here reads on behalf of."""
         while True:
             if cached is None:
                 cached = self.store.open(digest)
             if cached is not None:
                 count("hit")
                 return CachedBlob(cached)
-            fill = fill or self.fills.join(digest)
+            fill = fill or self.fills.join(digest, repository=name)
             try:
                 size = await fill.wait_size()
                 fd = fill.open_reader()
             except NotFound:
                 raise _blob_unknown(digest) from None
             except (BackendError, FillFailed) as error:
-                raise errors.unavailable(error) from error
+                raise Unavailable.of(error) from error
             if fd is None:
                 fill = None
                 continue  # finished between our join and now: it is in the store
@@ -245,12 +253,12 @@ class EdgeCache:
                 await asyncio.wait({fill.task})
                 if fill.error is not None:
                     reader.close()
-                    raise errors.unavailable(fill.error)
+                    raise Unavailable.of(fill.error)
             return reader
 
-    async def _require_link(self, name: str, kind: str, digest: Digest, unknown: errors.ErrorCode) -> None:
+    async def _require_link(self, name: str, kind: Literal["blob", "manifest"], digest: Digest) -> None:
         if not await self.links.is_linked(name, kind, digest):
-            raise errors.RegistryError(unknown, f"{kind} {digest} is not in repository {name!r}", {"digest": str(digest)})
+            raise Unknown(kind, f"{kind} {digest} is not in repository {name!r}", {"digest": str(digest)})
 
     # -- listings -----------------------------------------------------------------------------------------
 
@@ -266,21 +274,21 @@ class EdgeCache:
         try:
             listing = await self.upstream.list(layout.tags_directory(name))
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         limit = asyncio.Semaphore(TAG_CHECK_CONCURRENCY)
 
         async def is_current(tag: str) -> bool:
             async with limit:
                 try:
                     await self.links.resolve_tag(name, tag)
-                except errors.RegistryError as error:
-                    if error.code is errors.UNAVAILABLE:
-                        raise
+                except Unavailable:
+                    raise
+                except Problem:
                     return False
                 return True
 
         if not listing.exists():
-            raise errors.RegistryError(errors.NAME_UNKNOWN, f"repository {name!r} is not known", {"name": name})
+            raise Unknown("name", f"repository {name!r} is not known", {"name": name})
         found = await asyncio.gather(*(is_current(tag) for tag in listing.directories))
         return sorted(tag for tag, current in zip(listing.directories, found) if current)
 
@@ -299,11 +307,9 @@ def _retrieve(task: "asyncio.Future[object]") -> None:
         task.exception()
 
 
-def _not_a_manifest(digest: Digest) -> errors.RegistryError:
-    return errors.RegistryError(
-        errors.MANIFEST_UNKNOWN, f"{digest} is not a manifest: larger than 4 MiB", {"digest": str(digest)}
-    )
+def _not_a_manifest(digest: Digest) -> Unknown:
+    return Unknown("manifest", f"{digest} is not a manifest: larger than 4 MiB", {"digest": str(digest)})
 
 
-def _blob_unknown(digest: Digest) -> errors.RegistryError:
-    return errors.RegistryError(errors.BLOB_UNKNOWN, f"blob {digest} is not in storage", {"digest": str(digest)})
+def _blob_unknown(digest: Digest) -> Unknown:
+    return Unknown("blob", f"blob {digest} is not in storage", {"digest": str(digest)})

@@ -39,18 +39,17 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Protocol
 
 from mirror import digests, layout, metrics
 from mirror.cache.direct import FillFailed, stream_direct
-from mirror.cache.hedge import hedges_allowed, open_hedged, prepend
+from mirror.cache.hedge import FirstByteTimes, hedges_allowed, open_hedged, prepend
 from mirror.cache.partial import PartWriter, hash_range, open_sparse
-from mirror.cache.parts import Part, PartTable, plan_parts
+from mirror.cache.parts import ConnectionBudget, Part, PartTable, plan_parts
+from mirror.cache.store import ContentStore
+from mirror.config import FillConfig
 from mirror.reference import Digest
-from mirror.upstream import BackendError, NotFound
-
-if TYPE_CHECKING:
-    from mirror.cache.fills import FillManager
+from mirror.upstream import BackendError, NotFound, Upstream
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +61,33 @@ URGENT_FACTOR = 2  # a fill may open up to this × `parallelism` GETs when clien
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
 
-__all__ = ["Fill", "FillFailed", "Part", "READ_CHUNK", "plan_parts"]
+__all__ = ["Fill", "FillFailed", "FillHost", "Part", "READ_CHUNK", "plan_parts"]
+
+
+class FillHost(Protocol):
+    """What a fill uses of the node that runs it (`mirror.cache.fills.FillManager`), declared here so that the
+    fill does not import its manager (the manager imports the fill)."""
+
+    store: ContentStore
+    upstream: Upstream
+    settings: FillConfig
+    budget: ConnectionBudget
+    first_byte_times: FirstByteTimes
+
+    def claim_room(self, size: int) -> bool:
+        """Count `size` bytes of a partial file against the cache; False when there is no room."""
+
+    def finished(self, fill: "Fill") -> None:
+        """`fill` is committed or failed; the host takes back its claimed room (`Fill.release_room`)."""
 
 
 class Fill:
     """One digest being copied from the backend into a partial file."""
 
-    def __init__(self, digest: Digest, manager: "FillManager", tail: int = 0, size: int | None = None) -> None:
+    def __init__(
+        self, digest: Digest, manager: FillHost, tail: int = 0, repository: str = "", size: int | None = None
+    ) -> None:
+        """`repository`: the one whose request started the fill ("" for none); the remote tier routes on it."""
         self.digest = digest
         self._known_size = size  # a manifest's descriptor said it: no first GET to learn it (see `_checked_first`)
         self.prefetched = False  # a background fill (prefetch, warming): lowest priority until a client joins
@@ -78,7 +97,7 @@ class Fill:
         self._upstream = manager.upstream
         self._settings = manager.settings
         self._budget = manager.budget
-        self._key = layout.blob_data(digest)
+        self._key = layout.blob_data(digest, repository)
         self._path: Path = self._store.new_partial_path()
         self._fd = -1
         self.size: int | None = None
@@ -103,6 +122,15 @@ class Fill:
     async def wait_size(self) -> int:
         """The blob's size, once the backend has told it (raises NotFound/BackendError from the first GET)."""
         return await asyncio.shield(self._sized)
+
+    def release_room(self) -> int:
+        """The bytes of cache room this fill claimed, now given back (its host subtracts them)."""
+        reserved, self._reserved = self._reserved, 0
+        return reserved
+
+    def hold_room(self, size: int) -> None:
+        """Its host claimed `size` bytes of free room for it before it started (a prefetch: it never evicts)."""
+        self._reserved = size
 
     def open_reader(self) -> int | None:
         """A private descriptor on the partial file (valid across the commit rename); None once finished;
@@ -149,7 +177,7 @@ class Fill:
         With no local file (``fd == -1``) the bytes come straight from the backend."""
         if fd < 0:
             whole = start == 0 and end == self.size
-            async for chunk in stream_direct(self._upstream, self._budget, self.digest, start, end, whole):
+            async for chunk in stream_direct(self._upstream, self._budget, self._key, start, end, whole):
                 yield chunk
             return
         try:

@@ -6,6 +6,7 @@ import asyncio
 from collections import OrderedDict
 
 from mirror import metrics
+from mirror.cache.committed import RunningFills
 from mirror.cache.fill import Fill
 from mirror.cache.hedge import FirstByteTimes
 from mirror.cache.parts import ConnectionBudget
@@ -22,25 +23,28 @@ class FillManager:
     """At most one fill per digest on this node; later requests join the running one. Owns the node's
     connection budget and the disk room claimed by running fills."""
 
-    def __init__(self, store: ContentStore, upstream: Upstream, settings: FillConfig) -> None:
+    def __init__(
+        self, store: ContentStore, upstream: Upstream, settings: FillConfig, running: RunningFills | None = None
+    ) -> None:
         self.store = store
         self.upstream = upstream
         self.settings = settings
         self.budget = ConnectionBudget(settings.max_connections, reserve=settings.max_connections // 4)
         self.first_byte_times = FirstByteTimes()
-        self._running: dict[Digest, Fill] = {}
+        self._running: RunningFills = {} if running is None else running
         self._claimed = 0
         self._prefetched: OrderedDict[Digest, int] = OrderedDict()
 
-    def join(self, digest: Digest, entitled: bool = True, tail: int = 0) -> Fill:
+    def join(self, digest: Digest, entitled: bool = True, tail: int = 0, repository: str = "") -> Fill:
         """The running fill for `digest`, starting one if there is none. A caller that joins before its
         repository check passed says ``entitled=False`` and then calls `entitle` or `abandon`. A caller that
-        wants the last `tail` bytes (a suffix Range) has a fill it starts read them first."""
+        wants the last `tail` bytes (a suffix Range) has a fill it starts read them first; a fill it starts reads
+        on behalf of `repository` (the remote tier routes on it)."""
         fill = self._running.get(digest)
         if fill is not None:
             metrics.fill_waiters.inc()
         else:
-            fill = Fill(digest, self, tail)
+            fill = Fill(digest, self, tail, repository)
             self._running[digest] = fill
             fill.task = asyncio.create_task(self._run(fill), name=f"fill {digest}")
         if entitled:
@@ -58,7 +62,7 @@ class FillManager:
             return None
         fill = Fill(digest, self, size=size)
         fill.prefetched = True
-        fill._reserved = size
+        fill.hold_room(size)
         self._claimed += size
         self._running[digest] = fill
         fill.task = asyncio.create_task(self._run(fill), name=f"prefetch {digest}")
@@ -106,8 +110,7 @@ class FillManager:
         """`fill` is committed or failed: later requests start afresh, and its room is given back."""
         if self._running.get(fill.digest) is fill:
             del self._running[fill.digest]
-        self._claimed -= fill._reserved
-        fill._reserved = 0
+        self._claimed -= fill.release_room()
         if not fill.committed:
             self._prefetched.pop(fill.digest, None)
 

@@ -26,11 +26,12 @@ from typing import Callable
 import cachetools
 import diskcache
 
-from mirror import errors, layout, metrics
+from mirror import layout, metrics
 from mirror.cache.singleflight import SingleFlight
 from mirror.config import MIB, CacheConfig
 from mirror.reference import Digest, parse_digest
 from mirror.upstream import BackendError, NotFound, Upstream
+from mirror.domain import Problem, Unavailable, Unknown
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +132,11 @@ class LinkCache:
             if self._tag_writes == writes:
                 self._memory.pop(key, None)
                 self._persisted.delete(key)
-            raise errors.RegistryError(
-                errors.MANIFEST_UNKNOWN, f"manifest tagged {tag!r} is not in repository {name!r}", {"tag": tag}
-            ) from None
+            raise Unknown("manifest", f"manifest tagged {tag!r} is not in repository {name!r}", {"tag": tag}) from None
         except BackendError as error:
             stale = cached.digest if cached is not None else self._persisted_tag(name, tag)
             if stale is None:
-                raise errors.unavailable(error) from error
+                raise Unavailable.of(error) from error
             metrics.cache_requests.labels("tag", "stale").inc()
             return stale
         metrics.cache_requests.labels("tag", "miss").inc()
@@ -198,7 +197,7 @@ class LinkCache:
             linked = await self._flight.do((*key, forgets), lambda: self._read_links(name, kind, digest, forgets))
         except BackendError as error:
             if checked_at is None:
-                raise errors.unavailable(error) from error
+                raise Unavailable.of(error) from error
             metrics.cache_requests.labels("link", "stale").inc()
             return True
         assert isinstance(linked, bool)
@@ -237,5 +236,5 @@ class LinkCache:
 def _parse_link(data: bytes) -> Digest:
     try:
         return parse_digest(data.decode().strip())
-    except (UnicodeDecodeError, errors.RegistryError):
+    except (UnicodeDecodeError, Problem):
         raise BackendError(f"link file holds no valid digest: {data[:80]!r}") from None

@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
-from mirror import errors
 from mirror.cache.edge import EdgeCache
 from mirror.mediatypes import MANIFEST_MAX_SIZE
 from mirror.reference import Digest, parse_digest
+from mirror.domain import Problem
 
 # An index lists manifests, which list blobs: nothing deeper is walked.
 MAX_DEPTH = 2
@@ -65,6 +65,6 @@ def _digests(descriptors: Any) -> list[Digest]:
         if isinstance(descriptor, dict):
             try:
                 found.append(parse_digest(str(descriptor.get("digest", ""))))
-            except errors.RegistryError:
+            except Problem:
                 continue
     return found

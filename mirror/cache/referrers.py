@@ -24,13 +24,14 @@ from typing import Any, Awaitable, Callable, Protocol
 import cachetools
 import orjson
 
-from mirror import errors, layout, metrics
+from mirror import layout, metrics
 from mirror.cache.links import LinkCache
 from mirror.cache.singleflight import SingleFlight
 from mirror.mediatypes import MANIFEST_MAX_SIZE
 from mirror.reference import Digest
 from mirror.referrers import index
 from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
+from mirror.domain import Problem, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,8 @@ class ReferrersCache:
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`manifest(name, digest)` returns a manifest if `name` links it (RegistryError otherwise); `clock`
-        tells the time lists are aged by (tests pass a fake one)."""
+        """`manifest(name, digest)` returns a manifest if `name` links it (a `mirror.domain.Problem` otherwise);
+        `clock` tells the time lists are aged by (tests pass a fake one)."""
         self._upstream = upstream
         self._clock = clock
         self._links = links
@@ -106,8 +107,8 @@ class ReferrersCache:
         try:
             epoch = self._epoch
             found = await self._flight.do((name, subject, epoch), lambda: self._load(name, subject, epoch))
-        except errors.RegistryError as error:
-            if error.code is not errors.UNAVAILABLE or cached is None:
+        except Unavailable:
+            if cached is None:
                 raise
             metrics.cache_requests.labels("referrers", "stale").inc()
             return cached.descriptors
@@ -143,7 +144,7 @@ class ReferrersCache:
         try:
             listing = await self._upstream.list(layout.referrers_directory(name, subject))
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         digests = [digest for digest in map(layout.referrer_of_entry, listing.files) if digest is not None]
         if len(digests) > MAX_REFERRERS:
             log.warning("%s has %d referrers of %s; listing the first %d", name, len(digests), subject, MAX_REFERRERS)
@@ -159,7 +160,7 @@ class ReferrersCache:
             except (NotFound, TooLarge):
                 return None
             except BackendError as error:
-                raise errors.unavailable(error) from error
+                raise Unavailable.of(error) from error
             limit.remaining -= len(data)
             entry = index.decode_entry(data, digest)
             if entry is None or not await self._links.is_linked(name, "manifest", digest):
@@ -171,9 +172,9 @@ class ReferrersCache:
         try:
             tagged = await self._links.resolve_tag(name, index.fallback_tag(subject))
             data = (await self._manifest(name, tagged)).data
-        except errors.RegistryError as error:
-            if error.code is errors.UNAVAILABLE:
-                raise
+        except Unavailable:
+            raise
+        except Problem:
             return []
         return index.fallback_children(data)[:MAX_REFERRERS]
 
@@ -185,9 +186,9 @@ class ReferrersCache:
             try:
                 data = (await self._manifest(name, digest)).data
                 limit.remaining -= len(data)
-            except errors.RegistryError as error:
-                if error.code is errors.UNAVAILABLE:
-                    raise
+            except Unavailable:
+                raise
+            except Problem:
                 return None
         try:
             found_subject, entry = index.parse_referrer(data, digest)

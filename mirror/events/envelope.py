@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
-from mirror import errors, jsondoc
+from mirror import jsondoc
 from mirror.reference import Digest, parse_digest, parse_name, parse_tag
+from mirror.domain import Problem
 
 MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
 ACTIONS = ("push", "pull", "mount", "delete")
@@ -66,7 +67,7 @@ def _event(index: int, item: Any) -> Event:
         repository = parse_name(str(target.get("repository", "")))
         digest = parse_digest(str(target["digest"])) if target.get("digest") else None
         tag = parse_tag(str(target["tag"])) if target.get("tag") else None
-    except errors.RegistryError as error:  # here it is the envelope that is bad
+    except Problem as error:  # here it is the envelope that is bad
         raise BadEnvelope(f"{where}.target: {error}") from None
     if digest is None and tag is None:
         raise BadEnvelope(f"{where}.target needs a digest or a tag")

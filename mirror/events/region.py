@@ -76,7 +76,7 @@ class RegionEvents:
 
 
 def _parse(message: Message) -> tuple[str, Digest | None, str | None]:
-    """Raises RegistryError for a malformed name, digest or tag (the API answers 400)."""
+    """Raises `mirror.domain.Invalid` for a malformed name, digest or tag (the API answers 400)."""
     repository = parse_name(message.repository)
     digest = parse_digest(message.digest) if message.digest else None
     tag = parse_tag(message.tag) if message.tag else None

@@ -14,13 +14,14 @@ import asyncio
 import logging
 from typing import Any
 
-from mirror import errors, metrics
+from mirror import metrics
 from mirror.auth.policy import compile_glob
 from mirror.cache import EdgeCache
 from mirror.cache.prefetch import ByteLimit, blob_descriptors, fill_in_background
 from mirror.cache.prefetch import document as _document
 from mirror.config import EventsConfig
 from mirror.reference import Digest, parse_digest
+from mirror.domain import Problem, Unknown
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Warmer:
             filled = await self._fill_owned(repository, blobs)
             if tag is not None:
                 await self._resolve_tag(repository, tag)
-        except errors.RegistryError as error:
+        except Problem as error:
             log.warning("events: cannot warm %s@%s: %s", repository, tag or digest, error)
             metrics.event_warms.labels("error").inc()
             return 0
@@ -70,8 +71,8 @@ class Warmer:
             try:
                 await self._edge.resolve_tag(repository, tag)
                 return
-            except errors.RegistryError as error:
-                if error.code is not errors.MANIFEST_UNKNOWN:
+            except Unknown as error:
+                if error.what != "manifest":
                     raise
             await asyncio.sleep(pause)
         await self._edge.resolve_tag(repository, tag)

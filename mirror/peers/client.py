@@ -1,6 +1,6 @@
 """`PeerReader`: the bucket reader, except that a blob owned by another edge of the region is read from that edge.
 
-Only blob content (`read_first` / `read_range` of a ``blobs/.../data`` key) goes to peers; links, manifests,
+Only blob content (`read_first` / `read_range` of a `BlobKey`) goes to peers; links, manifests,
 stats and listings always go to the bucket. A peer read that cannot connect or answer headers within
 ``peers.timeout``, answers anything but the exact range asked, claims a size the bucket disagrees with, or breaks
 mid-stream falls back to the bucket for the bytes still missing, and the peer is left out of ownership for one
@@ -23,9 +23,10 @@ from typing import AsyncIterator
 import aiohttp
 from cachetools import TTLCache
 
-from mirror import layout, metrics
+from mirror import metrics
 from mirror.config import PeersConfig
 from mirror.httpranges import parse_content_range
+from mirror.layout import BlobKey
 from mirror.peers import auth, ownership
 from mirror.peers.discovery import Membership
 from mirror.reference import Digest
@@ -108,7 +109,7 @@ class PeerReader:
         return None if owner == self.membership.self_address else owner
 
     async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
-        digest = layout.digest_of_blob_data(key)
+        digest = key.digest if isinstance(key, BlobKey) else None
         peer = self.owner_of(digest) if digest is not None else None
         if digest is None or peer is None:
             return await self.inner.read_first(key, length)
@@ -143,14 +144,13 @@ class PeerReader:
     async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
         """The bucket's suffix read for a blob this edge owns; one another edge owns is read from its start
         through `read_first` (start 0), so the owner fills it."""
-        digest = layout.digest_of_blob_data(key)
-        if digest is None or self.owner_of(digest) is None:
+        if not isinstance(key, BlobKey) or self.owner_of(key.digest) is None:
             return await self.inner.read_last(key, length)
         size, chunks = await self.read_first(key, length)
         return size, 0, chunks
 
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
-        digest = layout.digest_of_blob_data(key)
+        digest = key.digest if isinstance(key, BlobKey) else None
         peer = self.owner_of(digest) if digest is not None else None
         if digest is not None and peer is not None:
             try:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, BinaryIO, Callable
 
-from mirror import errors
 from mirror.config import MAX_PARTS
 from mirror.upstream import BackendError, NotFound, Writer  # noqa: F401 (NotFound: see _send)
+from mirror.domain import Oversized, Unavailable
 
 MIN_PART = 5 * 1024 * 1024
 
@@ -108,18 +108,14 @@ class PartSpooler:
         number = self._next_number
         if number > MAX_PARTS:
             spool.close()
-            raise errors.RegistryError(
-                errors.BLOB_UPLOAD_INVALID,
-                f"upload would need more than {MAX_PARTS} parts; send fewer, larger chunks",
-                status=413,
-            )
+            raise Oversized("upload", f"upload would need more than {MAX_PARTS} parts; send fewer, larger chunks")
         self._next_number += 1
         if self.chunk.multipart_id is None:
             try:
                 self.chunk.multipart_id = await self._writer.start_multipart(self._key)
             except BackendError as error:
                 spool.close()
-                raise errors.unavailable(error) from error
+                raise Unavailable.of(error) from error
             except NotFound:
                 spool.close()
                 raise
@@ -136,7 +132,7 @@ class PartSpooler:
             spool.seek(0)
             etag = await self._writer.put_part(self._key, multipart_id, number, spool, size)
         except BackendError as error:  # NotFound passes: the multipart upload is gone, the caller asks why
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         finally:
             spool.close()
         self.chunk.parts.append([number, etag, size])

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from mirror import errors, layout
+from mirror import layout
 from mirror.mediatypes import (
     DOCKER_MANIFEST_LIST,
     DOCKER_SCHEMA2,
@@ -27,6 +27,7 @@ from mirror.reference import Digest, is_digest, parse_digest, parse_tag
 from mirror.push.notices import CacheNotices, NoEvents, PushEvents
 from mirror.referrers.writer import ReferrersWriter
 from mirror.upstream import BackendError, NotFound, Upstream
+from mirror.domain import Invalid, Oversized, Problem, Unavailable, Unknown, Unsupported
 
 IMAGE_TYPES = {DOCKER_SCHEMA2, OCI_MANIFEST}
 INDEX_TYPES = {DOCKER_MANIFEST_LIST, OCI_INDEX}
@@ -52,14 +53,12 @@ class Publisher:
     async def put_manifest(self, name: str, reference: str, content_type: str, data: bytes) -> tuple[Digest, str | None]:
         """Store a manifest under `reference` (tag or digest); returns its digest and its OCI subject, if any."""
         if len(data) > MANIFEST_MAX_SIZE:
-            raise errors.RegistryError(errors.MANIFEST_INVALID, "manifest is larger than 4 MiB", status=413)
+            raise Oversized("manifest", "manifest is larger than 4 MiB")
         digest = Digest("sha256", hashlib.sha256(data).hexdigest())
         tag = None
         if is_digest(reference):
             if parse_digest(reference) != digest:
-                raise errors.RegistryError(
-                    errors.DIGEST_INVALID, f"manifest hashes to {digest}, not {reference}", {"digest": reference}
-                )
+                raise Invalid("digest", f"manifest hashes to {digest}, not {reference}", {"digest": reference})
         else:
             tag = parse_tag(reference)
         document, media_type = _validate(data, content_type)
@@ -67,19 +66,21 @@ class Publisher:
         _subject(document)  # a subject must be a well-formed descriptor; the referrers index records it
         for kind, referenced in required:
             if not await self._notices.is_linked(name, kind, referenced):
-                raise errors.RegistryError(
-                    errors.MANIFEST_BLOB_UNKNOWN,
+                raise Invalid(
+                    "reference",
                     f"{kind} {referenced} is not in repository {name!r}; push it first",
                     {"digest": str(referenced)},
                 )
 
-        await self._write(layout.blob_data(digest), data)
-        await self._write(layout.manifest_revision_link(name, digest), str(digest).encode())
+        with Unavailable.on(NotFound, BackendError):
+            await self._upstream.put(layout.blob_data(digest), data)
+            await self._upstream.put(layout.manifest_revision_link(name, digest), str(digest).encode())
         self._notices.linked(name, "manifest", digest)
         self._notices.manifest_published(digest, data)
         if tag is not None:
-            await self._write(layout.tag_index_link(name, tag, digest), str(digest).encode())
-            await self._write(layout.tag_current_link(name, tag), str(digest).encode())
+            with Unavailable.on(NotFound, BackendError):
+                await self._upstream.put(layout.tag_index_link(name, tag, digest), str(digest).encode())
+                await self._upstream.put(layout.tag_current_link(name, tag), str(digest).encode())
             self._notices.tagged(name, tag, digest)
         subject = await self._referrers.record(name, digest, media_type, document, data)
         self._events.pushed(name, digest, media_type, len(data), tag)
@@ -90,15 +91,17 @@ class Publisher:
         self._require_delete()
         if not is_digest(reference):
             parse_tag(reference)
-            raise errors.RegistryError(errors.UNSUPPORTED, "delete a manifest by digest; registry:2 cannot delete by tag")
+            raise Unsupported("delete a manifest by digest; registry:2 cannot delete by tag")
         digest = parse_digest(reference)
         if not await self._notices.is_linked(name, "manifest", digest):
-            raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"manifest {digest} is not in repository {name!r}")
+            raise Unknown("manifest", f"manifest {digest} is not in repository {name!r}")
         for tag in await self._tags_pointing_at(name, digest):
-            await self._remove_tree(layout.tag_directory(name, tag))  # registry:2's Untag: current link and index
+            with Unavailable.on(NotFound, BackendError):  # registry:2's Untag: current link and index
+                await self._upstream.delete_tree(layout.tag_directory(name, tag))
             self._notices.untagged(name, tag)
         await self._referrers.forget(name, digest)
-        await self._remove(layout.manifest_revision_link(name, digest))
+        with Unavailable.on(NotFound, BackendError):
+            await self._upstream.delete(layout.manifest_revision_link(name, digest))
         self._notices.unlinked(name, "manifest", digest)
         self._events.deleted(name, digest)
 
@@ -106,8 +109,9 @@ class Publisher:
         """Unlink a blob from `name` (its data stays for garbage collection), as registry:2 does."""
         self._require_delete()
         if not await self._notices.is_linked(name, "blob", digest):
-            raise errors.RegistryError(errors.BLOB_UNKNOWN, f"blob {digest} is not in repository {name!r}")
-        await self._remove(layout.layer_link(name, digest))
+            raise Unknown("blob", f"blob {digest} is not in repository {name!r}")
+        with Unavailable.on(NotFound, BackendError):
+            await self._upstream.delete(layout.layer_link(name, digest))
         self._notices.unlinked(name, "blob", digest)
         self._events.deleted(name, digest)
 
@@ -115,7 +119,7 @@ class Publisher:
         try:
             tags = (await self._upstream.list(layout.tags_directory(name))).directories
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         pointing = []
         for tag in tags:
             try:
@@ -123,32 +127,15 @@ class Publisher:
             except NotFound:
                 continue
             except BackendError as error:
-                raise errors.unavailable(error) from error
+                raise Unavailable.of(error) from error
             if current.decode(errors="replace").strip() == str(digest):
                 pointing.append(tag)
         return pointing
 
     def _require_delete(self) -> None:
         if not self.delete_enabled:
-            raise errors.RegistryError(errors.UNSUPPORTED, "deletes are disabled on this registry ([storage] delete = false)")
+            raise Unsupported("deletes are disabled on this registry ([storage] delete = false)")
 
-    async def _write(self, key: str, data: bytes) -> None:
-        try:
-            await self._upstream.put(key, data)
-        except (NotFound, BackendError) as error:
-            raise errors.unavailable(error) from error
-
-    async def _remove(self, key: str) -> None:
-        try:
-            await self._upstream.delete(key)
-        except (NotFound, BackendError) as error:
-            raise errors.unavailable(error) from error
-
-    async def _remove_tree(self, directory: str) -> None:
-        try:
-            await self._upstream.delete_tree(directory)
-        except (NotFound, BackendError) as error:
-            raise errors.unavailable(error) from error
 
 
 def _validate(data: bytes, content_type: str) -> tuple[dict[str, Any], str]:
@@ -156,17 +143,15 @@ def _validate(data: bytes, content_type: str) -> tuple[dict[str, Any], str]:
     try:
         detected = manifest_media_type(data)
     except NotAManifest as error:
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"not a manifest: {error}") from None
+        raise Invalid("manifest", f"not a manifest: {error}") from None
     declared = content_type.split(";", 1)[0].strip().lower()
     if detected not in ACCEPTED_TYPES:
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"manifests of type {detected} are not accepted")
+        raise Invalid("manifest", f"manifests of type {detected} are not accepted")
     document = orjson.loads(data)
     if declared and declared in ACCEPTED_TYPES and declared != detected:
-        raise errors.RegistryError(
-            errors.MANIFEST_INVALID, f"Content-Type {declared} does not match the manifest's media type {detected}"
-        )
+        raise Invalid("manifest", f"Content-Type {declared} does not match the manifest's media type {detected}")
     if declared and declared not in ACCEPTED_TYPES and declared != "application/json":
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"unsupported manifest media type {declared!r}")
+        raise Invalid("manifest", f"unsupported manifest media type {declared!r}")
     return document, detected
 
 
@@ -177,16 +162,16 @@ def _required_references(document: dict[str, Any], media_type: str) -> list[tupl
         return [("manifest", _descriptor(item, "manifests")) for item in _list(document, "manifests")]
     config = document.get("config")
     if not isinstance(config, dict):
-        raise errors.RegistryError(errors.MANIFEST_INVALID, "image manifest has no config descriptor")
+        raise Invalid("manifest", "image manifest has no config descriptor")
     required = [("blob", _descriptor(config, "config"))]
     if config.get("urls") is not None:
-        raise errors.RegistryError(errors.MANIFEST_INVALID, "the config descriptor must not have urls")
+        raise Invalid("manifest", "the config descriptor must not have urls")
     for item in _list(document, "layers"):
         digest = _descriptor(item, "layers")
         urls = item.get("urls")
         foreign = item.get("mediaType") in FOREIGN_LAYER_TYPES
         if urls is not None and not foreign:
-            raise errors.RegistryError(errors.MANIFEST_INVALID, f"layer {digest} has urls but is not a non-distributable layer")
+            raise Invalid("manifest", f"layer {digest} has urls but is not a non-distributable layer")
         if foreign and urls:
             continue  # downloaded from its URLs, not from this registry
         required.append(("blob", digest))
@@ -198,37 +183,37 @@ def _subject(document: dict[str, Any]) -> Digest | None:
     if subject is None:
         return None
     if not isinstance(subject, dict):
-        raise errors.RegistryError(errors.MANIFEST_INVALID, "subject must be a descriptor")
+        raise Invalid("manifest", "subject must be a descriptor")
     return _descriptor(subject, "subject")
 
 
 def _descriptor(item: Any, where: str) -> Digest:
     """A descriptor's digest, after checking its shape; MANIFEST_INVALID naming `where` otherwise."""
     if not isinstance(item, dict):
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: a descriptor must be an object")
+        raise Invalid("manifest", f"{where}: a descriptor must be an object")
     raw = item.get("digest")
     if not isinstance(raw, str):
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor digest must be a string, got {raw!r:.80}")
+        raise Invalid("manifest", f"{where}: descriptor digest must be a string, got {raw!r:.80}")
     try:
         digest = parse_digest(raw)
-    except errors.RegistryError:
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor has an invalid digest {raw!r:.100}") from None
+    except Problem:
+        raise Invalid("manifest", f"{where}: descriptor has an invalid digest {raw!r:.100}") from None
     size = item.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor size must be a whole number, got {size!r:.40}")
+        raise Invalid("manifest", f"{where}: descriptor size must be a whole number, got {size!r:.40}")
     media_type = item.get("mediaType")
     if media_type is not None and not isinstance(media_type, str):
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor mediaType must be a string")
+        raise Invalid("manifest", f"{where}: descriptor mediaType must be a string")
     urls = item.get("urls")
     if urls is not None and (
         not isinstance(urls, list) or not all(isinstance(url, str) and url.startswith(("http://", "https://")) for url in urls)
     ):
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{where}: descriptor urls must be a list of http(s) URLs")
+        raise Invalid("manifest", f"{where}: descriptor urls must be a list of http(s) URLs")
     return digest
 
 
 def _list(document: dict[str, Any], key: str) -> list[Any]:
     items = document.get(key) or []
     if not isinstance(items, list):
-        raise errors.RegistryError(errors.MANIFEST_INVALID, f"{key} must be a list of descriptors")
+        raise Invalid("manifest", f"{key} must be a list of descriptors")
     return items

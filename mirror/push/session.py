@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from mirror import errors
+from mirror.domain import Unknown
 
 STATE_MAX_SIZE = 1024 * 1024
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -44,6 +44,6 @@ def range_headers(name: str, state: UploadState) -> dict[str, str]:
     }
 
 
-def unknown_upload(upload_id: str, message: str = "") -> errors.RegistryError:
+def unknown_upload(upload_id: str, message: str = "") -> Unknown:
     """BLOB_UPLOAD_UNKNOWN for `upload_id`; `message` says why, when more is known than that it is not there."""
-    return errors.RegistryError(errors.BLOB_UPLOAD_UNKNOWN, message or f"upload {upload_id!r} is not known", {"uuid": upload_id})
+    return Unknown("upload", message or f"upload {upload_id!r} is not known", {"uuid": upload_id})

@@ -32,14 +32,15 @@ from typing import AsyncIterator
 
 import orjson
 
-from mirror import errors, layout, metrics
+from mirror import layout, metrics
 from mirror.config import UploadConfig
 from mirror.push import verify
 from mirror.push.notices import CacheNotices
 from mirror.push.parts import MAX_PARTS, MIN_PART, PartSpooler
-from mirror.push.session import STATE_MAX_SIZE, UPLOAD_ID, UploadState, range_headers, unknown_upload
+from mirror.push.session import STATE_MAX_SIZE, UPLOAD_ID, UploadState, unknown_upload
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Reader, Upstream
+from mirror.domain import Invalid, OutOfStep, Oversized, Problem, Unavailable, Unknown
 
 # Running hashes of sessions whose every byte passed through this process; an abandoned session's entry is
 # dropped when this many newer ones exist (it is only a shortcut: a missing hash means re-reading the data).
@@ -72,7 +73,8 @@ class Uploads:
     async def start(self, name: str) -> UploadState:
         state = UploadState(id=uuid.uuid4().hex, nonce=uuid.uuid4().hex)
         started = datetime.datetime.now(datetime.timezone.utc).isoformat().encode()
-        await _backend(self._upstream.put(layout.upload_started_at(name, state.id), started))
+        with Unavailable.on(BackendError):
+            await self._upstream.put(layout.upload_started_at(name, state.id), started)
         await self._save(name, state)
         self._keep_hash(state.id, state.nonce, hashlib.sha256())
         return state
@@ -85,11 +87,11 @@ class Uploads:
         except NotFound:
             raise unknown_upload(upload_id) from None
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         try:
             return UploadState.parse(data)
         except (orjson.JSONDecodeError, TypeError, AttributeError):
-            raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload {upload_id}: stored state is unreadable") from None
+            raise Invalid("upload", f"upload {upload_id}: stored state is unreadable") from None
 
     async def append(
         self,
@@ -108,15 +110,9 @@ class Uploads:
         """
         state = await self.status(name, upload_id)
         if start is not None and start != state.offset:
-            raise errors.RegistryError(
-                errors.RANGE_INVALID,
-                f"chunk starts at {start}, but the upload has {state.offset} bytes",
-                headers=range_headers(name, state),
-            )
+            raise OutOfStep(f"chunk starts at {start}, but the upload has {state.offset} bytes", name, state.id, state.offset)
         if length is not None and declared is not None and declared != length:
-            raise errors.RegistryError(
-                errors.SIZE_INVALID, f"Content-Range covers {length} bytes, Content-Length says {declared}"
-            )
+            raise Invalid("size", f"Content-Range covers {length} bytes, Content-Length says {declared}")
         if declared is not None and state.offset + declared > self._settings.max_size:
             raise self._too_large()
         return await self._append(name, state, body, length)
@@ -125,7 +121,7 @@ class Uploads:
         if state.completed:
             async for piece in body:
                 if piece:
-                    raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload {state.id} is being finished; no more chunks")
+                    raise Invalid("upload", f"upload {state.id} is being finished; no more chunks")
             return state
         local = self._hashes.get(state.id)
         hasher = local[1].copy() if local is not None and local[0] == state.nonce else None
@@ -140,9 +136,7 @@ class Uploads:
                     body, head, self._settings.max_size - state.offset, self._too_large, hasher.update if hasher else _ignore
                 )
                 if length is not None and chunk.received != length:
-                    raise errors.RegistryError(
-                        errors.SIZE_INVALID, f"Content-Range announced {length} bytes, the chunk held {chunk.received}"
-                    )
+                    raise Invalid("size", f"Content-Range announced {length} bytes, the chunk held {chunk.received}")
                 if not chunk.received:
                     return state  # nothing new: the saved state stands as it is
                 new = UploadState(
@@ -154,7 +148,8 @@ class Uploads:
                     nonce=uuid.uuid4().hex,
                 )
                 if chunk.remainder:
-                    await _backend(self._upstream.put(layout.upload_tail(name, state.id, new.nonce), chunk.remainder))
+                    with Unavailable.on(BackendError):
+                        await self._upstream.put(layout.upload_tail(name, state.id, new.nonce), chunk.remainder)
                 await self._save(name, new)
             except NotFound:
                 raise await self._moved(name, state) from None
@@ -174,8 +169,8 @@ class Uploads:
         """Take the last chunk (may be empty), verify the whole upload against `digest`, publish the blob."""
         try:
             state = await self.status(name, upload_id)
-        except errors.RegistryError as error:
-            if error.code is errors.BLOB_UPLOAD_UNKNOWN and await self._notices.is_linked(name, "blob", digest):
+        except Unknown as error:
+            if error.what == "upload" and await self._notices.is_linked(name, "blob", digest):
                 return  # finished already: a retry of a PUT whose answer was lost
             raise
         await self._finish(name, state, digest, body)
@@ -190,7 +185,8 @@ class Uploads:
                 data = await self._read_tail(name, state, kept=True) if state.tail else b""
                 verify.check_bytes(digest, data)
                 if not await self._exists(layout.blob_data(digest), len(data)):
-                    await _backend(self._upstream.put(layout.blob_data(digest), data))
+                    with Unavailable.on(BackendError):
+                        await self._upstream.put(layout.blob_data(digest), data)
             else:
                 staged = layout.upload_data(name, upload_id)
                 if not state.completed:
@@ -200,14 +196,15 @@ class Uploads:
                 else:
                     await verify.check_object(self._readback, staged, state.offset, digest)
                 if not await self._exists(layout.blob_data(digest), state.offset):
-                    await _backend(self._upstream.copy(staged, layout.blob_data(digest), state.offset))
-        except errors.RegistryError as error:
-            if error.code in (errors.DIGEST_INVALID, errors.BLOB_UPLOAD_INVALID):
+                    with Unavailable.on(BackendError):
+                        await self._upstream.copy(staged, layout.blob_data(digest), state.offset)
+        except (Invalid, Oversized) as error:
+            if error.what in ("digest", "upload"):
                 await self._drop(name, state)  # it can never succeed: nothing of it is worth keeping
             raise
         except NotFound:
             moved = await self._moved(name, state)
-            if moved.code is errors.BLOB_UPLOAD_UNKNOWN and await self._notices.is_linked(name, "blob", digest):
+            if isinstance(moved, Unknown) and moved.what == "upload" and await self._notices.is_linked(name, "blob", digest):
                 return  # another request on this session finished it while this one ran
             raise moved from None
         await self.link(name, digest)
@@ -224,14 +221,14 @@ class Uploads:
             if state.tail:
                 number = len(state.parts) + 1
                 if number > MAX_PARTS:
-                    raise errors.RegistryError(errors.BLOB_UPLOAD_INVALID, f"upload needs more than {MAX_PARTS} parts", status=413)
+                    raise Oversized("upload", f"upload needs more than {MAX_PARTS} parts")
                 tail = await self._read_tail(name, state, kept=True)
                 parts.append((number, await self._upstream.put_part(staged, state.multipart_id, number, tail, len(tail))))
             held = await self._upstream.list_parts(staged, state.multipart_id)
             for number, etag in parts:
                 if held.get(number) != etag:
-                    raise errors.RegistryError(
-                        errors.BLOB_UPLOAD_INVALID,
+                    raise Invalid(
+                        "upload",
                         f"upload {state.id}: part {number} changed after it was recorded (chunks raced); push the blob again",
                     )
             await self._upstream.complete_multipart(staged, state.multipart_id, parts)
@@ -239,13 +236,13 @@ class Uploads:
             await self._completed_elsewhere(name, state)
             return False
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         state.multipart_id = None
         state.completed = True
         await self._save(name, state)
         return True
 
-    async def _moved(self, name: str, state: UploadState) -> errors.RegistryError:
+    async def _moved(self, name: str, state: UploadState) -> Problem:
         """Something of the session vanished while this request ran: what became of the session?
 
         Gone (finished or cancelled by another request): BLOB_UPLOAD_UNKNOWN. Moved on (another request's chunk
@@ -257,16 +254,15 @@ class Uploads:
         the session is left alone and the answer is a retryable 503."""
         try:
             current = await self.status(name, state.id)
-        except errors.RegistryError as error:
+        except Problem as error:
             return error
         if (current.nonce, current.completed) != (state.nonce, state.completed):
-            return errors.RegistryError(
-                errors.RANGE_INVALID,
+            return OutOfStep(
                 f"upload {state.id} changed while this request ran (another request on it); it holds {current.offset} bytes",
-                headers=range_headers(name, current),
+                name, current.id, current.offset,
             )
         if current.multipart_id is not None:
-            return errors.RegistryError(errors.UNAVAILABLE, f"upload {state.id}: its multipart upload is gone; retry shortly")
+            return Unavailable(f"upload {state.id}: its multipart upload is gone; retry shortly")
         await self._drop(name, current)
         return unknown_upload(
             state.id, f"upload {state.id} lost part of its data (another request finished or cancelled it); start the upload again"
@@ -280,8 +276,8 @@ class Uploads:
         for pause in (*FINISHER_WAITS, None):
             try:
                 current = await self.status(name, state.id)
-            except errors.RegistryError as error:
-                if error.code is errors.BLOB_UPLOAD_UNKNOWN:
+            except Unknown as error:
+                if error.what == "upload":
                     raise NotFound(state.id) from None  # finished or cancelled meanwhile: the caller checks which
                 raise
             if current.nonce != state.nonce:
@@ -289,9 +285,7 @@ class Uploads:
             if current.completed or await self._staged_size(name, state) == state.offset:
                 break
             if pause is None:
-                raise errors.RegistryError(
-                    errors.UNAVAILABLE, f"upload {state.id} is being finished by another request; retry shortly"
-                )
+                raise Unavailable(f"upload {state.id} is being finished by another request; retry shortly")
             await asyncio.sleep(pause)
         if not current.completed:
             current.multipart_id, current.completed = None, True  # an edge died right after completing it
@@ -305,7 +299,7 @@ class Uploads:
         except NotFound:
             return -1
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
 
     async def monolithic(self, name: str, digest: Digest, body: AsyncIterator[bytes]) -> None:
         """A whole blob in one request (``POST ...?digest=``): its session is nobody's to resume, so any failure
@@ -316,14 +310,15 @@ class Uploads:
         except BaseException:
             try:
                 state = await self.status(name, state.id)  # the multipart upload it may have begun
-            except errors.RegistryError:
+            except Problem:
                 pass
             await self._drop(name, state)
             raise
 
     async def link(self, name: str, digest: Digest) -> None:
         """Put blob `digest` into repository `name` (its ``_layers`` link), as registry:2 does after a push."""
-        await _backend(self._upstream.put(layout.layer_link(name, digest), str(digest).encode()))
+        with Unavailable.on(BackendError):
+            await self._upstream.put(layout.layer_link(name, digest), str(digest).encode())
         self._notices.linked(name, "blob", digest)
 
     async def mount(self, name: str, digest: Digest, source: str) -> bool:
@@ -335,7 +330,7 @@ class Uploads:
         except NotFound:
             return False
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         await self.link(name, digest)
         return True
 
@@ -383,11 +378,10 @@ class Uploads:
         held = self._tails.get(state.id) if kept else None
         if held is not None and held[0] == state.nonce and len(held[1]) == state.tail:
             return held[1]  # this process wrote tails/<nonce>: the same bytes, no read back
-        data = await _backend(self._readback.read(layout.upload_tail(name, state.id, state.nonce), MIN_PART))
+        with Unavailable.on(BackendError):
+            data = await self._readback.read(layout.upload_tail(name, state.id, state.nonce), MIN_PART)
         if len(data) != state.tail:
-            raise errors.RegistryError(
-                errors.UNAVAILABLE, f"upload {state.id}: stored tail has {len(data)} bytes, its state says {state.tail}"
-            )
+            raise Unavailable(f"upload {state.id}: stored tail has {len(data)} bytes, its state says {state.tail}")
         return data
 
     async def _exists(self, key: str, size: int) -> bool:
@@ -397,10 +391,11 @@ class Uploads:
         except NotFound:
             return False
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
 
     async def _save(self, name: str, state: UploadState) -> None:
-        await _backend(self._upstream.put(layout.upload_state(name, state.id), orjson.dumps(dataclasses.asdict(state))))
+        with Unavailable.on(BackendError):
+            await self._upstream.put(layout.upload_state(name, state.id), orjson.dumps(dataclasses.asdict(state)))
 
     async def _delete_quietly(self, key: str) -> None:
         try:
@@ -408,19 +403,9 @@ class Uploads:
         except (NotFound, BackendError):
             pass  # removed with the whole upload directory at the end
 
-    def _too_large(self) -> errors.RegistryError:
+    def _too_large(self) -> Oversized:
         metrics.uploads.labels("too_large").inc()
-        return errors.RegistryError(
-            errors.DENIED, f"upload exceeds this mirror's limit of {self._settings.max_size} bytes", status=413
-        )
-
-
-async def _backend(awaitable):  # type: ignore[no-untyped-def]
-    """Await a backend call; BackendError becomes 503. NotFound passes: the caller knows what went missing."""
-    try:
-        return await awaitable
-    except BackendError as error:
-        raise errors.unavailable(error) from error
+        return Oversized("blob", f"upload exceeds this mirror's limit of {self._settings.max_size} bytes")
 
 
 def _ignore(_: bytes | memoryview) -> None:

@@ -3,9 +3,10 @@ named. The check itself is `mirror.digests`; here a mismatch is the client's (DI
 
 from __future__ import annotations
 
-from mirror import digests, errors, metrics
+from mirror import digests, metrics
 from mirror.reference import Digest
 from mirror.upstream import BackendError, Reader
+from mirror.domain import Invalid, Unavailable
 
 
 def check(digest: Digest, actual_hex: str) -> None:
@@ -14,7 +15,7 @@ def check(digest: Digest, actual_hex: str) -> None:
         digests.check(digest, actual_hex, "uploaded content")
     except digests.DigestMismatch as mismatch:
         metrics.uploads.labels("digest_invalid").inc()
-        raise errors.RegistryError(errors.DIGEST_INVALID, str(mismatch), {"digest": str(digest)}) from None
+        raise Invalid("digest", str(mismatch), {"digest": str(digest)}) from None
 
 
 def check_bytes(digest: Digest, data: bytes) -> None:
@@ -30,5 +31,5 @@ async def check_object(reader: Reader, key: str, size: int, digest: Digest) -> N
             async for chunk in reader.read_range(key, 0, size):
                 hasher.update(chunk)
         except BackendError as error:  # NotFound passes: the session vanished, the caller asks why
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
     check(digest, hasher.hexdigest())

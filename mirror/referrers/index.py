@@ -15,9 +15,9 @@ from typing import Any, Iterable
 
 import orjson
 
-from mirror import errors
 from mirror.mediatypes import MANIFEST_MAX_SIZE, OCI_INDEX, NotAManifest, manifest_media_type
 from mirror.reference import Digest, parse_digest
+from mirror.domain import Problem
 
 # The referrers tag schema (spec.md "Referrers Tag Schema"): <alg>-<ref>, each truncated.
 FALLBACK_ALGORITHM_LIMIT = 32
@@ -39,7 +39,7 @@ def subject_of(document: dict[str, Any]) -> Digest | None:
         return None
     try:
         return parse_digest(subject["digest"])
-    except errors.RegistryError:
+    except Problem:
         return None
 
 
@@ -108,7 +108,7 @@ def fallback_children(data: bytes) -> list[Digest]:
         if isinstance(item, dict) and isinstance(item.get("digest"), str):
             try:
                 children.append(parse_digest(item["digest"]))
-            except errors.RegistryError:
+            except Problem:
                 continue
     return children
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from mirror import layout
 from mirror.config import StorageConfig
-from mirror.errors import RegistryError
+from mirror.domain import Problem
 from mirror.mediatypes import MANIFEST_MAX_SIZE
 from mirror.reference import SUPPORTED_ALGORITHMS, Digest, parse_digest, parse_name
 from mirror.referrers import index
@@ -114,7 +114,7 @@ async def _is_revision(upstream: Upstream, name: str, digest: Digest) -> bool:
 def _digest(algorithm: str, encoded: str) -> Digest | None:
     try:
         return parse_digest(f"{algorithm}:{encoded}")
-    except RegistryError:
+    except Problem:
         return None
 
 
@@ -134,7 +134,7 @@ async def run(storage: StorageConfig, name: str | None) -> int:
     except BackendError as error:
         print(f"edge-mirror: reindex: storage backend unavailable: {error}", file=sys.stderr)
         return 1
-    except RegistryError as error:
+    except Problem as error:
         print(f"edge-mirror: reindex: {error.message}", file=sys.stderr)
         return 2
     finally:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from mirror import errors, layout
+from mirror import layout
 from mirror.mediatypes import MANIFEST_MAX_SIZE
 from mirror.reference import Digest
 from mirror.referrers import index
 from mirror.upstream import BackendError, NotFound, TooLarge, Upstream
+from mirror.domain import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class ReferrersWriter:
         except (NotFound, TooLarge):
             return
         except BackendError as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         try:
             subject, _ = index.parse_referrer(data, digest)
         except index.NotAReferrer:
@@ -65,5 +66,5 @@ class ReferrersWriter:
         try:
             await self._upstream.delete(layout.referrer_entry(name, subject, digest))
         except (NotFound, BackendError) as error:
-            raise errors.unavailable(error) from error
+            raise Unavailable.of(error) from error
         self._changed(name, subject)

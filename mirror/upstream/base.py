@@ -1,7 +1,10 @@
 """What a storage backend offers: a small `Reader` and a `Writer` protocol, each method with its error contract.
 
 Keys are storage-layout keys built by `mirror.layout` (``docker/registry/v2/...``); a backend prefixes its own
-root directory. Ranges are half-open: ``[start, end)``.
+root directory and uses the key's text as it is. The keys a read path routes on are typed (`layout.BlobKey`,
+`LayerLinkKey`, `RevisionLinkKey`, `TagLinkKey`: str subclasses carrying the repository, digest or tag they name),
+so a wrapper (the remote tier, the peer reader) routes on their fields and never parses a key back.
+Ranges are half-open: ``[start, end)``.
 """
 
 from __future__ import annotations

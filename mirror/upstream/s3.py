@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from typing import Any, AsyncIterator, BinaryIO
+from typing import Any, AsyncIterator, BinaryIO, Iterator
 
 import aioboto3
 import aiohttp
@@ -80,16 +80,12 @@ class S3Upstream:
             raise BackendError(f"bucket {self.bucket}: {error}") from error
 
     async def stat(self, key: str) -> ObjectInfo:
-        try:
+        with _failures(key):
             response = await self._client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as error:
-            raise _translate(error, key) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{key}: {error}") from error
         return ObjectInfo(size=int(response["ContentLength"]))
 
     async def read(self, key: str, max_size: int) -> bytes:
-        try:
+        with _failures(key):
             response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key))
             body = response["Body"]
             try:
@@ -98,32 +94,23 @@ class S3Upstream:
                 return await body.read()
             finally:
                 body.close()
-        except ClientError as error:
-            raise _translate(error, key) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{key}: {error}") from error
 
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
-        try:
+        with _failures(key):
             response = await self._client.get_object(
                 Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
             )
             async for chunk in self._drain(response["Body"], key, end - start):
                 yield chunk
-        except ClientError as error:
-            raise _translate(error, key) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{key}: {error}") from error
 
     async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
-        try:
-            response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=0-{length - 1}")
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+        with _failures(key):
+            try:
+                response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=0-{length - 1}")
+            except ClientError as error:
+                if _code(error) != "InvalidRange":
+                    raise
                 return 0, _empty()  # a range of an empty object cannot be satisfied
-            raise _translate(error, key) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{key}: {error}") from error
         served = parse_content_range(response.get("ContentRange"))
         size = served.size if served and served.size is not None else int(response["ContentLength"])
         return size, self._drain(response["Body"], key, int(response["ContentLength"]))
@@ -131,14 +118,13 @@ class S3Upstream:
     async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
         """One ranged GET ``bytes=-length``: S3 answers the last bytes (the whole object if it is shorter) with
         ``Content-Range: bytes START-END/SIZE``."""
-        try:
-            response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=-{length}")
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+        with _failures(key):
+            try:
+                response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=-{length}")
+            except ClientError as error:
+                if _code(error) != "InvalidRange":
+                    raise
                 return 0, 0, _empty()  # a suffix of an empty object cannot be satisfied
-            raise _translate(error, key) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{key}: {error}") from error
         received = int(response["ContentLength"])
         served = parse_content_range(response.get("ContentRange"))
         if served and served.size is not None:
@@ -169,19 +155,14 @@ class S3Upstream:
     async def list(self, directory: str) -> Listing:
         prefix = self._key(directory).rstrip("/") + "/"
         listing = Listing()
-        try:
+        with _failures(directory):
             paginator = self._client.get_paginator("list_objects_v2")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
                 for common in page.get("CommonPrefixes", []):
                     listing.directories.append(common["Prefix"][len(prefix):].rstrip("/"))
                 for item in page.get("Contents", []):
                     listing.files.append(item["Key"][len(prefix):])
-        except ClientError as error:
-            raise _translate(error, directory) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{directory}: {error}") from error
         return listing
-
 
     # -- writes ---------------------------------------------------------------------------------------------
 
@@ -193,7 +174,7 @@ class S3Upstream:
 
     async def delete_tree(self, directory: str) -> None:
         prefix = self._key(directory).rstrip("/") + "/"
-        try:
+        with _failures(directory):
             paginator = self._client.get_paginator("list_objects_v2")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
@@ -204,10 +185,6 @@ class S3Upstream:
                     failed = response.get("Errors", [])
                     if failed:
                         raise BackendError(f"{directory}: could not delete {failed[0].get('Key')}: {failed[0].get('Message')}")
-        except ClientError as error:
-            raise _translate(error, directory) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{directory}: {error}") from error
 
     async def copy(self, source: str, destination: str, size: int) -> None:
         if size <= COPY_OBJECT_LIMIT:
@@ -248,31 +225,23 @@ class S3Upstream:
 
     async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
         held: dict[int, str] = {}
-        try:
+        with _failures(key):
             paginator = self._client.get_paginator("list_parts")
             async for page in paginator.paginate(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id):
                 for part in page.get("Parts", []):
                     held[int(part["PartNumber"])] = str(part["ETag"])
-        except ClientError as error:
-            raise _translate(error, key) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{key}: {error}") from error
         return held
 
     async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
         rooted_prefix = self._key(prefix)
         root = self._key("")
         found: list[MultipartUpload] = []
-        try:
+        with _failures(prefix):
             paginator = self._client.get_paginator("list_multipart_uploads")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=rooted_prefix):
                 for upload in page.get("Uploads", []):
                     key = str(upload["Key"])[len(root):]
                     found.append(MultipartUpload(key, str(upload["UploadId"]), upload["Initiated"].timestamp()))
-        except ClientError as error:
-            raise _translate(error, prefix) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{prefix}: {error}") from error
         return found
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
@@ -294,12 +263,8 @@ class S3Upstream:
 
     @staticmethod
     async def _write(awaitable: Any, key: str) -> Any:
-        try:
+        with _failures(key):
             return await awaitable
-        except ClientError as error:
-            raise _translate(error, key) from error
-        except _TRANSIENT as error:
-            raise BackendError(f"{key}: {error}") from error
 
 
 async def _empty() -> AsyncIterator[bytes]:
@@ -313,7 +278,19 @@ def _describe(error: ClientError) -> str:
     return f"{details.get('Code', '?')} {details.get('Message', '')}".strip()
 
 
-def _translate(error: ClientError, key: str) -> Exception:
-    if error.response.get("Error", {}).get("Code") in _NOT_FOUND_CODES:
-        return NotFound(key)
-    return BackendError(f"{key}: {_describe(error)}")
+def _code(error: ClientError) -> str | None:
+    return error.response.get("Error", {}).get("Code")
+
+
+@contextlib.contextmanager
+def _failures(key: str) -> Iterator[None]:
+    """This client's failures in the backend contract's terms, in one place: an absent key (or bucket, or multipart
+    upload) is `NotFound`; any other refusal, and every transport failure, is `BackendError` naming `key`."""
+    try:
+        yield
+    except ClientError as error:
+        if _code(error) in _NOT_FOUND_CODES:
+            raise NotFound(key) from error
+        raise BackendError(f"{key}: {_describe(error)}") from error
+    except _TRANSIENT as error:
+        raise BackendError(f"{key}: {error}") from error

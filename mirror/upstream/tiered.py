@@ -15,30 +15,27 @@ blob ``data``                  the bucket, else the remote: a manifest GET (chec
                                here), or ranged blob GETs for the fill (which checks the digest itself)
 =============================  =====================================================================
 
-A blob key names no repository, so the repository a request is for travels in the context variable
-`asking_repository` (set by the API per request; a fill task inherits its starter's context). Whatever comes from
-a remote is handed to `WriteBack`, which puts it into the bucket once the bytes are verified.
+Routing reads the typed keys `mirror.layout` makes (`TagLinkKey`, `LayerLinkKey`, `RevisionLinkKey`, `BlobKey`),
+never a key's path: a blob's path names no repository, so its `BlobKey` carries the repository that asks for it.
+Whatever comes from a remote is handed to `WriteBack`, which puts it into the bucket once the bytes are verified.
 
-Keys of repositories outside every prefix, listings and all writes go to the bucket unchanged.
+Keys of repositories outside every prefix, other keys, listings and all writes go to the bucket unchanged.
 """
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import AsyncIterator, BinaryIO
 
 import cachetools
 
-from mirror import digests, layout, metrics
+from mirror import digests, metrics
 from mirror.config import RemoteConfig
+from mirror.layout import BlobKey, LinkKey, RevisionLinkKey, TagLinkKey
 from mirror.reference import Digest
-from mirror.upstream.base import BackendError, NotFound, ObjectInfo, Upstream
+from mirror.upstream.base import BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, Upstream
 from mirror.upstream.registry import RemoteRegistry
 from mirror.upstream.writeback import WriteBack
-
-# The bucket repository (``<prefix>/<name>`` for a routed request) the current request asks about.
-asking_repository: ContextVar[str | None] = ContextVar("asking_repository", default=None)
 
 TAG_MEMORY_ENTRIES = 10_000
 REMOTE_BLOBS_REMEMBERED = 4096
@@ -63,15 +60,17 @@ class Route:
 class TieredUpstream:
     """The bucket, with each route's remote behind the keys under its prefix."""
 
-    def __init__(self, bucket: Upstream, remotes: list[RemoteConfig]) -> None:
+    def __init__(self, bucket: Upstream, remotes: list[RemoteConfig], writeback: WriteBack | None = None) -> None:
         self.bucket = bucket
         self.name = bucket.name
         self.routes = [Route(settings, RemoteRegistry(settings)) for settings in remotes]
-        self.writeback = WriteBack(bucket)
+        self.writeback = writeback or WriteBack(bucket)
         self._by_ns = {ns: route for route in self.routes for ns in (route.ns, *route.settings.aliases)}
         self._default = next((route for route in self.routes if route.settings.default), None)
-        # Blob keys whose first bytes came from a remote: the fill's later parts go straight there.
-        self._remote_blobs: cachetools.LRUCache[str, tuple[Route, str]] = cachetools.LRUCache(REMOTE_BLOBS_REMEMBERED)
+        # Blobs whose first bytes came from a remote: the fill's later parts go straight there.
+        self._remote_blobs: cachetools.LRUCache[Digest, tuple[Route, str]] = cachetools.LRUCache(
+            REMOTE_BLOBS_REMEMBERED
+        )
 
     # -- routing --------------------------------------------------------------------------------------------
 
@@ -110,9 +109,40 @@ class TieredUpstream:
     async def probe(self) -> None:
         await self.bucket.probe()
 
-    def __getattr__(self, attribute: str) -> Any:
-        """Listings and every write (put, delete, multipart...) go to the bucket unchanged."""
-        return getattr(self.bucket, attribute)
+    # -- listings and writes: the bucket's, unchanged ---------------------------------------------------------
+
+    async def list(self, directory: str) -> Listing:
+        return await self.bucket.list(directory)
+
+    async def put(self, key: str, data: bytes) -> None:
+        await self.bucket.put(key, data)
+
+    async def delete(self, key: str) -> None:
+        await self.bucket.delete(key)
+
+    async def delete_tree(self, directory: str) -> None:
+        await self.bucket.delete_tree(directory)
+
+    async def copy(self, source: str, destination: str, size: int) -> None:
+        await self.bucket.copy(source, destination, size)
+
+    async def start_multipart(self, key: str) -> str:
+        return await self.bucket.start_multipart(key)
+
+    async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
+        return await self.bucket.put_part(key, upload_id, number, body, size)
+
+    async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
+        return await self.bucket.list_parts(key, upload_id)
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        await self.bucket.complete_multipart(key, upload_id, parts)
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        await self.bucket.abort_multipart(key, upload_id)
+
+    async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
+        return await self.bucket.multipart_uploads(prefix)
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -123,46 +153,43 @@ class TieredUpstream:
             routed = self._blob_route(key)
             if routed is None:
                 raise
-        meaning = layout.meaning(key)
-        assert meaning is not None and meaning.digest is not None
-        return ObjectInfo(size=await routed[0].remote.blob_size(routed[1], meaning.digest))
+        assert isinstance(key, BlobKey)
+        return ObjectInfo(size=await routed[0].remote.blob_size(routed[1], key.digest))
 
     async def read(self, key: str, max_size: int) -> bytes:
-        meaning = layout.meaning(key)
-        routed = self.split(meaning.name) if meaning is not None and meaning.name else self._blob_route(key)
-        if meaning is None or routed is None:
+        routed = self.split(key.repository) if isinstance(key, (TagLinkKey, LinkKey, BlobKey)) else None
+        if routed is None:
             return await self.bucket.read(key, max_size)
         route, remote_name = routed
-        if meaning.kind == "tag":
-            return await self._tag(route, remote_name, meaning.name, meaning.tag, key, max_size)
+        if isinstance(key, TagLinkKey):
+            return await self._tag(route, remote_name, key, max_size)
         try:
             return await self.bucket.read(key, max_size)
         except NotFound:
             pass
-        digest = meaning.digest
-        if digest is None:
-            raise NotFound(key)
-        if meaning.kind == "layer":
-            await route.remote.blob_size(remote_name, digest)
-            return str(digest).encode()
-        if meaning.kind == "revision":
+        assert isinstance(key, (LinkKey, BlobKey))
+        digest = key.digest
+        if isinstance(key, RevisionLinkKey):
             if await route.remote.resolve(remote_name, str(digest)) != digest:
                 raise NotFound(key)
+            return str(digest).encode()
+        if isinstance(key, LinkKey):  # a layer link
+            await route.remote.blob_size(remote_name, digest)
             return str(digest).encode()
         data = await route.remote.manifest(remote_name, digest, max_size)
         try:
             digests.check_bytes(digest, data, f"{route.ns}: manifest")
         except digests.DigestMismatch as mismatch:  # the remote's bytes are wrong: a backend failure
             raise BackendError(str(mismatch)) from mismatch
-        self.writeback.manifest(asking_repository.get() or "", digest, data)
+        self.writeback.manifest(key.repository, digest, data)
         return data
 
-    async def _tag(self, route: Route, remote_name: str, bucket_name: str, tag: str, key: str, max_size: int) -> bytes:
-        remembered = route.tags.get((remote_name, tag))
+    async def _tag(self, route: Route, remote_name: str, key: TagLinkKey, max_size: int) -> bytes:
+        remembered = route.tags.get((remote_name, key.tag))
         if remembered is not None:
             return str(remembered).encode()
         try:
-            digest = await route.remote.resolve(remote_name, tag)
+            digest = await route.remote.resolve(remote_name, key.tag)
         except NotFound:
             raise NotFound(key) from None
         except BackendError as error:
@@ -172,31 +199,33 @@ class TieredUpstream:
                 raise error from None
             metrics.remote_stale.labels(route.ns).inc()
             return stale
-        route.tags[(remote_name, tag)] = digest
-        self.writeback.tag(bucket_name, tag, digest)
+        route.tags[(remote_name, key.tag)] = digest
+        self.writeback.tag(key.repository, key.tag, digest)
         return str(digest).encode()
 
     async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
         try:
             first = await self.bucket.read_first(key, length)
-            self._remote_blobs.pop(key, None)  # written back since: this fill reads the bucket
+            if isinstance(key, BlobKey):
+                self._remote_blobs.pop(key.digest, None)  # written back since: this fill reads the bucket
             return first
         except NotFound:
             routed = self._blob_route(key)
             if routed is None:
                 raise
+        assert isinstance(key, BlobKey)
         route, remote_name = routed
-        digest = _blob_digest(key)
-        size, chunks = await route.remote.blob_range(remote_name, digest, 0, length)
-        self._remote_blobs[key] = routed
-        self.writeback.blob(asking_repository.get() or "", digest)
+        size, chunks = await route.remote.blob_range(remote_name, key.digest, 0, length)
+        self._remote_blobs[key.digest] = routed
+        self.writeback.blob(key.repository, key.digest)
         return size, chunks
 
     async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
         """The bucket's suffix read; a blob only the remote tier holds is read from its start (start 0)."""
         try:
             last = await self.bucket.read_last(key, length)
-            self._remote_blobs.pop(key, None)
+            if isinstance(key, BlobKey):
+                self._remote_blobs.pop(key.digest, None)
             return last
         except NotFound:
             if self._blob_route(key) is None:
@@ -205,24 +234,16 @@ class TieredUpstream:
         return size, 0, chunks
 
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
-        routed = self._remote_blobs.get(key)
+        routed = self._remote_blobs.get(key.digest) if isinstance(key, BlobKey) else None
         if routed is None:
             async for chunk in self.bucket.read_range(key, start, end):
                 yield chunk
             return
-        _, chunks = await routed[0].remote.blob_range(routed[1], _blob_digest(key), start, end)
+        assert isinstance(key, BlobKey)
+        _, chunks = await routed[0].remote.blob_range(routed[1], key.digest, start, end)
         async for chunk in chunks:
             yield chunk
 
     def _blob_route(self, key: str) -> tuple[Route, str] | None:
-        """For a blob key: the route and remote name of the repository the current request asks about."""
-        meaning = layout.meaning(key)
-        if meaning is None or meaning.kind != "blob" or meaning.digest is None:
-            return None
-        return self.split(asking_repository.get())
-
-
-def _blob_digest(key: str) -> Digest:
-    meaning = layout.meaning(key)
-    assert meaning is not None and meaning.digest is not None
-    return meaning.digest
+        """For a blob key: the route and remote name of the repository that asks for it."""
+        return self.split(key.repository) if isinstance(key, BlobKey) else None

@@ -52,10 +52,12 @@ LocalFile = Callable[[Digest], Awaitable[tuple[int, int] | None]]
 
 
 class WriteBack:
-    def __init__(self, bucket: Upstream) -> None:
+    def __init__(self, bucket: Upstream, local_file: LocalFile | None = None) -> None:
+        """`local_file`: where the verified cache file of a digest comes from (None: nothing is cached here, so
+        blobs are not written back)."""
         self._bucket = bucket
         self.node = uuid.uuid4().hex
-        self.local_file: LocalFile | None = None
+        self.local_file = local_file
         self._jobs: set[asyncio.Task[None]] = set()
         self._queued: set[tuple[str, str, Digest]] = set()
         self._slots = asyncio.Semaphore(CONCURRENT_JOBS)

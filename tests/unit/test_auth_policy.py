@@ -10,10 +10,12 @@ import bcrypt
 import pytest
 
 from mirror import errors
+from mirror.api.failures import registry_error
 from mirror.auth import CATALOG, Authorizer, for_repository
 from mirror.auth.access import Access
 from mirror.auth.policy import compile_glob
 from mirror.config import AuthConfig, ConfigError, HtpasswdConfig, load
+from mirror.domain import Problem
 
 
 def _decide(authorizer: Authorizer, items, authorization: str | None = None):
@@ -46,22 +48,22 @@ def test_default_config_allows_anonymous_pull_and_refuses_push_delete_and_mount(
     assert _decide(authorizer, for_repository("GET", "team/app")) == ""
     for items in (for_repository("POST", "team/app"), for_repository("DELETE", "team/app"),
                   for_repository("POST", "team/app", mount_from="other")):
-        with pytest.raises(errors.RegistryError) as refused:
+        with pytest.raises(Problem) as refused:
             _decide(authorizer, items)
-        assert refused.value.code is errors.DENIED
-        assert "anonymous" in refused.value.message
+        assert registry_error(refused.value).code is errors.DENIED
+        assert "anonymous" in registry_error(refused.value).message
 
 
 def test_anonymous_push_can_be_granted_for_some_repositories_only():
     authorizer = Authorizer(AuthConfig(anonymous=("pull", "push"), anonymous_repositories=("ci/**",)))
     assert _decide(authorizer, for_repository("PUT", "ci/build/app")) == ""
-    with pytest.raises(errors.RegistryError):
+    with pytest.raises(Problem):
         _decide(authorizer, for_repository("GET", "team/app"))
 
 
 def test_catalog_is_anonymous_only_when_every_repository_is_pullable():
     assert _decide(Authorizer(AuthConfig()), CATALOG) == ""
-    with pytest.raises(errors.RegistryError):
+    with pytest.raises(Problem):
         _decide(Authorizer(AuthConfig(anonymous_repositories=("public/*",))), CATALOG)
 
 
@@ -83,16 +85,16 @@ def test_htpasswd_user_with_the_right_password_may_push(htpasswd_file):
 
 @pytest.mark.parametrize(("user", "password"), [("node", "wrong"), ("nobody", "node-secret"), ("plain", "password")])
 def test_htpasswd_refuses_bad_credentials_and_non_bcrypt_entries_with_a_basic_challenge(htpasswd_file, user, password):
-    with pytest.raises(errors.RegistryError) as refused:
+    with pytest.raises(Problem) as refused:
         _decide(_htpasswd(htpasswd_file), for_repository("GET", "a"), _basic(user, password))
-    assert refused.value.code is errors.UNAUTHORIZED
-    assert refused.value.headers["WWW-Authenticate"] == 'Basic realm="edge"'
+    assert registry_error(refused.value).code is errors.UNAUTHORIZED
+    assert registry_error(refused.value).headers["WWW-Authenticate"] == 'Basic realm="edge"'
 
 
 def test_htpasswd_without_credentials_gets_the_challenge_even_on_v2(htpasswd_file):
-    with pytest.raises(errors.RegistryError) as refused:
+    with pytest.raises(Problem) as refused:
         _decide(_htpasswd(htpasswd_file), ())
-    assert refused.value.status == 401
+    assert registry_error(refused.value).status == 401
 
 
 def test_htpasswd_takes_empty_basic_credentials_as_anonymous(htpasswd_file):
@@ -102,9 +104,10 @@ def test_htpasswd_takes_empty_basic_credentials_as_anonymous(htpasswd_file):
     authorizer = Authorizer(AuthConfig(method="htpasswd", anonymous=("pull",),
                                        htpasswd=HtpasswdConfig(realm="edge", path=str(htpasswd_file))))
     assert _decide(authorizer, for_repository("GET", "a"), _basic("", "")) == ""
-    with pytest.raises(errors.RegistryError) as refused:
+    with pytest.raises(Problem) as refused:
         _decide(authorizer, for_repository("PUT", "a"), _basic("", ""))
-    assert refused.value.status == 401 and refused.value.headers["WWW-Authenticate"] == 'Basic realm="edge"'
+    answer = registry_error(refused.value)
+    assert answer.status == 401 and answer.headers["WWW-Authenticate"] == 'Basic realm="edge"'
 
 
 @pytest.mark.parametrize(

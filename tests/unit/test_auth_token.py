@@ -14,9 +14,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from mirror.api.failures import registry_error
 from mirror.auth.keys import load_trusted_keys
 from mirror.auth.token import InvalidToken, TokenVerifier
 from mirror.config import TokenConfig
+from mirror.domain import Problem
 from tests.support.clock import FakeClock
 from tests.support.tokens import ISSUER, SERVICE, TestCA, self_signed, write_bundle
 
@@ -169,15 +171,14 @@ def _token_authorizer(keys, tmp_path: Path, **auth):
 
 
 def test_insufficient_scope_challenge_names_what_the_request_needs(keys, tmp_path):
-    from mirror import errors
     from mirror.auth import for_repository
 
     authorizer = _token_authorizer(keys, tmp_path, anonymous=())
     token = keys["chained"].mint(PULL_APP)
-    with pytest.raises(errors.RegistryError) as refused:
+    with pytest.raises(Problem) as refused:
         asyncio.run(authorizer.authorize(f"Bearer {token}", for_repository("PUT", "team/app")))
-    assert refused.value.status == 401
-    assert refused.value.headers["WWW-Authenticate"] == (
+    assert registry_error(refused.value).status == 401
+    assert registry_error(refused.value).headers["WWW-Authenticate"] == (
         'Bearer realm="http://token.example/token",service="edge-test-registry",'
         'scope="repository:team/app:pull,push",error="insufficient_scope"'
     )

@@ -29,11 +29,11 @@ def test_rooted_prefixes_the_root_directory_once():
     assert layout.rooted("/prod/", "docker/registry/v2/x") == "prod/docker/registry/v2/x"
 
 
-def test_a_blob_data_key_gives_back_its_digest_and_other_keys_none():
+def test_a_blob_key_carries_its_digest_and_the_asking_repository_outside_its_path():
     from mirror.reference import parse_digest
 
     digest = parse_digest("sha256:" + "ab" * 32)
-    assert layout.digest_of_blob_data(layout.blob_data(digest)) == digest
-    assert layout.digest_of_blob_data(layout.layer_link("team/app", digest)) is None
-    assert layout.digest_of_blob_data(layout.blob_data(digest).replace("/ab/", "/cd/")) is None
-    assert layout.digest_of_blob_data("docker/registry/v2/blobs/md5/ab/" + "ab" * 16 + "/data") is None
+    key = layout.blob_data(digest, "team/app")
+    assert (key.digest, key.repository) == (digest, "team/app")
+    assert key == layout.blob_data(digest) == f"docker/registry/v2/blobs/sha256/ab/{digest.hex}/data"
+    assert not isinstance(layout.layer_link("team/app", digest), layout.BlobKey)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from mirror import config, errors, layout, metrics
+from mirror import config, layout, metrics
+from mirror.api.failures import registry_error
 from mirror.cache.links import LinkCache
+from mirror.domain import Problem
 from mirror.reference import Digest, parse_digest
 from mirror.upstream import BackendError
 from mirror.upstream.filesystem import FilesystemUpstream
@@ -85,8 +87,8 @@ def test_a_tag_read_that_started_before_a_tag_delete_does_not_bring_the_tag_back
             await slow_read
             try:
                 return str(await links.resolve_tag("team/app", "v1"))
-            except errors.RegistryError as error:
-                return error.code.code
+            except Problem as error:
+                return registry_error(error).code.code
         finally:
             links.close()
 
@@ -223,8 +225,8 @@ def test_forgetting_a_digest_drops_every_tag_of_the_repository_pointing_at_it(tm
             for name, tag in [("team/app", "v1"), ("team/app", "latest"), ("team/app", "v2"), ("team/other", "v1")]:
                 try:
                     answers.append(str(await links.resolve_tag(name, tag)))
-                except errors.RegistryError as error:
-                    answers.append(error.code.code)
+                except Problem as error:
+                    answers.append(registry_error(error).code.code)
             return answers
         finally:
             links.close()

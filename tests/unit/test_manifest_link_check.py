@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from mirror import config, errors, layout
+from mirror.api.failures import registry_error
 from mirror.cache.edge import EdgeCache
+from mirror.domain import Problem
 from mirror.reference import Digest, parse_digest
 from mirror.upstream.filesystem import FilesystemUpstream
 from tests.support.bucket_files import put
@@ -55,9 +57,9 @@ def test_a_manifest_fetched_beside_a_failing_link_check_is_not_kept(tmp_path):
         await backend.start()
         edge = EdgeCache(settings, backend)
         try:
-            with pytest.raises(errors.RegistryError) as refused:
+            with pytest.raises(Problem) as refused:
                 await edge.manifest("team/stranger", digest)
-            assert refused.value.code is errors.MANIFEST_UNKNOWN
+            assert registry_error(refused.value).code is errors.MANIFEST_UNKNOWN
             assert backend.data_read.is_set()  # the fetch beside the link check did read the manifest
             kept = edge.store.contains(digest), edge.manifest_memory_bytes()
             owner = await edge.manifest("team/owner", digest)

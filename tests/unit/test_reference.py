@@ -1,6 +1,8 @@
 import pytest
 
 from mirror import errors
+from mirror.api.failures import registry_error
+from mirror.domain import Problem
 from mirror.reference import Digest, is_digest, parse_digest, parse_name, parse_tag
 
 HEX = "a" * 64
@@ -13,17 +15,17 @@ def test_valid_names_are_accepted(name):
 
 @pytest.mark.parametrize("name", ["Team/app", "a//b", "/a", "a/", "-a", "a-", "a..b", "a___b", "a b", ""])
 def test_invalid_names_raise_name_invalid(name):
-    with pytest.raises(errors.RegistryError) as raised:
+    with pytest.raises(Problem) as raised:
         parse_name(name)
-    assert raised.value.code is errors.NAME_INVALID
-    assert raised.value.status == 400
+    assert registry_error(raised.value).code is errors.NAME_INVALID
+    assert registry_error(raised.value).status == 400
 
 
 def test_name_longer_than_255_characters_is_rejected():
-    with pytest.raises(errors.RegistryError) as raised:
+    with pytest.raises(Problem) as raised:
         parse_name("a" * 256)
-    assert raised.value.code is errors.NAME_INVALID
-    assert "255" in raised.value.message
+    assert registry_error(raised.value).code is errors.NAME_INVALID
+    assert "255" in registry_error(raised.value).message
 
 
 @pytest.mark.parametrize("tag", ["latest", "v1.2.3", "_x", "A-b_c.d", "a" * 128])
@@ -33,9 +35,9 @@ def test_valid_tags_are_accepted(tag):
 
 @pytest.mark.parametrize("tag", [".hidden", "-dash", "a" * 129, "a/b", "a:b", ""])
 def test_invalid_tags_raise_tag_invalid(tag):
-    with pytest.raises(errors.RegistryError) as raised:
+    with pytest.raises(Problem) as raised:
         parse_tag(tag)
-    assert raised.value.code is errors.TAG_INVALID
+    assert registry_error(raised.value).code is errors.TAG_INVALID
 
 
 def test_sha256_digest_parses_into_algorithm_and_hex():
@@ -52,9 +54,9 @@ def test_sha512_digest_is_supported():
     ["sha256:" + "a" * 63, "sha256:" + "A" * 64, "md5:" + "a" * 32, "sha256", "sha256:", ":abc", "sha256:" + "g" * 64],
 )
 def test_bad_digests_raise_digest_invalid(text):
-    with pytest.raises(errors.RegistryError) as raised:
+    with pytest.raises(Problem) as raised:
         parse_digest(text)
-    assert raised.value.code is errors.DIGEST_INVALID
+    assert registry_error(raised.value).code is errors.DIGEST_INVALID
 
 
 def test_a_reference_with_a_colon_is_a_digest():

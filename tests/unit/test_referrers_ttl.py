@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from mirror import config, errors, layout
+from mirror import config, layout
 from mirror.cache.links import LinkCache
 from mirror.cache.referrers import ReferrersCache
+from mirror.domain import Unknown
 from mirror.reference import Digest, parse_digest
 from mirror.referrers import index
 from mirror.upstream.filesystem import FilesystemUpstream
@@ -30,7 +31,7 @@ def _index_referrer(root: Path, subject: Digest, seed: str) -> str:
 
 
 async def _no_manifest(name: str, digest: Digest) -> object:
-    raise errors.RegistryError(errors.MANIFEST_UNKNOWN, f"{digest} is not in {name}")
+    raise Unknown("manifest", f"{digest} is not in {name}")
 
 
 def test_a_referrers_list_is_trusted_for_tag_ttl_then_read_again(tmp_path):

@@ -106,12 +106,13 @@ def test_ns_picks_the_route_and_an_unknown_ns_reads_the_bucket_as_is(tmp_path):
     assert tiers.split("dockerhubx/alpine") is None
 
 
-def test_layout_keys_read_back_to_their_meaning():
-    assert layout.meaning(layout.blob_data(DIGEST)) == layout.KeyMeaning("blob", digest=DIGEST)
-    assert layout.meaning(layout.layer_link("a/b", DIGEST)) == layout.KeyMeaning("layer", "a/b", digest=DIGEST)
-    assert layout.meaning(layout.manifest_revision_link("a", DIGEST)) == layout.KeyMeaning("revision", "a", digest=DIGEST)
-    assert layout.meaning(layout.tag_current_link("a/b/c", "v1.2")) == layout.KeyMeaning("tag", "a/b/c", tag="v1.2")
-    assert layout.meaning(layout.tag_index_link("a", "t", DIGEST)) is None
+def test_read_keys_carry_what_they_name_so_the_tier_routes_on_fields():
+    layer, revision = layout.layer_link("a/b", DIGEST), layout.manifest_revision_link("a", DIGEST)
+    tag = layout.tag_current_link("a/b/c", "v1.2")
+    assert isinstance(layer, layout.LayerLinkKey) and (layer.repository, layer.digest) == ("a/b", DIGEST)
+    assert isinstance(revision, layout.RevisionLinkKey) and (revision.repository, revision.digest) == ("a", DIGEST)
+    assert isinstance(tag, layout.TagLinkKey) and (tag.repository, tag.tag) == ("a/b/c", "v1.2")
+    assert type(layout.tag_index_link("a", "t", DIGEST)) is str
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,10 @@ import random
 from pathlib import Path
 from typing import AsyncIterator
 
-from mirror import errors, layout
+from mirror import layout
+from mirror.api.failures import registry_error
 from mirror.config import load
+from mirror.domain import Problem
 from mirror.push.uploads import Uploads
 from mirror.reference import Digest, parse_digest
 from mirror.upstream import NotFound
@@ -117,8 +119,8 @@ def test_a_chunk_racing_a_finish_that_is_completing_the_multipart_upload_leaves_
         await backend.complete_multipart(staged, state.multipart_id, [(1, state.parts[0][1]), (2, tail_etag)])
         try:
             await uploads.append("race/app", state.id, _body(b"late" * MIB))
-        except errors.RegistryError as error:
-            answer = error.code.code
+        except Problem as error:
+            answer = registry_error(error).code.code
         kept = await uploads.status("race/app", state.id)
         await uploads.finish("race/app", state.id, digest, _empty())
         return answer, kept.offset
