@@ -29,7 +29,7 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 
 # The *_created series double the exposition without telling an operator anything a restart counter doesn't.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client 0.2x leaves it unannotated
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 # Resident memory, open fds, CPU seconds (process_*), the Python version (python_info) and GC counts (python_gc_*).
@@ -51,7 +51,7 @@ Combinations = Callable[[Known], Iterable[tuple[str, ...]]]
 # Every labelled metric -> every label combination it can take on an edge with `Known` config.
 DECLARED: dict[MetricWrapperBase, Combinations] = {}
 # Gauges whose declared series start at NaN ("not known yet"), not 0.
-_UNKNOWN_AT_START: set[MetricWrapperBase] = set()
+_UNKNOWN_AT_START: set[Gauge] = set()
 
 
 def product(*values: Iterable[str]) -> list[tuple[str, ...]]:
@@ -77,7 +77,7 @@ def start(known: Known = Known()) -> None:
     for metric, combinations in series(known).items():
         for combination in combinations:
             child = metric.labels(*combination)
-            if metric in _UNKNOWN_AT_START:
+            if isinstance(child, Gauge) and metric in _UNKNOWN_AT_START:
                 child.set(float("nan"))
 
 

@@ -85,7 +85,8 @@ def _url(edge: str, image: ImageReference, kind: str, reference: str) -> str:
 
 def _manifest(edge: str, image: ImageReference, reference: str) -> dict[str, Any]:
     with _request(_url(edge, image, "manifests", reference), headers={"Accept": ", ".join(MANIFEST_TYPES)}) as response:
-        return json.loads(response.read())
+        document: dict[str, Any] = json.loads(response.read())
+    return document
 
 
 def _collect(edge: str, image: ImageReference, platform: str | None, out: TextIO) -> list[Blob]:

@@ -17,15 +17,20 @@ protocol at these classes; hypercorn is pinned to 0.18.x for that reason (as for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, Awaitable, BinaryIO, Callable, Sequence, cast
 
 import h11
 import hypercorn.protocol
 import hypercorn.protocol.h11
+from hypercorn.config import Config
 from hypercorn.events import Event, RawData
 from hypercorn.protocol.events import Body
+from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
+from hypercorn.typing import (
+    AppWrapper, ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope, TaskGroup, WorkerContext,
+)
 from hypercorn.utils import suppress_body
 
 ZEROCOPY_SEND = "http.response.zerocopysend"
@@ -53,42 +58,56 @@ class FileBody(Body):
 class _AdvertiseZeroCopy:
     """Wraps the app of one plain HTTP/1.1 stream so its scope lists the extension."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: AppWrapper) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], *args: Any) -> Any:
-        scope["extensions"][ZEROCOPY_SEND] = {}
-        return await self.app(scope, *args)
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable,
+        sync_spawn: Callable[..., Any], call_soon: Callable[..., Any],
+    ) -> None:
+        if scope["type"] == "http":  # always, on an HTTP stream
+            scope["extensions"][ZEROCOPY_SEND] = {}
+        await self.app(scope, receive, send, sync_spawn, call_soon)
 
 
 class EdgeHTTPStream(HTTPStream):
     """hypercorn's HTTP stream, which also accepts ``http.response.zerocopysend`` messages."""
 
-    def __init__(self, app: Any, config: Any, context: Any, task_group: Any, ssl: bool, *args: Any) -> None:
-        super().__init__(app if ssl else _AdvertiseZeroCopy(app), config, context, task_group, ssl, *args)
+    def __init__(
+        self, app: AppWrapper, config: Config, context: WorkerContext, task_group: TaskGroup, ssl: bool,
+        client: tuple[str, int] | None, server: tuple[str, int] | None, send: Callable[[StreamEvent], Awaitable[None]],
+        stream_id: int,
+    ) -> None:
+        wrapped = app if ssl else _AdvertiseZeroCopy(app)
+        super().__init__(wrapped, config, context, task_group, ssl, client, server, send, stream_id)
 
-    async def app_send(self, message: dict[str, Any] | None) -> None:
+    async def app_send(self, message: ASGISendEvent | None) -> None:
         if message is None or message["type"] != ZEROCOPY_SEND:
             await super().app_send(message)
             return
+        zerocopy = cast(dict[str, Any], message)  # an extension message: hypercorn's event types do not list it
         if self.state == ASGIHTTPState.RESPONSE and not suppress_body(self.scope["method"], int(self.response["status"])):
-            count = int(message.get("count") or 0)
+            count = int(zerocopy.get("count") or 0)
             if count > 0:
-                segment = SendFile(message["file"], int(message.get("offset") or 0), count)
+                segment = SendFile(zerocopy["file"], int(zerocopy.get("offset") or 0), count)
                 await self.send(FileBody(stream_id=self.stream_id, data=b"", segment=segment))
         # What ends the response (or rejects a message out of order) is hypercorn's own body handling.
-        await super().app_send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
+        more_body = bool(zerocopy.get("more_body", False))
+        await super().app_send({"type": "http.response.body", "body": b"", "more_body": more_body})
 
 
 class EdgeH11Protocol(H11Protocol):
     """hypercorn's HTTP/1.1 protocol, which frames `FileBody` segments without reading them."""
 
-    async def stream_send(self, event: Any) -> None:
+    async def stream_send(self, event: StreamEvent) -> None:
         if not isinstance(event, FileBody) or event.segment is None:
             await super().stream_send(event)
             return
+        assert isinstance(self.connection, h11.Connection)  # FileBody comes from HTTP streams only, never a WebSocket
         try:
-            pieces = self.connection.send_with_data_passthrough(h11.Data(data=event.segment))
+            # h11 frames any body with a len() and hands it back untouched (so its pieces are not all bytes either)
+            data = h11.Data(data=event.segment)  # type: ignore[arg-type]  # not bytes, on purpose: see above
+            pieces: Sequence[bytes | SendFile] | None = self.connection.send_with_data_passthrough(data)
         except h11.LocalProtocolError:
             if self.connection.their_state != h11.ERROR:
                 raise
@@ -99,5 +118,6 @@ class EdgeH11Protocol(H11Protocol):
 
 def install() -> None:
     """Make hypercorn build its HTTP/1.1 connections and streams from the classes above."""
-    hypercorn.protocol.H11Protocol = EdgeH11Protocol  # type: ignore[misc]  # ProtocolWrapper looks it up here
-    hypercorn.protocol.h11.HTTPStream = EdgeHTTPStream  # type: ignore[misc]  # H11Protocol._create_stream does
+    # Neither name is re-exported by its module (attr-defined), but that is where hypercorn looks them up.
+    hypercorn.protocol.H11Protocol = EdgeH11Protocol  # type: ignore[attr-defined]  # ProtocolWrapper looks it up here
+    hypercorn.protocol.h11.HTTPStream = EdgeHTTPStream  # type: ignore[attr-defined]  # H11Protocol._create_stream does

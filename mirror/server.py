@@ -31,10 +31,11 @@ import hypercorn.asyncio.run
 import hypercorn.protocol
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.asyncio.tcp_server import MAX_RECV, TCPServer
-from hypercorn.asyncio.worker_context import AsyncioSingleTask
+from hypercorn.asyncio.worker_context import AsyncioSingleTask, WorkerContext
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.typing import AppWrapper, ASGIReceiveCallable, ASGISendCallable, LifespanState, Scope
 
 from mirror import metrics, sendfile
 from mirror.admission import HEADER_TIMEOUT, LIMITED, Admission, Admitted
@@ -53,8 +54,11 @@ class EdgeConnection(TCPServer):
     send_timeout = 60.0
     header_timeout = 10.0
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(
+        self, app: AppWrapper, loop: asyncio.AbstractEventLoop, config: HypercornConfig, context: WorkerContext,
+        state: LifespanState, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    ) -> None:
+        super().__init__(app, loop, config, context, state, reader, writer)
         self._reader_done = False
         self._between_requests = True  # no request head parsed since the last response (or since accept)
         self._head_timer = AsyncioSingleTask()
@@ -163,13 +167,17 @@ class _Limited:
     """Marks each request of a limited connection (admitted into the probe reserve) in its ASGI scope; the app
     (`mirror.api.connection.ConnectionLimits`) serves probe paths and refuses the rest."""
 
-    def __init__(self, app: Any, reason: str) -> None:
+    def __init__(self, app: AppWrapper, reason: str) -> None:
         self.app = app
         self.reason = reason
 
-    async def __call__(self, scope: dict[str, Any], *args: Any) -> Any:
-        scope["extensions"][LIMITED] = {"reason": self.reason}
-        return await self.app(scope, *args)
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable,
+        sync_spawn: Callable[..., Any], call_soon: Callable[..., Any],
+    ) -> None:
+        if scope["type"] != "lifespan":  # HTTP and WebSocket scopes (a connection never carries lifespan)
+            scope["extensions"][LIMITED] = {"reason": self.reason}
+        await self.app(scope, receive, send, sync_spawn, call_soon)
 
 
 class HTTP11Only(EdgeH11Protocol):
@@ -221,9 +229,10 @@ async def serve(app: Any, metrics_app: Any, settings: HttpConfig, shutdown_trigg
     EdgeConnection.admission = Admission(settings.max_connections, settings.max_connections_per_client)
     EdgeConnection.send_timeout = settings.send_timeout
     EdgeConnection.header_timeout = settings.header_timeout
-    hypercorn.asyncio.run.TCPServer = EdgeConnection  # type: ignore[misc]  # hypercorn has no hook for it
+    # Neither name is re-exported by its module (attr-defined), but that is where hypercorn looks them up.
+    hypercorn.asyncio.run.TCPServer = EdgeConnection  # type: ignore[attr-defined]  # hypercorn has no hook for it
     sendfile.install()
-    hypercorn.protocol.H11Protocol = HTTP11Only  # type: ignore[misc]  # ProtocolWrapper looks it up here
+    hypercorn.protocol.H11Protocol = HTTP11Only  # type: ignore[attr-defined]  # ProtocolWrapper looks it up here
     servers = [hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)]
     if settings.metrics_addr:
         metrics_server = HypercornConfig()

@@ -90,7 +90,7 @@ def format_text(entry: dict[str, Any]) -> str:
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
-            return value.decode("latin-1")[:MAX_FIELD]
+            return bytes(value).decode("latin-1")[:MAX_FIELD]
     return None
 
 

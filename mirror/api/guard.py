@@ -7,15 +7,14 @@ one the router matched, exactly what the handler will act on.
 from __future__ import annotations
 
 import functools
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import Response
 
 from mirror.auth import CATALOG, Access, Authorizer, for_repository
 from mirror.reference import parse_name
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+_Reply = TypeVar("_Reply")  # a starlette Response, or an ASGI app such as BlobResponse
 
 
 def _repository_access(request: Request) -> tuple[Access, ...]:
@@ -24,11 +23,13 @@ def _repository_access(request: Request) -> tuple[Access, ...]:
     return for_repository(request.method, name, str(parse_name(source)) if source else None)
 
 
-def guarded(endpoint: Endpoint, scope: str = "repository") -> Endpoint:
+def guarded(
+    endpoint: Callable[[Request], Awaitable[_Reply]], scope: str = "repository"
+) -> Callable[[Request], Awaitable[_Reply]]:
     """`endpoint` behind the access decision; `scope` is ``repository``, ``catalog`` or ``base`` (``/v2/``)."""
 
     @functools.wraps(endpoint)
-    async def check_then_serve(request: Request) -> Response:
+    async def check_then_serve(request: Request) -> _Reply:
         if scope == "repository":
             items = _repository_access(request)
         elif scope == "catalog":

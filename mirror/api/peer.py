@@ -17,8 +17,8 @@ from starlette.requests import Request
 
 from mirror import errors, metrics
 from mirror.api.ranges import parse_range
-from mirror.api.responses import BlobResponse
-from mirror.cache import BlobReader, EdgeCache
+from mirror.api.responses import BlobResponse, BlobSource, closing
+from mirror.cache import EdgeCache
 from mirror.httpranges import content_range
 from mirror.peers import PeerReader, auth
 from mirror.reference import parse_digest
@@ -32,7 +32,7 @@ class PeerSpan:
     is never sent: the peer's fill gets every part as it lands, not all of them at this edge's commit.
     """
 
-    def __init__(self, blob: BlobReader) -> None:
+    def __init__(self, blob: BlobSource) -> None:
         self._blob = blob
         self.size = blob.size
         self.source = blob.source
@@ -40,29 +40,23 @@ class PeerSpan:
 
     async def chunks(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[bytes]:
         remaining = end - start
-        inner = self._blob.chunks(start, min(end + 1, self.size), client_gone)
-        try:
+        async with closing(self._blob.chunks(start, min(end + 1, self.size), client_gone)) as inner:
             async for chunk in inner:
                 if len(chunk) >= remaining:
                     yield chunk[:remaining]
                     return
                 remaining -= len(chunk)
                 yield chunk
-        finally:
-            await inner.aclose()  # type: ignore[attr-defined]
 
     async def spans(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[tuple[int, int]]:
         """The same rule for ``sendfile``: the spans of the range and its next byte, cut at the range's end."""
-        inner = self._blob.spans(start, min(end + 1, self.size), client_gone)
-        try:
+        async with closing(self._blob.spans(start, min(end + 1, self.size), client_gone)) as inner:
             async for position, stop in inner:
                 stop = min(stop, end)
                 if position < stop:
                     yield position, stop
                 if stop >= end:
                     return
-        finally:
-            await inner.aclose()  # type: ignore[attr-defined]
 
     def file(self) -> BinaryIO:
         return self._blob.file()
@@ -92,6 +86,6 @@ async def peer_blob(request: Request) -> BlobResponse:
     # Bytes sent to peers are not client traffic: mirror_peer_served_bytes_total, not mirror_served_bytes_total.
     served = metrics.peer_served_bytes
     if span is None:
-        return BlobResponse(blob, 200, headers, 0, blob.size, send_body=True, served=served)  # type: ignore[arg-type]
+        return BlobResponse(blob, 200, headers, 0, blob.size, send_body=True, served=served)
     headers["Content-Range"] = content_range(start, end, blob.size)
-    return BlobResponse(blob, 206, headers, start, end, send_body=True, served=served)  # type: ignore[arg-type]
+    return BlobResponse(blob, 206, headers, start, end, send_body=True, served=served)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import BinaryIO, Protocol, TypeVar
 
 from prometheus_client import Counter
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mirror import errors, metrics
-from mirror.cache import BlobReader, FillFailed
+from mirror.cache import FillFailed
 from mirror.sendfile import ZEROCOPY_SEND
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,43 @@ API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 # before its body was complete (nginx's "client closed request").
 CLIENT_CLOSED_REQUEST = 499
 SENDFILE_SEGMENT = 8 * 1024 * 1024  # per zero-copy send: served bytes and hang-ups are seen this often
+
+
+_Item = TypeVar("_Item")
+
+
+class BlobSource(Protocol):
+    """What `BlobResponse` streams from: the cache's readers (`mirror.cache.content`: a cached file, a fill in
+    progress) and `mirror.api.peer.PeerSpan`, which wraps one of them.
+
+    `chunks` and `spans` take `client_gone`, a future that completes when the client hangs up; `file()` is the
+    local file the spans are in (only called when `zero_copy`). The iterators are async generators, closed with
+    `closing` (typed here as plain iterators because that is what the cache's readers declare; tightened to
+    ``AsyncGenerator`` with `contextlib.aclosing` once issue 22's restructuring of mirror/cache/ has landed).
+    """
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def source(self) -> str: ...  # the `served` counter's label: "cache", "fill"
+    @property
+    def zero_copy(self) -> bool: ...
+
+    def chunks(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[bytes]: ...
+    def spans(self, start: int, end: int, client_gone: "asyncio.Future[None]") -> AsyncIterator[tuple[int, int]]: ...
+    def file(self) -> BinaryIO: ...
+    def close(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def closing(iterator: AsyncIterator[_Item]) -> AsyncGenerator[AsyncIterator[_Item], None]:
+    """`contextlib.aclosing` for a `BlobSource`'s iterator: closes it on the way out (every reader's is an async
+    generator; the protocol promises only iteration)."""
+    try:
+        yield iterator
+    finally:
+        if isinstance(iterator, AsyncGenerator):
+            await iterator.aclose()
 
 
 def error_response(error: errors.RegistryError) -> Response:
@@ -46,7 +85,7 @@ class BlobResponse:
     """
 
     def __init__(
-        self, reader: BlobReader, status: int, headers: dict[str, str], start: int, end: int, send_body: bool,
+        self, reader: BlobSource, status: int, headers: dict[str, str], start: int, end: int, send_body: bool,
         served: Counter = metrics.served_bytes,
     ) -> None:
         self.reader = reader
@@ -80,7 +119,7 @@ class BlobResponse:
     async def _send_body(self, send: Send, client_gone: "asyncio.Future[None]") -> bool:
         """Send every chunk; False as soon as the client is known to be gone (no further read is made)."""
         served = self.served.labels(self.reader.source)
-        async with contextlib.aclosing(self.reader.chunks(self.start, self.end, client_gone)) as chunks:
+        async with closing(self.reader.chunks(self.start, self.end, client_gone)) as chunks:
             async for chunk in chunks:
                 if client_gone.done():
                     return False
@@ -95,7 +134,7 @@ class BlobResponse:
         is known to be gone."""
         served = self.served.labels(self.reader.source)
         with self.reader.file() as file:
-            async with contextlib.aclosing(self.reader.spans(self.start, self.end, client_gone)) as spans:
+            async with closing(self.reader.spans(self.start, self.end, client_gone)) as spans:
                 async for position, end in spans:
                     while position < end:
                         count = min(SENDFILE_SEGMENT, end - position)

@@ -7,12 +7,13 @@ from starlette.responses import Response
 
 from mirror import errors
 from mirror.httpranges import parse_content_range
-from mirror.push.uploads import Uploads, range_headers
+from mirror.push import Uploads, range_headers
 from mirror.reference import parse_digest, parse_name
 
 
 def _uploads(request: Request) -> Uploads:
-    return request.app.state.uploads
+    uploads: Uploads = request.app.state.uploads
+    return uploads
 
 
 def _declared_length(request: Request) -> int | None:

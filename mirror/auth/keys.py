@@ -30,7 +30,7 @@ PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519Public
 _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
 
 
-def spki(key: Any) -> bytes:
+def spki(key: PublicKey) -> bytes:
     """DER SubjectPublicKeyInfo of `key`: the identity keys are compared by."""
     return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 

@@ -159,4 +159,7 @@ class TokenVerifier:
             self._chains.verify(certificates[0], certificates[1:])
         except UntrustedChain as error:
             raise InvalidToken(f"x5c chain does not lead to a trusted root: {error}") from None
-        return certificates[0].public_key()  # type: ignore[return-value]
+        key = certificates[0].public_key()
+        if not isinstance(key, PublicKey):  # DSA, X25519, X448: no token algorithm the edge accepts signs with them
+            raise InvalidToken(f"x5c leaf has a {type(key).__name__}, which signs no accepted algorithm")
+        return key

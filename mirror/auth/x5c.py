@@ -24,7 +24,7 @@ any chain through a CA with nameConstraints.
 from __future__ import annotations
 
 import datetime
-from typing import Callable
+from typing import Callable, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -71,7 +71,10 @@ def go_ca_policy() -> verification.ExtensionPolicy:
     )
 
 
-def _extension(certificate: x509.Certificate, kind: type) -> object | None:
+_Extension = TypeVar("_Extension", bound=x509.ExtensionType)
+
+
+def _extension(certificate: x509.Certificate, kind: type[_Extension]) -> _Extension | None:
     try:
         return certificate.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
@@ -91,9 +94,9 @@ def _signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     usage = _extension(issuer, x509.KeyUsage)
     if issuer.version is x509.Version.v3 and constraints is None:
         return False
-    if constraints is not None and not constraints.ca:  # type: ignore[attr-defined]
+    if constraints is not None and not constraints.ca:
         return False
-    if usage is not None and not usage.key_cert_sign:  # type: ignore[attr-defined]
+    if usage is not None and not usage.key_cert_sign:
         return False
     try:
         if isinstance(child.signature_hash_algorithm, (hashes.SHA1, hashes.MD5)):
@@ -133,9 +136,9 @@ def _extend(
         if _extension(parent, x509.NameConstraints) is not None:
             continue  # not evaluated here: refused, never accepted on a guess
         constraints = _extension(parent, x509.BasicConstraints)
-        if not is_root and (constraints is None or not constraints.ca):  # type: ignore[attr-defined]
+        if not is_root and (constraints is None or not constraints.ca):
             continue
-        limit = getattr(constraints, "path_length", None)
+        limit = constraints.path_length if constraints is not None else None
         if limit is not None and len(chain) - 1 > limit:
             continue
         if is_root or _extend([*chain, parent], intermediates, roots, now, budget):

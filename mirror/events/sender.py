@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiohttp
 
@@ -57,8 +58,8 @@ class Sender:
     def deleted(self, name: str, digest: Digest) -> None:
         self._emit(envelope.build("delete", name, digest, source=self._source))
 
-    def _emit(self, event: dict[str, object]) -> None:
-        media_type = str(event["target"].get("mediaType", ""))  # type: ignore[attr-defined]
+    def _emit(self, event: dict[str, Any]) -> None:
+        media_type = str(event["target"].get("mediaType", ""))
         body = envelope.envelope([event])
         for endpoint, queue in zip(self._endpoints, self._queues):
             if event["action"] in endpoint.ignore_actions:
