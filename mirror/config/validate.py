@@ -18,6 +18,12 @@ def check(config: Config, raw: Mapping[str, Mapping[str, Any]]) -> Config:
     return config
 
 
+def _unset(value: object) -> bool:
+    """A default derived from other keys, not derived yet: its kind (kinds.optional, kinds.nullable) gave None,
+    which the field's type does not admit once `check` is done."""
+    return value is None
+
+
 def _tls(config: Config, raw: Mapping[str, Mapping[str, Any]]) -> Config:
     certfile, keyfile = config.http.certfile, config.http.keyfile
     if bool(certfile) != bool(keyfile):
@@ -47,7 +53,7 @@ def _fill(config: Config, raw: Mapping[str, Mapping[str, Any]]) -> Config:
 
 def _upload(config: Config, raw: Mapping[str, Mapping[str, Any]]) -> Config:
     upload = config.upload
-    if upload.max_size is None:  # unset: 64GiB, or less if 10,000 parts hold less
+    if _unset(upload.max_size):  # 64GiB, or less if 10,000 parts hold less
         return replace(config, upload=replace(upload, max_size=min(64 * GIB, MAX_PARTS * upload.part_size)))
     if upload.max_size > MAX_PARTS * upload.part_size:
         raise ConfigError(
@@ -68,7 +74,7 @@ def _auth(config: Config, raw: Mapping[str, Mapping[str, Any]]) -> Config:
                 raise ConfigError(f"auth.token.{name}", "is required when auth.method is token")
         if not auth.token.rootcertbundle and not auth.token.jwks:
             raise ConfigError("auth.token.rootcertbundle", "token auth needs rootcertbundle or jwks (the keys tokens are signed with)")
-    if auth.anonymous is None:  # unset: the method's default
+    if _unset(auth.anonymous):  # the method's default
         return replace(config, auth=replace(auth, anonymous=("pull",) if auth.method == "none" else ()))
     return config
 
