@@ -23,10 +23,9 @@ from mirror.config import Config
 from mirror.events.region import RegionEvents
 from mirror.events.sender import Sender
 from mirror.peers import open_peer_reader
-from mirror.peers.client import PeerReader
 from mirror.push.publish import Publisher
 from mirror.push.uploads import Uploads
-from mirror.upstream import Upstream, open_upstream
+from mirror.upstream import Source, Upstream, open_upstream
 from mirror.upstream.tiered import TieredUpstream
 from mirror.upstream.writeback import SHUTDOWN_GRACE, WriteBack
 
@@ -38,7 +37,7 @@ class Node:
     """Everything one edge process serves with; `open_node` makes it, `close` ends it in reverse order."""
 
     edge: EdgeCache
-    reader: Upstream | PeerReader  # blob reads: the region's owning edge first when [peers] is set
+    reader: Source  # blob reads: the region's owning edge first when [peers] is set
     tiers: TieredUpstream | None
     catalog: Catalog
     uploads: Uploads
@@ -67,7 +66,8 @@ async def open_node(config: Config) -> Node:
     upstream: Upstream = tiers or bucket
     reader = open_peer_reader(upstream, config.peers)  # writes go to the bucket as they are
     await reader.start()
-    edge = EdgeCache(config, reader, store=store, running=running)
+    # EdgeCache declares an Upstream but only reads through it; the peer reader is a Source (never written through).
+    edge = EdgeCache(config, reader, store=store, running=running)  # type: ignore[arg-type]  # reads only: see above
     metrics.watch_cache_disk(config.cache.dir, config.cache.size)
     notices = PushNotices(edge)
     uploads = Uploads(upstream, notices, config.upload, config.cache.dir / "uploads", readback=bucket.push_reads())

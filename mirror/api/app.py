@@ -20,7 +20,7 @@ from mirror.api.accesslog import AccessLog
 from mirror.api.connection import BodyReadTimeout, CloseWhenBodyUnread, ConnectionLimits, RefuseAmbiguousLength
 from mirror.api.failures import problem_error
 from mirror.api.guard import guarded
-from mirror.api.observed import ObservedResponses, Outcome
+from mirror.api.observed import ObservedResponses, Observer, Outcome
 from mirror.api.responses import API_VERSION_HEADER, CLIENT_CLOSED_REQUEST, error_response
 from mirror.auth import Authorizer
 from mirror.compose import open_node
@@ -151,7 +151,7 @@ def create_app(config: Config) -> ASGIApp:
     )
     app.state.authorizer = authorizer
     metrics.start(known_labels(config))
-    observers = [count_request, *([AccessLog(config.log)] if config.log.access else [])]
+    observers: list[Observer] = [count_request, *([AccessLog(config.log)] if config.log.access else [])]
     return ObservedResponses(
         ConnectionLimits(RefuseAmbiguousLength(CloseWhenBodyUnread(BodyReadTimeout(app, config.http.read_timeout)))),
         observers,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, TypeVar
 
 import aiohttp
 from cachetools import TTLCache
@@ -30,10 +30,11 @@ from mirror.layout import BlobKey
 from mirror.peers import auth, ownership
 from mirror.peers.discovery import Membership
 from mirror.reference import Digest
-from mirror.upstream import Listing, ObjectInfo, Upstream
+from mirror.upstream import Listing, ObjectInfo, Source, Upstream
 from mirror.upstream.base import STREAM_CHUNK, BackendError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PEER_PATH = "/_peer/blobs/"
 # A peer that has sent headers may still wait for its own fill to reach the bytes we asked for: be patient.
@@ -185,7 +186,7 @@ class PeerReader:
             # A peer refusing our signature is misconfigured (another secret, a skewed clock): avoid it for a while.
             # Any other answer (404, 503) is about this digest, not about the peer.
             raise PeerFailed("refused", f"{peer} answered {response.status} for {digest}", down=response.status in (401, 403))
-        first, last, size = served
+        first, last, size = served.first, served.last, served.size  # size: an int now, checked above
         if first != start or last != min(end, size) - 1:
             response.close()
             raise PeerFailed("broken", f"{peer} sent bytes {first}-{last} of {digest}, not {wanted}")
@@ -235,12 +236,12 @@ async def _next_chunk(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return chunk
 
 
-async def _cancel(task: "asyncio.Future[object]") -> None:
+async def _cancel(task: asyncio.Future[T]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
 
-def open_peer_reader(inner: Upstream, settings: PeersConfig) -> Upstream | PeerReader:
+def open_peer_reader(inner: Upstream, settings: PeersConfig) -> Source:
     """`inner` wrapped in a PeerReader when ``[peers]`` is configured, else `inner` itself."""
     return PeerReader(inner, settings) if settings.enabled else inner
 

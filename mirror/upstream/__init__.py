@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from mirror.config import StorageConfig
-from mirror.upstream.base import BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, Reader, TooLarge, Upstream, Writer
+from mirror.upstream.base import (
+    BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, Reader, Source, TooLarge, Upstream, Writer,
+)
 from mirror.upstream.instrumented import InstrumentedUpstream
 
 __all__ = [
-    "BackendError", "Listing", "MultipartUpload", "NotFound", "ObjectInfo", "Reader", "TooLarge", "Upstream", "Writer",
+    "BackendError", "Listing", "MultipartUpload", "NotFound", "ObjectInfo", "Reader", "Source", "TooLarge", "Upstream",
+    "Writer",
     "open_upstream",
 ]
 

@@ -131,8 +131,9 @@ class Writer(Protocol):
         """Multipart writes begun under `prefix` and neither completed nor aborted (for the upload purger)."""
 
 
-class Upstream(Reader, Writer, Protocol):
-    """One storage backend: a `Reader` and a `Writer` with a name and a lifetime."""
+class Source(Reader, Protocol):
+    """A `Reader` with a name and a lifetime: what the edge cache reads through (a backend, or the peer reader
+    wrapped around one, which is never written through)."""
 
     name: str
 
@@ -141,3 +142,7 @@ class Upstream(Reader, Writer, Protocol):
 
     async def close(self) -> None:
         """Release clients and pools."""
+
+
+class Upstream(Source, Writer, Protocol):
+    """One storage backend: a `Reader` and a `Writer` with a name and a lifetime."""

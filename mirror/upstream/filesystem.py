@@ -7,6 +7,7 @@ filesystem root serves that registry's images.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import errno
 import hashlib
 import io
@@ -14,9 +15,11 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import AsyncIterator, BinaryIO, Callable
+from typing import AsyncIterator, BinaryIO, Callable, ParamSpec
 
 from mirror.upstream.base import STREAM_CHUNK, BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, TooLarge
+
+P = ParamSpec("P")
 
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
 _DIRECTORY_RACE_ATTEMPTS = 5
@@ -204,7 +207,7 @@ class FilesystemUpstream:
         except OSError as error:
             raise _translate(error, key) from error
 
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    async def complete_multipart(self, key: str, upload_id: str, parts: builtins.list[tuple[int, str]]) -> None:
         directory = self._parts_directory(key, upload_id)
 
         def assemble() -> None:
@@ -238,7 +241,7 @@ class FilesystemUpstream:
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self._parts_directory(key, upload_id), True)
 
-    async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
+    async def multipart_uploads(self, prefix: str) -> builtins.list[MultipartUpload]:
         def scan() -> list[MultipartUpload]:
             found = []
             for directory, subdirectories, _ in os.walk(self._path(prefix)):
@@ -255,9 +258,9 @@ class FilesystemUpstream:
         return await asyncio.to_thread(scan)
 
     @staticmethod
-    async def _guard(key: str, function, *args) -> None:  # type: ignore[no-untyped-def]
+    async def _guard(key: str, function: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
         try:
-            await asyncio.to_thread(function, *args)
+            await asyncio.to_thread(function, *args, **kwargs)
         except OSError as error:
             raise _translate(error, key) from error
 

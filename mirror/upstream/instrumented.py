@@ -8,10 +8,13 @@ kept out of ``error``, which the backend-errors alert watches.
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, BinaryIO
+import builtins
+from typing import AsyncIterator, Awaitable, BinaryIO, TypeVar
 
 from mirror import metrics
 from mirror.upstream.base import Listing, MultipartUpload, NotFound, ObjectInfo, Upstream
+
+T = TypeVar("T")
 
 
 class InstrumentedUpstream:
@@ -69,7 +72,7 @@ class InstrumentedUpstream:
         metrics.backend_written_bytes.inc(size)
         return etag
 
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    async def complete_multipart(self, key: str, upload_id: str, parts: builtins.list[tuple[int, str]]) -> None:
         await self._call("complete_multipart", self.inner.complete_multipart(key, upload_id, parts))
 
     async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
@@ -78,7 +81,7 @@ class InstrumentedUpstream:
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         await self._call("abort_multipart", self.inner.abort_multipart(key, upload_id))
 
-    async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
+    async def multipart_uploads(self, prefix: str) -> builtins.list[MultipartUpload]:
         return await self._call("multipart_uploads", self.inner.multipart_uploads(prefix))
 
     async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
@@ -114,7 +117,7 @@ class InstrumentedUpstream:
             metrics.backend_requests.labels(op, status).inc()
 
     @staticmethod
-    async def _call(op: str, awaitable):  # type: ignore[no-untyped-def]
+    async def _call(op: str, awaitable: Awaitable[T]) -> T:
         try:
             result = await awaitable
         except NotFound:

@@ -7,6 +7,7 @@ bodies streamed in the pieces aiohttp received (up to 256 KiB) rather than aiobo
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import tempfile
 from typing import Any, AsyncIterator, BinaryIO, Iterator
@@ -91,7 +92,8 @@ class S3Upstream:
             try:
                 if int(response["ContentLength"]) > max_size:
                     raise TooLarge(f"{key} is larger than {max_size} bytes")
-                return await body.read()
+                data: bytes = await body.read()
+                return data
             finally:
                 body.close()
 
@@ -196,7 +198,7 @@ class S3Upstream:
         # Too large for CopyObject, and UploadPartCopy is what Storj lacks: stream the parts through this process,
         # each spooled to an anonymous temporary file (TMPDIR) so memory holds a read chunk, not a part.
         upload_id = await self.start_multipart(destination)
-        parts: list[tuple[int, str]] = []
+        parts: builtins.list[tuple[int, str]] = []
         try:
             for number, start in enumerate(range(0, size, STREAMED_COPY_PART), start=1):
                 end = min(size, start + STREAMED_COPY_PART)
@@ -232,10 +234,10 @@ class S3Upstream:
                     held[int(part["PartNumber"])] = str(part["ETag"])
         return held
 
-    async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
+    async def multipart_uploads(self, prefix: str) -> builtins.list[MultipartUpload]:
         rooted_prefix = self._key(prefix)
         root = self._key("")
-        found: list[MultipartUpload] = []
+        found: builtins.list[MultipartUpload] = []
         with _failures(prefix):
             paginator = self._client.get_paginator("list_multipart_uploads")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=rooted_prefix):
@@ -244,7 +246,7 @@ class S3Upstream:
                     found.append(MultipartUpload(key, str(upload["UploadId"]), upload["Initiated"].timestamp()))
         return found
 
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    async def complete_multipart(self, key: str, upload_id: str, parts: builtins.list[tuple[int, str]]) -> None:
         await self._write(
             self._client.complete_multipart_upload(
                 Bucket=self.bucket,
@@ -269,7 +271,8 @@ class S3Upstream:
 
 async def _empty() -> AsyncIterator[bytes]:
     """The body of an empty object."""
-    for chunk in ():
+    nothing: tuple[bytes, ...] = ()
+    for chunk in nothing:
         yield chunk
 
 
@@ -279,7 +282,8 @@ def _describe(error: ClientError) -> str:
 
 
 def _code(error: ClientError) -> str | None:
-    return error.response.get("Error", {}).get("Code")
+    code: str | None = error.response.get("Error", {}).get("Code")
+    return code
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ release changes it, the first read fails with a TypeError that names this module
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncGenerator
 
 import aiohttp
 
@@ -25,7 +25,7 @@ def raw_content(body: Any) -> aiohttp.StreamReader:
     return response.content
 
 
-async def pieces(body: Any) -> AsyncIterator[bytes]:
+async def pieces(body: Any) -> AsyncGenerator[bytes, None]:
     """The body's bytes, one piece per socket read as aiohttp buffered it (up to 256 KiB), to its end."""
     content = raw_content(body)
     while True:

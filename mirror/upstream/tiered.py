@@ -24,6 +24,7 @@ Keys of repositories outside every prefix, other keys, listings and all writes g
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import AsyncIterator, BinaryIO
 
@@ -135,13 +136,13 @@ class TieredUpstream:
     async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
         return await self.bucket.list_parts(key, upload_id)
 
-    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    async def complete_multipart(self, key: str, upload_id: str, parts: builtins.list[tuple[int, str]]) -> None:
         await self.bucket.complete_multipart(key, upload_id, parts)
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         await self.bucket.abort_multipart(key, upload_id)
 
-    async def multipart_uploads(self, prefix: str) -> list[MultipartUpload]:
+    async def multipart_uploads(self, prefix: str) -> builtins.list[MultipartUpload]:
         return await self.bucket.multipart_uploads(prefix)
 
     # -- reads ----------------------------------------------------------------------------------------------
