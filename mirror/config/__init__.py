@@ -1,13 +1,21 @@
 """Typed settings: defaults, then a TOML file, then ``MIRROR_*`` environment overrides.
 
+Each key is declared once, in `settings.py` (its default, its kind, its help); `python -m mirror.config` prints
+the README's configuration block from those declarations.
+
 Every key ``[section.sub] key`` can be overridden by ``MIRROR_SECTION_SUB_KEY`` (registry:2's ``REGISTRY_``
 convention). The S3 keys carry registry:2's S3 driver names so an operator can copy their registry's settings.
 Any bad value raises `ConfigError`, whose text names the key; the CLI prints it and exits non-zero.
 """
 
-from mirror.config.loader import DEFAULTS, env_name, load
-from mirror.config.remote import NS_ALIASES, UPSTREAM_DEFAULTS
+from mirror.config.loader import DEFAULTS, load
+from mirror.config.remote import NS_ALIASES
+from mirror.config.schema import env_name
 from mirror.config.settings import (
+    ANONYMOUS_ACTIONS,
+    AUTH_METHODS,
+    DRIVERS,
+    LOG_FORMATS,
     AdminConfig,
     AuthConfig,
     CacheConfig,
@@ -26,7 +34,6 @@ from mirror.config.settings import (
     TokenConfig,
     UploadConfig,
 )
-from mirror.config.validate import ANONYMOUS_ACTIONS, AUTH_METHODS, DRIVERS, LOG_FORMATS
 from mirror.config.values import (
     GIB,
     KIB,
@@ -53,7 +60,6 @@ __all__ = [
     "MAX_PARTS",
     "MIB",
     "NS_ALIASES",
-    "UPSTREAM_DEFAULTS",
     "AdminConfig",
     "AuthConfig",
     "CacheConfig",

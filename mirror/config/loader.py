@@ -1,4 +1,6 @@
-"""Where settings come from: defaults, then the TOML file, then ``MIRROR_*`` environment overrides."""
+"""Where settings come from: defaults, then the TOML file, then ``MIRROR_*`` environment overrides.
+
+Which keys exist, their defaults and how each is checked is declared once, in `settings.py`."""
 
 from __future__ import annotations
 
@@ -9,80 +11,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from mirror.config.notifications import _validate_endpoints
-from mirror.config.remote import _remote_tables, _validate_remotes
-from mirror.config.settings import AdminConfig, Config
-from mirror.config.validate import _validate
-from mirror.config.values import ConfigError, parse_bool
+from mirror.config import schema
+from mirror.config.notifications import endpoint_tables
+from mirror.config.remote import check_remotes
+from mirror.config.schema import env_name
+from mirror.config.settings import Config
+from mirror.config.validate import check
+from mirror.config.values import ConfigError
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "http": {
-        "addr": "0.0.0.0:5000",
-        "metrics_addr": "",
-        "certfile": "",
-        "keyfile": "",
-        "keep_alive_timeout": "75s",
-        "read_timeout": "60s",
-        "send_timeout": "60s",
-        "max_connections": 1024,
-        "max_connections_per_client": 64,
-        "header_timeout": "10s",
-        "backlog": 1024,
-    },
-    "storage": {"driver": "filesystem", "delete": False},
-    "storage.filesystem": {"rootdirectory": "./data"},
-    "storage.s3": {
-        "region": "us-east-1",
-        "regionendpoint": "",
-        "bucket": "",
-        "accesskey": "",
-        "secretkey": "",
-        "rootdirectory": "",
-    },
-    "cache": {
-        "dir": "./cache",
-        "size": "10GiB",
-        "tag_ttl": "30s",
-        "link_ttl": "1h",
-        "manifest_memory": "64MiB",
-        "link_memory": "16MiB",
-    },
-    "fill": {
-        "part_size": "64MiB",
-        "first_part_size": "4MiB",
-        "min_part_size": "2MiB",
-        "parallelism": 24,
-        "max_connections": 32,
-        # Reading an image manifest starts background fills of its layers into free room (never evicting).
-        "prefetch": False,
-        "prefetch_max_bytes": "2GiB",
-        "prefetch_inflight_bytes": "1GiB",
-    },
-    "upload": {"part_size": "64MiB", "max_size": "", "parallel_parts": 8},  # max_size unset: 64GiB, or less if 10,000 parts hold less
-    "admin": {"enabled": False, "token": ""},
-    "log": {"format": "text", "access": True},
-    # anonymous: None means "the method's default" (["pull"] for none, [] otherwise).
-    "auth": {"method": "none", "anonymous": None, "anonymous_repositories": ["**"]},
-    "auth.htpasswd": {"realm": "edge-mirror", "path": ""},
-    "auth.token": {"realm": "", "service": "", "issuer": "", "rootcertbundle": "", "jwks": ""},
-    "peers": {"addresses": [], "dns": "", "port": 5000, "refresh": "30s", "secret": "", "self": "", "timeout": "3s"},
-    # registry:2 notification events received at POST /admin/notifications (needs [admin]): what a push warms.
-    "events": {
-        "repositories": ["**"],
-        "platforms": [],
-        "max_event_bytes": "4GiB",
-        "max_inflight_bytes": "1GiB",
-        "queue_size": 1000,
-    },
-}
+DEFAULTS: dict[str, dict[str, Any]] = schema.defaults(Config)
+_TABLES = {name: (attribute, cls) for attribute, name, cls, *_ in schema.array_tables(Config)}
 
 # The package's name, not this module's: operators (and tests) filter on "mirror.config".
 log = logging.getLogger("mirror.config")
-
-
-def env_name(section: str, key: str) -> str:
-    """``storage.s3`` + ``bucket`` → ``MIRROR_STORAGE_S3_BUCKET``."""
-    return "MIRROR_" + "_".join(section.split(".") + [key]).upper()
 
 
 def _flatten_toml(document: Mapping[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
@@ -101,23 +42,44 @@ def _flatten_toml(document: Mapping[str, Any], prefix: str = "") -> dict[str, di
     return sections
 
 
-def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read defaults, then the TOML file at `path` (if any), then ``MIRROR_*`` overrides, and validate."""
-    environ = os.environ if environ is None else environ
-    raw = {section: dict(values) for section, values in DEFAULTS.items()}
-    remotes: list[dict[str, Any]] = []
-    notifications: Any = {}
-    if path is not None:
-        try:
-            document = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ConfigError("--config", f"file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
-        remotes = _remote_tables(document.pop("upstream", []))
-        notifications = document.pop("notifications", {})
-        for section, values in _flatten_toml(document).items():
-            raw[section].update(values)
+def _array_table(name: str, value: Any, cls: type) -> list[dict[str, Any]]:
+    """The ``[[name]]`` tables as written, sub-tables flattened (``ignore.actions``); unknown keys raise ConfigError."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError(name, f"must be an array of tables: [[{name}]]")
+    known = [setting.name for _, setting in schema.settings_of(cls)]
+    tables = []
+    for index, table in enumerate(value):
+        flat: dict[str, Any] = {}
+        for key, item in table.items():
+            inner = [name.split(".", 1)[1] for name in known if name.startswith(key + ".")]
+            if inner and not (isinstance(item, dict) and set(item) <= set(inner)):
+                raise ConfigError(f"{name}[{index}].{key}", f"expected a table with {' and/or '.join(inner)}")
+            if inner:
+                flat.update({f"{key}.{sub}": subvalue for sub, subvalue in item.items()})
+            elif key not in known:
+                raise ConfigError(f"{name}[{index}].{key}", f"unknown setting (known: {', '.join(known)})")
+            else:
+                flat[key] = item
+        tables.append(flat)
+    return tables
+
+
+def _read(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The file's ``[sections]`` (flattened) and its arrays of tables by name."""
+    try:
+        document = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError("--config", f"file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
+    arrays = {"upstream": _array_table("upstream", document.pop("upstream", []), _TABLES["upstream"][1])}
+    endpoints = endpoint_tables(document.pop("notifications", {}))
+    arrays["notifications.endpoints"] = _array_table("notifications.endpoints", endpoints, _TABLES["notifications.endpoints"][1])
+    return _flatten_toml(document), arrays
+
+
+def _override(raw: dict[str, dict[str, Any]], upstreams: list[dict[str, Any]], environ: Mapping[str, str]) -> None:
+    """Apply ``MIRROR_*`` variables; warn about those that name no setting."""
     known = set()
     for section, values in raw.items():
         for key in values:
@@ -125,18 +87,31 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             override = environ.get(env_name(section, key))
             if override is not None:
                 values[key] = override
-    for index, values in enumerate(remotes):
-        for key in values:
-            known.add(f"MIRROR_UPSTREAM_{index}_{key.upper()}")
-            override = environ.get(f"MIRROR_UPSTREAM_{index}_{key.upper()}")
+    upstream_keys = [setting.name for _, setting in schema.settings_of(_TABLES["upstream"][1])]
+    for index, values in enumerate(upstreams):
+        for key in upstream_keys:
+            known.add(env_name(f"upstream.{index}", key))
+            override = environ.get(env_name(f"upstream.{index}", key))
             if override is not None:
                 values[key] = override
     for variable in sorted(name for name in environ if name.startswith("MIRROR_") and name not in known):
         # A warning, not a refusal: Kubernetes injects MIRROR_PORT-style variables for a Service named "mirror".
         log.warning("%s is not a setting of this mirror and is ignored (misspelt? see the README's keys)", variable)
-    settings = _validate(raw)
-    admin = AdminConfig(enabled=parse_bool("admin.enabled", raw["admin"]["enabled"]), token=str(raw["admin"]["token"]))
-    if admin.enabled and len(admin.token) < 16:
-        raise ConfigError("admin.token", "must be at least 16 characters when admin.enabled is true")
-    endpoints = _validate_endpoints(notifications)
-    return replace(settings, upstreams=_validate_remotes(remotes), admin=admin, notifications=endpoints)
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read defaults, then the TOML file at `path` (if any), then ``MIRROR_*`` overrides, and validate."""
+    environ = os.environ if environ is None else environ
+    raw = {section: dict(values) for section, values in DEFAULTS.items()}
+    arrays: dict[str, list[dict[str, Any]]] = {name: [] for name in _TABLES}
+    if path is not None:
+        sections, arrays = _read(path)
+        for section, values in sections.items():
+            raw[section].update(values)
+    _override(raw, arrays["upstream"], environ)
+    config = check(schema.build(Config, raw), raw)
+    tables = {
+        attribute: tuple(schema.build(cls, {f"{name}[{i}]": t}, f"{name}[{i}]") for i, t in enumerate(arrays[name]))
+        for name, (attribute, cls) in _TABLES.items()
+    }
+    return replace(config, upstreams=check_remotes(tables["upstreams"]), notifications=tables["notifications"])

@@ -33,6 +33,7 @@ def parse_size(key: str, value: Any) -> int:
     """Parse ``10GiB``, ``64MiB``, ``500MB`` or a plain byte count."""
     if isinstance(value, bool):
         raise ConfigError(key, f"expected a size such as 64MiB, got {value!r}")
+    number: float  # an int stays an int (exact for large byte counts); a parsed "1.5GiB" is a float
     if isinstance(value, int):
         number, unit = value, ""
     else:
@@ -59,13 +60,6 @@ def parse_duration(key: str, value: Any) -> float:
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if seconds < 0:
         raise ConfigError(key, f"must not be negative, got {value!r}")
-    return seconds
-
-
-def _positive_duration(key: str, value: Any) -> float:
-    seconds = parse_duration(key, value)
-    if seconds <= 0:
-        raise ConfigError(key, f"must be greater than zero, got {value!r}")
     return seconds
 
 

@@ -150,3 +150,19 @@ def test_bad_upload_parallel_parts_is_refused_naming_the_key(value):
     with pytest.raises(ConfigError) as raised:
         load(None, environ={"MIRROR_UPLOAD_PARALLEL_PARTS": value})
     assert raised.value.key == "upload.parallel_parts"
+
+
+def test_every_declared_key_has_its_variable_and_lists_take_the_comma_form(caplog):
+    """Each key's MIRROR_ name comes from its declaration: set every one to its default (lists comma-separated)
+    and nothing is warned about and nothing changes."""
+    def written(value):
+        if isinstance(value, bool):
+            return str(value).lower()
+        return ",".join(value) if isinstance(value, list) else str(value)
+
+    environ = {config.env_name(section, key): written(value) for section, keys in config.DEFAULTS.items()
+               for key, value in keys.items() if value is not None}
+    assert "MIRROR_PEERS_SELF" in environ and "MIRROR_EVENTS_PLATFORMS" in environ
+    with caplog.at_level("WARNING", logger="mirror.config"):
+        assert load(None, environ=environ) == load(None, environ={})
+    assert caplog.records == []

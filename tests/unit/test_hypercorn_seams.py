@@ -40,7 +40,7 @@ async def _served(request: bytes) -> tuple[bytes, dict]:
 
     port = free_port()
     stop = asyncio.Event()
-    serving = asyncio.create_task(server.serve(app, app, HttpConfig(host="127.0.0.1", port=port), stop.wait))
+    serving = asyncio.create_task(server.serve(app, app, HttpConfig(addr=("127.0.0.1", port)), stop.wait))
     try:
         for _ in range(200):  # bounded: the listener is up within a few event-loop turns
             try:
