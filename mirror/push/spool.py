@@ -98,10 +98,7 @@ class PartSpooler:
             self.chunk.remainder = spool.read() if self.chunk.received else b""
             spool.close()
             await self._drain()
-        except Exception:
-            # The request failed (the client hung up, its body stalled, a part failed): parts already sent are
-            # let finish, not cancelled. A cancelled PUT whose body the bucket already has may still land after a
-            # resumed chunk's part of the same number and replace it; once every answer is in, none can.
+        except Exception:  # a hang-up, a stalled body, a failed part: let the parts in flight finish (`_settle`)
             spool.close()
             await self._settle()
             raise
@@ -153,7 +150,10 @@ class PartSpooler:
                 raise outcome
 
     async def _settle(self) -> None:
-        """Wait for the parts in flight to be answered (at most SETTLE_SECONDS), then cancel what is left."""
+        """Wait for the parts in flight to be answered (at most SETTLE_SECONDS), then cancel what is left.
+
+        Not cancelled at once: a cancelled PUT whose body the bucket already has may still land after a resumed
+        chunk's part of the same number and replace it; once every answer is in, none can."""
         sending, self._sending = self._sending, set()
         if sending:
             _, late = await asyncio.wait(sending, timeout=SETTLE_SECONDS)
