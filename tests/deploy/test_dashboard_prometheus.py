@@ -153,6 +153,9 @@ def observed_region(work: Path, seaweed: Any, peers: bool) -> Iterator[Region]:
         skopeo.pull(f"{b.host}/e2e/app:v1", work / "warm")
         served = served_total(a) + served_total(b)
         prometheus.wait_for("sum(mirror_served_bytes_total)", lambda values: served in values.values(), timeout=30)
+        # Every edge scraped after the pulls, not only the one whose bytes were awaited above: A's answers to B
+        # (peer bytes) are in A's next scrape, which on a busy machine may come after B's.
+        scrape_after(prometheus, time.time())
         after_warm = time.time()
         before_side = time.time()
         side_events(b, image)
