@@ -125,7 +125,8 @@ def _resume_after_a_hang_up(edge: EdgeMirror, name: str, first: bytes, second: b
         assert response.status_code == 202
         digest = _digest(first + second)
         separator = "&" if "?" in response.headers["location"] else "?"
-        assert client.put(f"{response.headers['location']}{separator}digest={digest}").status_code == 201
+        finished = client.put(f"{response.headers['location']}{separator}digest={digest}")
+        assert finished.status_code == 201, finished.text
         pulled = client.get(f"/v2/{name}/blobs/{digest}")
         assert pulled.status_code == 200 and pulled.content == first + second
 

@@ -109,6 +109,11 @@ class PartSpooler:
         self.chunk.parts.sort()
         return self.chunk
 
+    @property
+    def last_number(self) -> int:
+        """The highest part number this chunk handed to the backend (first_number - 1 if none)."""
+        return self._next_number - 1
+
     async def _send(self, spool: BinaryIO) -> None:
         """Hand a full spool to a sending task, after waiting for a free slot."""
         number = self._next_number

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -43,6 +44,9 @@ from mirror.push.session import SessionStore, UploadState
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Reader, Upstream
 
+# Sessions whose failed chunks' part numbers are remembered (see Uploads._abandoned).
+ABANDONED_REMEMBERED = 4096
+
 
 class Uploads:
     def __init__(
@@ -58,6 +62,22 @@ class Uploads:
         self._readback = readback or upstream
         self._sessions = SessionStore(upstream, self._readback, self._kept)
         self._links = BlobLinks(upstream, notices)
+        # Upload id -> the highest part number a failed chunk on this edge sent. A resumed chunk numbers its parts
+        # after it: a part of the same number could land after the resumed one (a cancelled PUT the bucket already
+        # has), and SeaweedFS keeps both versions of a re-sent part number, so a number is never used twice.
+        self._abandoned: OrderedDict[str, int] = OrderedDict()
+
+    def _next_part(self, state: UploadState) -> int:
+        """The number of the session's next part: after every part it recorded and every part a failed chunk on
+        this edge sent (part numbers need only ascend, not be contiguous)."""
+        recorded = max((part[0] for part in state.parts), default=0)
+        return max(recorded, self._abandoned.get(state.id, 0)) + 1
+
+    def _abandon(self, upload_id: str, last_number: int) -> None:
+        self._abandoned[upload_id] = max(last_number, self._abandoned.get(upload_id, 0))
+        self._abandoned.move_to_end(upload_id)
+        while len(self._abandoned) > ABANDONED_REMEMBERED:
+            self._abandoned.popitem(last=False)
 
     async def start(self, name: str) -> UploadState:
         state = await self._sessions.start(name)
@@ -108,7 +128,7 @@ class Uploads:
         local = self._kept.hash(state.id, state.nonce)
         hasher = local.copy() if local is not None else None
         spooler = PartSpooler(
-            self._upstream, layout.upload_data(name, state.id), state.multipart_id, len(state.parts) + 1,
+            self._upstream, layout.upload_data(name, state.id), state.multipart_id, self._next_part(state),
             self._settings.part_size, self._spool_directory, self._settings.parallel_parts,
         )
         head = (lambda: self._sessions.read_tail(name, state)) if state.tail else None
@@ -136,6 +156,7 @@ class Uploads:
             except NotFound:
                 raise await races.moved(self._sessions, name, state) from None
         except BaseException:
+            self._abandon(state.id, spooler.last_number)
             if state.multipart_id is None and spooler.chunk.multipart_id is not None:
                 # this chunk began the multipart upload and did not count: nothing will ever complete it
                 await self._upstream.abort_multipart(layout.upload_data(name, state.id), spooler.chunk.multipart_id)
@@ -201,7 +222,7 @@ class Uploads:
         parts = [(number, etag) for number, etag, _ in state.parts]
         try:
             if state.tail:
-                number = len(state.parts) + 1
+                number = self._next_part(state)
                 if number > MAX_PARTS:
                     raise Oversized("upload", f"upload needs more than {MAX_PARTS} parts")
                 tail = await self._sessions.read_tail(name, state, kept=True)
