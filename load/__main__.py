@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = SCENARIOS[name](bench)
             except Exception as error:  # noqa: BLE001 - a broken scenario is reported, the others still run
                 traceback.print_exc()
+                for said in procs.dead():
+                    print(said, file=sys.stderr)
                 results[name] = {"error": f"{type(error).__name__}: {error}"}
             results[name]["scenario_seconds"] = round(time.monotonic() - scenario_clock, 1)
     except KeyboardInterrupt:

@@ -118,6 +118,12 @@ class Process:
 _LIVE: list[Process] = []
 
 
+def dead() -> list[str]:
+    """What each started process that exited on its own said last (a scenario that failed may have lost one)."""
+    return [f"{process.argv[0]} exited with {process.popen.returncode}:\n{process.log_tail()}"
+            for process in _LIVE if not process.alive()]
+
+
 def stop_all() -> None:
     """Stop every child still running, newest first."""
     for process in reversed(list(_LIVE)):
