@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, filesystem_storage
 from tests.support.metrics import parse
+from tests.support.sockets import read_until_closed
 
 WAIT = 20  # how long a test waits for something that should happen within about a second
 HTTP = {"max_connections": 8, "max_connections_per_client": 4, "header_timeout": "2s", "read_timeout": "60s"}
@@ -37,13 +38,7 @@ def _ask(edge: EdgeMirror, path: str, source: str = "127.0.0.1") -> bytes:
     """GET `path` on a new connection; everything the edge sends until it closes."""
     with _connect(edge, source) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except (TimeoutError, ConnectionResetError):
-            pass
-        return data
+        return read_until_closed(sock, WAIT)
 
 
 def _open_connections(edge: EdgeMirror) -> float:
