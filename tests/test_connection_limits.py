@@ -186,3 +186,12 @@ def test_on_a_small_edge_one_address_still_leaves_room_for_another(tmp_path):
             assert _ask(edge, "/v2/", OTHER_CLIENT).startswith(b"HTTP/1.1 200")
         finally:
             _close(held)
+
+
+def test_a_connection_closed_before_its_request_head_gives_its_slot_back_at_once(tmp_path):
+    # One connection per address, and a header_timeout far past the wait: the slot must come back when the
+    # client goes (a TCP probe, a client that gave up), not when the head's timer runs out.
+    http = {"max_connections_per_client": 1, "header_timeout": "60s"}
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(tmp_path / "data"), http=http, auth=ANONYMOUS_PUSH) as edge:
+        _connect(edge).close()
+        assert _wait_for(lambda: _ask(edge, "/v2/").startswith(b"HTTP/1.1 200"))
