@@ -14,7 +14,9 @@ mirror under load hits all the time (clients that close keep-alive connections, 
 ended), drops sends to a closed connection without raising, admits connections by the limits of
 `mirror.admission` (in all, per client address, a probe reserve), gives each request head ``header_timeout``
 (then 408 and close), and sets ``TCP_USER_TIMEOUT`` so the kernel cuts a connection whose sent data stays
-unacknowledged (a client that stopped reading, or vanished without a reset). It also carries out the file ranges
+unacknowledged (a client that stopped reading, or vanished without a reset); a connection closed before its head
+came ends at once (not at ``header_timeout``), and one still busy at shutdown when hypercorn's ``graceful_timeout``
+runs out is cut without an error logged (`EdgeConnection.run`). It also carries out the file ranges
 of zero-copy responses (`mirror.sendfile`) with ``loop.sendfile``. `HTTP11Only` keeps the plain port to HTTP/1.1
 (HTTP/2 only by TLS ALPN). The request-body read timeout is `mirror.api.connection`'s.
 """
@@ -81,6 +83,13 @@ class EdgeConnection(TCPServer):
             if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(self.send_timeout * 1000))
             await super().run()
+        except asyncio.CancelledError:
+            if not self.context.terminated.is_set():
+                raise
+            # Shut down with this connection still busy after graceful_timeout: hypercorn cancels it. That is its
+            # end, not an error: cut it and return, as Python 3.12 does, for 3.11's StreamReaderProtocol logs a
+            # cancelled connection task as an unhandled exception at ERROR (CPython gh-113538).
+            self.writer.transport.abort()
         finally:
             self.admission.release(admitted)
             metrics.open_connections.set(self.admission.open)
@@ -141,6 +150,7 @@ class EdgeConnection(TCPServer):
         await self.protocol.handle(Closed())
         self._reader_done = True
         await self.idle_task.stop()
+        await self._stop_head_timer()  # a head that never came: the connection ends now, not at header_timeout
 
     async def _start_head_timer(self) -> None:
         self._timing_head = True

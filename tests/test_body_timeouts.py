@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, filesystem_storage
+from tests.support.sockets import read_until_closed
 from tests.support.tokens import TestCA
 
 READ_TIMEOUT = {"read_timeout": "1s"}
@@ -48,14 +49,7 @@ def _upload(url: str, name: str, **kwargs) -> str:  # type: ignore[no-untyped-de
 
 def _answer(sock: socket.socket) -> bytes:
     """Everything the edge sends until it closes the connection (or WAIT passes)."""
-    sock.settimeout(WAIT)
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except (TimeoutError, ConnectionResetError):
-        pass
-    return data
+    return read_until_closed(sock, WAIT)
 
 
 def _raw(edge: EdgeMirror, request: bytes) -> bytes:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, filesystem_storage
 from tests.support.metrics import parse
+from tests.support.sockets import read_until_closed
 
 WAIT = 20  # how long a test waits for something that should happen within about a second
 HTTP = {"max_connections": 8, "max_connections_per_client": 4, "header_timeout": "2s", "read_timeout": "60s"}
@@ -37,13 +38,7 @@ def _ask(edge: EdgeMirror, path: str, source: str = "127.0.0.1") -> bytes:
     """GET `path` on a new connection; everything the edge sends until it closes."""
     with _connect(edge, source) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except (TimeoutError, ConnectionResetError):
-            pass
-        return data
+        return read_until_closed(sock, WAIT)
 
 
 def _open_connections(edge: EdgeMirror) -> float:
@@ -191,3 +186,12 @@ def test_on_a_small_edge_one_address_still_leaves_room_for_another(tmp_path):
             assert _ask(edge, "/v2/", OTHER_CLIENT).startswith(b"HTTP/1.1 200")
         finally:
             _close(held)
+
+
+def test_a_connection_closed_before_its_request_head_gives_its_slot_back_at_once(tmp_path):
+    # One connection per address, and a header_timeout far past the wait: the slot must come back when the
+    # client goes (a TCP probe, a client that gave up), not when the head's timer runs out.
+    http = {"max_connections_per_client": 1, "header_timeout": "60s"}
+    with EdgeMirror(tmp_path / "edge", filesystem_storage(tmp_path / "data"), http=http, auth=ANONYMOUS_PUSH) as edge:
+        _connect(edge).close()
+        assert _wait_for(lambda: _ask(edge, "/v2/").startswith(b"HTTP/1.1 200"))

@@ -3,7 +3,6 @@ stopped with its backend reads cancelled (not errors), and fill durations land i
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -11,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import layout_keys
 from tests.support.blobs import push_blob
+from tests.support.bucket_files import put_linked_blob
 from tests.support.edge import EdgeMirror, Metrics, filesystem_storage, s3_storage
 
 MIB = 1024 * 1024
@@ -44,18 +43,9 @@ def test_gets_of_an_unlinked_blob_count_stopped_fills_and_no_backend_errors(regi
     assert scraped.value("mirror_backend_requests_total", status="error") == 0
 
 
-def _write_blob(root: Path, name: str, data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    for key, content in ((layout_keys.blob_data(digest), data), (layout_keys.layer_link(name, digest), digest.encode())):
-        path = root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    return digest
-
-
 def test_small_loopback_fills_land_in_resolving_buckets(tmp_path: Path):
     root = tmp_path / "root"
-    digests = [_write_blob(root, "team/small", os.urandom(16 * 1024)) for _ in range(SMALL_FILLS)]
+    digests = [put_linked_blob(root, "team/small", os.urandom(16 * 1024)) for _ in range(SMALL_FILLS)]
     with EdgeMirror(tmp_path / "edge", filesystem_storage(root)) as edge:
         for digest in digests:
             assert httpx.get(f"{edge.url}/v2/team/small/blobs/{digest}", timeout=30).status_code == 200

@@ -3,24 +3,14 @@ are counted in series that exist at 0 before any request (rate() never sees a se
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import httpx
 
-from tests.support import layout_keys
+from tests.support.bucket_files import put_linked_blob
 from tests.support.edge import EdgeMirror, filesystem_storage
 from tests.support.ports import free_port
-
-
-def _linked_blob(root: Path, name: str, data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    for key, content in ((layout_keys.blob_data(digest), data), (layout_keys.layer_link(name, digest), digest.encode())):
-        path = root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    return digest
 
 
 def _samples(scraped, name: str, **labels: str) -> list[float]:
@@ -28,7 +18,7 @@ def _samples(scraped, name: str, **labels: str) -> list[float]:
 
 
 def test_refused_deletes_and_a_bad_range_are_counted_from_zero(tmp_path: Path):
-    digest = _linked_blob(tmp_path / "root", "team/app", os.urandom(1000))
+    digest = put_linked_blob(tmp_path / "root", "team/app", os.urandom(1000))
     denied = {"method": "none", "result": "denied"}
     forbidden = {"method": "DELETE", "route": "blob", "status": "403"}
     unsatisfiable = {"method": "GET", "route": "blob", "status": "416"}
@@ -47,7 +37,7 @@ def test_refused_deletes_and_a_bad_range_are_counted_from_zero(tmp_path: Path):
 
 
 def test_unsigned_peer_reads_and_admin_calls_without_token_count_as_invalid_credentials(tmp_path: Path):
-    digest = _linked_blob(tmp_path / "root", "team/app", os.urandom(1000))
+    digest = put_linked_blob(tmp_path / "root", "team/app", os.urandom(1000))
     port = free_port()
     peers = {"secret": "region-secret-for-the-refusal-test", "addresses": [f"127.0.0.1:{port}"]}
     admin = {"enabled": True, "token": "an-admin-token-long-enough-for-the-check"}

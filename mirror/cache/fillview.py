@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 from collections import Counter
-from typing import Any, AsyncGenerator, AsyncIterator
+from typing import Any, AsyncGenerator
 
 from mirror import layout
 from mirror.cache.direct import FillFailed, stream_direct
@@ -87,7 +87,7 @@ class FillView:
 
     async def stream(
         self, fd: int, start: int, end: int, client_gone: "asyncio.Future[None] | None" = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield bytes ``[start, end)`` as they land (see `spans`), read from `fd`; closes `fd` in every case.
         With no local file (``fd == -1``) the bytes come straight from the backend."""
         if fd < 0:

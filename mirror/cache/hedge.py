@@ -66,7 +66,7 @@ async def open_hedged(
     hedge_started = time.monotonic()
     secondary = open_stream()
     second = asyncio.ensure_future(anext(secondary))
-    racers = {first: primary, second: secondary}
+    racers: dict[asyncio.Future[bytes], AsyncIterator[bytes]] = {first: primary, second: secondary}
     try:
         winner = await _first_success(first, second)
         loser = second if winner is first else first

@@ -218,7 +218,7 @@ class LinkCache:
         return persisted
 
     async def _read_links(self, name: str, kind: str, digest: Digest, forgets: int) -> bool:
-        keys = [layout.layer_link(name, digest)]
+        keys: list[layout.LinkKey] = [layout.layer_link(name, digest)]
         if kind == "manifest":
             keys.insert(0, layout.manifest_revision_link(name, digest))
         for key in keys:

@@ -95,7 +95,9 @@ class _VerifiedFile:
 class _CommittingDisk(diskcache.Disk):
     """A diskcache Disk that adopts a verified file by renaming it, instead of copying it."""
 
-    def store(self, value, read, key=diskcache.core.UNKNOWN):  # type: ignore[no-untyped-def]  # diskcache's untyped signature
+    def store(
+        self, value: object, read: bool, key: object = diskcache.core.UNKNOWN
+    ) -> tuple[int, int, str | None, object]:
         if isinstance(value, _VerifiedFile):
             filename, full_path = self.filename(key, value)
             os.makedirs(os.path.dirname(full_path), exist_ok=True)

@@ -34,20 +34,8 @@ from mirror.config.settings import (
     TokenConfig,
     UploadConfig,
 )
-from mirror.config.values import (
-    GIB,
-    KIB,
-    MAX_PARTS,
-    MIB,
-    ConfigError,
-    canonical_addr,
-    parse_addr,
-    parse_bool,
-    parse_duration,
-    parse_int,
-    parse_list,
-    parse_size,
-)
+# What the rest of the package takes from here; the other parsers are the settings' own (`kinds.py`, `values.py`).
+from mirror.config.values import GIB, KIB, MAX_PARTS, MIB, ConfigError, canonical_addr, parse_duration, parse_size
 
 __all__ = [
     "ANONYMOUS_ACTIONS",
@@ -81,10 +69,6 @@ __all__ = [
     "canonical_addr",
     "env_name",
     "load",
-    "parse_addr",
-    "parse_bool",
     "parse_duration",
-    "parse_int",
-    "parse_list",
     "parse_size",
 ]

@@ -60,17 +60,21 @@ def test_part_is_complete_when_all_its_bytes_are_written():
     assert part.complete
 
 
-def test_budget_gives_a_freed_connection_to_an_urgent_waiter_first():
+def _grant_order(*waiters: tuple[str, bool, bool | None]) -> list[str]:
+    """A budget of one connection, held by "a"; each waiter ``(owner, urgent, background)`` asks for it in turn
+    (background None: left out of the call). "a" gives it back, then the first waiter granted does: the owners in
+    the order they were granted."""
+
     async def scenario() -> list[str]:
         budget = ConnectionBudget(1)
         await budget.acquire("a", lambda: False)
         order: list[str] = []
 
-        async def take(owner: str, urgent: bool) -> None:
-            await budget.acquire(owner, lambda: urgent)
+        async def take(owner: str, urgent: bool, background: bool | None) -> None:
+            await budget.acquire(owner, lambda: urgent, None if background is None else lambda: background)
             order.append(owner)
 
-        waiting = [asyncio.create_task(take("b", False)), asyncio.create_task(take("c", True))]
+        waiting = [asyncio.create_task(take(*waiter)) for waiter in waiters]
         await asyncio.sleep(0)
         budget.release("a")
         await asyncio.sleep(0)
@@ -78,7 +82,11 @@ def test_budget_gives_a_freed_connection_to_an_urgent_waiter_first():
         await asyncio.gather(*waiting)
         return order
 
-    assert asyncio.run(scenario()) == ["c", "b"]
+    return asyncio.run(scenario())
+
+
+def test_budget_gives_a_freed_connection_to_an_urgent_waiter_first():
+    assert _grant_order(("b", False, None), ("c", True, None)) == ["c", "b"]
 
 
 def test_budget_prefers_the_fill_holding_fewer_connections():
@@ -104,25 +112,8 @@ def test_budget_prefers_the_fill_holding_fewer_connections():
 
 
 def test_budget_serves_a_background_fill_after_every_other_waiter():
-    async def scenario() -> list[str]:
-        budget = ConnectionBudget(1)
-        await budget.acquire("a", lambda: False)
-        order: list[str] = []
-
-        async def take(owner: str, background: bool) -> None:
-            await budget.acquire(owner, lambda: False, lambda: background)
-            order.append(owner)
-
-        # the prefetch asked first and holds no connection; the client's fill comes later
-        waiting = [asyncio.create_task(take("prefetch", True)), asyncio.create_task(take("client", False))]
-        await asyncio.sleep(0)
-        budget.release("a")
-        await asyncio.sleep(0)
-        budget.release(order[0])
-        await asyncio.gather(*waiting)
-        return order
-
-    assert asyncio.run(scenario()) == ["client", "prefetch"]
+    # the prefetch asked first and holds no connection; the client's fill comes later
+    assert _grant_order(("prefetch", False, True), ("client", False, False)) == ["client", "prefetch"]
 
 
 def test_budget_never_grants_more_than_its_limit():

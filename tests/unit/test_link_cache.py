@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Callable
 
 from mirror import config, layout, metrics
 from mirror.api.failures import registry_error
@@ -32,28 +33,33 @@ def _write(root: Path, key: str, digest: Digest) -> None:
     put(root, key, str(digest))
 
 
-class HeldTagReads(FilesystemUpstream):
-    """The filesystem backend, except that a tag link read is held (after its bytes were read) until released:
-    a slow answer from a far bucket."""
+class HeldReads(FilesystemUpstream):
+    """The filesystem backend, except that a read of a key `held` picks is held (after its bytes were read) until
+    released: a slow answer from a far bucket."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, held: Callable[[str], bool]) -> None:
         super().__init__(root)
+        self.held = held
         self.read_started = asyncio.Event()
         self.release = asyncio.Event()
 
     async def read(self, key: str, max_size: int) -> bytes:
         data = await super().read(key, max_size)
-        if key.endswith("/current/link"):
+        if self.held(key):
             self.read_started.set()
             await self.release.wait()
         return data
+
+
+def _tag_link(key: str) -> bool:
+    return key.endswith("/current/link")
 
 
 def test_a_tag_read_that_started_before_a_push_does_not_restore_the_old_digest(tmp_path):
     old, new = _digest("old"), _digest("new")
 
     async def scenario() -> tuple[Digest, Digest]:
-        backend = HeldTagReads(tmp_path / "bucket")
+        backend = HeldReads(tmp_path / "bucket", _tag_link)
         _write(backend.root, layout.tag_current_link("team/app", "v1"), old)
         links = LinkCache(backend, tmp_path / "links", _settings(tag_ttl="1h"))
         try:
@@ -75,7 +81,7 @@ def test_a_tag_read_that_started_before_a_tag_delete_does_not_bring_the_tag_back
     old = _digest("old")
 
     async def scenario() -> str:
-        backend = HeldTagReads(tmp_path / "bucket")
+        backend = HeldReads(tmp_path / "bucket", _tag_link)
         _write(backend.root, layout.tag_current_link("team/app", "v1"), old)
         links = LinkCache(backend, tmp_path / "links", _settings(tag_ttl="1h"))
         try:
@@ -172,27 +178,15 @@ def test_links_on_disk_stay_within_their_byte_bound(tmp_path):
     assert asyncio.run(scenario()) <= 1024 * KIB + 256 * KIB  # diskcache culls on the next write: one page of slack
 
 
-class HeldLinkReads(FilesystemUpstream):
-    """The filesystem backend, except that a ``_layers`` link read is held (after its bytes were read)."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.read_started = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def read(self, key: str, max_size: int) -> bytes:
-        data = await super().read(key, max_size)
-        if "/_layers/" in key:
-            self.read_started.set()
-            await self.release.wait()
-        return data
+def _layer_link(key: str) -> bool:
+    return "/_layers/" in key
 
 
 def test_a_link_read_that_started_before_a_forget_does_not_bring_the_link_back(tmp_path):
     blob = _digest("blob")
 
     async def scenario() -> bool:
-        backend = HeldLinkReads(tmp_path / "bucket")
+        backend = HeldReads(tmp_path / "bucket", _layer_link)
         _write(backend.root, layout.layer_link("team/app", blob), blob)
         links = LinkCache(backend, tmp_path / "links", _settings(link_ttl="1h"))
         try:
