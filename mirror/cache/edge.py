@@ -118,8 +118,6 @@ class EdgeCache:
         length of a suffix Range asked for (a fill this starts reads those bytes first, in its first GET).
         """
         cached = self.store.open(digest)
-        if cached is None and not tail and self.fills.running(digest) is None:
-            self.prefetcher.claim(name, digest)  # named by a manifest just served: its size is known
         fill = self.fills.join(digest, entitled=False, tail=tail, repository=name) if cached is None else None
         try:
             await self._require_link(name, "blob", digest)

@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 # second: each look costs a parse and a cache-index lookup per blob); at most this many manifests remembered.
 RECENT_SECONDS = 30.0
 RECENT_MANIFESTS = 4096
-# Blobs named by manifests served lately whose prefetch has not started (its link check runs): at most this many.
-PENDING_BLOBS = 16384
 
 
 class ByteLimit:
@@ -111,7 +109,6 @@ class Prefetcher:
         self._inflight = ByteLimit(settings.prefetch_inflight_bytes)
         self._tasks: set[asyncio.Task[None]] = set()
         self._recent: OrderedDict[tuple[str, Digest], float] = OrderedDict()
-        self._pending: OrderedDict[tuple[str, Digest], int] = OrderedDict()
 
     def manifest_served(self, repository: str, digest: Digest, data: bytes) -> None:
         """Manifest `digest` (`data`) of `repository` was served to a client allowed to pull `repository`: prefetch
@@ -124,23 +121,9 @@ class Prefetcher:
         blobs = [(digest, size) for digest, size in blob_descriptors(manifest) if size > 0]
         if not blobs:
             return
-        for blob, size in blobs:
-            self._pending[(repository, blob)] = size
-            self._pending.move_to_end((repository, blob))
-        while len(self._pending) > PENDING_BLOBS:
-            self._pending.popitem(last=False)
         task = asyncio.create_task(self._prefetch(repository, blobs), name=f"prefetch {repository}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def claim(self, repository: str, digest: Digest) -> bool:
-        """A client asks for blob `digest` of `repository`, which is neither cached nor filling. If a manifest of
-        `repository` served lately names it and its prefetch has not started yet (its link check is on its way),
-        start that fill now, planned from the manifest's size, into free room only: the client's GET joins it and
-        makes the same link check (a failed one stops it, as it stops any fill a client's GET starts), and saves
-        the round trip a fill of its own spends learning the size first. Whether a fill was started."""
-        size = self._pending.pop((repository, digest), None)
-        return size is not None and self._fills.prefetch(digest, size, False, repository) is not None
 
     def _seen_lately(self, repository: str, digest: Digest) -> bool:
         now = time.monotonic()
@@ -158,14 +141,12 @@ class Prefetcher:
 
         async def one(digest: Digest, size: int) -> None:
             if self._fills.store.contains(digest) or self._fills.running(digest) is not None:
-                self._pending.pop((repository, digest), None)
                 return  # cached or filling already: nothing to prefetch
             try:  # the same link check a blob GET makes (its answer is kept: the client's GET checks nothing)
                 linked = await self._links.is_linked(repository, "blob", digest)
             except Exception as error:  # the backend is down: the client's own requests will say so
                 log.warning("prefetch: cannot check %s in %s: %s", digest, repository, error)
                 return
-            self._pending.pop((repository, digest), None)  # a client's GET now finds this prefetch running, or none
             if not linked:
                 return  # never fetch what the client may not read
             if size > budget[0]:
