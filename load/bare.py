@@ -55,3 +55,31 @@ async def parallel_get(endpoint: str, key: str, size: int, streams: int) -> floa
         started = time.perf_counter()
         await asyncio.gather(*(one(start, end) for start, end in ranges(size, streams)))
         return time.perf_counter() - started
+
+
+
+async def parallel_get_many(endpoint: str, blobs: list[tuple[str, int]], streams: int) -> float:
+    """Seconds to read every ``(key, size)`` of `blobs` at once with one client, `streams` ranged GETs shared in
+    proportion to their sizes (at least one each), bytes dropped: a whole image moved with no edge, no manifest
+    and no client limit of three layers at a time."""
+    import aioboto3
+    from aiobotocore.config import AioConfig
+
+    total = sum(size for _, size in blobs) or 1
+    cut = [(key, start, end) for key, size in blobs for start, end in ranges(size, max(1, round(streams * size / total)))]
+    config = AioConfig(max_pool_connections=len(cut), s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+    async with aioboto3.Session().client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                                         region_name="us-east-1", config=config) as s3:
+        await s3.head_bucket(Bucket=BUCKET)  # one warm connection, as a running edge has
+
+        async def one(key: str, start: int, end: int) -> None:
+            response = await s3.get_object(Bucket=BUCKET, Key=key, Range=f"bytes={start}-{end - 1}")
+            received = 0
+            async for chunk in response["Body"].iter_chunks(READ_CHUNK):
+                received += len(chunk)
+            if received != end - start:
+                raise RuntimeError(f"{key} bytes {start}-{end - 1}: got {received}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(key, start, end) for key, start, end in cut))
+        return time.perf_counter() - started

@@ -60,6 +60,7 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("prefetch.speedup_vs_registry_direct", 5.0, True),
     ("prefetch.speedup_vs_edge_without_prefetch", None, True),
     ("prefetch.bucket_bytes_over_image_bytes", 1.05, False),
+    ("prefetch.edge_over_ceiling", None, False),
 ]
 CONTENDERS = ["edge", "edge_parallel20", "edge_warm", "nginx", "registry_direct", "registry_proxy"]
 COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "edge_warm": "#17becf", "nginx": "#2ca02c", "registry_direct": "#d62728",

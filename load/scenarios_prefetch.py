@@ -11,7 +11,10 @@ few hundred KiB. Quick mode divides every size by four.
 
 Contenders, each with its own emulator (so every one starts cold) and each round on a new image: the edge with
 ``fill.prefetch = true`` (`edge_prefetch`), the same edge without it (`edge`), registry:2 direct and registry:2
-proxy. The prefetching edge's bucket bytes and prefetch counters are reported beside its times.
+proxy. The prefetching edge's bucket bytes and prefetch counters are reported beside its times. After them, the
+`ceiling`: the round's blobs read all at once straight through an emulator of their own by one aioboto3 client
+with the edge's ``fill.parallelism`` ranged GETs shared by size, bytes dropped (`bare.parallel_get_many`): what
+the link and this machine carry with no edge, no manifest and no three-at-a-time client (`edge_over_ceiling`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from load import client
+from load import bare, client
 from load.bench import Bench
 from load.comparators import Comparators
 from load.measure import median, ratio
+from mirror import layout
+from mirror.config.loader import DEFAULTS
+from mirror.reference import parse_digest
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -48,7 +54,10 @@ def prefetch(bench: Bench) -> dict[str, Any]:
     rounds = bench.images([(f"bench/typical-{index}", shape, 600 + index, None) for index in range(bench.sizes.repeats)])
     bench.progress.step(f"{len(rounds)} images of {len(shape)} layers, {rounds[0].total_bytes / MIB:.1f} MiB each, pushed")
     raw: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    ceiling: list[float] = []
+    streams = int(bench.sizes.edge_fill.get("parallelism", DEFAULTS["fill"]["parallelism"]))
     with bench.scope():
+        bare_link = bench.emulator("prefetch-bare")
         servers = {PREFETCHING: bench.edge("prefetch", prefetch=True)[0], "edge": bench.edge("no-prefetch", prefetch=False)[0],
                    "registry_direct": bench.central("prefetch-direct")[0], "registry_proxy": bench.proxy("prefetch")[0]}
         others = Comparators({name: servers[name].process for name in ("registry_direct", "registry_proxy")},
@@ -69,8 +78,11 @@ def prefetch(bench: Bench) -> dict[str, Any]:
                         result = await others.run(name, lambda: pull(name, index))
                     if result is not None:
                         raw[name].append(result.seconds)
+                blobs = [(layout.blob_data(parse_digest(blob.digest)), blob.size) for blob in rounds[index].blobs]
+                ceiling.append(await bare.parallel_get_many(bare_link.endpoint, blobs, streams))
                 bench.progress.step(f"round {index + 1}/{len(rounds)}: " + ", ".join(
-                    f"{name} {raw[name][-1]:.2f}s" if len(raw[name]) > index else f"{name} failed" for name in CONTENDERS))
+                    f"{name} {raw[name][-1]:.2f}s" if len(raw[name]) > index else f"{name} failed" for name in CONTENDERS)
+                    + f", ceiling {ceiling[-1]:.2f}s")
 
         asyncio.run(run())
         counters = servers[PREFETCHING].metrics()
@@ -87,6 +99,9 @@ def prefetch(bench: Bench) -> dict[str, Any]:
         "speedup_vs_registry_direct": ratio(seconds["registry_direct"] or float("nan"), edge_seconds),
         "speedup_vs_registry_proxy": ratio(seconds["registry_proxy"] or float("nan"), edge_seconds),
         "speedup_vs_edge_without_prefetch": ratio(seconds["edge"], edge_seconds),
+        "ceiling_seconds": median(ceiling),
+        "ceiling_runs": ceiling,
+        "edge_over_ceiling": ratio(edge_seconds, median(ceiling)),
         "edge_without_prefetch_speedup_vs_registry_direct": ratio(seconds["registry_direct"] or float("nan"), seconds["edge"]),
         # 1.0: every byte of every round's image crossed the link once (prefetch fetched nothing twice)
         "bucket_bytes_over_image_bytes": _backend_bytes(counters) / image_bytes,

@@ -16,6 +16,7 @@ from mirror import layout
 from mirror.reference import parse_digest
 from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, filesystem_storage
 from tests.support.push_http import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, digest_of
+from tests.support.tokens import ISSUER, SERVICE, TestCA, TokenServer, User, fetch_token, write_bundle
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -23,6 +24,7 @@ MIB = 1024 * KIB
 # may overshoot its new end by a read chunk).
 FILL = {"part_size": "1MiB", "first_part_size": "256KiB", "min_part_size": "256KiB", "parallelism": 1}
 PREFETCH = {**FILL, "prefetch": True}
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 def push_image(url: str, name: str, layers: list[bytes], tag: str = "v1") -> dict[str, Any]:
@@ -171,3 +173,76 @@ def test_a_layer_whose_manifest_size_is_wrong_fails_its_prefetch_and_is_still_se
         response = get_blob(edge, "team/app", digest_of(layer))  # a fill of its own learns the right size
         assert response.status_code == 200 and response.content == layer
         assert prefetched(edge, "filled") == 0
+
+
+def test_layers_beyond_prefetch_max_bytes_are_left_to_the_client(tmp_path: Path):
+    with edge_on(tmp_path, fill={**PREFETCH, "prefetch_max_bytes": "2MiB"}) as edge:
+        image = push_image(edge.url, "team/app", random_layers("max", [3 * MIB, 1 * MIB, 300 * KIB]))
+        large = image["layers"][0]
+        rest = sum(size for digest, size in image["blobs"].items() if digest != large)
+        get_manifest(edge, "team/app")
+        wait_for("prefetch", lambda: prefetched(edge, "filled") + prefetched(edge, "skipped") == rest + 3 * MIB)
+        assert (prefetched(edge, "filled"), prefetched(edge, "skipped")) == (rest, 3 * MIB)
+        assert get_blob(edge, "team/app", large).status_code == 200
+        assert edge.metrics().value("mirror_cache_requests_total", kind="blob", result="miss") == 1  # the client's
+
+
+def _platform_manifest(edge: EdgeMirror, name: str, layers: list[bytes], tag: str) -> tuple[str, int, dict[str, Any]]:
+    """Push an image of `layers` under `tag`; its manifest's digest and size, and what `push_image` returns."""
+    image = push_image(edge.url, name, layers, tag)
+    response = httpx.get(f"{edge.url}/v2/{name}/manifests/{tag}", headers={"Accept": OCI_MANIFEST}, timeout=30)
+    return response.headers["Docker-Content-Digest"], len(response.content), image
+
+
+def test_an_index_prefetches_nothing_and_its_platform_manifest_prefetches_its_layers(tmp_path: Path):
+    with edge_on(tmp_path, fill=PREFETCH) as edge:
+        amd64, amd64_size, amd64_image = _platform_manifest(edge, "team/app", random_layers("amd64", [1 * MIB]), "amd64")
+        arm64, arm64_size, arm64_image = _platform_manifest(edge, "team/app", random_layers("arm64", [3 * MIB]), "arm64")
+        index = orjson.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": amd64, "size": amd64_size, "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": arm64, "size": arm64_size, "platform": {"architecture": "arm64", "os": "linux"}},
+        ]})
+        pushed = httpx.put(f"{edge.url}/v2/team/app/manifests/multi", content=index, headers={"Content-Type": OCI_INDEX})
+        assert pushed.status_code == 201, pushed.text
+    with edge_on(tmp_path, "puller", fill=PREFETCH) as edge:  # a cold edge: nothing prefetched by the pushes' reads
+        response = httpx.get(f"{edge.url}/v2/team/app/manifests/multi", headers={"Accept": OCI_INDEX}, timeout=30)
+        assert response.status_code == 200, response.text
+        response = httpx.get(f"{edge.url}/v2/team/app/manifests/{amd64}", headers={"Accept": OCI_MANIFEST}, timeout=30)
+        assert response.status_code == 200, response.text
+        chosen = sum(amd64_image["blobs"].values())
+        wait_for("prefetch", lambda: prefetched(edge, "filled") >= chosen)
+        assert prefetched(edge, "filled") == chosen  # not one byte of the platform the client did not pick
+        arm64_layer = arm64_image["layers"][0]
+        assert get_blob(edge, "team/app", arm64_layer).status_code == 200
+        assert edge.metrics().value("mirror_prefetch_served_bytes_total") == 0  # the arm64 layer: not prefetched
+
+
+USERS = {"alice": User("alice-pw", {"alice/*": ["pull"]}), "bob": User("bob-pw", {"shared/*": ["pull"]})}
+
+
+def test_a_client_refused_the_manifest_makes_the_edge_prefetch_nothing(tmp_path: Path):
+    with edge_on(tmp_path) as edge:
+        private = push_image(edge.url, "alice/app", random_layers("private", [300 * KIB]))
+        shared = push_image(edge.url, "shared/base", random_layers("shared", [3 * MIB]))
+    ca = TestCA()
+    server = TokenServer(ca.leaf(), USERS)
+    token = {"realm": server.realm, "service": SERVICE, "issuer": ISSUER,
+             "rootcertbundle": str(write_bundle(tmp_path / "roots.pem", ca.pem()))}
+    try:
+        with EdgeMirror(tmp_path / "puller", filesystem_storage(tmp_path / "root"), fill=PREFETCH,
+                        auth={"method": "token"}, **{"auth.token": token}) as edge:
+
+            def get_as(user: str, name: str, path: str) -> int:
+                bearer = fetch_token(server.realm, SERVICE, [f"repository:{name}:pull"], (user, f"{user}-pw"))
+                return httpx.get(f"{edge.url}/v2/{name}/{path}", timeout=30,
+                                 headers={"Accept": OCI_MANIFEST, "Authorization": f"Bearer {bearer}"}).status_code
+
+            assert get_as("bob", "alice/app", "manifests/v1") == 401  # bob may not pull alice/app: refused
+            assert get_as("bob", "shared/base", "manifests/v1") == 200  # started after the refused one, and larger
+            total = sum(shared["blobs"].values())
+            wait_for("prefetch", lambda: prefetched(edge, "filled") >= total)
+            assert prefetched(edge, "filled") == total  # shared/base's blobs only
+            assert get_as("alice", "alice/app", f"blobs/{private['layers'][0]}") == 200
+            assert edge.metrics().value("mirror_cache_requests_total", kind="blob", result="miss") == 1  # not prefetched
+    finally:
+        server.stop()

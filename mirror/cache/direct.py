@@ -14,6 +14,10 @@ class FillFailed(Exception):
     """The fill could not produce verified content; streams reading from it must abort."""
 
 
+class WrongSize(FillFailed):
+    """A fill planned from a manifest's size found another size in the backend (before any reader was told it)."""
+
+
 async def stream_direct(
     upstream: Upstream, budget: ConnectionBudget, key: BlobKey, start: int, end: int, whole: bool
 ) -> AsyncIterator[bytes]:

@@ -10,6 +10,7 @@ from typing import Callable, Literal
 from mirror import layout, metrics
 from mirror.cache.committed import RunningFills
 from mirror.cache.content import BlobReader, CachedBlob, FillingBlob
+from mirror.cache.direct import WrongSize
 from mirror.cache.fill import Fill, FillFailed
 from mirror.cache.fills import FillManager
 from mirror.cache.links import LinkCache
@@ -154,6 +155,9 @@ class EdgeCache:
                 fd = fill.open_reader()
             except NotFound:
                 raise _blob_unknown(digest) from None
+            except WrongSize:  # a prefetch planned from a manifest's wrong size: a fill of its own learns the right one
+                fill = None
+                continue
             except (BackendError, FillFailed) as error:
                 raise Unavailable.of(error) from error
             if fd is None:

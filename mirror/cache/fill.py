@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import AsyncIterator, Protocol
 
 from mirror import digests, metrics
-from mirror.cache.direct import FillFailed
+from mirror.cache.direct import FillFailed, WrongSize
 from mirror.cache.fillfetch import PartFetching, close_stream
 from mirror.cache.fillview import READ_CHUNK
 from mirror.cache.hedge import FirstByteTimes
@@ -142,7 +142,8 @@ class Fill(PartFetching):
             return "uncached"
         size, first_start, first_chunks, cacheable = begun
         first = self._plan(size, first_start)
-        self._sized.set_result(size)
+        if self._known_size is None:  # a size from a manifest is told once the first GET confirmed it
+            self._sized.set_result(size)
         await asyncio.sleep(READERS_PLACE_WINDOW)
         hashing = asyncio.create_task(self._hash_prefix())
         try:
@@ -154,6 +155,8 @@ class Fill(PartFetching):
             digests.check(self.digest, actual, "backend content")
         except digests.DigestMismatch as mismatch:
             raise FillFailed(str(mismatch)) from mismatch
+        if not self._sized.done():  # a manifest's size whose first GET failed and was retried: the digest confirms it
+            self._sized.set_result(size)
         await self._in_thread(os.fdatasync, self._fd)  # little is left: the hasher synced as it went
         if cacheable and self._store.commit(self.digest, self._path, size):
             self.committed = True
@@ -220,7 +223,9 @@ class Fill(PartFetching):
         size, chunks = await self._upstream.read_first(self._key, self._settings.first_part_size)
         try:
             if size != self._known_size:
-                raise FillFailed(f"the backend holds {size} bytes, the manifest said {self._known_size}")
+                raise WrongSize(f"the backend holds {size} bytes, the manifest said {self._known_size}")
+            if not self._sized.done():
+                self._sized.set_result(size)
             async for chunk in chunks:
                 yield chunk
         finally:

@@ -53,14 +53,15 @@ class FillManager:
             fill.checking += 1
         return fill
 
-    def prefetch(self, digest: Digest, size: int, counted: bool = True) -> Fill | None:
+    def prefetch(self, digest: Digest, size: int, counted: bool = True, repository: str = "") -> Fill | None:
         """Start a background fill of `digest` planned from `size` (a manifest's descriptor: no GET first to learn
         it), into free room only: its room is claimed now, so it never evicts anything. None when it is cached,
         already filling, or does not fit beside the cache's content and the running fills. `counted`: a client's
-        first request of it counts in ``mirror_prefetch_served_bytes``."""
+        first request of it counts in ``mirror_prefetch_served_bytes``. `repository`: the one whose manifest named
+        it (the remote tier routes the fill's reads on it, as for a client's fill)."""
         if size <= 0 or digest in self._running or self.store.contains(digest) or self.free_room() < size:
             return None
-        fill = Fill(digest, self, size=size)
+        fill = Fill(digest, self, repository=repository, size=size)
         fill.prefetched = True
         fill.hold_room(size)
         self._claimed += size

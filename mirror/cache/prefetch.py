@@ -77,13 +77,16 @@ def blob_descriptors(manifest: dict[str, Any]) -> list[tuple[Digest, int]]:
     return list(blobs.items())
 
 
-async def fill_in_background(fills: FillManager, digest: Digest, size: int, inflight: ByteLimit, counted: bool) -> str:
-    """Fill `digest` of `size` bytes as a background fill; "filled" (committed), "joined" (a fill a client started
-    meanwhile committed it, or it is cached now), "skipped" (no free room) or "failed"."""
+async def fill_in_background(
+    fills: FillManager, digest: Digest, size: int, inflight: ByteLimit, counted: bool, repository: str = ""
+) -> str:
+    """Fill `digest` of `size` bytes as a background fill (reading on behalf of `repository`: the remote tier
+    routes on it); "filled" (committed), "joined" (a fill a client started meanwhile committed it, or it is cached
+    now), "skipped" (no free room) or "failed"."""
     await inflight.acquire(size)
     try:
         joined = fills.running(digest)
-        fill = joined or fills.prefetch(digest, size, counted)
+        fill = joined or fills.prefetch(digest, size, counted, repository)
         if fill is None:
             return "joined" if fills.store.contains(digest) else "skipped"
         assert fill.task is not None
@@ -150,7 +153,7 @@ class Prefetcher:
                 metrics.prefetch_bytes.labels("skipped").inc(size)
                 return
             budget[0] -= size
-            result = await fill_in_background(self._fills, digest, size, self._inflight, True)
+            result = await fill_in_background(self._fills, digest, size, self._inflight, True, repository)
             if result != "joined":  # a client's own fill got there first: not prefetched
                 metrics.prefetch_bytes.labels(result).inc(size)
 

@@ -87,7 +87,7 @@ class FillConfig:
     parallelism: int = key(24, k.whole(1, 256), "ranged GETs in flight per fill (Storj: ~23 MB/s one stream, ~330 MB/s with 24)")
     max_connections: int = key(32, k.whole(1, 4096), "ranged GETs in flight on the whole node, shared fairly by all fills (~2 MiB RSS each)")
     # Reading an image manifest starts background fills of its layers into free room (never evicting).
-    prefetch: bool = key(False, k.boolean, "an image manifest served starts background fills of its layers (free room only)")
+    prefetch: bool = key(True, k.boolean, "an image manifest served starts background fills of its layers (free room only)")
     prefetch_max_bytes: int = key("2GiB", k.size, "layer bytes one manifest prefetches at most (larger layers: left to the client)")
     prefetch_inflight_bytes: int = key("1GiB", k.size, "layer bytes being prefetched at once on this edge")
 

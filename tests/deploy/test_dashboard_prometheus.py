@@ -123,6 +123,7 @@ def observed_region(work: Path, seaweed: Any, peers: bool) -> Iterator[Region]:
         EdgeMirror(
             work / node, s3_storage(seaweed.endpoint, BUCKET), port=port, auth={"anonymous": ["pull", "push"]},
             upstream=[{"ns": "remote.test", "url": proxy.url, "prefix": "remote", "tag_ttl": "10m"}],
+            fill={"prefetch": False},  # the cold pull misses every blob (a prefetched layer would be a hit)
             **(sharing if peers else {}),
         )
         for node, port in zip(NODES, ports)
