@@ -26,6 +26,9 @@ from mirror.domain import Oversized, Unavailable
 MIN_PART = 5 * 1024 * 1024
 # How long a failed request waits for its parts in flight to be answered before cancelling them (see `_settle`).
 SETTLE_SECONDS = 60.0
+# Received pieces are gathered up to this many bytes per write to the spool: a client such as docker sends its
+# body in 32 KiB chunks, and a write call each would cost more than the copy of joining them.
+WRITE_BATCH = 1024 * 1024
 
 
 @dataclass
@@ -58,6 +61,7 @@ class PartSpooler:
         self._spool_directory = spool_directory
         self._next_number = first_number
         self._sending: set[asyncio.Task[None]] = set()
+        self._open: BinaryIO = self._spool()  # where the next bytes go (one `take` per spooler)
         self.chunk = Chunk(multipart_id=multipart_id)
 
     async def take(
@@ -72,42 +76,55 @@ class PartSpooler:
 
         At most `limit` new bytes are taken (else `too_large()` is raised); `on_bytes` sees every new byte (the
         running hash). Every part is acknowledged by the backend before this returns."""
-        spool = self._spool()
+        batch: list[bytes] = []
+        batched = 0
         try:
             async for piece in body:
                 if not piece:
                     continue
                 if self.chunk.received == 0 and head is not None:
-                    spool.write(await head())
+                    self._open.write(await head())
                 self.chunk.received += len(piece)
                 if self.chunk.received > limit:
                     raise too_large()
                 on_bytes(piece)
-                view = memoryview(piece)
-                while spool.tell() + len(view) >= self._part_size:
-                    room = self._part_size - spool.tell()
-                    spool.write(view[:room])
-                    view = view[room:]
-                    await self._send(spool)
-                    spool = self._spool()
-                spool.write(view)
-            if self.chunk.received and spool.tell() >= MIN_PART:
-                await self._send(spool)
-                spool = self._spool()
-            spool.seek(0)
-            self.chunk.remainder = spool.read() if self.chunk.received else b""
-            spool.close()
+                batch.append(piece)
+                batched += len(piece)
+                if batched >= WRITE_BATCH:
+                    await self._write(batch)
+                    batch, batched = [], 0
+            await self._write(batch)
+            if self.chunk.received and self._open.tell() >= MIN_PART:
+                await self._send(self._open)
+                self._open = self._spool()
+            self._open.seek(0)
+            self.chunk.remainder = self._open.read() if self.chunk.received else b""
+            self._open.close()
             await self._drain()
         except Exception:  # a hang-up, a stalled body, a failed part: let the parts in flight finish (`_settle`)
-            spool.close()
+            self._open.close()
             await self._settle()
             raise
         except BaseException:
-            spool.close()
+            self._open.close()
             await self._cancel()
             raise
         self.chunk.parts.sort()
         return self.chunk
+
+    async def _write(self, batch: list[bytes]) -> None:
+        """Write `batch` (one piece, or small pieces joined: one write call per WRITE_BATCH) to the open spool,
+        handing each spool that fills up to a part to a sending task."""
+        if not batch:
+            return
+        view = memoryview(batch[0] if len(batch) == 1 else b"".join(batch))
+        while self._open.tell() + len(view) >= self._part_size:
+            room = self._part_size - self._open.tell()
+            self._open.write(view[:room])
+            view = view[room:]
+            await self._send(self._open)
+            self._open = self._spool()
+        self._open.write(view)
 
     @property
     def last_number(self) -> int:

@@ -157,3 +157,49 @@ def test_a_chunk_whose_client_hangs_up_waits_for_its_parts_in_flight_to_be_answe
 
     upstream = asyncio.run(scenario())
     assert upstream.ends == ["answered"]
+
+
+class CountedWrites:
+    """A spool file whose write calls are recorded in `writes` (their sizes)."""
+
+    def __init__(self, file: BinaryIO, writes: list[int]) -> None:
+        self._file = file
+        self._writes = writes
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._writes.append(len(data))
+        return self._file.write(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._file, name)
+
+
+def test_a_body_in_small_pieces_reaches_the_spool_in_writes_of_about_a_mib(tmp_path: Path):
+    """docker sends a layer in 32 KiB chunks: the spool gets them gathered (a write call per piece cost more CPU
+    than the copy of joining them), and the parts and remainder are still exactly the bytes sent."""
+    data = random.Random(5).randbytes(3 * 5 * MIB + 7)
+    writes: list[int] = []
+    spool = tmp_path / "spool"
+    spool.mkdir()
+
+    class CountingSpooler(PartSpooler):
+        def _spool(self) -> BinaryIO:
+            return CountedWrites(super()._spool(), writes)  # type: ignore[return-value]  # a file to the spooler
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 32 * 1024):
+            yield data[start : start + 32 * 1024]
+
+    async def scenario() -> tuple[int, bytes]:
+        upstream = FilesystemUpstream(tmp_path / "root")
+        await upstream.start()
+        spooler = CountingSpooler(upstream, KEY, None, 1, 5 * MIB, spool, 2)
+        chunk = await spooler.take(pieces(), None, 1 << 40, _too_large, lambda _: None)
+        assert chunk.multipart_id is not None
+        await upstream.complete_multipart(KEY, chunk.multipart_id, [(n, e) for n, e, _ in chunk.parts])
+        return len(chunk.parts), (tmp_path / "root" / KEY).read_bytes() + chunk.remainder
+
+    parts, assembled = asyncio.run(scenario())
+    assert parts == 3
+    assert hashlib.sha256(assembled).digest() == hashlib.sha256(data).digest()
+    assert len(writes) <= len(data) // MIB + 2 * parts + 2  # a write per MiB, a part's end splitting one
