@@ -7,7 +7,7 @@ the ASGI extension, so this module adds it, for plain (non-TLS) HTTP/1.1 connect
     app ── {"type": "http.response.zerocopysend", "file", "offset", "count", "more_body"} ──▶ `EdgeHTTPStream`
         ──▶ `FileBody` ──▶ `EdgeH11Protocol`: h11 frames it (``send_with_data_passthrough`` hands the segment
         back untouched, having counted its length against Content-Length) ──▶ `SendFile` event ──▶ the
-        connection server (`mirror.server.EdgeConnection`) ──▶ ``loop.sendfile(transport, ...)``
+        connection server (`mirror.server.EdgeConnection`) ──▶ `mirror.sendrange.send_range` (``os.sendfile``)
 
 The app learns that the extension is there from ``scope["extensions"]`` (the ASGI way); where it is absent (TLS,
 HTTP/2, an in-process test client) the app streams chunks as before. `install()` points hypercorn's HTTP/1.1

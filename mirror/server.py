@@ -15,7 +15,7 @@ ended), drops sends to a closed connection without raising, admits connections b
 `mirror.admission` (in all, per client address, a probe reserve), gives each request head ``header_timeout``
 (then 408 and close), and sets ``TCP_USER_TIMEOUT`` so the kernel cuts a connection whose sent data stays
 unacknowledged (a client that stopped reading, or vanished without a reset). It also carries out the file ranges
-of zero-copy responses (`mirror.sendfile`) with ``loop.sendfile``. `HTTP11Only` keeps the plain port to HTTP/1.1
+of zero-copy responses (`mirror.sendfile`) with `mirror.sendrange`. `HTTP11Only` keeps the plain port to HTTP/1.1
 (HTTP/2 only by TLS ALPN). The request-body read timeout is `mirror.api.connection`'s.
 """
 
@@ -41,6 +41,7 @@ from mirror import metrics, sendfile
 from mirror.admission import HEADER_TIMEOUT, LIMITED, Admission, Admitted
 from mirror.config import HttpConfig
 from mirror.sendfile import EdgeH11Protocol, SendFile
+from mirror.sendrange import send_range, until_lost
 
 
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -64,6 +65,7 @@ class EdgeConnection(TCPServer):
         self._head_timer = AsyncioSingleTask()
         self._timing_head = False
         self._limited = False
+        self._lost: asyncio.Task[None] | None = None  # completes when the connection is lost (zero-copy sends)
 
     async def run(self) -> None:
         peer = self.writer.get_extra_info("peername")
@@ -85,6 +87,8 @@ class EdgeConnection(TCPServer):
             self.admission.release(admitted)
             metrics.open_connections.set(self.admission.open)
             await self._stop_head_timer()
+            if self._lost is not None:
+                self._lost.cancel()
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, SendFile):
@@ -117,7 +121,9 @@ class EdgeConnection(TCPServer):
             if not transport.is_closing():
                 try:
                     await self.writer.drain()
-                    sent = await self.loop.sendfile(transport, event.file, event.offset, event.count)
+                    if self._lost is None:
+                        self._lost = asyncio.ensure_future(until_lost(self.writer))
+                    sent = await send_range(self.loop, self.writer, event.file, event.offset, event.count, self._lost)
                 except (OSError, RuntimeError):
                     sent = -1
             if sent != event.count:
