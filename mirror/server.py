@@ -40,7 +40,7 @@ from hypercorn.typing import AppWrapper, ASGIReceiveCallable, ASGISendCallable, 
 from mirror import metrics, sendfile
 from mirror.admission import HEADER_TIMEOUT, LIMITED, Admission, Admitted
 from mirror.config import HttpConfig
-from mirror.sendfile import EdgeH11Protocol, SendFile
+from mirror.sendfile import Cork, EdgeH11Protocol, SendFile
 from mirror.sendrange import send_range, until_lost
 
 
@@ -94,6 +94,9 @@ class EdgeConnection(TCPServer):
         if isinstance(event, SendFile):
             await self._send_file(event)
             return
+        if isinstance(event, Cork):
+            await self._cork(event.on)
+            return
         if isinstance(event, RawData) and self.writer.transport.is_closing():
             # The client is gone. Tell the app as hypercorn does when a write fails (``http.disconnect``), and
             # let it see that before its next send; raising the stored error again would keep this data.
@@ -130,6 +133,16 @@ class EdgeConnection(TCPServer):
                 transport.abort()
                 await self.protocol.handle(Closed())
                 await asyncio.sleep(0)
+
+    async def _cork(self, on: bool) -> None:
+        """TCP_CORK on or off, after every write before it (releasing it sends what it held at once)."""
+        async with self.send_lock:
+            sock = self.writer.get_extra_info("socket")
+            if sock is not None and hasattr(socket, "TCP_CORK") and not self.writer.transport.is_closing():
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
+                except OSError:
+                    pass  # the client has gone: the read loop ends the connection
 
     async def _read_data(self) -> None:
         """hypercorn's read loop, which also times request heads: from accept to the first request's head,

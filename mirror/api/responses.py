@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from mirror import errors, metrics
 from mirror.cache import FillFailed
-from mirror.sendfile import ZEROCOPY_SEND
+from mirror.sendfile import BODY_FOLLOWS, ZEROCOPY_SEND
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,12 @@ class BlobResponse:
         client_gone = asyncio.ensure_future(_disconnected(receive))
         metrics.blob_responses_in_flight.inc()
         try:
-            await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
             zero_copy = ZEROCOPY_SEND in scope.get("extensions", {}) and self.reader.zero_copy
+            # A cached file's first segment follows the head at once: they may leave in one packet.
+            start = {"type": "http.response.start", "status": self.status, "headers": self.headers}
+            if zero_copy and self.send_body and self.reader.source == "cache":
+                start[BODY_FOLLOWS] = True
+            await send(start)
             body_sender = self._send_file if zero_copy else self._send_body
             if self.send_body and not await body_sender(send, client_gone):
                 log.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
