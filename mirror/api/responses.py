@@ -22,7 +22,9 @@ API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 # Not sent (the client is gone): what the access log and the request metrics call a request whose client hung up
 # before its body was complete (nginx's "client closed request").
 CLIENT_CLOSED_REQUEST = 499
-SENDFILE_SEGMENT = 8 * 1024 * 1024  # per zero-copy send: served bytes and hang-ups are seen this often
+# Per zero-copy send: served bytes are counted this often (a segment cut short by a hang-up is not counted). Each
+# costs ~0.3 ms of Python through the ASGI stack: 8 MiB segments were ~0.04 CPU-s per GiB served, 32 MiB ~0.01.
+SENDFILE_SEGMENT = 32 * 1024 * 1024
 
 
 _Item = TypeVar("_Item")
