@@ -7,10 +7,13 @@ the ASGI extension, so this module adds it, for plain (non-TLS) HTTP/1.1 connect
     app ── {"type": "http.response.zerocopysend", "file", "offset", "count", "more_body"} ──▶ `EdgeHTTPStream`
         ──▶ `FileBody` ──▶ `EdgeH11Protocol`: h11 frames it (``send_with_data_passthrough`` hands the segment
         back untouched, having counted its length against Content-Length) ──▶ `SendFile` event ──▶ the
-        connection server (`mirror.server.EdgeConnection`) ──▶ ``loop.sendfile(transport, ...)``
+        connection server (`mirror.server.EdgeConnection`) ──▶ `mirror.sendrange.send_range` (``os.sendfile``)
 
 The app learns that the extension is there from ``scope["extensions"]`` (the ASGI way); where it is absent (TLS,
-HTTP/2, an in-process test client) the app streams chunks as before. `install()` points hypercorn's HTTP/1.1
+HTTP/2, an in-process test client) the app streams chunks as before. A start message may carry `BODY_FOLLOWS`
+when its body's first send follows at once (a cached file): the socket is then corked (``TCP_CORK``, nginx's
+``tcp_nopush``) from the head to the end of the response, so that the head leaves in one packet with the body's
+first bytes instead of a packet of its own (on loopback every packet is delivered in the sender's system call). `install()` points hypercorn's HTTP/1.1
 protocol at these classes; hypercorn is pinned to 0.18.x for that reason (as for `mirror.server`).
 """
 
@@ -34,6 +37,21 @@ from hypercorn.typing import (
 from hypercorn.utils import suppress_body
 
 ZEROCOPY_SEND = "http.response.zerocopysend"
+BODY_FOLLOWS = "mirror.body_follows"  # in an http.response.start message: see above
+
+
+@dataclass(frozen=True)
+class Cork(Event):
+    """Hold (`on`) or release the connection's partial packets, in order with what is sent around it."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class CorkStream(StreamEvent):
+    """`Cork` as the stream sends it to its protocol."""
+
+    on: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,9 +99,18 @@ class EdgeHTTPStream(HTTPStream):
         wrapped = app if ssl else _AdvertiseZeroCopy(app)
         super().__init__(wrapped, config, context, task_group, ssl, client, server, send, stream_id)
 
+    corked = False
+
     async def app_send(self, message: ASGISendEvent | None) -> None:
         if message is None or message["type"] != ZEROCOPY_SEND:
+            if message is not None and message["type"] == "http.response.start" and message.get(BODY_FOLLOWS) \
+                    and self.state == ASGIHTTPState.REQUEST:
+                self.corked = True
+                await self.send(CorkStream(stream_id=self.stream_id, on=True))
             await super().app_send(message)
+            if self.corked and (message is None or self.state == ASGIHTTPState.CLOSED):
+                self.corked = False
+                await self.send(CorkStream(stream_id=self.stream_id, on=False))
             return
         zerocopy = cast(dict[str, Any], message)  # an extension message: hypercorn's event types do not list it
         if self.state == ASGIHTTPState.RESPONSE and not suppress_body(self.scope["method"], int(self.response["status"])):
@@ -93,13 +120,16 @@ class EdgeHTTPStream(HTTPStream):
                 await self.send(FileBody(stream_id=self.stream_id, data=b"", segment=segment))
         # What ends the response (or rejects a message out of order) is hypercorn's own body handling.
         more_body = bool(zerocopy.get("more_body", False))
-        await super().app_send({"type": "http.response.body", "body": b"", "more_body": more_body})
+        await self.app_send({"type": "http.response.body", "body": b"", "more_body": more_body})
 
 
 class EdgeH11Protocol(H11Protocol):
     """hypercorn's HTTP/1.1 protocol, which frames `FileBody` segments without reading them."""
 
     async def stream_send(self, event: StreamEvent) -> None:
+        if isinstance(event, CorkStream):
+            await self.send(Cork(event.on))
+            return
         if not isinstance(event, FileBody) or event.segment is None:
             await super().stream_send(event)
             return

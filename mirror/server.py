@@ -17,7 +17,7 @@ ended), drops sends to a closed connection without raising, admits connections b
 unacknowledged (a client that stopped reading, or vanished without a reset); a connection closed before its head
 came ends at once (not at ``header_timeout``), and one still busy at shutdown when hypercorn's ``graceful_timeout``
 runs out is cut without an error logged (`EdgeConnection.run`). It also carries out the file ranges
-of zero-copy responses (`mirror.sendfile`) with ``loop.sendfile``. `HTTP11Only` keeps the plain port to HTTP/1.1
+of zero-copy responses (`mirror.sendfile`) with `mirror.sendrange`. `HTTP11Only` keeps the plain port to HTTP/1.1
 (HTTP/2 only by TLS ALPN). The request-body read timeout is `mirror.api.connection`'s.
 """
 
@@ -42,7 +42,8 @@ from hypercorn.typing import AppWrapper, ASGIReceiveCallable, ASGISendCallable, 
 from mirror import metrics, sendfile
 from mirror.admission import HEADER_TIMEOUT, LIMITED, Admission, Admitted
 from mirror.config import HttpConfig
-from mirror.sendfile import EdgeH11Protocol, SendFile
+from mirror.sendfile import Cork, EdgeH11Protocol, SendFile
+from mirror.sendrange import send_range, until_lost
 
 
 # The most one read of a connection takes (hypercorn reads 64 KiB): a pushed body arrives in fewer, larger reads,
@@ -70,6 +71,7 @@ class EdgeConnection(TCPServer):
         self._head_timer = AsyncioSingleTask()
         self._timing_head = False
         self._limited = False
+        self._lost: asyncio.Task[None] | None = None  # completes when the connection is lost (zero-copy sends)
 
     async def run(self) -> None:
         peer = self.writer.get_extra_info("peername")
@@ -98,10 +100,15 @@ class EdgeConnection(TCPServer):
             self.admission.release(admitted)
             metrics.open_connections.set(self.admission.open)
             await self._stop_head_timer()
+            if self._lost is not None:
+                self._lost.cancel()
 
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, SendFile):
             await self._send_file(event)
+            return
+        if isinstance(event, Cork):
+            await self._cork(event.on)
             return
         if isinstance(event, RawData) and self.writer.transport.is_closing():
             # The client is gone. Tell the app as hypercorn does when a write fails (``http.disconnect``), and
@@ -130,13 +137,25 @@ class EdgeConnection(TCPServer):
             if not transport.is_closing():
                 try:
                     await self.writer.drain()
-                    sent = await self.loop.sendfile(transport, event.file, event.offset, event.count)
+                    if self._lost is None:
+                        self._lost = asyncio.ensure_future(until_lost(self.writer))
+                    sent = await send_range(self.loop, self.writer, event.file, event.offset, event.count, self._lost)
                 except (OSError, RuntimeError):
                     sent = -1
             if sent != event.count:
                 transport.abort()
                 await self.protocol.handle(Closed())
                 await asyncio.sleep(0)
+
+    async def _cork(self, on: bool) -> None:
+        """TCP_CORK on or off, after every write before it (releasing it sends what it held at once)."""
+        async with self.send_lock:
+            sock = self.writer.get_extra_info("socket")
+            if sock is not None and hasattr(socket, "TCP_CORK") and not self.writer.transport.is_closing():
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
+                except OSError:
+                    pass  # the client has gone: the read loop ends the connection
 
     async def _read_data(self) -> None:
         """hypercorn's read loop, which also times request heads: from accept to the first request's head,

@@ -13,12 +13,13 @@ import socket
 import httpx
 import pytest
 
+from mirror.api.responses import SENDFILE_SEGMENT
 from tests.support.blobs import push_blob
 from tests.support.edge import ANONYMOUS_PUSH, EdgeMirror, filesystem_storage
 from tests.support.hangups import request_bytes
 
 MIB = 1024 * 1024
-SIZE = 20 * MIB + 12345  # not a multiple of the 8 MiB sendfile segment
+SIZE = SENDFILE_SEGMENT + 4 * MIB + 12345  # two segments, the second not a whole one
 
 
 @pytest.fixture(scope="module")

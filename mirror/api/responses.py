@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from mirror import errors, metrics
 from mirror.cache import FillFailed
-from mirror.sendfile import ZEROCOPY_SEND
+from mirror.sendfile import BODY_FOLLOWS, ZEROCOPY_SEND
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,9 @@ API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 # Not sent (the client is gone): what the access log and the request metrics call a request whose client hung up
 # before its body was complete (nginx's "client closed request").
 CLIENT_CLOSED_REQUEST = 499
-SENDFILE_SEGMENT = 8 * 1024 * 1024  # per zero-copy send: served bytes and hang-ups are seen this often
+# Per zero-copy send: served bytes are counted this often (a segment cut short by a hang-up is not counted). Each
+# costs ~0.3 ms of Python through the ASGI stack: 8 MiB segments were ~0.04 CPU-s per GiB served, 32 MiB ~0.01.
+SENDFILE_SEGMENT = 32 * 1024 * 1024
 
 
 _Item = TypeVar("_Item")
@@ -100,8 +102,12 @@ class BlobResponse:
         client_gone = asyncio.ensure_future(_disconnected(receive))
         metrics.blob_responses_in_flight.inc()
         try:
-            await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
             zero_copy = ZEROCOPY_SEND in scope.get("extensions", {}) and self.reader.zero_copy
+            # A cached file's first segment follows the head at once: they may leave in one packet.
+            start = {"type": "http.response.start", "status": self.status, "headers": self.headers}
+            if zero_copy and self.send_body and self.reader.source == "cache":
+                start[BODY_FOLLOWS] = True
+            await send(start)
             body_sender = self._send_file if zero_copy else self._send_body
             if self.send_body and not await body_sender(send, client_gone):
                 log.debug("client went away during %s %s", scope.get("method"), scope.get("path"))
