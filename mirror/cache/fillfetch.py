@@ -20,7 +20,7 @@ from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Upstream
 
 SYNC_EVERY = 64 * 1024 * 1024
-HASH_CHUNK = 4 * 1024 * 1024  # one reused buffer per fill: no allocation per read (allocator arenas keep them)
+HASH_CHUNK = 4 * 1024 * 1024  # one thread hop per 4 MiB window of the file (a multiple of mmap's granularity)
 URGENT_FACTOR = 2  # a fill may open up to this × `parallelism` GETs when clients wait on parts nobody fetches
 PART_ATTEMPTS = 5
 RETRY_BASE_DELAY = 0.2
@@ -163,7 +163,6 @@ class PartFetching(FillView):
 
     async def _hash_prefix(self) -> str:
         hasher = digests.hasher(self.digest)
-        buffer = bytearray(min(HASH_CHUNK, self.size or 0))
         hashed = 0
         size = self.size or 0
         while hashed < size:
@@ -173,7 +172,7 @@ class PartFetching(FillView):
                 await event.wait()
                 continue
             length = min(HASH_CHUNK, available - hashed)
-            await self._in_thread(hash_range, hasher, self._fd, hashed, memoryview(buffer)[:length])
+            await self._in_thread(hash_range, hasher, self._fd, hashed, length)
             hashed += length
             if hashed % SYNC_EVERY < length:  # write back as the fill goes, so the final fdatasync is short
                 await self._in_thread(os.fdatasync, self._fd)

