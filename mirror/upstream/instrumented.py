@@ -1,7 +1,7 @@
 """Counts every backend call and every byte read, whatever the backend.
 
-A call the edge stopped waiting for (its task cancelled, or a range read closed before its end: a fill stopped
-because nobody may wait for it) counts as ``cancelled``: it says nothing about the backend's health, so it is
+A call the edge stopped waiting for (its task cancelled, or a range read closed before its last byte: a fill
+stopped because nobody may wait for it) counts as ``cancelled``: it says nothing about the backend's health, so it is
 kept out of ``error``, which the backend-errors alert watches.
 """
 
@@ -103,15 +103,18 @@ class InstrumentedUpstream:
         status = "ok"
         op = self._reads or "read_range"
         counted = metrics.backend_bytes.labels(op)
+        received = 0
         try:
             async for chunk in self.inner.read_range(key, start, end):
                 counted.inc(len(chunk))
+                received += len(chunk)
                 yield chunk
         except NotFound:
             status = "not_found"
             raise
         except BaseException as error:
-            status = _failure(error)
+            # a reader that stops at the range's last byte (a fill's part) closes a complete read
+            status = "ok" if isinstance(error, GeneratorExit) and received >= end - start else _failure(error)
             raise
         finally:
             metrics.backend_requests.labels(op, status).inc()

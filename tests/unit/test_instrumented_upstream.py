@@ -51,3 +51,22 @@ def test_range_read_closed_mid_stream_counts_as_cancelled(tmp_path: Path) -> Non
     asyncio.run(stop_reading())
     assert _count("read_range", "cancelled") == before["cancelled"] + 1
     assert _count("read_range", "error") == before["error"]
+
+
+def test_range_read_closed_after_its_last_byte_counts_as_ok(tmp_path: Path) -> None:
+    """A fill's part stops iterating once it holds the part's last byte and closes the stream: a complete read."""
+    backend = _backend(tmp_path)
+    before = {status: _count("read_range", status) for status in ("ok", "cancelled")}
+
+    async def read_to_the_end_then_close() -> None:
+        chunks = backend.read_range(KEY, 0, 4 << 20)
+        received = 0
+        async for chunk in chunks:
+            received += len(chunk)
+            if received >= 4 << 20:
+                break  # what `fillfetch._write_chunks` does at the part's end
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+    asyncio.run(read_to_the_end_then_close())
+    assert _count("read_range", "ok") == before["ok"] + 1
+    assert _count("read_range", "cancelled") == before["cancelled"]
