@@ -7,6 +7,7 @@ import hashlib
 import random
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,9 +131,9 @@ def test_filesystem_multipart_round_trip(tmp_path: Path, size: int):
     assert [path.name for path in (tmp_path / "x").iterdir()] == ["data"]
 
 
-def test_s3_parts_go_out_unsigned_and_arrive_whole(seaweed, tmp_path: Path):
-    """A part read from a spool file (from the file's position on) is sent with ``UNSIGNED-PAYLOAD``: botocore
-    does not hash it for the signature (the edge checks the blob's digest itself), and the bucket holds its bytes."""
+def test_s3_parts_over_plain_http_are_signed_and_arrive_whole(seaweed, tmp_path: Path):
+    """A part read from a spool file (from the file's position on) is sent with its sha256 in the signature over
+    plain HTTP (the bucket's only check of the bytes there), and the bucket holds exactly those bytes."""
     data = random.Random(11).randbytes(5 * MIB + 12345)
     root = f"unsigned-{uuid.uuid4().hex[:8]}"
     signed: list[bytes] = []
@@ -150,5 +151,23 @@ def test_s3_parts_go_out_unsigned_and_arrive_whole(seaweed, tmp_path: Path):
         return await upstream.read("blob", len(data))
 
     stored = asyncio.run(_with_s3(seaweed, root, work))
-    assert signed == [b"UNSIGNED-PAYLOAD"]
+    assert signed == [hashlib.sha256(data).hexdigest().encode()]
     assert hashlib.sha256(stored).digest() == hashlib.sha256(data).digest()
+
+
+@pytest.mark.parametrize("endpoint, signed", [("https://gateway.storjshare.io", False), ("", False),
+                                              ("http://127.0.0.1:8333", True)])
+def test_s3_payload_signing_is_left_to_tls_only_when_the_endpoint_speaks_it(endpoint: str, signed: bool) -> None:
+    """UNSIGNED-PAYLOAD saves a sha256 pass per pushed byte where TLS guards the bytes (an https endpoint, or AWS's
+    default); over plain HTTP the signed payload hash is the bucket's only check, so it stays."""
+    settings = S3Config(region="us-east-1", regionendpoint=endpoint, bucket="b", accesskey="x", secretkey="y")
+
+    async def client_config() -> Any:
+        upstream = S3Upstream(settings, pool_size=1)
+        await upstream.start()
+        try:
+            return upstream._client.meta.config.s3
+        finally:
+            await upstream.close()
+
+    assert asyncio.run(client_config())["payload_signing_enabled"] is signed

@@ -6,7 +6,7 @@ body is what aiohttp streams instead (an async iterable): ``os.pread`` of 1 MiB 
 file had when the part was handed over, so a retry (botocore rewinds with ``seek(0)``) sends the same bytes again.
 The reads run on the event loop, as the spool's writes do: the part was just written, so they copy from the page
 cache (~0.1 ms per MiB), cheaper than a trip to a thread. ``read`` exists for botocore's parameter check (a blob
-is bytes or has ``read``); with payload signing off, nothing calls it on the way out.
+is bytes or has ``read``) and for the payload's sha256 when the part is signed (plain-HTTP endpoints).
 """
 
 from __future__ import annotations

@@ -40,13 +40,8 @@ from mirror.httpranges import parse_content_range
 from mirror.mediatypes import MANIFEST_TYPES
 from mirror.reference import Digest, parse_digest
 from mirror.upstream.base import STREAM_CHUNK, BackendError, NotFound
-from mirror.upstream.dialing import (  # noqa: F401 (parse_challenge, realm_may_see_credentials: re-exported)
-    DialPolicy,
-    GuardedResolver,
-    parse_challenge,
-    realm_may_see_credentials,
-)
-from mirror.upstream.registryauth import (  # noqa: F401 (DialRefusedError, RateLimited: re-exported)
+from mirror.upstream.dialing import DialPolicy, GuardedResolver
+from mirror.upstream.registryauth import (
     DialRefusedError,
     RateLimited,
     RegistryAuth,

@@ -6,29 +6,26 @@ bodies streamed in the pieces aiohttp received (up to 256 KiB) rather than aiobo
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import tempfile
-from typing import Any, AsyncIterator, BinaryIO, Iterator
+from typing import Any, AsyncIterator, BinaryIO
 
 import aioboto3
-import aiohttp
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from mirror import layout
 from mirror.config import S3Config
 from mirror.httpranges import parse_content_range
 from mirror.upstream import s3body
+from mirror.upstream.s3failures import TRANSIENT, describe, error_code, failures
 from mirror.upstream.partbody import FilePart
-from mirror.upstream.base import BackendError, Listing, MultipartUpload, NotFound, ObjectInfo, TooLarge
+from mirror.upstream.base import BackendError, Listing, MultipartUpload, ObjectInfo, TooLarge
 
-_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload"}
 # CopyObject copies up to 5 GiB server-side; larger objects are streamed through us in parts.
 COPY_OBJECT_LIMIT = 5 * 1024**3
 STREAMED_COPY_PART = 64 * 1024**2
-_TRANSIENT = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 class S3Upstream:
@@ -45,9 +42,10 @@ class S3Upstream:
     async def start(self) -> None:
         config = AioConfig(
             max_pool_connections=self._pool_size,
-            # UNSIGNED-PAYLOAD: no sha256 pass over each uploaded byte (a sixth of a push's CPU, over HTTPS too). The
-            # edge checks each pushed blob's digest itself; TLS guards the way to the bucket.
-            s3={"addressing_style": "path", "payload_signing_enabled": False},
+            # Over TLS, parts go UNSIGNED-PAYLOAD: no sha256 pass over each uploaded byte (a sixth of a push's CPU);
+            # the edge checks each pushed blob's digest itself and TLS guards the bytes on their way to the bucket.
+            # Over plain HTTP the payload's sha256 in the signature is the only check the bucket makes: kept.
+            s3={"addressing_style": "path", "payload_signing_enabled": not self._over_tls()},
             # Fills retry parts themselves, and a stale tag is better served now than after long backoffs.
             retries={"max_attempts": 2, "mode": "standard"},
             connect_timeout=3,
@@ -72,6 +70,9 @@ class S3Upstream:
     async def close(self) -> None:
         await self._exit_stack.aclose()
 
+    def _over_tls(self) -> bool:
+        return not self.settings.regionendpoint or self.settings.regionendpoint.lower().startswith("https://")
+
     def _key(self, key: str) -> str:
         return layout.rooted(self.settings.rootdirectory, key)
 
@@ -79,17 +80,17 @@ class S3Upstream:
         try:
             await self._client.head_bucket(Bucket=self.bucket)
         except ClientError as error:
-            raise BackendError(f"bucket {self.bucket}: {_describe(error)}") from error
-        except _TRANSIENT as error:
+            raise BackendError(f"bucket {self.bucket}: {describe(error)}") from error
+        except TRANSIENT as error:
             raise BackendError(f"bucket {self.bucket}: {error}") from error
 
     async def stat(self, key: str) -> ObjectInfo:
-        with _failures(key):
+        with failures(key):
             response = await self._client.head_object(Bucket=self.bucket, Key=self._key(key))
         return ObjectInfo(size=int(response["ContentLength"]))
 
     async def read(self, key: str, max_size: int) -> bytes:
-        with _failures(key):
+        with failures(key):
             response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key))
             body = response["Body"]
             try:
@@ -101,7 +102,7 @@ class S3Upstream:
                 body.close()
 
     async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
-        with _failures(key):
+        with failures(key):
             response = await self._client.get_object(
                 Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
             )
@@ -109,11 +110,11 @@ class S3Upstream:
                 yield chunk
 
     async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
-        with _failures(key):
+        with failures(key):
             try:
                 response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=0-{length - 1}")
             except ClientError as error:
-                if _code(error) != "InvalidRange":
+                if error_code(error) != "InvalidRange":
                     raise
                 return 0, _empty()  # a range of an empty object cannot be satisfied
         served = parse_content_range(response.get("ContentRange"))
@@ -123,11 +124,11 @@ class S3Upstream:
     async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
         """One ranged GET ``bytes=-length``: S3 answers the last bytes (the whole object if it is shorter) with
         ``Content-Range: bytes START-END/SIZE``."""
-        with _failures(key):
+        with failures(key):
             try:
                 response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=-{length}")
             except ClientError as error:
-                if _code(error) != "InvalidRange":
+                if error_code(error) != "InvalidRange":
                     raise
                 return 0, 0, _empty()  # a suffix of an empty object cannot be satisfied
         received = int(response["ContentLength"])
@@ -150,7 +151,7 @@ class S3Upstream:
                 async for chunk in chunks:
                     received += len(chunk)
                     yield chunk
-        except _TRANSIENT as error:
+        except TRANSIENT as error:
             raise BackendError(f"{key}: {error}") from error
         finally:
             body.close()
@@ -160,7 +161,7 @@ class S3Upstream:
     async def list(self, directory: str) -> Listing:
         prefix = self._key(directory).rstrip("/") + "/"
         listing = Listing()
-        with _failures(directory):
+        with failures(directory):
             paginator = self._client.get_paginator("list_objects_v2")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
                 for common in page.get("CommonPrefixes", []):
@@ -179,7 +180,7 @@ class S3Upstream:
 
     async def delete_tree(self, directory: str) -> None:
         prefix = self._key(directory).rstrip("/") + "/"
-        with _failures(directory):
+        with failures(directory):
             paginator = self._client.get_paginator("list_objects_v2")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
@@ -231,7 +232,7 @@ class S3Upstream:
 
     async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
         held: dict[int, str] = {}
-        with _failures(key):
+        with failures(key):
             paginator = self._client.get_paginator("list_parts")
             async for page in paginator.paginate(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id):
                 for part in page.get("Parts", []):
@@ -242,7 +243,7 @@ class S3Upstream:
         rooted_prefix = self._key(prefix)
         root = self._key("")
         found: builtins.list[MultipartUpload] = []
-        with _failures(prefix):
+        with failures(prefix):
             paginator = self._client.get_paginator("list_multipart_uploads")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=rooted_prefix):
                 for upload in page.get("Uploads", []):
@@ -264,12 +265,12 @@ class S3Upstream:
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         try:
             await self._client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id)
-        except (ClientError, *_TRANSIENT):
+        except (ClientError, *TRANSIENT):
             pass
 
     @staticmethod
     async def _write(awaitable: Any, key: str) -> Any:
-        with _failures(key):
+        with failures(key):
             return await awaitable
 
 
@@ -278,27 +279,3 @@ async def _empty() -> AsyncIterator[bytes]:
     nothing: tuple[bytes, ...] = ()
     for chunk in nothing:
         yield chunk
-
-
-def _describe(error: ClientError) -> str:
-    details = error.response.get("Error", {})
-    return f"{details.get('Code', '?')} {details.get('Message', '')}".strip()
-
-
-def _code(error: ClientError) -> str | None:
-    code: str | None = error.response.get("Error", {}).get("Code")
-    return code
-
-
-@contextlib.contextmanager
-def _failures(key: str) -> Iterator[None]:
-    """This client's failures in the backend contract's terms, in one place: an absent key (or bucket, or multipart
-    upload) is `NotFound`; any other refusal, and every transport failure, is `BackendError` naming `key`."""
-    try:
-        yield
-    except ClientError as error:
-        if _code(error) in _NOT_FOUND_CODES:
-            raise NotFound(key) from error
-        raise BackendError(f"{key}: {_describe(error)}") from error
-    except _TRANSIENT as error:
-        raise BackendError(f"{key}: {error}") from error

@@ -18,7 +18,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from mirror.config import ConfigError, RemoteConfig, load
 from mirror.reference import parse_digest
 from mirror.upstream.dialing import DialPolicy, DialRefused, address_class
-from mirror.upstream.registry import DialRefusedError, RemoteRegistry
+from mirror.upstream.registry import RemoteRegistry
+from mirror.upstream.registryauth import DialRefusedError
 from tests.support.ports import free_port
 
 DIGEST = parse_digest("sha256:" + "cd" * 32)

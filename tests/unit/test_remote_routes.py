@@ -11,7 +11,7 @@ from mirror.api.admin import ACTIVITY_NAMES, Activity
 from mirror.config import ConfigError, load
 from mirror.reference import parse_digest, parse_image
 from mirror.upstream.filesystem import FilesystemUpstream
-from mirror.upstream.registry import parse_challenge, realm_may_see_credentials
+from mirror.upstream.dialing import parse_challenge, realm_may_see_credentials
 from mirror.upstream.tiered import TieredUpstream
 
 DIGEST = parse_digest("sha256:" + "ab" * 32)
