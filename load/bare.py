@@ -12,6 +12,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 from load.components import ACCESS_KEY, BUCKET, SECRET_KEY
 
@@ -58,10 +59,11 @@ async def parallel_get(endpoint: str, key: str, size: int, streams: int) -> floa
 
 
 
-async def parallel_get_many(endpoint: str, blobs: list[tuple[str, int]], streams: int) -> float:
+async def parallel_get_many(endpoint: str, blobs: list[tuple[str, int]], streams: int, first: Sequence[str] = ()) -> float:
     """Seconds to read every ``(key, size)`` of `blobs` at once with one client, `streams` ranged GETs shared in
-    proportion to their sizes (at least one each), bytes dropped: a whole image moved with no edge, no manifest
-    and no client limit of three layers at a time."""
+    proportion to their sizes (at least one each), bytes dropped: a whole image moved with no edge and no client
+    limit of three layers at a time. The keys of `first` are read whole one after the other before the blobs (a
+    tag's link, then its manifest: what any server reads before it knows the layers), inside the time."""
     import aioboto3
     from aiobotocore.config import AioConfig
 
@@ -81,5 +83,7 @@ async def parallel_get_many(endpoint: str, blobs: list[tuple[str, int]], streams
                 raise RuntimeError(f"{key} bytes {start}-{end - 1}: got {received}")
 
         started = time.perf_counter()
+        for key in first:
+            await (await s3.get_object(Bucket=BUCKET, Key=key))["Body"].read()
         await asyncio.gather(*(one(key, start, end) for key, start, end in cut))
         return time.perf_counter() - started

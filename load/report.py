@@ -55,12 +55,17 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cost.cpu_seconds_per_gib.edge_cold_bucket", 1.5, False),
     ("cost.cpu_seconds_per_gib.edge_warm", 0.2, False),
     ("cost.cpu_seconds_per_gib.edge_push", 3.0, False),
+    ("cost.cpu_seconds_per_gib.floor_cold", None, False),
+    ("cost.cpu_seconds_per_gib.floor_warm", None, False),
+    ("cost.cpu_seconds_per_gib.floor_push_signed", None, False),
     ("cost.pinned_over_unpinned.link", None, True),
     ("cost.pinned_over_unpinned.bucket", None, True),
     ("prefetch.speedup_vs_registry_direct", 5.0, True),
     ("prefetch.speedup_vs_edge_without_prefetch", None, True),
     ("prefetch.bucket_bytes_over_image_bytes", 1.05, False),
     ("prefetch.edge_over_ceiling", None, False),
+    ("prefetch.best_speedup_vs_registry_direct", None, True),
+    ("prefetch.edge_over_ceiling_with_manifest", None, False),
 ]
 CONTENDERS = ["edge", "edge_parallel20", "edge_warm", "nginx", "registry_direct", "registry_proxy"]
 COLOURS = {"edge": "#1f77b4", "edge_parallel20": "#9ecae1", "edge_warm": "#17becf", "nginx": "#2ca02c", "registry_direct": "#d62728",

@@ -19,6 +19,9 @@ the harness's reader) over the fill's wall time. `busiest` names the process tha
 whole core (the pinned edge near 1.0) bounds the run, none near it means the link or the machine's other load
 does.
 
+Last the floor (`load/floor.py`, in a process of its own): the same number of bytes received over loopback, hashed,
+written into a new file and sent with `sendfile`, the least any server on this machine spends on them.
+
 The readers drop the bytes (no hashing): the figures are the servers'. CPU is read from /proc (user + system,
 all threads; nginx and its workers summed). Quick mode keeps every step small (about a minute with the bucket's
 start): it is there so the scenario never rots, its figures are round trips more than bytes.
@@ -27,7 +30,10 @@ start): it is there so the scenario never rots, its figures are round trips more
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -175,11 +181,13 @@ def cost(bench: Bench) -> dict[str, Any]:
         bench.progress.step(f"edge push: {result['edge_push']['cpu_seconds_per_gib']['edge']:.2f}, nginx warm: "
                             f"{result['nginx_warm']['cpu_seconds_per_gib']['nginx']:.2f} CPU-s/GiB")
         result.update(_proxy(bench, blobs[4], seconds))
+        result["floor"] = _floor(bench, sizes.cost_blob)
     per_gib = {"edge_cold_link": result["edge_link"]["unpinned"], "edge_cold_bucket": result["edge_bucket"]["unpinned"],
                "edge_warm": result["edge_warm"], "edge_push": result["edge_push"],
                "registry_proxy_cold": result.get("registry_proxy_cold"), "registry_proxy_warm": result.get("registry_proxy_warm"),
                "nginx_warm": result["nginx_warm"]}
     result["cpu_seconds_per_gib"] = {key: _server_per_gib(step) for key, step in per_gib.items()}
+    result["cpu_seconds_per_gib"].update({f"floor_{name}": result["floor"][name] for name in ("cold", "warm", "push_signed")})
     result["pinned_over_unpinned"] = {"link": result["edge_link"]["pinned_over_unpinned"],
                                       "bucket": result["edge_bucket"]["pinned_over_unpinned"]}
     result["pinned_cpu_seconds_per_gib"] = {"link": result["edge_link"]["pinned"]["cpu_seconds_per_gib"]["edge"],
@@ -194,6 +202,20 @@ def _server_per_gib(step: dict[str, Any] | None) -> float | None:
     if not step:
         return None
     return next(iter(step["cpu_seconds_per_gib"].values()))
+
+
+def _floor(bench: Bench, size: int) -> dict[str, Any]:
+    """`load.floor` in a process of its own (its CPU alone), on the filesystem of the edges' caches."""
+    directory = bench.workdir / "cost-floor"
+    directory.mkdir(exist_ok=True)
+    done = subprocess.run([sys.executable, "-m", "load.floor", str(directory), str(size)], capture_output=True, text=True,
+                          timeout=120 + size / 20e6, check=False, cwd=Path(__file__).resolve().parent.parent)
+    if done.returncode != 0:
+        raise RuntimeError(f"load.floor exited {done.returncode}: {done.stderr[-800:]}")
+    floor: dict[str, Any] = json.loads(done.stdout)
+    bench.progress.step("floor, CPU-s/GiB: " + ", ".join(f"{step} {value:.2f}" for step, value in floor["steps_cpu_seconds_per_gib"].items())
+                        + f"; cold {floor['cold']:.2f}, warm {floor['warm']:.2f}, push (signed) {floor['push_signed']:.2f}")
+    return floor
 
 
 def _proxy(bench: Bench, blob: tuple[str, Any], seconds: float) -> dict[str, Any]:

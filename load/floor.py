@@ -1,0 +1,145 @@
+"""The cost scenario's floor: the least CPU a process on this machine spends per GiB on what the edge must do with
+every byte, before any Python of its own runs (issue 23: "where a goal is not reached, the measured floor").
+
+One process (this module, ``python -m load.floor DIR BYTES``, printing JSON) moves the bytes the cheapest way the
+kernel offers and counts its own thread's CPU (`time.thread_time`, user + system) around each step:
+
+- ``recv``: receive them from a loopback TCP peer (a child process sends them, as the bucket or a pushing client
+  would) into one reused 1 MiB buffer (`recv_into`: nothing allocated per read);
+- ``sha256``: hash them (hashlib's OpenSSL sha256, the digest every blob is checked against);
+- ``write``: write them into a new file (fresh page-cache pages, as a fill's partial file and a push's spool are);
+- ``sendfile``: send the file to a loopback TCP reader (a child that drops the bytes), 32 MiB per call, as the
+  edge serves a blob (and as a zero-copy upload to the bucket would).
+
+The children's CPU is theirs, not counted: the cost scenario counts the bucket and the reader apart too. Floors:
+cold fill-and-serve = recv + sha256 + write + sendfile; warm serve = sendfile; a push over plain HTTP with signed
+parts = recv + 2 × sha256 (the digest check, then the payload hash the signature carries) + write + sendfile.
+Reading the file back to hash it, the HTTP framing and the event loop are what the edge adds above the floor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+CHUNK = 1024 * 1024
+SEGMENT = 32 * 1024 * 1024  # the edge's zero-copy send per call (mirror/sendrange.py)
+GIB = 2**30
+STEPS = ("recv", "sha256", "write", "sendfile")
+
+
+def pattern(length: int) -> bytes:
+    """What the sender repeats: bytes 0..255 over and over."""
+    return bytes(range(256)) * (length // 256)
+
+
+def _send(port: int, size: int) -> None:
+    """The peer that stands for the bucket: `size` bytes over loopback TCP."""
+    view = memoryview(pattern(CHUNK))
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        left = size
+        while left:
+            sock.sendall(view[: min(left, CHUNK)])
+            left -= min(left, CHUNK)
+
+
+def _drain(port: int, size: int) -> None:
+    """The peer that stands for the client: reads `size` bytes and drops them."""
+    buffer = bytearray(CHUNK)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        received = 0
+        while received < size:
+            count = sock.recv_into(buffer)
+            if not count:
+                raise RuntimeError(f"the floor's sender stopped after {received} of {size} bytes")
+            received += count
+
+
+def _connected(peer: Callable[[int, int], None], size: int) -> tuple[socket.socket, multiprocessing.process.BaseProcess]:
+    """A loopback TCP connection to a child process running `peer`."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        child = multiprocessing.get_context("fork").Process(target=peer, args=(listener.getsockname()[1], size), daemon=True)
+        child.start()
+        listener.settimeout(30)
+        connection, _ = listener.accept()
+    connection.settimeout(None)
+    return connection, child
+
+
+def _receive_hash_write(path: Path, size: int, spent: dict[str, float]) -> str:
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    hasher = hashlib.sha256()
+    connection, sender = _connected(_send, size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        offset = 0
+        while offset < size:
+            started = time.thread_time()
+            count = connection.recv_into(buffer)
+            received = time.thread_time()
+            if not count:
+                raise RuntimeError(f"the floor's sender stopped after {offset} of {size} bytes")
+            hasher.update(view[:count])
+            hashed = time.thread_time()
+            os.pwrite(fd, view[:count], offset)
+            spent["recv"] += received - started
+            spent["sha256"] += hashed - received
+            spent["write"] += time.thread_time() - hashed
+            offset += count
+    finally:
+        os.close(fd)
+        connection.close()
+        sender.join(30)
+    return hasher.hexdigest()
+
+
+def _send_file(path: Path, size: int, spent: dict[str, float]) -> None:
+    connection, reader = _connected(_drain, size)
+    try:
+        with path.open("rb") as source:
+            sent = 0
+            while sent < size:
+                started = time.thread_time()
+                sent += os.sendfile(connection.fileno(), source.fileno(), sent, min(SEGMENT, size - sent))
+                spent["sendfile"] += time.thread_time() - started
+    finally:
+        connection.close()
+        reader.join(30)
+    if reader.exitcode != 0:
+        raise RuntimeError(f"the floor's reader failed (exit {reader.exitcode})")
+
+
+def measure(directory: Path, size: int) -> dict[str, object]:
+    """CPU seconds per GiB of each step and of each floor, for `size` bytes moved through a file in `directory`
+    (on the filesystem whose page cache is being measured; the file is removed after)."""
+    spent = dict.fromkeys(STEPS, 0.0)
+    path = directory / f"floor-{os.getpid()}.blob"
+    try:
+        digest = _receive_hash_write(path, size, spent)
+        _send_file(path, size, spent)
+    finally:
+        path.unlink(missing_ok=True)
+    per_gib = {step: seconds / size * GIB for step, seconds in spent.items()}
+    cold = per_gib["recv"] + per_gib["sha256"] + per_gib["write"] + per_gib["sendfile"]
+    return {"bytes": size, "sha256": digest, "steps_cpu_seconds_per_gib": per_gib,
+            "cold": cold, "warm": per_gib["sendfile"], "push_signed": cold + per_gib["sha256"]}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m load.floor DIR BYTES", file=sys.stderr)
+        return 2
+    print(json.dumps(measure(Path(argv[0]), int(argv[1]))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

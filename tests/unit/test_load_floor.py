@@ -1,0 +1,36 @@
+"""The cost scenario's floor: a process that only receives, hashes, writes and sends the bytes, measured per step."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from load import floor
+
+SIZE = 8 * 1024 * 1024 + 4096  # not a whole number of chunks
+
+
+def test_the_floor_moves_every_byte_and_hashes_what_it_received(tmp_path: Path) -> None:
+    measured = floor.measure(tmp_path, SIZE)
+    sent = (floor.pattern(floor.CHUNK) * (SIZE // floor.CHUNK + 1))[:SIZE]
+    assert measured["sha256"] == hashlib.sha256(sent).hexdigest()
+    assert list(tmp_path.iterdir()) == []  # its file is gone
+
+
+def test_the_cold_floor_is_the_sum_of_its_steps_and_a_signed_push_hashes_twice(tmp_path: Path) -> None:
+    measured = floor.measure(tmp_path, SIZE)
+    steps = measured["steps_cpu_seconds_per_gib"]
+    assert isinstance(steps, dict) and set(steps) == {"recv", "sha256", "write", "sendfile"}
+    assert steps["sha256"] > 0 and steps["write"] > 0  # each step is timed, none left out
+    assert measured["cold"] == sum(steps.values())
+    assert measured["warm"] == steps["sendfile"]
+    assert measured["push_signed"] == measured["cold"] + steps["sha256"]
+
+
+def test_the_floor_runs_as_a_module_and_prints_json(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "load.floor", str(tmp_path), str(SIZE)], capture_output=True, text=True,
+                          timeout=120, check=True, cwd=Path(__file__).resolve().parents[2])
+    assert json.loads(done.stdout)["bytes"] == SIZE
