@@ -2,7 +2,8 @@
 every byte, before any Python of its own runs (issue 23: "where a goal is not reached, the measured floor").
 
 One process (this module, ``python -m load.floor DIR BYTES``, printing JSON) moves the bytes the cheapest way the
-kernel offers and counts its own thread's CPU (`time.thread_time`, user + system) around each step:
+kernel offers and counts its own thread's CPU (`time.thread_time`, user + system) around each step, three times
+over (each step's median is reported: one pass on this noisy VM can be off by half):
 
 - ``recv``: receive them from a loopback TCP peer (a child process sends them, as the bucket or a pushing client
   would) into one reused 1 MiB buffer (`recv_into`: nothing allocated per read);
@@ -24,6 +25,7 @@ import json
 import multiprocessing
 import os
 import socket
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -117,19 +119,23 @@ def _send_file(path: Path, size: int, spent: dict[str, float]) -> None:
         raise RuntimeError(f"the floor's reader failed (exit {reader.exitcode})")
 
 
-def measure(directory: Path, size: int) -> dict[str, object]:
-    """CPU seconds per GiB of each step and of each floor, for `size` bytes moved through a file in `directory`
-    (on the filesystem whose page cache is being measured; the file is removed after)."""
-    spent = dict.fromkeys(STEPS, 0.0)
-    path = directory / f"floor-{os.getpid()}.blob"
-    try:
-        digest = _receive_hash_write(path, size, spent)
-        _send_file(path, size, spent)
-    finally:
-        path.unlink(missing_ok=True)
-    per_gib = {step: seconds / size * GIB for step, seconds in spent.items()}
+def measure(directory: Path, size: int, rounds: int = 3) -> dict[str, object]:
+    """CPU seconds per GiB of each step (the median of `rounds`) and of each floor, for `size` bytes moved through a
+    new file in `directory` each round (on the filesystem whose page cache is being measured; removed after)."""
+    samples: dict[str, list[float]] = {step: [] for step in STEPS}
+    for _ in range(rounds):
+        spent = dict.fromkeys(STEPS, 0.0)
+        path = directory / f"floor-{os.getpid()}.blob"
+        try:
+            digest = _receive_hash_write(path, size, spent)
+            _send_file(path, size, spent)
+        finally:
+            path.unlink(missing_ok=True)
+        for step, seconds in spent.items():
+            samples[step].append(seconds / size * GIB)
+    per_gib = {step: statistics.median(values) for step, values in samples.items()}
     cold = per_gib["recv"] + per_gib["sha256"] + per_gib["write"] + per_gib["sendfile"]
-    return {"bytes": size, "sha256": digest, "steps_cpu_seconds_per_gib": per_gib,
+    return {"bytes": size, "sha256": digest, "rounds": rounds, "steps_cpu_seconds_per_gib": per_gib, "samples": samples,
             "cold": cold, "warm": per_gib["sendfile"], "push_signed": cold + per_gib["sha256"]}
 
 
