@@ -48,6 +48,7 @@ class PartFetching(FillView):
         self.checking = 0  # requests still in their check
         self._hedges = 0
         self._threads: set[asyncio.Future[Any]] = set()
+        self._write_lock = asyncio.Lock()  # one write into the file at a time (see `PartWriter`)
 
     def _background(self) -> bool:
         """A prefetch no client has joined: its GETs wait behind every other fill's."""
@@ -113,7 +114,7 @@ class PartFetching(FillView):
     async def _fetch_part(self, part: Part, opened: AsyncIterator[bytes] | None = None) -> None:
         """Fetch `part` (whose `end` may shrink while it runs) into the file; releases its connection."""
         attempt = 0
-        writer = PartWriter(self._fd, part, self._in_thread, self._notify)
+        writer = PartWriter(self._fd, part, self._in_thread, self._notify, self._write_lock)
         try:
             while part.start + part.fetched < part.end:
                 chunks, opened = opened, None

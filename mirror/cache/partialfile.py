@@ -38,10 +38,16 @@ def open_sparse(path: os.PathLike[str] | str, size: int) -> int:
 
 
 class PartWriter:
-    """Writes one part's bytes at their offsets through `in_thread` in batches; `written` is called after each."""
+    """Writes one part's bytes at their offsets through `in_thread` in batches; `written` is called after each.
 
-    def __init__(self, fd: int, part: Part, in_thread: InThread, written: Callable[[], None]) -> None:
+    The parts of one file write one at a time (`file_lock`, shared by the file's writers): buffered writes to one
+    file serialise on its inode lock in the kernel anyway, and worker threads waiting there spin on it, burning
+    CPU while the owner copies (perf of a cold fill: 15 % of the edge in ``rwsem_spin_on_owner``). A part whose
+    turn has not come keeps gathering its chunks, so the next write is a bigger batch."""
+
+    def __init__(self, fd: int, part: Part, in_thread: InThread, written: Callable[[], None], file_lock: asyncio.Lock) -> None:
         self._fd = fd
+        self._file_lock = file_lock
         self._part = part
         self._in_thread = in_thread
         self._written = written
@@ -75,8 +81,9 @@ class PartWriter:
     async def _drain(self) -> None:
         part = self._part
         while self._pending:
-            buffers, self._pending, self._pending_bytes = self._pending, [], 0
-            await self._in_thread(write_all, self._fd, buffers, part.start + part.written)
+            async with self._file_lock:
+                buffers, self._pending, self._pending_bytes = self._pending, [], 0
+                await self._in_thread(write_all, self._fd, buffers, part.start + part.written)
             part.written += sum(len(buffer) for buffer in buffers)
             self._written()
 
