@@ -16,6 +16,9 @@ The children's CPU is theirs, not counted: the cost scenario counts the bucket a
 cold fill-and-serve = recv + sha256 + write + sendfile; warm serve = sendfile; a push over plain HTTP with signed
 parts = recv + 2 × sha256 (the digest check, then the payload hash the signature carries) + write + sendfile.
 Reading the file back to hash it, the HTTP framing and the event loop are what the edge adds above the floor.
+Each round writes a new file and keeps it until the end, so its pages are new ones, as a cache's are; what the same
+write costs over pages already in the page cache is reported beside (``rewrite_cpu_seconds_per_gib``): on a VM
+whose balloon reports free pages to the host, a new page costs the host's fault too, charged to the writer.
 """
 
 from __future__ import annotations
@@ -119,23 +122,40 @@ def _send_file(path: Path, size: int, spent: dict[str, float]) -> None:
         raise RuntimeError(f"the floor's reader failed (exit {reader.exitcode})")
 
 
+def _overwrite(path: Path, size: int) -> float:
+    """CPU seconds to write `size` bytes over a file's pages already in the page cache: the write without the
+    page allocation (what a new page costs is ``write`` minus this)."""
+    view = memoryview(pattern(CHUNK))
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        started = time.thread_time()
+        for offset in range(0, size, CHUNK):
+            os.pwrite(fd, view[: min(CHUNK, size - offset)], offset)
+        return time.thread_time() - started
+    finally:
+        os.close(fd)
+
+
 def measure(directory: Path, size: int, rounds: int = 3) -> dict[str, object]:
     """CPU seconds per GiB of each step (the median of `rounds`) and of each floor, for `size` bytes moved through a
     new file in `directory` each round (on the filesystem whose page cache is being measured; removed after)."""
     samples: dict[str, list[float]] = {step: [] for step in STEPS}
-    for _ in range(rounds):
-        spent = dict.fromkeys(STEPS, 0.0)
-        path = directory / f"floor-{os.getpid()}.blob"
-        try:
+    paths = [directory / f"floor-{os.getpid()}-{round}.blob" for round in range(rounds)]
+    try:
+        for path in paths:  # each round a new file, kept: its pages are new ones, as a cache's are
+            spent = dict.fromkeys(STEPS, 0.0)
             digest = _receive_hash_write(path, size, spent)
             _send_file(path, size, spent)
-        finally:
+            for step, seconds in spent.items():
+                samples[step].append(seconds / size * GIB)
+        rewrite = _overwrite(paths[-1], size) / size * GIB
+    finally:
+        for path in paths:
             path.unlink(missing_ok=True)
-        for step, seconds in spent.items():
-            samples[step].append(seconds / size * GIB)
     per_gib = {step: statistics.median(values) for step, values in samples.items()}
     cold = per_gib["recv"] + per_gib["sha256"] + per_gib["write"] + per_gib["sendfile"]
     return {"bytes": size, "sha256": digest, "rounds": rounds, "steps_cpu_seconds_per_gib": per_gib, "samples": samples,
+            "rewrite_cpu_seconds_per_gib": rewrite,
             "cold": cold, "warm": per_gib["sendfile"], "push_signed": cold + per_gib["sha256"]}
 
 
