@@ -15,12 +15,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import shutil
 import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from load.procs import Process, free_port
 
@@ -181,10 +182,10 @@ class Edge:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as response:
             text = response.read().decode()
         samples: dict[str, float] = {}
-        for line in text.splitlines():
-            match = re.match(r"^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?)\s+(\S+)$", line)
-            if match and not line.startswith("#"):
-                samples[match.group(1)] = float(match.group(2))
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f'{name}="{value}"' for name, value in sample.labels.items())
+                samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return samples
 
     def content_files(self) -> list[Path]:

@@ -31,6 +31,12 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
+def pull_backend_bytes(samples: dict[str, float]) -> float:
+    """Bytes an edge read from its backend for pulls (its own pushes' reads aside), from its /metrics samples."""
+    return sum(value for key, value in samples.items()
+               if key.startswith("mirror_backend_bytes_total") and 'op="push_read"' not in key)
+
+
 class Progress:
     """One line per step on stderr: elapsed time, which scenario of how many, and what just happened."""
 

@@ -26,6 +26,7 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cold_pull.edge_cpu_seconds_per_gib", None, False),
     ("cold_range.speedup_vs_registry_direct", None, True),
     ("cold_range.speedup_vs_registry_proxy", None, True),
+    ("cold_range.trickle_bucket_bytes_over_blob", 1.05, False),
     ("herd.backend_bytes_ratio", 1.02, False),
     ("herd.p99_over_single", 1.25, False),
     ("herd.p99_over_ceiling", None, False),

@@ -29,7 +29,7 @@ from typing import Any
 from load import bare, client
 from load.bench import Bench
 from load.comparators import Comparators
-from load.measure import median, ratio
+from load.measure import median, pull_backend_bytes, ratio
 from mirror import layout
 from mirror.config.loader import DEFAULTS
 from mirror.reference import parse_digest
@@ -45,12 +45,6 @@ CONTENDERS = [PREFETCHING, "edge", "registry_direct", "registry_proxy"]
 
 def image_shape(mode: str) -> list[int]:
     return [max(64 * KIB, size // 4) for size in TYPICAL_IMAGE] if mode == "quick" else list(TYPICAL_IMAGE)
-
-
-def _backend_bytes(samples: dict[str, float]) -> float:
-    """Bytes an edge read from the bucket for pulls (its own pushes' reads aside)."""
-    return sum(value for key, value in samples.items()
-               if key.startswith("mirror_backend_bytes_total") and 'op="push_read"' not in key)
 
 
 def prefetch(bench: Bench) -> dict[str, Any]:
@@ -116,7 +110,7 @@ def prefetch(bench: Bench) -> dict[str, Any]:
         "best_speedup_vs_registry_direct": ratio(seconds["registry_direct"] or float("nan"), median(with_manifest)),
         "edge_without_prefetch_speedup_vs_registry_direct": ratio(seconds["registry_direct"] or float("nan"), seconds["edge"]),
         # 1.0: every byte of every round's image crossed the link once (prefetch fetched nothing twice)
-        "bucket_bytes_over_image_bytes": _backend_bytes(counters) / image_bytes,
+        "bucket_bytes_over_image_bytes": pull_backend_bytes(counters) / image_bytes,
         "prefetched_bytes": {result: counters.get(f'mirror_prefetch_bytes_total{{result="{result}"}}', 0.0)
                              for result in ("filled", "skipped", "failed")},
         "prefetched_bytes_served": counters.get("mirror_prefetch_served_bytes_total", 0.0),

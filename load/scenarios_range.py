@@ -4,6 +4,11 @@ Per contender, on a blob nobody has cached: the time to the eStargz footer (``Ra
 thing a lazy puller reads), then to 16 scattered 64 KiB ranges read at once (the files a container opens first).
 registry:2 direct answers ranges from S3 as they come; its proxy mode and the edge fill the whole blob behind.
 Each contender gets a blob of its own (same size), so every one starts cold.
+
+Then the trickle (issue 23, goal 6), on the edge and one more cold blob: 48 random 64 KiB ranges arriving two at
+a time, as a lazy puller reads while the container opens its files, then the whole blob (its answer ends when
+the fill behind the ranges is done). `trickle_bucket_bytes_over_blob` is what the edge read from the bucket for
+it over the blob's size: 1.0 when no byte was fetched twice.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import aiohttp
 
 from load import client
 from load.bench import Bench
-from load.measure import ratio
+from load.components import Edge
+from load.measure import pull_backend_bytes, ratio
 
 FOOTER = 51  # bytes of an eStargz footer
 RANGES = 16
 RANGE_BYTES = 64 * 1024
+TRICKLE_RANGES = 48
+TRICKLE_AT_ONCE = 2
 
 
 async def _get_range(session: aiohttp.ClientSession, url: str, header: str, expected: int, size: int) -> float:
@@ -48,10 +56,36 @@ async def _lazy_read(url: str, size: int, seed: int) -> dict[str, float]:
                 "footer_and_ranges_seconds": footer + time.perf_counter() - started}
 
 
+async def _trickle(url: str, size: int, seed: int) -> None:
+    """Random ranges `TRICKLE_AT_ONCE` at a time, then the whole blob (read to its end, bytes dropped)."""
+    chooser = random.Random(seed)
+    starts = [chooser.randrange(0, size - RANGE_BYTES) for _ in range(TRICKLE_RANGES)]
+    async with client.new_session(connections=TRICKLE_AT_ONCE + 1) as session:
+        for first in range(0, len(starts), TRICKLE_AT_ONCE):
+            await asyncio.gather(*(_get_range(session, url, f"bytes={start}-{start + RANGE_BYTES - 1}", RANGE_BYTES, size)
+                                   for start in starts[first:first + TRICKLE_AT_ONCE]))
+        received = 0
+        async with session.get(url) as response:
+            async for chunk in response.content.iter_chunked(1 << 20):
+                received += len(chunk)
+        if response.status != 200 or received != size:
+            raise client.PullFailed(f"GET {url}: {response.status}, {received} of {size} bytes")
+
+
+def _trickled(bench: Bench, edge: Edge, name: str, layer: Any) -> float:
+    """The edge's bucket bytes for the trickle over the blob's size."""
+    before = pull_backend_bytes(edge.metrics())
+    asyncio.run(_trickle(f"{edge.url}/v2/{name}/blobs/{layer.digest}", layer.size, seed=99))
+    ratio_read = (pull_backend_bytes(edge.metrics()) - before) / layer.size
+    bench.progress.step(f"edge: {TRICKLE_RANGES} ranges {TRICKLE_AT_ONCE} at a time, then the blob: "
+                        f"bucket bytes {ratio_read:.3f}x the blob")
+    return ratio_read
+
+
 def cold_range(bench: Bench) -> dict[str, Any]:
     size = bench.sizes.range_blob
     contenders = ["edge", "registry_direct", "registry_proxy"]
-    built = bench.images([(f"bench/range-{index}", [size], 400 + index, None) for index in range(len(contenders))])
+    built = bench.images([(f"bench/range-{index}", [size], 400 + index, None) for index in range(len(contenders) + 1)])
     results: dict[str, dict[str, float]] = {}
     failures: dict[str, str] = {}
     with bench.scope():
@@ -68,11 +102,13 @@ def cold_range(bench: Bench) -> dict[str, Any]:
                 continue
             bench.progress.step(f"{name}: footer {results[name]['footer_seconds'] * 1000:.0f} ms, "
                                 f"{RANGES} ranges {results[name]['ranges_seconds'] * 1000:.0f} ms")
+        trickle = _trickled(bench, servers["edge"], f"bench/range-{len(contenders)}", built[-1].layers[0])
     both = results.get("edge", {}).get("footer_and_ranges_seconds")
     return {
         "blob_bytes": size,
         **results,
         "failures": failures,
+        "trickle_bucket_bytes_over_blob": trickle,
         "footer_seconds": {name: values["footer_seconds"] for name, values in results.items()},
         "ranges_seconds": {name: values["ranges_seconds"] for name, values in results.items()},
         **{f"speedup_vs_{name}": ratio(results[name]["footer_and_ranges_seconds"], both)
