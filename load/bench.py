@@ -179,9 +179,12 @@ class Bench:
         return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, cache_size=cache_size, profile=profile,
                                 upload=upload)), link
 
-    def bucket_edge(self, label: str, upload: dict[str, Any] | None = None) -> Edge:
-        """A fresh edge straight on the bucket, no emulator: what this machine carries without the far link."""
-        return self._track(Edge(self.workdir / "edges" / f"{label}-bucket", self.seaweed.endpoint, self.sizes.edge_fill, upload=upload))
+    def bucket_edge(self, label: str, upload: dict[str, Any] | None = None, tls: bool = False) -> Edge:
+        """A fresh edge straight on the bucket, no emulator: what this machine carries without the far link
+        (`tls`: through the bucket's HTTPS port, trusting its certificate, as an edge reaches Storj)."""
+        endpoint = self.seaweed.tls_endpoint if tls else self.seaweed.endpoint
+        return self._track(Edge(self.workdir / "edges" / f"{label}-bucket{'-tls' if tls else ''}", endpoint, self.sizes.edge_fill,
+                                upload=upload, ca_file=self.seaweed.ca_file if tls else None))
 
     def region_edge(self, label: str, link: Emulator, port: int, peers: dict[str, Any] | None) -> Edge:
         """A fresh edge of a region whose edges share one link to the bucket (`link`), with `[peers]` or without."""

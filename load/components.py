@@ -37,19 +37,52 @@ def _which(name: str, *fallbacks: str) -> str:
     raise RuntimeError(f"{name} is not installed (see load/README.md)")
 
 
+def self_signed_for_loopback(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own trust anchor, and its key (PEM files in `directory`)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench bucket")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "bucket-cert.pem", directory / "bucket-key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
 class SeaweedFS:
-    """`weed server` with its S3 gateway: the stand-in for the Storj bucket."""
+    """`weed server` with its S3 gateway: the stand-in for the Storj bucket. It answers plain HTTP on `endpoint`
+    and TLS on `tls_endpoint` (a self-signed certificate, `ca_file`: real Storj is HTTPS)."""
 
     def __init__(self, workdir: Path) -> None:
-        ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "s3_https")}
         data = workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         self.endpoint = f"http://127.0.0.1:{ports['s3']}"
+        self.tls_endpoint = f"https://127.0.0.1:{ports['s3_https']}"
+        self.ca_file, key_file = self_signed_for_loopback(workdir)
         self.process = Process(
             [
                 _which("weed"), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
                 "-s3", f"-s3.port={ports['s3']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                f"-s3.port.https={ports['s3_https']}", f"-s3.cert.file={self.ca_file}", f"-s3.key.file={key_file}",
                 "-master.telemetry=false", "-master.volumeSizeLimitMB=1024", "-volume.max=0", "-volume.preStopSeconds=0",
             ],
             workdir / "weed.log",
@@ -143,7 +176,7 @@ class Edge:
 
     def __init__(self, workdir: Path, endpoint: str, fill: dict[str, Any] | None = None, cache_size: str = "50GiB",
                  profile: Path | None = None, port: int | None = None, peers: dict[str, Any] | None = None,
-                 upload: dict[str, Any] | None = None) -> None:
+                 upload: dict[str, Any] | None = None, ca_file: Path | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = port or free_port()  # chosen up front when the region's other edges must know it
@@ -169,7 +202,8 @@ class Edge:
         )
         self.fill = settings
         self.process = Process([sys.executable, "-m", "mirror", "serve", "--config", str(self.config), "--log-level", "WARNING"],
-                               workdir / "mirror.log", cwd=workdir, env=_python_env())
+                               workdir / "mirror.log", cwd=workdir,
+                               env={**_python_env(), **({"AWS_CA_BUNDLE": str(ca_file)} if ca_file else {})})
         self.process.wait_http(f"{self.url}/v2/", timeout=120 if peers else 30)  # a region's edges start together
         self.profiler: Process | None = None
         if profile is not None:  # py-spy samples the edge until it exits, then writes collapsed stacks

@@ -56,6 +56,8 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cost.cpu_seconds_per_gib.edge_cold_bucket", 1.5, False),
     ("cost.cpu_seconds_per_gib.edge_warm", 0.2, False),
     ("cost.cpu_seconds_per_gib.edge_push", 3.0, False),
+    ("cost.cpu_seconds_per_gib.edge_cold_bucket_tls", 1.5, False),
+    ("cost.cpu_seconds_per_gib.edge_push_tls", 3.0, False),
     ("cost.cpu_seconds_per_gib.floor_cold", None, False),
     ("cost.cpu_seconds_per_gib.floor_warm", None, False),
     ("cost.cpu_seconds_per_gib.floor_push_signed", None, False),

@@ -10,7 +10,10 @@ fill on a blob nobody has read yet:
   to SeaweedFS;
 - ``registry_proxy_cold`` / ``registry_proxy_warm``: registry:2 2.8 in proxy mode (its remote a central
   registry:2 reading the bucket through a link of its own), the proxy process only (the central's is beside it);
-- ``nginx_warm``: nginx with sendfile serving the very file the edge cached (master and workers).
+- ``nginx_warm``: nginx with sendfile serving the very file the edge cached (master and workers);
+- ``edge_cold_bucket_tls`` / ``edge_push_tls``: an edge reaching the bucket over TLS (SeaweedFS's HTTPS port, a
+  self-signed certificate the edge trusts through ``AWS_CA_BUNDLE``), as edges reach Storj: a cold fill and a
+  push, whose parts go ``UNSIGNED-PAYLOAD`` there.
 
 Then the pinned fill (goal 4): each edge (link and bucket) fills one more cold blob with every one of its threads
 pinned to one core (`os.sched_setaffinity`, threads started later inherit it), beside the unpinned fill above:
@@ -153,7 +156,7 @@ def _blobs(bench: Bench, count: int) -> list[tuple[str, Any]]:
 
 def cost(bench: Bench) -> dict[str, Any]:
     sizes = bench.sizes
-    blobs = _blobs(bench, 5)  # link edge: 2, bucket edge: 2, registry:2 proxy: 1 — each cold once
+    blobs = _blobs(bench, 6)  # link edge: 2, bucket edge: 2, registry:2 proxy: 1, bucket edge over TLS: 1 — each cold once
     seconds = sizes.load_seconds
     result: dict[str, Any] = {"blob_bytes": sizes.cost_blob, "edge_fill": sizes.edge_fill, "pinned_core": PINNED_CORE}
     seaweed = bench.seaweed.process.pid
@@ -181,11 +184,13 @@ def cost(bench: Bench) -> dict[str, Any]:
         bench.progress.step(f"edge push: {result['edge_push']['cpu_seconds_per_gib']['edge']:.2f}, nginx warm: "
                             f"{result['nginx_warm']['cpu_seconds_per_gib']['nginx']:.2f} CPU-s/GiB")
         result.update(_proxy(bench, blobs[4], seconds))
+        result["edge_tls"] = _over_tls(bench, blobs[5])
         result["floor"] = _floor(bench, sizes.cost_blob)
     per_gib = {"edge_cold_link": result["edge_link"]["unpinned"], "edge_cold_bucket": result["edge_bucket"]["unpinned"],
                "edge_warm": result["edge_warm"], "edge_push": result["edge_push"],
                "registry_proxy_cold": result.get("registry_proxy_cold"), "registry_proxy_warm": result.get("registry_proxy_warm"),
-               "nginx_warm": result["nginx_warm"]}
+               "nginx_warm": result["nginx_warm"], "edge_cold_bucket_tls": result["edge_tls"]["cold"],
+               "edge_push_tls": result["edge_tls"]["push"]}
     result["cpu_seconds_per_gib"] = {key: _server_per_gib(step) for key, step in per_gib.items()}
     result["cpu_seconds_per_gib"].update({f"floor_{name}": result["floor"][name] for name in ("cold", "warm", "push_signed")})
     result["pinned_over_unpinned"] = {"link": result["edge_link"]["pinned_over_unpinned"],
@@ -202,6 +207,23 @@ def _server_per_gib(step: dict[str, Any] | None) -> float | None:
     if not step:
         return None
     return next(iter(step["cpu_seconds_per_gib"].values()))
+
+
+def _over_tls(bench: Bench, blob: tuple[str, Any]) -> dict[str, Any]:
+    """A cold fill and a push by an edge that reaches the bucket over TLS (as it reaches Storj): parts go
+    UNSIGNED-PAYLOAD there, and every byte is encrypted or decrypted once."""
+    edge = bench.bucket_edge("cost", upload=bench.sizes.push_upload, tls=True)
+    meter = Meter({"edge": edge.process.pid, "seaweedfs": bench.seaweed.process.pid})
+    name, layer = blob
+    cold = _cold(meter, f"{edge.url}/v2/{name}/blobs/{layer.digest}", layer.size)
+    before = meter.now()
+    pushed = asyncio.run(push_blob(edge, "bench/cost-push-tls", bench.sizes.cost_blob, 906))
+    if "skipped" in pushed:
+        raise RuntimeError(f"edge push over TLS: {pushed['skipped']}")
+    push = meter.step(before, meter.now(), bench.sizes.cost_blob)
+    bench.progress.step(f"edge over TLS to the bucket: cold fill {cold['cpu_seconds_per_gib']['edge']:.2f}, "
+                        f"push {push['cpu_seconds_per_gib']['edge']:.2f} CPU-s/GiB")
+    return {"cold": cold, "push": push}
 
 
 def _floor(bench: Bench, size: int) -> dict[str, Any]:
