@@ -122,6 +122,15 @@ def _cold(meter: Meter, url: str, size: int) -> dict[str, Any]:
     return meter.step(before, meter.now(), moved)
 
 
+def _push(meter: Meter, edge: Edge, name: str, size: int, seed: int) -> dict[str, Any]:
+    """One blob of `size` pushed through `edge` as docker pushes a layer, metered."""
+    before = meter.now()
+    pushed = asyncio.run(push_blob(edge, name, size, seed))
+    if "skipped" in pushed:
+        raise RuntimeError(f"edge push to {name}: {pushed['skipped']}")
+    return meter.step(before, meter.now(), size)
+
+
 def _warm(meter: Meter, url: str, seconds: float) -> dict[str, Any]:
     before = meter.now()
     rate, errors = blob_load(url, seconds, connections=2)
@@ -169,11 +178,7 @@ def cost(bench: Bench) -> dict[str, Any]:
         bucket_edge = bench.bucket_edge("cost", upload=sizes.push_upload)
         on_bucket = Meter({"edge": bucket_edge.process.pid, "seaweedfs": seaweed})
         result["edge_bucket"] = _edge_fills(bench, bucket_edge, on_bucket, blobs[2:4], "edge on the bucket")
-        before = on_bucket.now()
-        pushed = asyncio.run(push_blob(bucket_edge, "bench/cost-push", sizes.cost_blob, 905))
-        if "skipped" in pushed:
-            raise RuntimeError(f"edge push: {pushed['skipped']}")
-        result["edge_push"] = on_bucket.step(before, on_bucket.now(), sizes.cost_blob)
+        result["edge_push"] = _push(on_bucket, bucket_edge, "bench/cost-push", sizes.cost_blob, 905)
         cached = [path for path in edge.content_files() if path.stat().st_size == blobs[0][1].size]
         root = bench.workdir / "cost-nginx"
         root.mkdir(exist_ok=True)
@@ -216,11 +221,7 @@ def _over_tls(bench: Bench, blob: tuple[str, Any]) -> dict[str, Any]:
     meter = Meter({"edge": edge.process.pid, "seaweedfs": bench.seaweed.process.pid})
     name, layer = blob
     cold = _cold(meter, f"{edge.url}/v2/{name}/blobs/{layer.digest}", layer.size)
-    before = meter.now()
-    pushed = asyncio.run(push_blob(edge, "bench/cost-push-tls", bench.sizes.cost_blob, 906))
-    if "skipped" in pushed:
-        raise RuntimeError(f"edge push over TLS: {pushed['skipped']}")
-    push = meter.step(before, meter.now(), bench.sizes.cost_blob)
+    push = _push(meter, edge, "bench/cost-push-tls", bench.sizes.cost_blob, 906)
     bench.progress.step(f"edge over TLS to the bucket: cold fill {cold['cpu_seconds_per_gib']['edge']:.2f}, "
                         f"push {push['cpu_seconds_per_gib']['edge']:.2f} CPU-s/GiB")
     return {"cold": cold, "push": push}

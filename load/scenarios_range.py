@@ -56,26 +56,21 @@ async def _lazy_read(url: str, size: int, seed: int) -> dict[str, float]:
                 "footer_and_ranges_seconds": footer + time.perf_counter() - started}
 
 
-async def _trickle(url: str, size: int, seed: int) -> None:
-    """Random ranges `TRICKLE_AT_ONCE` at a time, then the whole blob (read to its end, bytes dropped)."""
+async def _trickle(url: str, digest: str, size: int, seed: int) -> None:
+    """Random ranges `TRICKLE_AT_ONCE` at a time, then the whole blob (checked against its digest)."""
     chooser = random.Random(seed)
     starts = [chooser.randrange(0, size - RANGE_BYTES) for _ in range(TRICKLE_RANGES)]
     async with client.new_session(connections=TRICKLE_AT_ONCE + 1) as session:
         for first in range(0, len(starts), TRICKLE_AT_ONCE):
             await asyncio.gather(*(_get_range(session, url, f"bytes={start}-{start + RANGE_BYTES - 1}", RANGE_BYTES, size)
                                    for start in starts[first:first + TRICKLE_AT_ONCE]))
-        received = 0
-        async with session.get(url) as response:
-            async for chunk in response.content.iter_chunked(1 << 20):
-                received += len(chunk)
-        if response.status != 200 or received != size:
-            raise client.PullFailed(f"GET {url}: {response.status}, {received} of {size} bytes")
+        await client.fetch_blob(session, url, digest)
 
 
 def _trickled(bench: Bench, edge: Edge, name: str, layer: Any) -> float:
     """The edge's bucket bytes for the trickle over the blob's size."""
     before = pull_backend_bytes(edge.metrics())
-    asyncio.run(_trickle(f"{edge.url}/v2/{name}/blobs/{layer.digest}", layer.size, seed=99))
+    asyncio.run(_trickle(f"{edge.url}/v2/{name}/blobs/{layer.digest}", layer.digest, layer.size, seed=99))
     ratio_read = (pull_backend_bytes(edge.metrics()) - before) / layer.size
     bench.progress.step(f"edge: {TRICKLE_RANGES} ranges {TRICKLE_AT_ONCE} at a time, then the blob: "
                         f"bucket bytes {ratio_read:.3f}x the blob")
