@@ -100,6 +100,28 @@ def test_the_dashboard_covers_what_operators_ask_for():
     assert {"region", "node", "job"} <= variables
 
 
+def _incident_section() -> list[list[str]]:
+    """The cells of the tables in the README's "In an incident: which panel, which alert" section."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("### In an incident: which panel, which alert", 1)[1].split("\n## ", 1)[0]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+
+
+def test_every_panel_the_readme_sends_an_operator_to_is_on_the_dashboard():
+    titles = {panel.get("title") for panel in _panels(json.loads(DASHBOARD.read_text())["panels"])}
+    named = {name for row in _incident_section() if len(row) == 3 and row[0].endswith("?")
+             for name in re.findall(r"\*([^*]+)\*", row[1])}
+    assert named, "the README's incident table names no panel"
+    assert sorted(named - titles) == []
+
+
+def test_every_alert_is_explained_in_the_readme():
+    rules = yaml.safe_load(ALERTS.read_text())
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    explained = {match for row in _incident_section() for match in re.findall(r"^`(\w+)`", row[0])}
+    assert alerts and sorted(alerts ^ explained) == []
+
+
 def _family_of(sample_name: str, families: dict[str, Any]) -> Any:
     for name in (sample_name, *(sample_name.removesuffix(suffix) for suffix in ("_total", *HISTOGRAM_SUFFIXES))):
         if name in families:
