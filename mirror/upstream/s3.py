@@ -109,14 +109,21 @@ class S3Upstream:
             async for chunk in self._drain(response["Body"], key, end - start):
                 yield chunk
 
-    async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
+    async def _get_unless_empty(self, key: str, byte_range: str) -> dict[str, Any] | None:
+        """A ranged GET; None for an empty object (no range of it can be satisfied: S3 answers InvalidRange)."""
         with failures(key):
             try:
-                response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=0-{length - 1}")
+                response: dict[str, Any] = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=byte_range)
+                return response
             except ClientError as error:
                 if error_code(error) != "InvalidRange":
                     raise
-                return 0, _empty()  # a range of an empty object cannot be satisfied
+                return None
+
+    async def read_first(self, key: str, length: int) -> tuple[int, AsyncIterator[bytes]]:
+        response = await self._get_unless_empty(key, f"bytes=0-{length - 1}")
+        if response is None:
+            return 0, _empty()
         served = parse_content_range(response.get("ContentRange"))
         size = served.size if served and served.size is not None else int(response["ContentLength"])
         return size, self._drain(response["Body"], key, int(response["ContentLength"]))
@@ -124,13 +131,9 @@ class S3Upstream:
     async def read_last(self, key: str, length: int) -> tuple[int, int, AsyncIterator[bytes]]:
         """One ranged GET ``bytes=-length``: S3 answers the last bytes (the whole object if it is shorter) with
         ``Content-Range: bytes START-END/SIZE``."""
-        with failures(key):
-            try:
-                response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key), Range=f"bytes=-{length}")
-            except ClientError as error:
-                if error_code(error) != "InvalidRange":
-                    raise
-                return 0, 0, _empty()  # a suffix of an empty object cannot be satisfied
+        response = await self._get_unless_empty(key, f"bytes=-{length}")
+        if response is None:
+            return 0, 0, _empty()
         received = int(response["ContentLength"])
         served = parse_content_range(response.get("ContentRange"))
         if served and served.size is not None:
