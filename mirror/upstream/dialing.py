@@ -23,7 +23,6 @@ realm on the route's host or registrable domain; redirects never carry them.
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from typing import Any
 from urllib.parse import urlparse
@@ -31,10 +30,10 @@ from urllib.parse import urlparse
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from publicsuffixlist import PublicSuffixList
+from werkzeug.datastructures import WWWAuthenticate
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _PUBLIC_SUFFIXES = PublicSuffixList()
 
 
@@ -169,6 +168,10 @@ def realm_may_see_credentials(remote_host: str, realm_host: str) -> bool:
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="...",service="..."`` → ``("bearer", {"realm": ..., "service": ...})``."""
-    scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), {key.lower(): value for key, value in _CHALLENGE_PARAM.findall(rest)}
+    """A 401's ``WWW-Authenticate`` → its scheme in lower case and its parameters, quoted or not (RFC 9110
+    section 11.6.1 allows both: ``Bearer realm=https://auth.example/token,service=registry.example``), by werkzeug's
+    parser. ``("", {})`` for an empty header."""
+    challenge = WWWAuthenticate.from_header(header)
+    if challenge is None:
+        return "", {}
+    return challenge.type, {key.lower(): value for key, value in challenge.parameters.items() if value is not None}

@@ -55,6 +55,16 @@ def test_a_bearer_challenge_is_parsed_into_its_parameters():
     assert params == {"realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:library/alpine:pull"}
 
 
+def test_a_challenge_with_unquoted_parameters_is_parsed_as_rfc_9110_allows():
+    scheme, params = parse_challenge('Bearer realm=https://auth.example/token, service=registry.example,scope="repository:team/app:pull,push"')
+    assert scheme == "bearer"
+    assert params == {"realm": "https://auth.example/token", "service": "registry.example", "scope": "repository:team/app:pull,push"}
+
+
+def test_an_empty_challenge_has_no_scheme_and_no_parameters():
+    assert parse_challenge("") == ("", {})
+
+
 def _load(tmp_path: Path, text: str, environ: dict[str, str] | None = None):
     file = tmp_path / "mirror.toml"
     file.write_text(text)
