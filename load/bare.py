@@ -3,29 +3,17 @@
 `parallel_get` reads one object with `streams` ranged GETs at once (aioboto3, as the edge does, 1 MiB
 `iter_chunks`), straight from SeaweedFS through an emulator of its own, and drops the bytes (no hashing, no
 disk): the time the emulated link, SeaweedFS and one Python reader need to move the blob on these cores.
-`cpu_seconds` reads a process's user + system CPU, to say what each process of the chain costs per GiB.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from pathlib import Path
 from typing import Sequence
 
 from load.components import ACCESS_KEY, BUCKET, SECRET_KEY
 
 READ_CHUNK = 1024 * 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of `pid` (all its threads) so far; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ranges(size: int, streams: int) -> list[tuple[int, int]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -21,14 +20,9 @@ from typing import Any
 
 from load import procs
 from load.components import BUCKET, Nginx, SeaweedFS
-from load.procs import Process, free_port
+from load.procs import Process, cpu_seconds, free_port
 
 MIB = 1024 * 1024
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _curl(urls: list[str]) -> float:
@@ -48,10 +42,10 @@ def _curl(urls: list[str]) -> float:
 def _measure(base: str, emulator: Process, size: int) -> dict[str, float]:
     quarter = size // 4
     ranges = [f"{base}|{i * quarter}-{(i + 1) * quarter - 1}" for i in range(4)]
-    cpu = _cpu_seconds(emulator.pid)
+    cpu = cpu_seconds(emulator.pid)
     one = _curl([base])
     four = _curl(ranges)
-    cpu = _cpu_seconds(emulator.pid) - cpu
+    cpu = cpu_seconds(emulator.pid) - cpu
     return {"one_stream_MBps": size / one / 1e6, "four_streams_MBps": 4 * quarter / four / 1e6,
             "emulator_cpu_seconds_per_GiB": cpu / (size + 4 * quarter) * 2**30}
 

@@ -184,3 +184,27 @@ class RssSampler:
             if now == 0:
                 return
             self.peak = max(self.peak, now)
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of process `pid` (every thread) and of its child processes (nginx's workers)
+    so far, from /proc; (0, 0) once it is gone. System time is the kernel working for it: copies into and out of
+    the page cache and sockets, page faults, the network stack."""
+    try:
+        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    user = system = 0
+    for one in (pid, *children):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user, system = user + int(fields[11]), system + int(fields[12])
+    ticks = os.sysconf("SC_CLK_TCK")
+    return user / ticks, system / ticks
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its children so far (`cpu_times`)."""
+    return sum(cpu_times(pid))

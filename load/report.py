@@ -28,6 +28,7 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cold_range.speedup_vs_registry_proxy", None, True),
     ("cold_range.trickle_bucket_bytes_over_blob", 1.05, False),
     ("herd.backend_bytes_ratio", 1.02, False),
+    ("herd.edge_read_bytes_ratio", None, False),
     ("herd.p99_over_single", 1.25, False),
     ("herd.p99_over_ceiling", None, False),
     ("herd.best_p99_over_single", None, False),
@@ -174,8 +175,11 @@ def _cost_lines(cost: dict[str, Any]) -> list[str]:
     per_gib = cost.get("cpu_seconds_per_gib")
     if not per_gib:
         return []
-    lines = ["", f"Cost, CPU seconds per GiB ({_fmt(cost.get('blob_bytes'), 2**20)} MiB blob; the serving process only):", "",
-             "| what | CPU-s/GiB |", "|---|---|", *[f"| {name} | {_fmt(value)} |" for name, value in per_gib.items()]]
+    system = cost.get("system_seconds_per_gib") or {}
+    lines = ["", f"Cost, CPU seconds per GiB ({_fmt(cost.get('blob_bytes'), 2**20)} MiB blob; the serving process only; "
+             "system: the kernel's part, page-cache and socket copies and page faults):", "",
+             "| what | CPU-s/GiB | of which system |", "|---|---|---|",
+             *[f"| {name} | {_fmt(value)} | {_fmt(system.get(name))} |" for name, value in per_gib.items()]]
     lines += ["", f"Cost, cold fill with the edge pinned to core {cost.get('pinned_core')} (cores busy: CPU seconds / wall seconds):", "",
               "| fill | MB/s | edge CPU-s/GiB | cores busy | busiest |", "|---|---|---|---|---|"]
     for chain in ("edge_link", "edge_bucket"):

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from load import bare, client
+from load.procs import cpu_seconds
 from load.bench import AGGREGATE_RATE, LINK, Bench, Sizes
 from load.comparators import Comparators
 from load.components import ACCESS_KEY, BUCKET, SECRET_KEY, Emulator
@@ -79,7 +80,7 @@ def _blob_key(digest: str) -> str:
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
     """CPU seconds so far of each named process; "client" is this (the harness's) process."""
-    return {**{name: bare.cpu_seconds(pid) for name, pid in pids.items()}, "client": time.process_time()}
+    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "client": time.process_time()}
 
 
 def _per_gib(before: dict[str, float], after: dict[str, float], moved: int) -> dict[str, float]:

@@ -47,6 +47,7 @@ from load.bench import Bench
 from load.comparators import Comparators
 from load.components import Edge
 from load.measure import blob_load, ratio
+from load.procs import cpu_times
 from load.scenarios_memory import push_blob
 
 GIB = 2**30
@@ -54,20 +55,13 @@ MB = 1e6
 PINNED_CORE = 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of `pid` (every thread) and of its child processes (nginx's workers); 0 once gone."""
-    total = 0.0
-    try:
-        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        children = []
-    for one in (pid, *children):
-        try:
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+def memory_state() -> dict[str, int]:
+    """The machine's free memory and page cache, MiB (/proc/meminfo). On a VM whose balloon reports free pages to
+    the host, writing a new page-cache page costs the host's fault too when the page comes from free memory: the
+    same ``dd`` of new pages cost 0.3-0.45 CPU-s/GiB on this project's 2-core VM with the memory just freed or
+    reclaimed from old cache, 2.9 with it long free: every cost figure is read beside this and the floor's ``write``."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+    return {"free_mib": int(fields["MemFree"].split()[0]) // 1024, "page_cache_mib": int(fields["Cached"].split()[0]) // 1024}
 
 
 def pin(pid: int, cores: set[int] | None) -> None:
@@ -81,22 +75,27 @@ def pin(pid: int, cores: set[int] | None) -> None:
 
 
 class Meter:
-    """CPU seconds of named processes (and of this harness, "reader") around one measured step."""
+    """CPU seconds of named processes (and of this harness, "reader") around one measured step, user and system
+    apart: system time is the kernel's work for the process (page-cache and socket copies, page faults)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
 
-    def now(self) -> dict[str, float]:
-        return {**{name: cpu_seconds(pid) for name, pid in self.pids.items()}, "reader": time.process_time(),
+    def now(self) -> dict[str, Any]:
+        harness = os.times()
+        return {"cpu": {**{name: cpu_times(pid) for name, pid in self.pids.items()}, "reader": (harness.user, harness.system)},
                 "wall": time.perf_counter()}
 
     @staticmethod
-    def step(before: dict[str, float], after: dict[str, float], moved: int) -> dict[str, Any]:
-        """Per GiB moved, each process's CPU seconds; its share of one core over the wall time; MB/s."""
+    def step(before: dict[str, Any], after: dict[str, Any], moved: int) -> dict[str, Any]:
+        """Per GiB moved, each process's CPU seconds (and the system part of them); its share of one core over
+        the wall time; MB/s."""
         wall = after["wall"] - before["wall"]
-        spent = {name: after[name] - before[name] for name in before if name != "wall"}
+        spent = {name: sum(after["cpu"][name]) - sum(times) for name, times in before["cpu"].items()}
+        system = {name: after["cpu"][name][1] - times[1] for name, times in before["cpu"].items()}
         return {"bytes": moved, "seconds": wall, "megabytes_per_second": moved / wall / MB if wall else None,
                 "cpu_seconds": spent, "cpu_seconds_per_gib": {name: value / moved * GIB for name, value in spent.items()},
+                "system_seconds_per_gib": {name: value / moved * GIB for name, value in system.items()},
                 "cores_busy": {name: value / wall if wall else None for name, value in spent.items()},
                 "busiest": max(spent, key=lambda name: spent[name])}
 
@@ -167,7 +166,8 @@ def cost(bench: Bench) -> dict[str, Any]:
     sizes = bench.sizes
     blobs = _blobs(bench, 6)  # link edge: 2, bucket edge: 2, registry:2 proxy: 1, bucket edge over TLS: 1 — each cold once
     seconds = sizes.load_seconds
-    result: dict[str, Any] = {"blob_bytes": sizes.cost_blob, "edge_fill": sizes.edge_fill, "pinned_core": PINNED_CORE}
+    result: dict[str, Any] = {"blob_bytes": sizes.cost_blob, "edge_fill": sizes.edge_fill, "pinned_core": PINNED_CORE,
+                              "memory_at_start": memory_state()}
     seaweed = bench.seaweed.process.pid
     with bench.scope():
         edge, link = bench.edge("cost")
@@ -190,6 +190,7 @@ def cost(bench: Bench) -> dict[str, Any]:
                             f"{result['nginx_warm']['cpu_seconds_per_gib']['nginx']:.2f} CPU-s/GiB")
         result.update(_proxy(bench, blobs[4], seconds))
         result["edge_tls"] = _over_tls(bench, blobs[5])
+        result["memory_at_floor"] = memory_state()
         result["floor"] = _floor(bench, sizes.cost_blob)
     per_gib = {"edge_cold_link": result["edge_link"]["unpinned"], "edge_cold_bucket": result["edge_bucket"]["unpinned"],
                "edge_warm": result["edge_warm"], "edge_push": result["edge_push"],
@@ -198,6 +199,7 @@ def cost(bench: Bench) -> dict[str, Any]:
                "edge_push_tls": result["edge_tls"]["push"]}
     result["cpu_seconds_per_gib"] = {key: _server_per_gib(step) for key, step in per_gib.items()}
     result["cpu_seconds_per_gib"].update({f"floor_{name}": result["floor"][name] for name in ("cold", "warm", "push_signed")})
+    result["system_seconds_per_gib"] = {key: _server_per_gib(step, "system_seconds_per_gib") for key, step in per_gib.items()}
     result["pinned_over_unpinned"] = {"link": result["edge_link"]["pinned_over_unpinned"],
                                       "bucket": result["edge_bucket"]["pinned_over_unpinned"]}
     result["pinned_cpu_seconds_per_gib"] = {"link": result["edge_link"]["pinned"]["cpu_seconds_per_gib"]["edge"],
@@ -207,11 +209,13 @@ def cost(bench: Bench) -> dict[str, Any]:
     return result
 
 
-def _server_per_gib(step: dict[str, Any] | None) -> float | None:
-    """The serving process's CPU seconds per GiB of a step (the first process its meter names)."""
+def _server_per_gib(step: dict[str, Any] | None, figure: str = "cpu_seconds_per_gib") -> float | None:
+    """The serving process's CPU seconds per GiB of a step (the first process its meter names), or the system
+    part of them (`figure` "system_seconds_per_gib")."""
     if not step:
         return None
-    return next(iter(step["cpu_seconds_per_gib"].values()))
+    value: float = next(iter(step[figure].values()))
+    return value
 
 
 def _over_tls(bench: Bench, blob: tuple[str, Any]) -> dict[str, Any]:

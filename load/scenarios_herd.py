@@ -5,7 +5,10 @@ could carry for the same herd whatever serves it.
   simultaneous cold pulls of another such image). A herd's pulls share one fill, so they end within a few ms
   of each other and a herd's p99 is one draw of the link's time to first byte, like one single pull: the
   figures are medians over the rounds on both sides (`p99_seconds` is the median of the rounds' p99s;
-  `pull_seconds` holds every pull). `backend_bytes_ratio` is the link's bytes over the herds' image bytes.
+  `pull_seconds` holds every pull). `backend_bytes_ratio` is the link's bytes over the herds' image bytes, what
+  the bucket sent; `edge_read_bytes_ratio` is what the edge read of them (its ``mirror_backend_bytes_total``). The
+  difference is bytes in flight when the edge cut a GET short (a race's loser, a part whose tail an idle
+  connection took over): sent, paid for, never read.
 - `edge_warm`: the last herd's image, now cached on the edge: single pulls and a herd again (local serving only).
 - `nginx` (the ceiling): the same herd image laid out as static files (``/v2/<name>/manifests/v1``,
   ``/v2/<name>/blobs/<digest>``) served by nginx with sendfile, pulled by the same clients (same hashing).
@@ -32,23 +35,13 @@ from load.bench import Bench
 from load.client import ACCEPT
 from load.comparators import Comparators
 from load.images import BuiltImage
-from load.measure import median, percentile, ratio
+from load.measure import median, percentile, pull_backend_bytes, ratio
+from load.procs import cpu_times
 
 
 async def _single(url: str, name: str) -> float:
     async with client.new_session() as session:
         return (await client.pull(session, url, name, "v1")).seconds
-
-
-def _cpu_seconds(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of process `pid` and of its children (nginx's workers) so far."""
-    pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
-    user = system = 0.0
-    for one in pids:
-        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-        user, system = user + int(fields[11]), system + int(fields[12])
-    ticks = os.sysconf("SC_CLK_TCK")
-    return user / ticks, system / ticks
 
 
 def _machine_busy_seconds() -> float:
@@ -61,9 +54,9 @@ def _machine_busy_seconds() -> float:
 def _measured_herd(url: str, name: str, pulls: int, server_pid: int) -> dict[str, Any]:
     """One herd: its pull times and the CPU it cost (the server's user and system time, the clients' — this
     process —, and the whole machine's busy cores, other work on the machine included) over its wall time."""
-    before = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), *_cpu_seconds(server_pid))
+    before = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), *cpu_times(server_pid))
     times = asyncio.run(client.herd(url, name, pulls))
-    after = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), *_cpu_seconds(server_pid))
+    after = (time.perf_counter(), time.process_time(), _machine_busy_seconds(), *cpu_times(server_pid))
     wall, clients, machine, user, system = (b - a for a, b in zip(before, after))
     cpu = {"wall_seconds": wall, "clients_cpu_seconds": clients, "server_user_seconds": user,
            "server_system_seconds": system, "machine_busy_cores": machine / wall if wall else 0.0}
@@ -112,12 +105,13 @@ def _edge_rounds(bench: Bench, shape: list[int], rounds: int) -> dict[str, dict[
     results: dict[str, dict[str, Any]] = {}
     with bench.scope():
         edge, link = bench.edge("herd")
-        singles, herds, backend = [], [], 0
+        singles, herds, backend, read = [], [], 0, 0.0
         for single_name, herd_name in names:
             singles.append(asyncio.run(_single(edge.url, single_name)))
-            before = link.bytes_down()
+            before, read_before = link.bytes_down(), pull_backend_bytes(edge.metrics())
             herds.append(_measured_herd(edge.url, herd_name, pulls, edge.process.pid))
             backend += link.bytes_down() - before
+            read += pull_backend_bytes(edge.metrics()) - read_before
             bench.progress.step(f"edge round {len(herds)}/{rounds}: single {singles[-1]:.2f}s, {pulls} pulls p99 "
                                 f"{percentile(herds[-1]['times'], 0.99):.2f}s; {_cpu_text(herds[-1]['cpu'])}")
         samples = edge.metrics()
@@ -125,6 +119,7 @@ def _edge_rounds(bench: Bench, shape: list[int], rounds: int) -> dict[str, dict[
         results["edge"] = {
             **_summary(singles, herds, image_bytes), "backend_bytes": backend,
             "backend_bytes_ratio": backend / sum(image.total_bytes for image in herd_images),
+            "edge_read_bytes_ratio": read / sum(image.total_bytes for image in herd_images),
             "fills": {k: v for k, v in samples.items() if k.startswith("mirror_fills_total")},
             "fill_waiters": samples.get("mirror_fill_waiters_total"),
         }
@@ -179,6 +174,7 @@ def herd(bench: Bench) -> dict[str, Any]:
         "image_bytes": edge["image_bytes"],
         **results,
         "backend_bytes_ratio": edge["backend_bytes_ratio"],
+        "edge_read_bytes_ratio": edge["edge_read_bytes_ratio"],
         "p99_over_single": edge["p99_over_single"],
         "ceiling_p99_s": ceiling["p99_seconds"],
         "ceiling_single_s": ceiling["single_seconds"],

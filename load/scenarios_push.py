@@ -15,33 +15,25 @@ is sampled during each push. Quick mode uses 5 MiB parts, so its small blob stil
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 from typing import Any
 
 from load.bench import Bench
 from load.components import Edge, Emulator, Registry2
-from load.procs import RssSampler
+from load.procs import RssSampler, cpu_seconds
 from load.scenarios_memory import push_blob
 from mirror.config import load as load_config
 
 MIB = 1024 * 1024
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _measure(bench: Bench, label: str, registry: Edge | Registry2, link: Emulator | None, size: int, seed: int) -> dict[str, Any]:
     pids = {"cpu_seconds": registry.process.pid, "seaweed_cpu_seconds": bench.seaweed.process.pid}
-    before = {key: _cpu_seconds(pid) for key, pid in pids.items()}
+    before = {key: cpu_seconds(pid) for key, pid in pids.items()}
     with RssSampler(registry.process.pid) as sampler:
         outcome = asyncio.run(push_blob(registry, f"bench/push-{label}", size, seed))
     if "skipped" in outcome:
         raise RuntimeError(f"{label}: {outcome['skipped']}")
-    outcome.update({key: _cpu_seconds(pid) - before[key] for key, pid in pids.items()})
+    outcome.update({key: cpu_seconds(pid) - before[key] for key, pid in pids.items()})
     outcome.update(peak_rss_mib=sampler.peak / MIB, idle_rss_mib=sampler.baseline / MIB,
                    megabytes_per_second=size / outcome["seconds"] / 1e6)
     if link is not None:

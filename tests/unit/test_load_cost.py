@@ -10,16 +10,18 @@ import time
 from pathlib import Path
 
 from load import report
+from load.procs import cpu_times
 from load.scenarios_cost import Meter, pin
 
 GIB = 2**30
 
 
 def test_a_step_is_cpu_seconds_per_gib_moved_and_the_share_of_a_core() -> None:
-    before = {"edge": 10.0, "seaweedfs": 5.0, "reader": 1.0, "wall": 100.0}
-    after = {"edge": 11.5, "seaweedfs": 5.5, "reader": 1.25, "wall": 102.0}
+    before = {"cpu": {"edge": (6.0, 4.0), "seaweedfs": (5.0, 0.0), "reader": (1.0, 0.0)}, "wall": 100.0}
+    after = {"cpu": {"edge": (6.5, 5.0), "seaweedfs": (5.5, 0.0), "reader": (1.25, 0.0)}, "wall": 102.0}
     step = Meter.step(before, after, GIB // 2)
     assert step["cpu_seconds_per_gib"] == {"edge": 3.0, "seaweedfs": 1.0, "reader": 0.5}
+    assert step["system_seconds_per_gib"] == {"edge": 2.0, "seaweedfs": 0.0, "reader": 0.0}
     assert step["cores_busy"] == {"edge": 0.75, "seaweedfs": 0.25, "reader": 0.125}
     assert step["busiest"] == "edge"
     assert math.isclose(step["megabytes_per_second"], GIB / 2 / 2 / 1e6)
@@ -49,6 +51,7 @@ def _results() -> dict:
     return {"mode": "quick", "started": "20260101T000000Z", "link": {}, "cost": {
         "blob_bytes": 32 << 20, "pinned_core": 0, "edge_bucket": {"unpinned": step, "pinned": step},
         "cpu_seconds_per_gib": {"edge_cold_link": 6.4, "edge_warm": 0.15, "registry_proxy_cold": None},
+        "system_seconds_per_gib": {"edge_cold_link": 3.2, "edge_warm": 0.14, "registry_proxy_cold": None},
         "pinned_over_unpinned": {"bucket": 0.8}}}
 
 
@@ -56,5 +59,22 @@ def test_results_md_has_the_cost_table_and_the_pinned_fills() -> None:
     text = report.markdown(_results())
     assert "| `cost.cpu_seconds_per_gib.edge_cold_link` | 6.4 | ≤ 1.5 | **no** |" in text
     assert "| `cost.cpu_seconds_per_gib.edge_warm` | 0.15 | ≤ 0.2 | yes |" in text
-    assert "| registry_proxy_cold | — |" in text
+    assert "| edge_cold_link | 6.4 | 3.2 |" in text
+    assert "| registry_proxy_cold | — | — |" in text
     assert "| edge_bucket pinned | 120 | 4.2 | edge 0.98, seaweedfs 0.3 | edge |" in text
+
+
+def test_a_process_that_copies_into_the_page_cache_is_counted_in_system_time(tmp_path) -> None:
+    code = ("import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o600); block = bytes(1 << 20)\n"
+            "for _ in range(2048): os.pwrite(fd, block, 0)\n"
+            "print(flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "f")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()  # its 2 GiB of writes are done; it waits
+        user, system = cpu_times(child.pid)
+        assert system > user  # a loop of pwrite calls is the kernel's work
+    finally:
+        child.kill()
+        child.wait()
+    assert cpu_times(child.pid) == (0.0, 0.0)  # gone
