@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from load import procs, profiles, report
+from load.profiles import PROFILERS
 from load.bench import LINK, MODES, Bench
 from load.measure import Progress
 from load.scenarios_cold import cold_pull
@@ -66,9 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="SCENARIO", help="run only these scenarios")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs of every process)")
     parser.add_argument("--soak-minutes", type=float, help="length of the soak scenario (default 5, medium 2; quick skips it)")
-    parser.add_argument("--profile", action="store_true", help="sample every edge with py-spy: profile-*.txt and .md in DIR")
+    parser.add_argument("--profile", nargs="?", const="py-spy", choices=PROFILERS, metavar="{py-spy,perf}",
+                        help="sample every edge: with py-spy (the default; Python frames: profile-*.txt and .md in DIR) "
+                             "or with perf (kernel and native code too: profile-*.perf.data and .md)")
     parser.add_argument("--fleet-nodes", type=int, metavar="N", help="nodes per region in fleet and fleet_peers (default: the mode's)")
     arguments = parser.parse_args(argv)
+    if arguments.profile and shutil.which(arguments.profile) is None:  # said now, not after the run
+        parser.error(f"--profile {arguments.profile}: {arguments.profile} is not installed")
 
     sizes = MODES["quick" if arguments.quick else "medium" if arguments.medium else "full"]
     if arguments.fleet_nodes:
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             progress.step(f"no plots will be drawn: {missing}; results.json and results.md will be")
         if arguments.profile:
             out.mkdir(parents=True, exist_ok=True)
-        bench = Bench(scratch, sizes, progress, profile_dir=out if arguments.profile else None,
+        bench = Bench(scratch, sizes, progress, profile_dir=out if arguments.profile else None, profiler=arguments.profile or "py-spy",
                       soak_minutes=arguments.soak_minutes)
         progress.step(f"SeaweedFS at {bench.seaweed.endpoint}, pusher registry:2 at {bench.pusher.url}")
         for name in names:
@@ -120,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_seconds"] = round(time.monotonic() - clock, 1)
     progress.step("writing results and plots")
     written = report.write(results, out)
-    for collapsed in sorted(out.glob("profile-*.txt")) if arguments.profile else []:
+    for collapsed in sorted(out.glob("profile-*.perf.data")) if arguments.profile == "perf" else []:
+        summary = collapsed.with_name(collapsed.name.removesuffix(".perf.data") + ".md")
+        summary.write_text(profiles.summarise_perf(collapsed))
+        written.append(summary)
+    for collapsed in sorted(out.glob("profile-*.txt")) if arguments.profile == "py-spy" else []:
         summary = collapsed.with_suffix(".md")
         summary.write_text(profiles.summarise(collapsed))
         written.append(summary)

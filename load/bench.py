@@ -124,11 +124,12 @@ SOAK_MINUTES = {"quick": 0.0, "medium": 2.0, "full": 5.0}  # the soak scenario i
 class Bench:
     """The run's shared world plus a factory for contenders scoped to the running scenario."""
 
-    def __init__(self, workdir: Path, sizes: Sizes, progress: Progress, profile_dir: Path | None = None,
+    def __init__(self, workdir: Path, sizes: Sizes, progress: Progress, profile_dir: Path | None = None, profiler: str = "py-spy",
                  soak_minutes: float | None = None) -> None:
         self.workdir = workdir
         self.soak_minutes = SOAK_MINUTES[sizes.mode] if soak_minutes is None else soak_minutes
         self.profile_dir = profile_dir
+        self.profiler = profiler
         self.sizes = sizes
         self.progress = progress
         self._images: dict[tuple[Any, ...], images.BuiltImage] = {}
@@ -175,16 +176,22 @@ class Bench:
         """A fresh edge (empty cache) reading the bucket through an emulator of its own (`upload`: its [upload])."""
         link = self.emulator(f"{label}-link")
         settings = {**self.sizes.edge_fill, **fill}
-        profile = self.profile_dir / f"profile-{self.progress.current}-{label}-{link.port}.txt" if self.profile_dir else None
-        return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, cache_size=cache_size, profile=profile,
-                                upload=upload)), link
+        return self._track(Edge(self.workdir / "edges" / f"{label}-{link.port}", link.endpoint, settings, cache_size=cache_size,
+                                profile=self._profile(f"{label}-{link.port}"), profiler=self.profiler, upload=upload)), link
+
+    def _profile(self, name: str) -> Path | None:
+        """Where an edge's profile goes (`profile_dir`, with --profile), or None."""
+        if self.profile_dir is None:
+            return None
+        return self.profile_dir / f"profile-{self.progress.current}-{name}{'.perf.data' if self.profiler == 'perf' else '.txt'}"
 
     def bucket_edge(self, label: str, upload: dict[str, Any] | None = None, tls: bool = False) -> Edge:
         """A fresh edge straight on the bucket, no emulator: what this machine carries without the far link
         (`tls`: through the bucket's HTTPS port, trusting its certificate, as an edge reaches Storj)."""
         endpoint = self.seaweed.tls_endpoint if tls else self.seaweed.endpoint
-        return self._track(Edge(self.workdir / "edges" / f"{label}-bucket{'-tls' if tls else ''}", endpoint, self.sizes.edge_fill,
-                                upload=upload, ca_file=self.seaweed.ca_file if tls else None))
+        name = f"{label}-bucket{'-tls' if tls else ''}"
+        return self._track(Edge(self.workdir / "edges" / name, endpoint, self.sizes.edge_fill, upload=upload,
+                                ca_file=self.seaweed.ca_file if tls else None, profile=self._profile(name), profiler=self.profiler))
 
     def region_edge(self, label: str, link: Emulator, port: int, peers: dict[str, Any] | None) -> Edge:
         """A fresh edge of a region whose edges share one link to the bucket (`link`), with `[peers]` or without."""

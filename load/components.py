@@ -23,6 +23,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from load import profiles
 from load.procs import Process, free_port
 
 BUCKET = "registry"
@@ -176,7 +177,7 @@ class Edge:
 
     def __init__(self, workdir: Path, endpoint: str, fill: dict[str, Any] | None = None, cache_size: str = "50GiB",
                  profile: Path | None = None, port: int | None = None, peers: dict[str, Any] | None = None,
-                 upload: dict[str, Any] | None = None, ca_file: Path | None = None) -> None:
+                 upload: dict[str, Any] | None = None, ca_file: Path | None = None, profiler: str = "py-spy") -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = port or free_port()  # chosen up front when the region's other edges must know it
@@ -206,10 +207,11 @@ class Edge:
                                env={**_python_env(), **({"AWS_CA_BUNDLE": str(ca_file)} if ca_file else {})})
         self.process.wait_http(f"{self.url}/v2/", timeout=120 if peers else 30)  # a region's edges start together
         self.profiler: Process | None = None
-        if profile is not None:  # py-spy samples the edge until it exits, then writes collapsed stacks
+        if profile is not None:  # the profiler samples the edge until it exits, then writes its file
             self.profile = profile
-            self.profiler = Process([_which("py-spy"), "record", "--pid", str(self.process.pid), "--rate", "200",
-                                     "--format", "raw", "--output", str(profile)], workdir / "py-spy.log")
+            command = (profiles.perf_record(self.process.pid, profile) if profiler == "perf" else
+                       ["py-spy", "record", "--pid", str(self.process.pid), "--rate", "200", "--format", "raw", "--output", str(profile)])
+            self.profiler = Process([_which(command[0]), *command[1:]], workdir / f"{command[0]}.log")
 
     def metrics(self) -> dict[str, float]:
         """The /metrics samples, as ``name{labels}`` → value."""

@@ -1,9 +1,20 @@
-"""Summaries of py-spy's collapsed stacks (``--profile``): where the edge spent its samples, as markdown."""
+"""Summaries of the edges' profiles (``--profile``), as markdown: py-spy's collapsed stacks (Python frames; time
+in C code or the kernel is charged to the Python frame that called it), or perf's samples (``--profile perf``:
+every instruction, kernel and native libraries too; which shared object and which symbol spent the CPU).
+
+py-spy alone misread a cold fill's cost as Python work per read: perf showed the kernel's copy into page-cache
+pages and sha256 in libcrypto ahead of all Python (issue 23's note). Use perf for where the CPU goes, py-spy for
+which Python code leads there.
+"""
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from pathlib import Path
+
+PROFILERS = ("py-spy", "perf")
+PERF_SAMPLES_PER_SECOND = 999
 
 # Leaf frames that mean "waiting", not working: the event loop's poll and idle thread-pool workers.
 IDLE_LEAVES = ("EpollSelector.select (selectors.py", "_worker (concurrent/futures/thread.py", "wait (threading.py")
@@ -33,3 +44,19 @@ def summarise(collapsed: Path, top: int = 25) -> str:
     lines += ["", "## By inclusive samples", "", "| share | frame |", "|---|---|"]
     lines += [f"| {count / total:.1%} | `{frame}` |" for frame, count in inclusive.most_common(top)] if total else []
     return "\n".join(lines) + "\n"
+
+
+def perf_record(pid: int, output: Path) -> list[str]:
+    """The command that samples process `pid` (every thread, call graphs) into `output` until it exits."""
+    return ["perf", "record", "-g", "-F", str(PERF_SAMPLES_PER_SECOND), "-p", str(pid), "-o", str(output)]
+
+
+def summarise_perf(data: Path, top: int = 25) -> str:
+    """perf's own report of `data`: CPU by shared object (kernel, libcrypto, libpython...), then by symbol."""
+    sections = [f"# perf profile: {data.name}", ""]
+    for title, key in (("By shared object", "dso"), ("By symbol", "dso,sym")):
+        done = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none", "--sort", key,
+                               "--percent-limit", "0.5"], capture_output=True, text=True, timeout=300, check=False)
+        rows = [line for line in done.stdout.splitlines() if line.strip() and not line.startswith("#")][:top]
+        sections += [f"## {title}", "", "```", *(rows or [f"perf report exited {done.returncode}: {done.stderr[-300:]}"]), "```", ""]
+    return "\n".join(sections)

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # prometheus: Debian's server and promtool, run by the tests as plain binaries with their own config and data dir.
-APT_PACKAGES=(docker-registry skopeo containerd docker.io nginx wrk stargz-snapshotter podman buildah prometheus)
+# linux-perf: `python -m load --profile perf` (kernel and native code in the edges' profiles) and its test.
+APT_PACKAGES=(docker-registry skopeo containerd docker.io nginx wrk stargz-snapshotter podman buildah prometheus linux-perf)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
