@@ -125,14 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_seconds"] = round(time.monotonic() - clock, 1)
     progress.step("writing results and plots")
     written = report.write(results, out)
-    for collapsed in sorted(out.glob("profile-*.perf.data")) if arguments.profile == "perf" else []:
-        summary = collapsed.with_name(collapsed.name.removesuffix(".perf.data") + ".md")
-        summary.write_text(profiles.summarise_perf(collapsed))
-        written.append(summary)
-    for collapsed in sorted(out.glob("profile-*.txt")) if arguments.profile == "py-spy" else []:
-        summary = collapsed.with_suffix(".md")
-        summary.write_text(profiles.summarise(collapsed))
-        written.append(summary)
+    for collapsed in sorted(out.glob(f"profile-*{profiles.SUFFIXES[arguments.profile]}")) if arguments.profile else []:
+        written.append(profiles.summarise_file(arguments.profile, collapsed))
     progress.step(f"done in {results['elapsed_seconds']:.0f}s; wrote " + ", ".join(str(path) for path in written))
     print(report.markdown(results))
     failed = [name for name in names if "error" in results.get(name, {"error": "not run"})]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from load import images
+from load import images, profiles
 from load.components import Edge, Emulator, Nginx, Registry2, SeaweedFS
 from load.measure import Progress
 
@@ -183,7 +183,7 @@ class Bench:
         """Where an edge's profile goes (`profile_dir`, with --profile), or None."""
         if self.profile_dir is None:
             return None
-        return self.profile_dir / f"profile-{self.progress.current}-{name}{'.perf.data' if self.profiler == 'perf' else '.txt'}"
+        return self.profile_dir / f"profile-{self.progress.current}-{name}{profiles.SUFFIXES[self.profiler]}"
 
     def bucket_edge(self, label: str, upload: dict[str, Any] | None = None, tls: bool = False) -> Edge:
         """A fresh edge straight on the bucket, no emulator: what this machine carries without the far link

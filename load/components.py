@@ -209,8 +209,7 @@ class Edge:
         self.profiler: Process | None = None
         if profile is not None:  # the profiler samples the edge until it exits, then writes its file
             self.profile = profile
-            command = (profiles.perf_record(self.process.pid, profile) if profiler == "perf" else
-                       ["py-spy", "record", "--pid", str(self.process.pid), "--rate", "200", "--format", "raw", "--output", str(profile)])
+            command = profiles.record_command(profiler, self.process.pid, profile)
             self.profiler = Process([_which(command[0]), *command[1:]], workdir / f"{command[0]}.log")
 
     def metrics(self) -> dict[str, float]:

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 PROFILERS = ("py-spy", "perf")
+SUFFIXES = {"py-spy": ".txt", "perf": ".perf.data"}  # each profiler's file, beside which its .md summary goes
 PERF_SAMPLES_PER_SECOND = 999
 
 # Leaf frames that mean "waiting", not working: the event loop's poll and idle thread-pool workers.
@@ -46,9 +47,19 @@ def summarise(collapsed: Path, top: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
-def perf_record(pid: int, output: Path) -> list[str]:
-    """The command that samples process `pid` (every thread, call graphs) into `output` until it exits."""
-    return ["perf", "record", "-g", "-F", str(PERF_SAMPLES_PER_SECOND), "-p", str(pid), "-o", str(output)]
+def record_command(profiler: str, pid: int, output: Path) -> list[str]:
+    """The command that samples process `pid` (every thread) into `output` until it exits: py-spy's collapsed
+    stacks, or perf's samples with call graphs."""
+    if profiler == "perf":
+        return ["perf", "record", "-g", "-F", str(PERF_SAMPLES_PER_SECOND), "-p", str(pid), "-o", str(output)]
+    return ["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--output", str(output)]
+
+
+def summarise_file(profiler: str, output: Path) -> Path:
+    """Write the markdown summary of `profiler`'s `output` beside it; return its path."""
+    summary = output.with_name(output.name.removesuffix(SUFFIXES[profiler]) + ".md")
+    summary.write_text(summarise_perf(output) if profiler == "perf" else summarise(output))
+    return summary
 
 
 def summarise_perf(data: Path, top: int = 25) -> str:

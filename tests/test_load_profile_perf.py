@@ -14,7 +14,7 @@ def test_perf_samples_of_a_hashing_process_are_summarised_by_shared_object_and_s
     hashing = subprocess.Popen([sys.executable, "-c", "import hashlib, sys; sys.stdin.readline(); hashlib.sha256(bytes(1 << 30)).digest()"],
                                stdin=subprocess.PIPE, text=True)
     data = tmp_path / "profile.perf.data"
-    recorder = subprocess.Popen(profiles.perf_record(hashing.pid, data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    recorder = subprocess.Popen(profiles.record_command("perf", hashing.pid, data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert hashing.stdin is not None
         hashing.stdin.write("go\n")
