@@ -56,10 +56,11 @@ PINNED_CORE = 0
 
 
 def memory_state() -> dict[str, int]:
-    """The machine's free memory and page cache, MiB (/proc/meminfo). On a VM whose balloon reports free pages to
-    the host, writing a new page-cache page costs the host's fault too when the page comes from free memory: the
-    same ``dd`` of new pages cost 0.3-0.45 CPU-s/GiB on this project's 2-core VM with the memory just freed or
-    reclaimed from old cache, 2.9 with it long free: every cost figure is read beside this and the floor's ``write``."""
+    """The machine's free memory and page cache, MiB (/proc/meminfo). Writing new page-cache pages costs very
+    differently with the memory's state: the same ``dd`` of new pages cost 0.3-0.45 CPU-s/GiB on this project's
+    2-core VM with the memory just freed or reclaimed from old cache, 2.9 with it long free (a balloon that reports
+    free pages to the host, so a page touched again is a host fault, would explain it; not proven). Every cost
+    figure is read beside this and the floor's ``write``."""
     fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
     return {"free_mib": int(fields["MemFree"].split()[0]) // 1024, "page_cache_mib": int(fields["Cached"].split()[0]) // 1024}
 

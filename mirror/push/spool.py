@@ -3,10 +3,10 @@
 Each part is gathered in an anonymous temporary file (a part costs page cache, not memory) and handed to a
 sending task; at most `parallel_parts` (``upload.parallel_parts``) parts of one chunk are on the wire at once, so
 memory holds a few request chunks and disk holds at most parallel_parts + 1 parts. A spool whose part the backend
-acknowledged gathers a later part of the same chunk: writing over pages already in the page cache costs a fraction
-of taking new ones (new pages were a third of a push's CPU in ``perf`` on this project's VMs, whose balloon hands
-freed memory back to the host, so every new page is a host fault; rewriting cached pages cost 0.12-0.19 CPU-s/GiB
-there against 0.34-3.1 for new ones, ``load/floor.py``). One connection to a far bucket
+acknowledged gathers a later part of the same chunk: writing over pages already in the page cache costs less
+than taking new ones (the kernel's copy into new page-cache pages was a third of a push's CPU in ``perf`` on this
+project's VMs; ``load/floor.py`` measured 0.12-0.19 CPU-s/GiB for rewriting cached pages there against 0.34-3.1
+for new ones, the latter moving with the VM's memory state). One connection to a far bucket
 carries a fraction of the link (≈ 20 MB/s to Storj's gateway), so parts in parallel are what makes a push fast.
 What is left at the end and too small to be a part (S3 wants ≥ 5 MiB for all but the last) is returned as the
 chunk's remainder.
@@ -204,7 +204,8 @@ class PartSpooler:
         await asyncio.gather(*sending, return_exceptions=True)
 
     def _spool(self) -> BinaryIO:
-        """An empty spool (positioned at 0): an acknowledged part's, else a new anonymous file."""
+        """A spool positioned at 0: an acknowledged part's (its old bytes are overwritten or lie beyond what is
+        gathered, see `take`), else a new anonymous file."""
         if self._free:
             return self._free.pop()
         return tempfile.TemporaryFile(dir=self._spool_directory)
