@@ -11,7 +11,8 @@ before or during the fill — reads from that one partial file as soon as its by
 What a waiting client needs comes first: a reader blocked at a position nobody is fetching yet (a Range into a
 later part, the eStargz footer at the very end) splits the part there and gets a connection ahead of read-ahead,
 so a cold Range costs about one round trip after the size is known. Idle connections split the remaining tail
-of slow parts, so the last seconds of a fill still use the whole parallelism. Splits never fetch a byte twice.
+of slow parts, at most once per 256 MiB of blob (each such cut loses what was in flight on the GET it cuts: see
+`fillplan.STEAL_BYTES`). Splits never fetch a byte twice.
 
 The sha256 runs over the contiguous prefix as it grows. Guarantees:
 
@@ -49,7 +50,7 @@ from mirror.cache.fillfetch import PartFetching, close_stream
 from mirror.cache.fillview import READ_CHUNK
 from mirror.cache.hedge import FirstByteTimes
 from mirror.cache.partialfile import open_sparse
-from mirror.cache.fillplan import ConnectionBudget, Part, PartTable, plan_parts
+from mirror.cache.fillplan import ConnectionBudget, Part, PartTable, plan_parts, steals_allowed
 from mirror.cache.store import ContentStore
 from mirror.config import FillConfig
 from mirror.reference import Digest
@@ -235,12 +236,12 @@ class Fill(PartFetching):
         """Plan the parts; the one the first GET is fetching (``[first_start, …)``) is returned, marked started.
         A first GET at the tail leaves ``[0, first_start)`` to be planned as a blob of its own."""
         settings = self._settings
-        parallelism = self._budget.fair_share(settings.parallelism)
+        parallelism = self._budget.fair_share(settings.parallelism, self, PartFetching.demand_of)
         ahead = first_start or size
         planned = plan_parts(ahead, settings.first_part_size, settings.part_size, parallelism, settings.min_part_size)
         if first_start:
             planned.append(Part(first_start, size))
-        self.parts = PartTable(planned, settings.min_part_size)
+        self.parts = PartTable(planned, settings.min_part_size, steals_allowed(size))
         first = planned[-1] if first_start else (planned[0] if planned else None)
         if first is not None:
             first.started = True

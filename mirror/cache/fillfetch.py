@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Hashable
 
 from mirror import digests, metrics
 from mirror.cache.direct import FillFailed
@@ -49,6 +49,18 @@ class PartFetching(FillView):
         self._hedges = 0
         self._threads: set[asyncio.Future[Any]] = set()
         self._write_lock = asyncio.Lock()  # one write into the file at a time (see `PartWriter`)
+
+    @staticmethod
+    def demand_of(owner: Hashable) -> int | None:
+        """What a holder of budget connections can still use, when it is a fill that planned its parts."""
+        return owner.demand() if isinstance(owner, PartFetching) else None
+
+    def demand(self) -> int | None:
+        """Connections this fill could use now: those it holds and one per part nobody fetches yet (None while
+        its first GET has not told the size, so nothing is planned)."""
+        if not self.parts:
+            return None
+        return self._budget.held(self) + sum(1 for part in self.parts if not part.started)
 
     def _background(self) -> bool:
         """A prefetch no client has joined: its GETs wait behind every other fill's."""

@@ -1,6 +1,6 @@
 import asyncio
 
-from mirror.cache.fillplan import ConnectionBudget, Part, PartTable, plan_parts
+from mirror.cache.fillplan import ConnectionBudget, Part, PartTable, plan_parts, steals_allowed
 
 MIB = 1024 * 1024
 
@@ -134,8 +134,8 @@ def test_budget_never_grants_more_than_its_limit():
     assert asyncio.run(scenario()) == 2
 
 
-def _table(*spans: tuple[int, int]) -> PartTable:
-    return PartTable([Part(start, end) for start, end in spans], min_part_size=2 * MIB)
+def _table(*spans: tuple[int, int], steals: int = 8) -> PartTable:
+    return PartTable([Part(start, end) for start, end in spans], min_part_size=2 * MIB, steals=steals)
 
 
 def test_a_wanted_byte_in_a_part_nobody_fetches_starts_a_part_of_its_own():
@@ -180,6 +180,26 @@ def test_idle_connections_take_the_second_half_of_the_slowest_part():
     assert table[1].end == 25 * MIB
 
 
+def test_a_fill_cuts_running_gets_for_idle_connections_only_as_often_as_it_was_allowed():
+    table = _table((0, 32 * MIB), (32 * MIB, 64 * MIB), steals=1)
+    for part in table:
+        part.started = True
+    assert table.pick([]) is not None
+    assert table.has_work() is False
+    assert table.pick([]) is None, "a second steal would cut another running GET"
+
+
+def test_a_blob_may_have_one_steal_per_quarter_gib():
+    assert [steals_allowed(size) for size in (128 * MIB, 256 * MIB, 1024 * MIB)] == [0, 1, 4]
+
+
+def test_a_wanted_byte_far_ahead_still_cuts_a_running_get_when_no_steal_is_left():
+    table = _table((0, 64 * MIB), steals=0)
+    table[0].started, table[0].fetched = True, 1 * MIB
+    picked = table.pick([40 * MIB])
+    assert (picked.start, picked.end) == (40 * MIB, 42 * MIB), "a client waits there: not a steal"
+
+
 def test_no_stealing_below_four_minimum_parts():
     table = _table((0, 16 * MIB))
     table[0].started, table[0].fetched = True, 9 * MIB
@@ -214,7 +234,7 @@ def test_a_fill_alone_plans_its_whole_parallelism():
     async def scenario() -> int:
         budget = ConnectionBudget(32)
         await budget.acquire("only", lambda: True)
-        return budget.fair_share(24)
+        return budget.fair_share(24, "only", unknown_demand)
 
     assert asyncio.run(scenario()) == 24
 
@@ -224,9 +244,34 @@ def test_a_fill_among_others_plans_its_share_of_the_budget():
         budget = ConnectionBudget(32)
         for owner in range(8):
             await budget.acquire(owner, lambda: True)
-        eight = budget.fair_share(24)
+        eight = budget.fair_share(24, 0, unknown_demand)
         for owner in range(8, 24):
             await budget.acquire(owner, lambda: True)
-        return eight, budget.fair_share(24)
+        return eight, budget.fair_share(24, 0, unknown_demand)
 
     assert asyncio.run(scenario()) == (4, 2)  # 32 / 8; 24 fills would get 1 each, the floor is 2
+
+
+def test_a_fill_beside_fills_near_their_end_plans_for_the_connections_they_leave():
+    async def scenario() -> int:
+        budget = ConnectionBudget(32)
+        for owner in ("big", "small-a", "small-b"):
+            await budget.acquire(owner, lambda: True)
+        return budget.fair_share(24, "big", {"small-a": 1, "small-b": 1}.get)
+
+    # A layer pulled beside two small ones (their last part each): not 32 / 3, but all it wants.
+    assert asyncio.run(scenario()) == 24
+
+
+def test_a_fill_beside_fills_with_work_left_still_plans_only_its_share():
+    async def scenario() -> int:
+        budget = ConnectionBudget(32)
+        for owner in range(4):
+            await budget.acquire(owner, lambda: True)
+        return budget.fair_share(24, 0, {1: 30, 2: 30, 3: 2}.get)
+
+    assert asyncio.run(scenario()) == 14  # 32 - 8 - 8 - 2: two fills could use more than their share, one 2
+
+
+def unknown_demand(owner: object) -> None:
+    return None
