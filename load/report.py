@@ -24,6 +24,7 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cold_pull.ceiling_link_utilisation", None, True),
     ("cold_pull.edge_over_ceiling", None, False),
     ("cold_pull.edge_cpu_seconds_per_gib", None, False),
+    ("cold_pull.backend_bytes_ratio", 1.05, False),
     ("cold_range.speedup_vs_registry_direct", None, True),
     ("cold_range.speedup_vs_registry_proxy", None, True),
     ("cold_range.trickle_bucket_bytes_over_blob", 1.05, False),
