@@ -236,7 +236,7 @@ class Fill(PartFetching):
         """Plan the parts; the one the first GET is fetching (``[first_start, …)``) is returned, marked started.
         A first GET at the tail leaves ``[0, first_start)`` to be planned as a blob of its own."""
         settings = self._settings
-        parallelism = self._budget.fair_share(settings.parallelism, self, PartFetching.demand_of)
+        parallelism = self._budget.fair_share(settings.parallelism, self, PartFetching.unstarted_parts_of)
         ahead = first_start or size
         planned = plan_parts(ahead, settings.first_part_size, settings.part_size, parallelism, settings.min_part_size)
         if first_start:

@@ -51,16 +51,12 @@ class PartFetching(FillView):
         self._write_lock = asyncio.Lock()  # one write into the file at a time (see `PartWriter`)
 
     @staticmethod
-    def demand_of(owner: Hashable) -> int | None:
-        """What a holder of budget connections can still use, when it is a fill that planned its parts."""
-        return owner.demand() if isinstance(owner, PartFetching) else None
-
-    def demand(self) -> int | None:
-        """Connections this fill could use now: those it holds and one per part nobody fetches yet (None while
-        its first GET has not told the size, so nothing is planned)."""
-        if not self.parts:
-            return None
-        return self._budget.held(self) + sum(1 for part in self.parts if not part.started)
+    def unstarted_parts_of(owner: Hashable) -> int | None:
+        """Parts nobody fetches yet of a holder of budget connections, when it is a fill that planned its parts
+        (None otherwise, and while a fill's first GET has not told the size)."""
+        if isinstance(owner, PartFetching) and owner.parts:
+            return owner.parts.unstarted()
+        return None
 
     def _background(self) -> bool:
         """A prefetch no client has joined: its GETs wait behind every other fill's."""

@@ -127,6 +127,10 @@ class PartTable:
                 break
         return end
 
+    def unstarted(self) -> int:
+        """Parts nobody fetches yet."""
+        return sum(1 for part in self.parts if not part.started)
+
     def has_work(self) -> bool:
         return any(not part.started or self._stealable(part) for part in self.parts)
 
@@ -222,20 +226,21 @@ class ConnectionBudget:
     def held(self, owner: Hashable) -> int:
         return self._held[owner]
 
-    def fair_share(self, wanted: int, owner: Hashable, demand: Callable[[Hashable], int | None]) -> int:
+    def fair_share(self, wanted: int, owner: Hashable, unstarted: Callable[[Hashable], int | None]) -> int:
         """How many GETs `owner`, planning now, can expect to run at once: `wanted`, or what the budget leaves it
         beside the other fills holding or waiting for connections, never below 2.
 
-        Each other fill counts for what it can still use (`demand`: its connections and its parts nobody fetches
-        yet; None when it does not know yet), at most an equal share of the budget. A layer planned beside a few
-        small ones that end in a moment plans for the connections it will have, not for a share it would have to
-        regain later by cutting its running GETs short (each cut wastes what is in flight on it)."""
+        Each other fill counts for what it can still use (the connections it holds plus `unstarted`, its parts
+        nobody fetches yet; an equal share when that is None: not known yet), at most an equal share of the
+        budget. A layer planned beside a few small ones that end in a moment plans for the connections it will
+        have, not for a share it would have to regain later by cutting its running GETs short (each cut wastes
+        what is in flight on it)."""
         others = (self._held.keys() | {waiter.owner for waiter in self._waiters}) - {owner}
         equal = self.limit / (len(others) + 1)
         taken = 0.0
         for other in others:
-            usable = demand(other)
-            taken += equal if usable is None else min(equal, usable)
+            waiting = unstarted(other)
+            taken += equal if waiting is None else min(equal, self._held[other] + waiting)
         return max(2, min(wanted, int(self.limit - taken)))
 
     async def acquire(self, owner: Hashable, urgent: Callable[[], bool], background: Callable[[], bool] | None = None) -> None:

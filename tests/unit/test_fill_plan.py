@@ -257,7 +257,7 @@ def test_a_fill_beside_fills_near_their_end_plans_for_the_connections_they_leave
         budget = ConnectionBudget(32)
         for owner in ("big", "small-a", "small-b"):
             await budget.acquire(owner, lambda: True)
-        return budget.fair_share(24, "big", {"small-a": 1, "small-b": 1}.get)
+        return budget.fair_share(24, "big", {"small-a": 0, "small-b": 0}.get)
 
     # A layer pulled beside two small ones (their last part each): not 32 / 3, but all it wants.
     assert asyncio.run(scenario()) == 24
@@ -268,9 +268,10 @@ def test_a_fill_beside_fills_with_work_left_still_plans_only_its_share():
         budget = ConnectionBudget(32)
         for owner in range(4):
             await budget.acquire(owner, lambda: True)
-        return budget.fair_share(24, 0, {1: 30, 2: 30, 3: 2}.get)
+        return budget.fair_share(24, 0, {1: 29, 2: 29, 3: 1}.get)
 
-    assert asyncio.run(scenario()) == 14  # 32 - 8 - 8 - 2: two fills could use more than their share, one 2
+    # 32 - 8 - 8 - 2: two fills could use more than their share, one 2 (the connection it holds + its last part)
+    assert asyncio.run(scenario()) == 14
 
 
 def unknown_demand(owner: object) -> None:
