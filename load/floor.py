@@ -16,6 +16,11 @@ The children's CPU is theirs, not counted: the cost scenario counts the bucket a
 cold fill-and-serve = recv + sha256 + write + sendfile; warm serve = sendfile; a push over plain HTTP with signed
 parts = recv + 2 × sha256 (the digest check, then the payload hash the signature carries) + write + sendfile.
 Reading the file back to hash it, the HTTP framing and the event loop are what the edge adds above the floor.
+
+Last, ``stack`` (`load.floorstack`): the same bytes as a chunked request body through the edge's own HTTP server
+(hypercorn, h11, starlette) to an app that drops them, as a push's body comes in; the kernel's receive included.
+A push can spend no less than ``push_stack`` = ``push_signed`` - ``recv`` + ``stack``: the signed push's floor
+with its receive taken through the server the product stands on.
 Each round writes a new file and keeps it until the end, so its pages are new ones, as a cache's are; what the same
 write costs over pages already in the page cache is reported beside (``rewrite_cpu_seconds_per_gib``): on a VM
 whose balloon reports free pages to the host, a new page costs the host's fault too, charged to the writer.
@@ -33,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Callable
+
+from load import floorstack
 
 CHUNK = 1024 * 1024
 SEGMENT = 32 * 1024 * 1024  # the edge's zero-copy send per call (mirror/sendrange.py)
@@ -152,11 +159,15 @@ def measure(directory: Path, size: int, rounds: int = 3) -> dict[str, object]:
     finally:
         for path in paths:
             path.unlink(missing_ok=True)
+    stack_samples = floorstack.measure(size, rounds)
     per_gib = {step: statistics.median(values) for step, values in samples.items()}
+    stack = statistics.median(stack_samples)
     cold = per_gib["recv"] + per_gib["sha256"] + per_gib["write"] + per_gib["sendfile"]
+    push_signed = cold + per_gib["sha256"]
     return {"bytes": size, "sha256": digest, "rounds": rounds, "steps_cpu_seconds_per_gib": per_gib, "samples": samples,
-            "rewrite_cpu_seconds_per_gib": rewrite,
-            "cold": cold, "warm": per_gib["sendfile"], "push_signed": cold + per_gib["sha256"]}
+            "rewrite_cpu_seconds_per_gib": rewrite, "stack_cpu_seconds_per_gib": stack, "stack_samples": stack_samples,
+            "cold": cold, "warm": per_gib["sendfile"], "push_signed": push_signed,
+            "push_stack": push_signed - per_gib["recv"] + stack}
 
 
 def main(argv: list[str]) -> int:

@@ -63,6 +63,7 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cost.cpu_seconds_per_gib.floor_cold", None, False),
     ("cost.cpu_seconds_per_gib.floor_warm", None, False),
     ("cost.cpu_seconds_per_gib.floor_push_signed", None, False),
+    ("cost.cpu_seconds_per_gib.floor_push_stack", None, False),
     ("cost.pinned_over_unpinned.link", None, True),
     ("cost.pinned_over_unpinned.bucket", None, True),
     ("prefetch.speedup_vs_registry_direct", 5.0, True),

@@ -23,7 +23,9 @@ whole core (the pinned edge near 1.0) bounds the run, none near it means the lin
 does.
 
 Last the floor (`load/floor.py`, in a process of its own): the same number of bytes received over loopback, hashed,
-written into a new file and sent with `sendfile`, the least any server on this machine spends on them.
+written into a new file and sent with `sendfile`, the least any server on this machine spends on them; and the
+same bytes as a push's body through the edge's own HTTP server to an app that drops them (`load/floorstack.py`),
+the least a push through hypercorn, h11 and starlette can spend (``floor_push_stack``).
 
 The readers drop the bytes (no hashing): the figures are the servers'. CPU is read from /proc (user + system,
 all threads; nginx and its workers summed). Quick mode keeps every step small (about a minute with the bucket's
@@ -199,7 +201,7 @@ def cost(bench: Bench) -> dict[str, Any]:
                "nginx_warm": result["nginx_warm"], "edge_cold_bucket_tls": result["edge_tls"]["cold"],
                "edge_push_tls": result["edge_tls"]["push"]}
     result["cpu_seconds_per_gib"] = {key: _server_per_gib(step) for key, step in per_gib.items()}
-    result["cpu_seconds_per_gib"].update({f"floor_{name}": result["floor"][name] for name in ("cold", "warm", "push_signed")})
+    result["cpu_seconds_per_gib"].update({f"floor_{name}": result["floor"][name] for name in ("cold", "warm", "push_signed", "push_stack")})
     result["system_seconds_per_gib"] = {key: _server_per_gib(step, "system_seconds_per_gib") for key, step in per_gib.items()}
     result["pinned_over_unpinned"] = {"link": result["edge_link"]["pinned_over_unpinned"],
                                       "bucket": result["edge_bucket"]["pinned_over_unpinned"]}
@@ -242,7 +244,8 @@ def _floor(bench: Bench, size: int) -> dict[str, Any]:
         raise RuntimeError(f"load.floor exited {done.returncode}: {done.stderr[-800:]}")
     floor: dict[str, Any] = json.loads(done.stdout)
     bench.progress.step("floor, CPU-s/GiB: " + ", ".join(f"{step} {value:.2f}" for step, value in floor["steps_cpu_seconds_per_gib"].items())
-                        + f"; cold {floor['cold']:.2f}, warm {floor['warm']:.2f}, push (signed) {floor['push_signed']:.2f}")
+                        + f", stack {floor['stack_cpu_seconds_per_gib']:.2f}; cold {floor['cold']:.2f}, warm {floor['warm']:.2f}, "
+                        f"push (signed) {floor['push_signed']:.2f}, push through the server {floor['push_stack']:.2f}")
     return floor
 
 

@@ -1,4 +1,5 @@
-"""The cost scenario's floor: a process that only receives, hashes, writes and sends the bytes, measured per step."""
+"""The cost scenario's floor: a process that only receives, hashes, writes and sends the bytes, measured per step;
+and the same bytes as a request body through the edge's own HTTP server."""
 
 from __future__ import annotations
 
@@ -28,6 +29,15 @@ def test_the_cold_floor_is_the_sum_of_its_steps_and_a_signed_push_hashes_twice(t
     assert measured["cold"] == sum(steps.values())
     assert measured["warm"] == steps["sendfile"]
     assert measured["push_signed"] == measured["cold"] + steps["sha256"]
+
+
+def test_a_push_through_the_server_costs_its_signed_floor_with_the_receive_taken_through_the_stack(tmp_path: Path) -> None:
+    measured = floor.measure(tmp_path, SIZE)
+    stack = measured["stack_cpu_seconds_per_gib"]
+    assert len(measured["stack_samples"]) == measured["rounds"]  # every body reached the app whole (else it raises)
+    assert stack > 0
+    recv = measured["steps_cpu_seconds_per_gib"]["recv"]
+    assert measured["push_stack"] == measured["push_signed"] - recv + stack
 
 
 def test_the_floor_runs_as_a_module_and_prints_json(tmp_path: Path) -> None:
