@@ -39,7 +39,7 @@ from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import AppWrapper, ASGIReceiveCallable, ASGISendCallable, LifespanState, Scope
 
-from mirror import metrics, sendfile
+from mirror import allocator, metrics, sendfile
 from mirror.admission import HEADER_TIMEOUT, LIMITED, Admission, Admitted
 from mirror.config import HttpConfig
 from mirror.sendfile import Cork, EdgeH11Protocol, SendFile
@@ -257,8 +257,10 @@ def hypercorn_config(settings: HttpConfig) -> HypercornConfig:
 async def serve(app: Any, metrics_app: Any, settings: HttpConfig, shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
     """Serve `app` (and `metrics_app` on ``http.metrics_addr`` when set) until `shutdown_trigger` returns.
 
-    Connections to both count against ``http.max_connections``.
+    Connections to both count against ``http.max_connections``. The process's allocator is set for moving
+    bytes first (`mirror.allocator`).
     """
+    allocator.tune()  # before the first body arrives: pieces of a MiB reuse the heap's pages (mirror/allocator.py)
     EdgeConnection.admission = Admission(settings.max_connections, settings.max_connections_per_client)
     EdgeConnection.send_timeout = settings.send_timeout
     EdgeConnection.header_timeout = settings.header_timeout
