@@ -3,7 +3,8 @@ any code of the edge's runs on it (issue 23, goal 3: a push's floor is above the
 
 A push's body reaches the edge through hypercorn (its read loop and flow control), h11 (the chunked framing) and
 starlette (``request.stream()``), set up exactly as the edge sets them up (`mirror.server.serve`, with its
-`EdgeConnection`). This step serves an app that only drops the bytes, and a child process PATCHes it `size`
+`EdgeConnection`, the upload's read window asked for as the edge's upload handlers ask). This step serves an app
+that only drops the bytes, and a child process PATCHes it `size`
 bytes as docker pushes a layer: one request, ``Transfer-Encoding: chunked``, 1 MiB a chunk (``http.client``, the
 child's CPU is not counted). The figure is this process's CPU (`time.process_time`, every thread) from the body's
 first piece to its last: the kernel's receive and everything the stack adds to it. Beside the floor's ``recv``
@@ -57,6 +58,7 @@ def _push(port: int, size: int, rounds: int) -> None:
 
 def measure(size: int, rounds: int) -> list[float]:
     """CPU seconds per GiB this process spent on each of `rounds` request bodies of `size` bytes."""
+    from mirror.admission import WIDE_READS
     from mirror.config import load as load_config  # the edge's own server, as `mirror.cli` sets it up
     from mirror.server import serve
 
@@ -65,6 +67,7 @@ def measure(size: int, rounds: int) -> list[float]:
     all_drained = asyncio.Event()
 
     async def sink(request: Request) -> PlainTextResponse:
+        request.scope["extensions"][WIDE_READS]["widen"]()  # as the edge's upload handlers do (mirror/api/uploads.py)
         started, received = 0.0, 0
         async for piece in request.stream():
             if not received:

@@ -34,6 +34,11 @@ REASONS = (FULL, CLIENT_FULL, HEADER_TIMEOUT)
 # The ASGI scope extension that marks a request of a limited connection: {"reason": FULL or CLIENT_FULL}.
 LIMITED = "mirror.limited"
 
+# The ASGI scope extension through which the app asks for its connection's wide read window while it reads an
+# upload's body: {"widen": a callable taking nothing, `mirror.server.EdgeConnection.widen_reads`}. Absent where the
+# server does not offer it.
+WIDE_READS = "mirror.wide_reads"
+
 
 @dataclass(frozen=True)
 class Admitted:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import AsyncIterator
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mirror import errors
+from mirror.admission import WIDE_READS
 from mirror.httpranges import parse_content_range
 from mirror.push import Uploads, range_headers
 from mirror.reference import parse_digest, parse_name
@@ -14,6 +17,15 @@ from mirror.reference import parse_digest, parse_name
 def _uploads(request: Request) -> Uploads:
     uploads: Uploads = request.app.state.uploads
     return uploads
+
+
+def _body(request: Request) -> AsyncIterator[bytes]:
+    """The upload's body, read through its connection's wide window where the server offers one (`WIDE_READS`):
+    a push's body is the one big stream a client sends the edge, and this request is already authorized."""
+    wide_reads = request.scope.get("extensions", {}).get(WIDE_READS)
+    if wide_reads is not None:
+        wide_reads["widen"]()
+    return request.stream()
 
 
 def _declared_length(request: Request) -> int | None:
@@ -39,7 +51,7 @@ async def start_upload(request: Request) -> Response:
     monolithic = request.query_params.get("digest")
     if monolithic:
         digest = parse_digest(monolithic)
-        await uploads.monolithic(name, digest, request.stream())
+        await uploads.monolithic(name, digest, _body(request))
         return _created(name, str(digest))
     state = await uploads.start(name)
     return Response(status_code=202, headers={**range_headers(name, state), "Content-Length": "0"})
@@ -57,7 +69,7 @@ async def upload_chunk(request: Request) -> Response:
             raise errors.RegistryError(errors.RANGE_INVALID, f"malformed Content-Range {content_range[:100]!r}; expected START-END")
         start, length = served.first, served.last - served.first + 1
     state = await _uploads(request).append(
-        name, request.path_params["upload"], request.stream(), start=start, length=length, declared=declared
+        name, request.path_params["upload"], _body(request), start=start, length=length, declared=declared
     )
     return Response(status_code=202, headers={**range_headers(name, state), "Content-Length": "0"})
 
@@ -68,7 +80,7 @@ async def finish_upload(request: Request) -> Response:
     if not raw:
         raise errors.RegistryError(errors.DIGEST_INVALID, "finishing an upload needs ?digest=<algorithm:hex>")
     digest = parse_digest(raw)
-    await _uploads(request).finish(name, request.path_params["upload"], digest, request.stream())
+    await _uploads(request).finish(name, request.path_params["upload"], digest, _body(request))
     return _created(name, str(digest))
 
 

@@ -10,6 +10,7 @@ import hypercorn.protocol
 import hypercorn.protocol.h11
 
 from mirror import server
+from mirror.admission import WIDE_READS
 from mirror.config.settings import HttpConfig
 from mirror.sendfile import ZEROCOPY_SEND
 from tests.support.ports import free_port
@@ -66,3 +67,66 @@ def test_served_connections_are_the_edges_own_admitted_zero_copy_http11_only():
     assert seen["admitted"] == 1, "EdgeConnection (mirror/server.py) did not admit the connection"
     assert ZEROCOPY_SEND in seen["extensions"], "EdgeHTTPStream (mirror/sendfile.py) did not build the stream"
     assert answer.startswith(b"HTTP/1.1 200"), f"HTTP11Only did not ignore the h2c upgrade: {answer[:40]!r}"
+
+
+async def _two_requests_on_one_connection(first: bytes, second: bytes) -> tuple[list[bytes], list[dict]]:
+    """Serves an app that widens its reads whenever a request asks for it (as the upload handlers do) and records
+    its connection's read window at the start of each request, after widening, and after the body."""
+    seen: list[dict] = []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        widen = scope["extensions"][WIDE_READS]["widen"]
+        connection = widen.__self__  # the EdgeConnection the extension belongs to
+
+        def window() -> tuple[int, int]:
+            return connection.reader._limit, connection.writer.transport.max_size
+
+        record = {"at_start": window()}
+        if scope["method"] == "PATCH":
+            widen()
+        record["widened"] = window()
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        record["body"] = len(body)
+        seen.append(record)
+        await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    port = free_port()
+    stop = asyncio.Event()
+    serving = asyncio.create_task(server.serve(app, app, HttpConfig(addr=("127.0.0.1", port)), stop.wait))
+    answers = []
+    try:
+        for _ in range(200):  # bounded: the listener is up within a few event-loop turns
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.01)
+        for request in (first, second):
+            writer.write(request)
+            answers.append(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5))
+        writer.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+    return answers, seen
+
+
+def test_an_upload_reads_its_body_through_a_wide_window_that_ends_with_its_response():
+    body = b"x" * (3 * 1024 * 1024)
+    patch = b"PATCH /v2/a/blobs/uploads/u HTTP/1.1\r\nHost: edge\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    get = b"GET /v2/ HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n"
+    answers, seen = asyncio.run(_two_requests_on_one_connection(patch, get))
+    assert [answer.split(b"\r\n")[0] for answer in answers] == [b"HTTP/1.1 202 "] * 2
+    default = (server.STREAM_LIMIT, server.SOCKET_READ)
+    assert seen[0]["at_start"] == default
+    assert seen[0]["widened"] == (server.UPLOAD_READ_WINDOW, server.UPLOAD_READ_WINDOW)
+    assert seen[0]["body"] == len(body)
+    assert seen[1]["at_start"] == default, "the next request on the connection kept the upload's window"
