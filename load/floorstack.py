@@ -37,7 +37,12 @@ def _body(size: int) -> Iterator[bytes]:
 
 
 def _push(port: int, size: int, rounds: int) -> None:
-    """The child that stands for a pushing client: `rounds` chunked PATCHes of `size` bytes, one connection each."""
+    """The child that stands for a pushing client: `rounds` chunked PATCHes of `size` bytes, one connection each.
+    Its allocator is set as the edge's: a sender slowed by page faults hands the server smaller reads, and each
+    read costs the server a round of its loop, so its CPU per byte would rise with the sender's."""
+    from mirror import allocator
+
+    allocator.tune()
     deadline = time.monotonic() + CONNECT_SECONDS
     for _ in range(rounds):
         while True:
