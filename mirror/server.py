@@ -54,8 +54,10 @@ RECEIVE_SIZE = 1024 * 1024
 # request is authorized): the stream pauses its socket past twice this, and one socket read takes up to this.
 # asyncio's defaults (64 KiB, so a pause past 128 KiB; 256 KiB a read) make every 256 KiB of a pushed body a round
 # of pause, resume and h11; at 1 MiB the server spent ~15 % less CPU per GiB of body (load/floorstack.py). It holds
-# up to 3 MiB per such connection instead of 384 KiB, so only uploads have it, and only until their response.
+# up to 3 MiB per such connection instead of 384 KiB, so only uploads have it, only until their response, and only
+# `UPLOAD_WINDOWS` connections at once (192 MiB at most); the others read through asyncio's window.
 UPLOAD_READ_WINDOW = 1024 * 1024
+UPLOAD_WINDOWS = 64
 # asyncio's own window (streams._DEFAULT_LIMIT, and a plain transport's read), given back after an upload.
 STREAM_LIMIT = 64 * 1024
 SOCKET_READ = 256 * 1024
@@ -67,6 +69,7 @@ class EdgeConnection(TCPServer):
     limits (`mirror.admission`), and given ``header_timeout`` for each request head."""
 
     admission = Admission(1024, 64)
+    wide_open = 0  # connections reading through an upload's window now
     send_timeout = 60.0
     header_timeout = 10.0
 
@@ -81,6 +84,7 @@ class EdgeConnection(TCPServer):
         self._timing_head = False
         self._limited = False
         self._lost: asyncio.Task[None] | None = None  # completes when the connection is lost (zero-copy sends)
+        self._wide = False  # reading through an upload's window (`widen_reads`)
 
     async def run(self) -> None:
         peer = self.writer.get_extra_info("peername")
@@ -109,6 +113,7 @@ class EdgeConnection(TCPServer):
             self.writer.transport.abort()
         finally:
             self.admission.release(admitted)
+            self._narrow_reads()
             metrics.open_connections.set(self.admission.open)
             await self._stop_head_timer()
             if self._lost is not None:
@@ -161,11 +166,19 @@ class EdgeConnection(TCPServer):
                 await asyncio.sleep(0)
 
     def widen_reads(self) -> None:
-        """Read this connection with `UPLOAD_READ_WINDOW` until its current response is sent."""
+        """Read this connection with `UPLOAD_READ_WINDOW` until its current response is sent, if fewer than
+        `UPLOAD_WINDOWS` connections do now."""
+        if self._wide or EdgeConnection.wide_open >= UPLOAD_WINDOWS:
+            return
+        EdgeConnection.wide_open += 1
+        self._wide = True
         self._set_read_window(UPLOAD_READ_WINDOW, UPLOAD_READ_WINDOW)
 
     def _narrow_reads(self) -> None:
-        self._set_read_window(STREAM_LIMIT, SOCKET_READ)
+        if self._wide:
+            EdgeConnection.wide_open -= 1
+            self._wide = False
+            self._set_read_window(STREAM_LIMIT, SOCKET_READ)
 
     def _set_read_window(self, limit: int, read: int) -> None:
         # asyncio has no setter for either: the stream's limit is what start_server's `limit` sets (hypercorn passes

@@ -130,3 +130,13 @@ def test_an_upload_reads_its_body_through_a_wide_window_that_ends_with_its_respo
     assert seen[0]["widened"] == (server.UPLOAD_READ_WINDOW, server.UPLOAD_READ_WINDOW)
     assert seen[0]["body"] == len(body)
     assert seen[1]["at_start"] == default, "the next request on the connection kept the upload's window"
+    assert server.EdgeConnection.wide_open == 0
+
+
+def test_an_upload_reads_through_asyncios_window_while_every_upload_window_is_taken(monkeypatch):
+    monkeypatch.setattr(server, "UPLOAD_WINDOWS", 0)
+    patch = b"PATCH /v2/a/blobs/uploads/u HTTP/1.1\r\nHost: edge\r\nContent-Length: 2\r\n\r\nab"
+    get = b"GET /v2/ HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n"
+    answers, seen = asyncio.run(_two_requests_on_one_connection(patch, get))
+    assert seen[0]["widened"] == (server.STREAM_LIMIT, server.SOCKET_READ)
+    assert seen[0]["body"] == 2
