@@ -183,7 +183,7 @@ class EdgeConnection(TCPServer):
     def _set_read_window(self, limit: int, read: int) -> None:
         # asyncio has no setter for either: the stream's limit is what start_server's `limit` sets (hypercorn passes
         # none), and a plain socket transport reads `max_size` at a time (a TLS transport has none: left as it is).
-        self.reader._limit = limit  # type: ignore[attr-defined]
+        self.reader._limit = limit  # type: ignore[attr-defined]  # private: asyncio has no public setter
         if hasattr(self.writer.transport, "max_size"):
             self.writer.transport.max_size = read
 
