@@ -9,7 +9,7 @@ zero again: about one page fault per 4 KiB received, measured through the edge's
 each). Two fixed thresholds keep such pieces in the heap and reuse its pages: blocks up to `MMAP_THRESHOLD`
 come from the heap, and its top is given back once `TRIM_THRESHOLD` of it is free (what a process may keep
 unused per malloc arena: a few threads' worth, bounded). With both, the server's CPU for a GiB of request body
-went from 1.3-1.9 to 0.8 CPU-seconds.
+went from 1.3-1.9 to about 1.1 CPU-seconds (to 0.7-0.8 with an upload's read window, `mirror.server`).
 
 An operator's own thresholds win (``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``, or either in
 ``GLIBC_TUNABLES``): nothing is set then. Other C libraries (musl) are left as they are.
