@@ -97,9 +97,9 @@ class EdgeConnection(TCPServer):
         metrics.open_connections.set(self.admission.open)
         if admitted.limited is not None:
             self._limited = True
-            self.app = _Limited(self.app, admitted.limited)
+            self.app = _ScopeExtension(self.app, LIMITED, {"reason": admitted.limited})
         else:
-            self.app = _WideReads(self.app, self.widen_reads)
+            self.app = _ScopeExtension(self.app, WIDE_READS, {"widen": self.widen_reads})
         try:
             sock = self.writer.get_extra_info("socket")
             if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT"):
@@ -237,36 +237,23 @@ class EdgeConnection(TCPServer):
         await asyncio.shield(self._initiate_server_close())
 
 
-class _WideReads:
-    """Offers each HTTP request of a connection the widening of its read window (`WIDE_READS`)."""
+class _ScopeExtension:
+    """Puts one extension into the ASGI scope of each request of a connection (HTTP and WebSocket; a connection never
+    carries lifespan): `LIMITED` marks a limited connection's requests (admitted into the probe reserve), which the
+    app (`mirror.api.connection.ConnectionLimits`) serves only on probe paths; `WIDE_READS` offers the others the
+    upload's read window."""
 
-    def __init__(self, app: AppWrapper, widen: Callable[[], None]) -> None:
+    def __init__(self, app: AppWrapper, name: str, value: dict[str, Any]) -> None:
         self.app = app
-        self.widen = widen
+        self.name = name
+        self.value = value
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable,
         sync_spawn: Callable[..., Any], call_soon: Callable[..., Any],
     ) -> None:
-        if scope["type"] == "http":
-            scope["extensions"][WIDE_READS] = {"widen": self.widen}
-        await self.app(scope, receive, send, sync_spawn, call_soon)
-
-
-class _Limited:
-    """Marks each request of a limited connection (admitted into the probe reserve) in its ASGI scope; the app
-    (`mirror.api.connection.ConnectionLimits`) serves probe paths and refuses the rest."""
-
-    def __init__(self, app: AppWrapper, reason: str) -> None:
-        self.app = app
-        self.reason = reason
-
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable,
-        sync_spawn: Callable[..., Any], call_soon: Callable[..., Any],
-    ) -> None:
-        if scope["type"] != "lifespan":  # HTTP and WebSocket scopes (a connection never carries lifespan)
-            scope["extensions"][LIMITED] = {"reason": self.reason}
+        if scope["type"] != "lifespan":
+            scope["extensions"][self.name] = self.value
         await self.app(scope, receive, send, sync_spawn, call_soon)
 
 
