@@ -3,7 +3,9 @@ classes into hypercorn's modules. These tests pin exactly what that relies on, s
 a lookup fails here, by name, instead of silently serving without the edge's limits."""
 
 import asyncio
+import contextlib
 from importlib.metadata import version
+from typing import AsyncIterator
 
 import hypercorn.asyncio.run
 import hypercorn.protocol
@@ -28,6 +30,29 @@ def test_the_names_the_edge_assigns_are_the_ones_hypercorn_looks_up():
     assert "HTTPStream" in hypercorn.protocol.h11.__dict__  # H11Protocol._create_stream builds HTTPStream(...)
 
 
+@contextlib.asynccontextmanager
+async def _connected(app) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """`app` served by the edge's own `server.serve` on a free port, and one client connection to it; the
+    connection is closed and the server stopped after."""
+    port = free_port()
+    stop = asyncio.Event()
+    serving = asyncio.create_task(server.serve(app, app, HttpConfig(addr=("127.0.0.1", port)), stop.wait))
+    try:
+        for _ in range(200):  # bounded: the listener is up within a few event-loop turns
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.01)
+        try:
+            yield reader, writer
+        finally:
+            writer.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+
+
 async def _served(request: bytes) -> tuple[bytes, dict]:
     seen: dict = {}
 
@@ -39,25 +64,12 @@ async def _served(request: bytes) -> tuple[bytes, dict]:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    port = free_port()
-    stop = asyncio.Event()
-    serving = asyncio.create_task(server.serve(app, app, HttpConfig(addr=("127.0.0.1", port)), stop.wait))
-    try:
-        for _ in range(200):  # bounded: the listener is up within a few event-loop turns
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                break
-            except OSError:
-                await asyncio.sleep(0.01)
+    async with _connected(app) as (reader, writer):
         writer.write(request)
         try:
             answer = await asyncio.wait_for(reader.read(), 5)
         except TimeoutError:
             answer = b"no HTTP/1.1 answer (the connection switched protocols)"
-        writer.close()
-    finally:
-        stop.set()
-        await asyncio.wait_for(serving, 10)
     return answer, seen
 
 
@@ -98,24 +110,11 @@ async def _two_requests_on_one_connection(first: bytes, second: bytes) -> tuple[
         await send({"type": "http.response.start", "status": 202, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
 
-    port = free_port()
-    stop = asyncio.Event()
-    serving = asyncio.create_task(server.serve(app, app, HttpConfig(addr=("127.0.0.1", port)), stop.wait))
     answers = []
-    try:
-        for _ in range(200):  # bounded: the listener is up within a few event-loop turns
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                break
-            except OSError:
-                await asyncio.sleep(0.01)
+    async with _connected(app) as (reader, writer):
         for request in (first, second):
             writer.write(request)
             answers.append(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5))
-        writer.close()
-    finally:
-        stop.set()
-        await asyncio.wait_for(serving, 10)
     return answers, seen
 
 
