@@ -4,9 +4,9 @@ any code of the edge's runs on it (issue 23, goal 3: a push's floor is above the
 A push's body reaches the edge through hypercorn (its read loop and flow control), h11 (the chunked framing) and
 starlette (``request.stream()``), set up exactly as the edge sets them up (`mirror.server.serve`, with its
 `EdgeConnection`, the upload's read window asked for as the edge's upload handlers ask). This step serves an app
-that only drops the bytes, and a child process PATCHes it `size`
-bytes as docker pushes a layer: one request, ``Transfer-Encoding: chunked``, 1 MiB a chunk (``http.client``, the
-child's CPU is not counted). The figure is this process's CPU (`time.process_time`, every thread) from the body's
+that only drops the bytes, and a child process PATCHes it `size` bytes as docker pushes a layer: one request,
+``Transfer-Encoding: chunked``, a chunk per 1 MiB piece of the floor's pattern (``http.client``, the child's CPU
+is not counted). The figure is this process's CPU (`time.process_time`, every thread) from the body's
 first piece to its last: the kernel's receive and everything the stack adds to it. Beside the floor's ``recv``
 (the same bytes by a bare ``recv_into``) it says what the stack itself costs per GiB.
 """
@@ -26,18 +26,17 @@ from starlette.routing import Route
 
 from load.procs import free_port
 
-CHUNK = 1024 * 1024  # docker streams a layer's PATCH in pieces about this size
 CONNECT_SECONDS = 30.0
 
 
-def _body(size: int) -> Iterator[bytes]:
-    piece = bytes(range(256)) * (CHUNK // 256)
-    for offset in range(0, size, CHUNK):
-        yield piece[: min(CHUNK, size - offset)]
+def _body(piece: bytes, size: int) -> Iterator[bytes]:
+    for offset in range(0, size, len(piece)):
+        yield piece[: min(len(piece), size - offset)]
 
 
-def _push(port: int, size: int, rounds: int) -> None:
-    """The child that stands for a pushing client: `rounds` chunked PATCHes of `size` bytes, one connection each.
+def _push(port: int, piece: bytes, size: int, rounds: int) -> None:
+    """The child that stands for a pushing client: `rounds` chunked PATCHes of `size` bytes, one connection each,
+    a chunk per `piece`.
     Its allocator is set as the edge's: a sender slowed by page faults hands the server smaller reads, and each
     read costs the server a round of its loop, so its CPU per byte would rise with the sender's."""
     from mirror import allocator
@@ -48,7 +47,7 @@ def _push(port: int, size: int, rounds: int) -> None:
         while True:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=CONNECT_SECONDS)
             try:
-                connection.request("PATCH", "/sink", body=_body(size), encode_chunked=True)
+                connection.request("PATCH", "/sink", body=_body(piece, size), encode_chunked=True)
                 break
             except ConnectionRefusedError:  # the server is not listening yet
                 connection.close()
@@ -61,8 +60,9 @@ def _push(port: int, size: int, rounds: int) -> None:
         connection.close()
 
 
-def measure(size: int, rounds: int) -> list[float]:
-    """CPU seconds per GiB this process spent on each of `rounds` request bodies of `size` bytes."""
+def measure(piece: bytes, size: int, rounds: int) -> list[float]:
+    """CPU seconds per GiB this process spent on each of `rounds` request bodies of `size` bytes, sent as chunks of
+    `piece` (the floor's own pattern, `load.floor`)."""
     from mirror.admission import WIDE_READS
     from mirror.config import load as load_config  # the edge's own server, as `mirror.cli` sets it up
     from mirror.server import serve
@@ -85,7 +85,7 @@ def measure(size: int, rounds: int) -> list[float]:
 
     app = Starlette(routes=[Route("/sink", sink, methods=["PATCH"])])
     settings = load_config(None, environ={"MIRROR_HTTP_ADDR": f"127.0.0.1:{port}"}).http
-    client = multiprocessing.get_context("fork").Process(target=_push, args=(port, size, rounds), daemon=True)
+    client = multiprocessing.get_context("fork").Process(target=_push, args=(port, piece, size, rounds), daemon=True)
     client.start()
     try:
         asyncio.run(serve(app, app, settings, all_drained.wait))
