@@ -11,6 +11,9 @@ carries a fraction of the link (≈ 20 MB/s to Storj's gateway), so parts in par
 What is left at the end and too small to be a part (S3 wants ≥ 5 MiB for all but the last) is returned as the
 chunk's remainder.
 
+Spool files outlive the request that took them: an acknowledged part's file goes back to the process's
+`SpoolPool` and gathers the next part, of the same request or a later one (see `SpoolPool` for what that saves).
+
 Parts never stay in flight across the end of a request: a chunk counts only once the backend acknowledged each
 of its parts (their ETags go into the session's state), so the next PATCH starts with an empty pipeline.
 """
@@ -45,6 +48,46 @@ class Chunk:
     multipart_id: str | None = None
 
 
+class SpoolPool:
+    """The process's spool files: each taken by one part at a time, and kept between requests, up to `keep` idle.
+
+    A part written into a new file costs the kernel a new page-cache page per 4 KiB besides the copy; written over
+    a kept file whose pages are still cached, only the copy. With the defaults (64 MiB parts, 8 in flight) every
+    part of a 512 MiB push took a new file, and its spool writes were a quarter of the edge's CPU for the push
+    (py-spy, ``load`` full mode); see ``load/floor.py``'s ``write`` against ``rewrite``. Taken last-kept first:
+    the most recently written pages are the likeliest to be cached still. Kept files are anonymous (unlinked at
+    creation), so they hold disk only while the process runs; each holds at most one part's bytes, and what an
+    earlier part left beyond a later, shorter one is never read (parts and remainders are read by their size).
+    """
+
+    def __init__(self, directory: Path, keep: int) -> None:
+        self._directory = directory
+        self._keep = keep
+        self._idle: list[BinaryIO] = []
+        self.created = 0  # files created over the pool's life
+
+    @property
+    def idle(self) -> int:
+        """Files kept for the next part."""
+        return len(self._idle)
+
+    def take(self) -> BinaryIO:
+        """A spool positioned at 0: a kept file (its old bytes are overwritten or lie beyond what is gathered in
+        it), else a new anonymous file."""
+        if self._idle:
+            return self._idle.pop()
+        self.created += 1
+        return tempfile.TemporaryFile(dir=self._directory)
+
+    def give_back(self, spool: BinaryIO) -> None:
+        """Keep `spool` for a later part (rewound), or close it when `keep` files are already idle."""
+        if len(self._idle) >= self._keep or spool.closed:
+            spool.close()
+            return
+        spool.seek(0)
+        self._idle.append(spool)
+
+
 class PartSpooler:
     """Streams one request body into parts numbered from `first_number` of the multipart upload of `key`."""
 
@@ -55,18 +98,17 @@ class PartSpooler:
         multipart_id: str | None,
         first_number: int,
         part_size: int,
-        spool_directory: Path,
+        spools: SpoolPool,
         parallel_parts: int,
     ) -> None:
         self._writer = writer
         self._key = key
         self._part_size = part_size
         self._parallel_parts = parallel_parts
-        self._spool_directory = spool_directory
+        self._spools = spools
         self._next_number = first_number
         self._sending: set[asyncio.Task[None]] = set()
-        self._free: list[BinaryIO] = []  # spools whose part was acknowledged, to gather the next ones
-        self._open: BinaryIO = self._spool()  # where the next bytes go (one `take` per spooler)
+        self._open: BinaryIO = spools.take()  # where the next bytes go (one `take` per spooler)
         self.chunk = Chunk(multipart_id=multipart_id)
 
     async def take(
@@ -101,12 +143,12 @@ class PartSpooler:
             await self._write(batch)
             if self.chunk.received and self._open.tell() >= MIN_PART:
                 await self._send(self._open)
-                self._open = self._spool()
+                self._open = self._spools.take()
             gathered = self._open.tell()  # a reused spool holds an older part's bytes beyond this
             self._open.seek(0)
             self.chunk.remainder = self._open.read(gathered) if self.chunk.received else b""
-            self._open.close()
             await self._drain()
+            self._spools.give_back(self._open)  # after the drain: a failed part closes it below, not in the pool
         except Exception:  # a hang-up, a stalled body, a failed part: let the parts in flight finish (`_settle`)
             self._open.close()
             await self._settle()
@@ -115,10 +157,6 @@ class PartSpooler:
             self._open.close()
             await self._cancel()
             raise
-        finally:
-            for spool in self._free:
-                spool.close()
-            self._free.clear()
         self.chunk.parts.sort()
         return self.chunk
 
@@ -133,7 +171,7 @@ class PartSpooler:
             self._open.write(view[:room])
             view = view[room:]
             await self._send(self._open)
-            self._open = self._spool()
+            self._open = self._spools.take()
         self._open.write(view)
 
     @property
@@ -176,8 +214,7 @@ class PartSpooler:
             spool.close()
             raise
         self.chunk.parts.append([number, etag, size])
-        spool.seek(0)
-        self._free.append(spool)  # acknowledged: the backend has these bytes, the pages can take the next part
+        self._spools.give_back(spool)  # acknowledged: the backend has these bytes, the pages can take the next part
 
     async def _drain(self) -> None:
         sending, self._sending = self._sending, set()
@@ -202,10 +239,3 @@ class PartSpooler:
         for task in sending:
             task.cancel()
         await asyncio.gather(*sending, return_exceptions=True)
-
-    def _spool(self) -> BinaryIO:
-        """A spool positioned at 0: an acknowledged part's (its old bytes are overwritten or lie beyond what is
-        gathered, see `take`), else a new anonymous file."""
-        if self._free:
-            return self._free.pop()
-        return tempfile.TemporaryFile(dir=self._spool_directory)

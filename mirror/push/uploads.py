@@ -39,7 +39,7 @@ from mirror.push.bloblinks import BlobLinks
 from mirror.push.kept import KeptCopies
 from mirror.push.notices import CacheNotices
 from mirror.config import MAX_PARTS
-from mirror.push.spool import PartSpooler
+from mirror.push.spool import PartSpooler, SpoolPool
 from mirror.push.session import SessionStore, UploadState
 from mirror.reference import Digest
 from mirror.upstream import BackendError, NotFound, Reader, Upstream
@@ -53,8 +53,9 @@ class Uploads:
         self, upstream: Upstream, notices: CacheNotices, settings: UploadConfig, spool_directory: Path,
         readback: Reader | None = None,
     ) -> None:
-        self._spool_directory = spool_directory
         spool_directory.mkdir(parents=True, exist_ok=True)
+        # Idle spools kept for later parts: as many as one request has at once (parallel_parts + 1).
+        self._spools = SpoolPool(spool_directory, keep=settings.parallel_parts + 1)
         self._upstream = upstream
         self._settings = settings
         self._kept = KeptCopies()
@@ -129,7 +130,7 @@ class Uploads:
         hasher = local.copy() if local is not None else None
         spooler = PartSpooler(
             self._upstream, layout.upload_data(name, state.id), state.multipart_id, self._next_part(state),
-            self._settings.part_size, self._spool_directory, self._settings.parallel_parts,
+            self._settings.part_size, self._spools, self._settings.parallel_parts,
         )
         head = (lambda: self._sessions.read_tail(name, state)) if state.tail else None
         try:

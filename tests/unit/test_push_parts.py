@@ -1,6 +1,6 @@
 """The parts of one chunk go to the backend in parallel, at most `upload.parallel_parts` at once, spooled to at
-most parallel_parts + 1 temporary files, and assemble to exactly the bytes sent (a real filesystem backend, its
-put_part slowed and watched by a thin wrapper)."""
+most parallel_parts + 1 temporary files that later parts and later requests write over, and assemble to exactly
+the bytes sent (a real filesystem backend, its put_part slowed and watched by a thin wrapper)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from mirror import errors
 from mirror.config import load
-from mirror.push.spool import PartSpooler
+from mirror.push.spool import PartSpooler, SpoolPool
 from mirror.push.uploads import Uploads
 from mirror.upstream.filesystem import FilesystemUpstream
 
@@ -70,11 +70,12 @@ def test_parts_of_one_chunk_go_out_parallel_parts_at_a_time_and_assemble_to_the_
     data = random.Random(3).randbytes(7 * 5 * MIB + 123)
     spool = tmp_path / "spool"
     spool.mkdir()
+    pool = SpoolPool(spool, keep=parallel_parts + 1)
 
     async def scenario() -> tuple[CountingUpstream, bytes]:
         upstream = CountingUpstream(tmp_path / "root", spool)
         await upstream.start()
-        spooler = PartSpooler(upstream, KEY, None, 1, 5 * MIB, spool, parallel_parts)
+        spooler = PartSpooler(upstream, KEY, None, 1, 5 * MIB, pool, parallel_parts)
         chunk = await spooler.take(_body(data), None, 1 << 40, _too_large, lambda _: None)
         assert [number for number, _, _ in chunk.parts] == list(range(1, 8))
         assert chunk.remainder == data[-123:]
@@ -86,7 +87,7 @@ def test_parts_of_one_chunk_go_out_parallel_parts_at_a_time_and_assemble_to_the_
     assert upstream.most_in_flight == parallel_parts
     assert upstream.most_spools <= parallel_parts + 1  # the parts on their way and the one waiting for a slot
     assert hashlib.sha256(assembled).digest() == hashlib.sha256(data[:-123]).digest()
-    assert _open_spools(spool) == 0  # every spool file is closed
+    assert _open_spools(spool) == pool.idle  # every spool file is closed or kept for the next part
 
 
 def test_an_upload_sends_as_many_parts_at_once_as_upload_parallel_parts_says(tmp_path: Path):
@@ -150,7 +151,7 @@ def test_a_chunk_whose_client_hangs_up_waits_for_its_parts_in_flight_to_be_answe
             asyncio.get_running_loop().call_soon(upstream.release.set)
             raise ClientGone()
 
-        spooler = PartSpooler(upstream, KEY, None, 1, 5 * MIB, spool, 4)
+        spooler = PartSpooler(upstream, KEY, None, 1, 5 * MIB, SpoolPool(spool, keep=5), 4)
         with pytest.raises(ClientGone):
             await spooler.take(hanging_up(), None, 1 << 40, _too_large, lambda _: None)
         return upstream
@@ -182,9 +183,9 @@ def test_a_body_in_small_pieces_reaches_the_spool_in_writes_of_about_a_mib(tmp_p
     spool = tmp_path / "spool"
     spool.mkdir()
 
-    class CountingSpooler(PartSpooler):
-        def _spool(self) -> BinaryIO:
-            spool = super()._spool()  # a reused spool is already counted
+    class CountingPool(SpoolPool):
+        def take(self) -> BinaryIO:
+            spool = super().take()  # a reused spool is already counted
             return spool if isinstance(spool, CountedWrites) else CountedWrites(spool, writes)  # type: ignore[return-value]
 
     async def pieces() -> AsyncIterator[bytes]:
@@ -194,7 +195,7 @@ def test_a_body_in_small_pieces_reaches_the_spool_in_writes_of_about_a_mib(tmp_p
     async def scenario() -> tuple[int, bytes]:
         upstream = FilesystemUpstream(tmp_path / "root")
         await upstream.start()
-        spooler = CountingSpooler(upstream, KEY, None, 1, 5 * MIB, spool, 2)
+        spooler = PartSpooler(upstream, KEY, None, 1, 5 * MIB, CountingPool(spool, keep=3), 2)
         chunk = await spooler.take(pieces(), None, 1 << 40, _too_large, lambda _: None)
         assert chunk.multipart_id is not None
         await upstream.complete_multipart(KEY, chunk.multipart_id, [(n, e) for n, e, _ in chunk.parts])
@@ -206,34 +207,56 @@ def test_a_body_in_small_pieces_reaches_the_spool_in_writes_of_about_a_mib(tmp_p
     assert len(writes) <= len(data) // MIB + 2 * parts + 2  # a write per MiB, a part's end splitting one
 
 
-def test_a_spool_whose_part_was_acknowledged_gathers_a_later_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+async def _spooled(root: Path, pool: SpoolPool, data: bytes, parallel_parts: int) -> bytes:
+    """`data` taken as one request's body (5 MiB parts) into the filesystem backend at `root`: the bytes the
+    backend assembled, followed by the chunk's remainder."""
+    upstream = FilesystemUpstream(root)
+    await upstream.start()
+    chunk = await PartSpooler(upstream, KEY, None, 1, 5 * MIB, pool, parallel_parts).take(
+        _body(data), None, 1 << 40, _too_large, lambda _: None)
+    assert chunk.multipart_id is not None
+    await upstream.complete_multipart(KEY, chunk.multipart_id, [(n, e) for n, e, _ in chunk.parts])
+    return (root / KEY).read_bytes() + chunk.remainder
+
+
+def test_a_spool_whose_part_was_acknowledged_gathers_a_later_part(tmp_path: Path):
     """Seven parts sent one at a time take two spool files, not eight: writing over page-cache pages the backend
     already has is cheaper than taking new ones. The bytes still assemble exactly (a reused spool is longer than
     the remainder gathered in it last)."""
-    import tempfile
-
     data = random.Random(7).randbytes(7 * 5 * MIB + 99)
     spool = tmp_path / "spool"
     spool.mkdir()
-    created: list[BinaryIO] = []
-    make = tempfile.TemporaryFile
+    pool = SpoolPool(spool, keep=2)
 
-    def counted(*args: object, **kwargs: object) -> BinaryIO:
-        created.append(make(*args, **kwargs))  # type: ignore[call-overload]  # the spooler's own arguments
-        return created[-1]
-
-    monkeypatch.setattr(tempfile, "TemporaryFile", counted)
-
-    async def scenario() -> bytes:
-        upstream = FilesystemUpstream(tmp_path / "root")
-        await upstream.start()
-        chunk = await PartSpooler(upstream, KEY, None, 1, 5 * MIB, spool, 1).take(
-            _body(data), None, 1 << 40, _too_large, lambda _: None)
-        assert chunk.multipart_id is not None
-        await upstream.complete_multipart(KEY, chunk.multipart_id, [(n, e) for n, e, _ in chunk.parts])
-        return (tmp_path / "root" / KEY).read_bytes() + chunk.remainder
-
-    assembled = asyncio.run(scenario())
-    assert len(created) == 2  # the part on its way and the one filling meanwhile
+    assembled = asyncio.run(_spooled(tmp_path / "root", pool, data, parallel_parts=1))
+    assert pool.created == 2  # the part on its way and the one filling meanwhile
     assert hashlib.sha256(assembled).digest() == hashlib.sha256(data).digest()
-    assert all(file.closed for file in created)
+
+
+def test_a_later_request_writes_its_parts_over_the_spools_an_earlier_request_left(tmp_path: Path):
+    """The spools outlive their request: a second push of three parts in flight creates no file, and its bytes
+    (shorter than what the kept files hold) still assemble exactly."""
+    first, second = random.Random(8).randbytes(6 * 5 * MIB), random.Random(9).randbytes(4 * 5 * MIB + 5)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    pool = SpoolPool(spool, keep=4)
+
+    asyncio.run(_spooled(tmp_path / "first", pool, first, parallel_parts=3))
+    created = pool.created
+    assembled = asyncio.run(_spooled(tmp_path / "second", pool, second, parallel_parts=3))
+    assert created >= 2
+    assert pool.created == created
+    assert hashlib.sha256(assembled).digest() == hashlib.sha256(second).digest()
+
+
+def test_the_spools_kept_between_requests_are_at_most_the_pools_keep(tmp_path: Path):
+    """Disk held while no push runs is bounded: a request with three parts in flight used four spools; the pool
+    keeps one of them open and closes the others."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    pool = SpoolPool(spool, keep=1)
+
+    asyncio.run(_spooled(tmp_path / "root", pool, random.Random(10).randbytes(6 * 5 * MIB), parallel_parts=3))
+    assert pool.created > 1
+    assert pool.idle == 1
+    assert _open_spools(spool) == 1
