@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -24,6 +24,8 @@ from load.scenarios_cold import cold_shape
 
 MIB = 1024 * 1024
 PUSH_CHUNK = 1 * MIB
+PUSH_BLOCK = 16 * MIB  # the random bytes a pushed body is sliced from
+PUSH_STEP = PUSH_CHUNK + 4099  # odd: over a power-of-two block, each piece starts at an offset of its own
 
 
 async def _fills(edge: Edge, blobs: list[tuple[str, str]]) -> float:
@@ -34,24 +36,27 @@ async def _fills(edge: Edge, blobs: list[tuple[str, str]]) -> float:
 
 
 def _random_stream(size: int, seed: int) -> tuple[str, AsyncIterator[bytes]]:
-    """The digest of `size` seeded random bytes, and an async generator that yields those same bytes."""
+    """The digest of `size` seeded pseudo-random bytes, and an async generator that yields those same bytes.
+
+    Each PUSH_CHUNK piece is a slice of one seeded random block, starting where no other piece starts (the step
+    between pieces is odd, the block a power of two), so no two pieces are alike and nothing compresses. Drawing
+    fresh random bytes for every piece cost the sender about 4 CPU-s per GiB, on the two cores the edge and the
+    bucket share with it: a sender that slow hands the edge smaller reads than a client sending a layer file
+    does, and each read costs the edge Python work (``load/floorstack.py``)."""
+    block = random.Random(seed).randbytes(PUSH_BLOCK + PUSH_CHUNK)
+
+    def pieces() -> Iterator[bytes]:
+        for index, offset in enumerate(range(0, size, PUSH_CHUNK)):
+            start = index * PUSH_STEP % PUSH_BLOCK
+            yield block[start : start + min(PUSH_CHUNK, size - offset)]
+
     hasher = hashlib.sha256()
-    rng = random.Random(seed)
-    remaining = size
-    while remaining:  # a first pass for the digest: cheap next to the upload itself
-        step = min(PUSH_CHUNK * 8, remaining)
-        hasher.update(rng.randbytes(step))
-        remaining -= step
+    for piece in pieces():  # a first pass for the digest: cheap next to the upload itself
+        hasher.update(piece)
 
     async def body() -> AsyncIterator[bytes]:
-        again = random.Random(seed)
-        left = size
-        while left:
-            step = min(PUSH_CHUNK * 8, left)
-            data = again.randbytes(step)
-            for offset in range(0, step, PUSH_CHUNK):
-                yield data[offset:offset + PUSH_CHUNK]
-            left -= step
+        for piece in pieces():
+            yield piece
 
     return f"sha256:{hasher.hexdigest()}", body()
 
