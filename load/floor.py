@@ -10,17 +10,22 @@ over (each step's median is reported: one pass on this noisy VM can be off by ha
 - ``sha256``: hash them (hashlib's OpenSSL sha256, the digest every blob is checked against);
 - ``write``: write them into a new file (fresh page-cache pages, as a fill's partial file and a push's spool are);
 - ``sendfile``: send the file to a loopback TCP reader (a child that drops the bytes), 32 MiB per call, as the
-  edge serves a blob (and as a zero-copy upload to the bucket would).
+  edge serves a blob (and as a zero-copy upload to the bucket would);
+- ``tls_send``: send the file over TLS to a loopback reader, 1 MiB `pread` then `sendall` on a blocking TLS
+  socket, as parts go to an HTTPS bucket (Storj's gateway); the reader is TLS's server end and picks AES-128-GCM,
+  what a Go server (SeaweedFS, Storj's gateway) picks for this client (AES-NI on both ends).
 
 The children's CPU is theirs, not counted: the cost scenario counts the bucket and the reader apart too. Floors:
 cold fill-and-serve = recv + sha256 + write + sendfile; warm serve = sendfile; a push over plain HTTP with signed
-parts = recv + 2 × sha256 (the digest check, then the payload hash the signature carries) + write + sendfile.
+parts = recv + 2 × sha256 (the digest check, then the payload hash the signature carries) + write + sendfile;
+a push to an HTTPS bucket (parts ``UNSIGNED-PAYLOAD``) = recv + sha256 + write + tls_send.
 Reading the file back to hash it, the HTTP framing and the event loop are what the edge adds above the floor.
 
 Last, ``stack`` (`load.floorstack`): the same bytes as a chunked request body through the edge's own HTTP server
 (hypercorn, h11, starlette) to an app that drops them, as a push's body comes in; the kernel's receive included.
 A push can spend no less than ``push_stack`` = ``push_signed`` - ``recv`` + ``stack``: the signed push's floor
-with its receive taken through the server the product stands on.
+with its receive taken through the server the product stands on; to an HTTPS bucket, ``push_tls_stack`` =
+``push_tls`` - ``recv`` + ``stack``.
 Each round writes a new file and keeps it until the end, so its pages are new ones, as a cache's are; what the same
 write costs over pages already in the page cache is reported beside (``rewrite_cpu_seconds_per_gib``): on a VM
 whose balloon reports free pages to the host, a new page costs the host's fault too, charged to the writer.
@@ -33,18 +38,22 @@ import json
 import multiprocessing
 import os
 import socket
+import ssl
 import statistics
 import sys
+import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 from load import floorstack
+from load.components import self_signed_for_loopback
 
 CHUNK = 1024 * 1024
 SEGMENT = 32 * 1024 * 1024  # the edge's zero-copy send per call (mirror/sendrange.py)
 GIB = 2**30
-STEPS = ("recv", "sha256", "write", "sendfile")
+STEPS = ("recv", "sha256", "write", "sendfile", "tls_send")
 
 
 def pattern(length: int) -> bytes:
@@ -71,6 +80,22 @@ def _drain(port: int, size: int) -> None:
             count = sock.recv_into(buffer)
             if not count:
                 raise RuntimeError(f"the floor's sender stopped after {received} of {size} bytes")
+            received += count
+
+
+def _drain_tls(certificate: Path, key: Path, port: int, size: int) -> None:
+    """The peer that stands for an HTTPS bucket: TLS's server end (AES-128-GCM), reads `size` bytes, drops them."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2  # TLS 1.3's suites cannot be chosen from Python; 1.2's can
+    context.set_ciphers("ECDHE+AESGCM+AES128")
+    context.load_cert_chain(certificate, key)
+    buffer = bytearray(CHUNK)
+    with socket.create_connection(("127.0.0.1", port)) as raw, context.wrap_socket(raw, server_side=True) as sock:
+        received = 0
+        while received < size:
+            count = sock.recv_into(buffer)
+            if not count:
+                raise RuntimeError(f"the floor's TLS sender stopped after {received} of {size} bytes")
             received += count
 
 
@@ -129,6 +154,24 @@ def _send_file(path: Path, size: int, spent: dict[str, float]) -> None:
         raise RuntimeError(f"the floor's reader failed (exit {reader.exitcode})")
 
 
+def _send_file_tls(path: Path, size: int, spent: dict[str, float]) -> None:
+    with tempfile.TemporaryDirectory(dir=path.parent) as keys:
+        certificate, key = self_signed_for_loopback(Path(keys))
+        connection, reader = _connected(partial(_drain_tls, certificate, key), size)
+        context = ssl.create_default_context(cafile=str(certificate))
+    try:
+        with context.wrap_socket(connection, server_hostname="127.0.0.1") as tls, path.open("rb") as source:
+            for offset in range(0, size, CHUNK):  # the handshake above is not counted: once per connection
+                started = time.thread_time()
+                tls.sendall(os.pread(source.fileno(), min(CHUNK, size - offset), offset))
+                spent["tls_send"] += time.thread_time() - started
+    finally:
+        connection.close()
+        reader.join(30)
+    if reader.exitcode != 0:
+        raise RuntimeError(f"the floor's TLS reader failed (exit {reader.exitcode})")
+
+
 def _overwrite(path: Path, size: int) -> float:
     """CPU seconds to write `size` bytes over a file's pages already in the page cache: the write without the
     page allocation (what a new page costs is ``write`` minus this)."""
@@ -153,6 +196,7 @@ def measure(directory: Path, size: int, rounds: int = 3) -> dict[str, object]:
             spent = dict.fromkeys(STEPS, 0.0)
             digest = _receive_hash_write(path, size, spent)
             _send_file(path, size, spent)
+            _send_file_tls(path, size, spent)
             for step, seconds in spent.items():
                 samples[step].append(seconds / size * GIB)
         rewrite = _overwrite(paths[-1], size) / size * GIB
@@ -164,10 +208,11 @@ def measure(directory: Path, size: int, rounds: int = 3) -> dict[str, object]:
     stack = statistics.median(stack_samples)
     cold = per_gib["recv"] + per_gib["sha256"] + per_gib["write"] + per_gib["sendfile"]
     push_signed = cold + per_gib["sha256"]
+    push_tls = per_gib["recv"] + per_gib["sha256"] + per_gib["write"] + per_gib["tls_send"]
     return {"bytes": size, "sha256": digest, "rounds": rounds, "steps_cpu_seconds_per_gib": per_gib, "samples": samples,
             "rewrite_cpu_seconds_per_gib": rewrite, "stack_cpu_seconds_per_gib": stack, "stack_samples": stack_samples,
-            "cold": cold, "warm": per_gib["sendfile"], "push_signed": push_signed,
-            "push_stack": push_signed - per_gib["recv"] + stack}
+            "cold": cold, "warm": per_gib["sendfile"], "push_signed": push_signed, "push_tls": push_tls,
+            "push_stack": push_signed - per_gib["recv"] + stack, "push_tls_stack": push_tls - per_gib["recv"] + stack}
 
 
 def main(argv: list[str]) -> int:

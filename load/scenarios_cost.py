@@ -7,13 +7,14 @@ fill on a blob nobody has read yet:
   way Storj delivers: many small reads); ``edge_cold_bucket``: the same straight from SeaweedFS;
 - ``edge_warm``: the cached blob served again (`measure.blob_load`, 1 MiB `recv_into` reads);
 - ``edge_push``: a blob pushed the way docker pushes a layer (POST, one streamed PATCH, PUT ?digest=), straight
-  to SeaweedFS;
+  to SeaweedFS, the edge's first; ``edge_push_again``: a second blob of the same size pushed next through the same
+  edge, as an edge that takes pushes all day does (its parts write over the spool files the first push left);
 - ``registry_proxy_cold`` / ``registry_proxy_warm``: registry:2 2.8 in proxy mode (its remote a central
   registry:2 reading the bucket through a link of its own), the proxy process only (the central's is beside it);
 - ``nginx_warm``: nginx with sendfile serving the very file the edge cached (master and workers);
 - ``edge_cold_bucket_tls`` / ``edge_push_tls``: an edge reaching the bucket over TLS (SeaweedFS's HTTPS port, a
-  self-signed certificate the edge trusts through ``AWS_CA_BUNDLE``), as edges reach Storj: a cold fill and a
-  push, whose parts go ``UNSIGNED-PAYLOAD`` there.
+  self-signed certificate the edge trusts through ``AWS_CA_BUNDLE``), as edges reach Storj: a cold fill and two
+  pushes (``edge_push_tls``, ``edge_push_tls_again``), whose parts go ``UNSIGNED-PAYLOAD`` there.
 
 Then the pinned fill (goal 4): each edge (link and bucket) fills one more cold blob with every one of its threads
 pinned to one core (`os.sched_setaffinity`, threads started later inherit it), beside the unpinned fill above:
@@ -23,9 +24,10 @@ whole core (the pinned edge near 1.0) bounds the run, none near it means the lin
 does.
 
 Last the floor (`load/floor.py`, in a process of its own): the same number of bytes received over loopback, hashed,
-written into a new file and sent with `sendfile`, the least any server on this machine spends on them; and the
-same bytes as a push's body through the edge's own HTTP server to an app that drops them (`load/floorstack.py`),
-the least a push through hypercorn, h11 and starlette can spend (``floor_push_stack``).
+written into a new file and sent with `sendfile` (or over TLS), the least any server on this machine spends on
+them; and the same bytes as a push's body through the edge's own HTTP server to an app that drops them
+(`load/floorstack.py`), the least a push through hypercorn, h11 and starlette can spend (``floor_push_stack``;
+``floor_push_tls_stack`` to an HTTPS bucket).
 
 The readers drop the bytes (no hashing): the figures are the servers'. CPU is read from /proc (user + system,
 all threads; nginx and its workers summed). Quick mode keeps every step small (about a minute with the bucket's
@@ -182,6 +184,7 @@ def cost(bench: Bench) -> dict[str, Any]:
         on_bucket = Meter({"edge": bucket_edge.process.pid, "seaweedfs": seaweed})
         result["edge_bucket"] = _edge_fills(bench, bucket_edge, on_bucket, blobs[2:4], "edge on the bucket")
         result["edge_push"] = _push(on_bucket, bucket_edge, "bench/cost-push", sizes.cost_blob, 905)
+        result["edge_push_again"] = _push(on_bucket, bucket_edge, "bench/cost-push-again", sizes.cost_blob, 907)
         cached = [path for path in edge.content_files() if path.stat().st_size == blobs[0][1].size]
         root = bench.workdir / "cost-nginx"
         root.mkdir(exist_ok=True)
@@ -189,7 +192,8 @@ def cost(bench: Bench) -> dict[str, Any]:
         os.link(cached[0], root / "blob")  # the very file the edge serves
         nginx = bench.nginx(root)
         result["nginx_warm"] = _warm(Meter({"nginx": nginx.process.pid}), f"{nginx.url}/blob", seconds)
-        bench.progress.step(f"edge push: {result['edge_push']['cpu_seconds_per_gib']['edge']:.2f}, nginx warm: "
+        bench.progress.step(f"edge push: {result['edge_push']['cpu_seconds_per_gib']['edge']:.2f}, again "
+                            f"{result['edge_push_again']['cpu_seconds_per_gib']['edge']:.2f}, nginx warm: "
                             f"{result['nginx_warm']['cpu_seconds_per_gib']['nginx']:.2f} CPU-s/GiB")
         result.update(_proxy(bench, blobs[4], seconds))
         result["edge_tls"] = _over_tls(bench, blobs[5])
@@ -197,11 +201,13 @@ def cost(bench: Bench) -> dict[str, Any]:
         result["floor"] = _floor(bench, sizes.cost_blob)
     per_gib = {"edge_cold_link": result["edge_link"]["unpinned"], "edge_cold_bucket": result["edge_bucket"]["unpinned"],
                "edge_warm": result["edge_warm"], "edge_push": result["edge_push"],
+               "edge_push_again": result["edge_push_again"],
                "registry_proxy_cold": result.get("registry_proxy_cold"), "registry_proxy_warm": result.get("registry_proxy_warm"),
                "nginx_warm": result["nginx_warm"], "edge_cold_bucket_tls": result["edge_tls"]["cold"],
-               "edge_push_tls": result["edge_tls"]["push"]}
+               "edge_push_tls": result["edge_tls"]["push"], "edge_push_tls_again": result["edge_tls"]["push_again"]}
     result["cpu_seconds_per_gib"] = {key: _server_per_gib(step) for key, step in per_gib.items()}
-    result["cpu_seconds_per_gib"].update({f"floor_{name}": result["floor"][name] for name in ("cold", "warm", "push_signed", "push_stack")})
+    floors = ("cold", "warm", "push_signed", "push_stack", "push_tls_stack")
+    result["cpu_seconds_per_gib"].update({f"floor_{name}": result["floor"][name] for name in floors})
     result["system_seconds_per_gib"] = {key: _server_per_gib(step, "system_seconds_per_gib") for key, step in per_gib.items()}
     result["pinned_over_unpinned"] = {"link": result["edge_link"]["pinned_over_unpinned"],
                                       "bucket": result["edge_bucket"]["pinned_over_unpinned"]}
@@ -222,16 +228,18 @@ def _server_per_gib(step: dict[str, Any] | None, figure: str = "cpu_seconds_per_
 
 
 def _over_tls(bench: Bench, blob: tuple[str, Any]) -> dict[str, Any]:
-    """A cold fill and a push by an edge that reaches the bucket over TLS (as it reaches Storj): parts go
+    """A cold fill and two pushes by an edge that reaches the bucket over TLS (as it reaches Storj): parts go
     UNSIGNED-PAYLOAD there, and every byte is encrypted or decrypted once."""
     edge = bench.bucket_edge("cost", upload=bench.sizes.push_upload, tls=True)
     meter = Meter({"edge": edge.process.pid, "seaweedfs": bench.seaweed.process.pid})
     name, layer = blob
     cold = _cold(meter, f"{edge.url}/v2/{name}/blobs/{layer.digest}", layer.size)
     push = _push(meter, edge, "bench/cost-push-tls", bench.sizes.cost_blob, 906)
+    again = _push(meter, edge, "bench/cost-push-tls-again", bench.sizes.cost_blob, 908)
     bench.progress.step(f"edge over TLS to the bucket: cold fill {cold['cpu_seconds_per_gib']['edge']:.2f}, "
-                        f"push {push['cpu_seconds_per_gib']['edge']:.2f} CPU-s/GiB")
-    return {"cold": cold, "push": push}
+                        f"push {push['cpu_seconds_per_gib']['edge']:.2f}, "
+                        f"again {again['cpu_seconds_per_gib']['edge']:.2f} CPU-s/GiB")
+    return {"cold": cold, "push": push, "push_again": again}
 
 
 def _floor(bench: Bench, size: int) -> dict[str, Any]:
@@ -245,7 +253,8 @@ def _floor(bench: Bench, size: int) -> dict[str, Any]:
     floor: dict[str, Any] = json.loads(done.stdout)
     bench.progress.step("floor, CPU-s/GiB: " + ", ".join(f"{step} {value:.2f}" for step, value in floor["steps_cpu_seconds_per_gib"].items())
                         + f", stack {floor['stack_cpu_seconds_per_gib']:.2f}; cold {floor['cold']:.2f}, warm {floor['warm']:.2f}, "
-                        f"push (signed) {floor['push_signed']:.2f}, push through the server {floor['push_stack']:.2f}")
+                        f"push (signed) {floor['push_signed']:.2f}, push through the server {floor['push_stack']:.2f}, "
+                        f"to an HTTPS bucket {floor['push_tls_stack']:.2f}")
     return floor
 
 

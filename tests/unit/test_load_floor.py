@@ -24,9 +24,9 @@ def test_the_floor_moves_every_byte_and_hashes_what_it_received(tmp_path: Path) 
 def test_the_cold_floor_is_the_sum_of_its_steps_and_a_signed_push_hashes_twice(tmp_path: Path) -> None:
     measured = floor.measure(tmp_path, SIZE)
     steps = measured["steps_cpu_seconds_per_gib"]
-    assert isinstance(steps, dict) and set(steps) == {"recv", "sha256", "write", "sendfile"}
+    assert isinstance(steps, dict) and set(steps) == {"recv", "sha256", "write", "sendfile", "tls_send"}
     assert steps["sha256"] > 0 and steps["write"] > 0  # each step is timed, none left out
-    assert measured["cold"] == sum(steps.values())
+    assert measured["cold"] == steps["recv"] + steps["sha256"] + steps["write"] + steps["sendfile"]
     assert measured["warm"] == steps["sendfile"]
     assert measured["push_signed"] == measured["cold"] + steps["sha256"]
 
@@ -44,3 +44,13 @@ def test_the_floor_runs_as_a_module_and_prints_json(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "load.floor", str(tmp_path), str(SIZE)], capture_output=True, text=True,
                           timeout=120, check=True, cwd=Path(__file__).resolve().parents[2])
     assert json.loads(done.stdout)["bytes"] == SIZE
+
+
+def test_a_push_to_an_https_bucket_hashes_once_and_sends_its_parts_encrypted(tmp_path: Path) -> None:
+    measured = floor.measure(tmp_path, SIZE)
+    steps = measured["steps_cpu_seconds_per_gib"]
+    assert steps["tls_send"] > steps["sendfile"]  # every byte encrypted and copied out, none sent by the kernel alone
+    assert measured["push_tls"] == steps["recv"] + steps["sha256"] + steps["write"] + steps["tls_send"]
+    assert measured["push_tls_stack"] == measured["push_tls"] - steps["recv"] + measured["stack_cpu_seconds_per_gib"]
+    assert list(tmp_path.iterdir()) == []  # its certificate and key are gone with its file
+
