@@ -67,6 +67,8 @@ TARGETS: list[tuple[str, float | None, bool]] = [
     ("cost.cpu_seconds_per_gib.floor_push_signed", None, False),
     ("cost.cpu_seconds_per_gib.floor_push_stack", None, False),
     ("cost.cpu_seconds_per_gib.floor_push_tls_stack", None, False),
+    ("cost.cpu_seconds_per_gib.floor_push_stack_rewrite", None, False),
+    ("cost.cpu_seconds_per_gib.floor_push_tls_stack_rewrite", None, False),
     ("cost.pinned_over_unpinned.link", None, True),
     ("cost.pinned_over_unpinned.bucket", None, True),
     ("prefetch.speedup_vs_registry_direct", 5.0, True),

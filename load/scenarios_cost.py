@@ -27,7 +27,8 @@ Last the floor (`load/floor.py`, in a process of its own): the same number of by
 written into a new file and sent with `sendfile` (or over TLS), the least any server on this machine spends on
 them; and the same bytes as a push's body through the edge's own HTTP server to an app that drops them
 (`load/floorstack.py`), the least a push through hypercorn, h11 and starlette can spend (``floor_push_stack``;
-``floor_push_tls_stack`` to an HTTPS bucket).
+``floor_push_tls_stack`` to an HTTPS bucket; ``_rewrite`` for a push after the first, whose spool pages are
+cached).
 
 The readers drop the bytes (no hashing): the figures are the servers'. CPU is read from /proc (user + system,
 all threads; nginx and its workers summed). Quick mode keeps every step small (about a minute with the bucket's
@@ -206,7 +207,8 @@ def cost(bench: Bench) -> dict[str, Any]:
                "nginx_warm": result["nginx_warm"], "edge_cold_bucket_tls": result["edge_tls"]["cold"],
                "edge_push_tls": result["edge_tls"]["push"], "edge_push_tls_again": result["edge_tls"]["push_again"]}
     result["cpu_seconds_per_gib"] = {key: _server_per_gib(step) for key, step in per_gib.items()}
-    floors = ("cold", "warm", "push_signed", "push_stack", "push_tls_stack")
+    floors = ("cold", "warm", "push_signed", "push_stack", "push_tls_stack",
+              "push_stack_rewrite", "push_tls_stack_rewrite")
     result["cpu_seconds_per_gib"].update({f"floor_{name}": result["floor"][name] for name in floors})
     result["system_seconds_per_gib"] = {key: _server_per_gib(step, "system_seconds_per_gib") for key, step in per_gib.items()}
     result["pinned_over_unpinned"] = {"link": result["edge_link"]["pinned_over_unpinned"],
@@ -254,7 +256,8 @@ def _floor(bench: Bench, size: int) -> dict[str, Any]:
     bench.progress.step("floor, CPU-s/GiB: " + ", ".join(f"{step} {value:.2f}" for step, value in floor["steps_cpu_seconds_per_gib"].items())
                         + f", stack {floor['stack_cpu_seconds_per_gib']:.2f}; cold {floor['cold']:.2f}, warm {floor['warm']:.2f}, "
                         f"push (signed) {floor['push_signed']:.2f}, push through the server {floor['push_stack']:.2f}, "
-                        f"to an HTTPS bucket {floor['push_tls_stack']:.2f}")
+                        f"to an HTTPS bucket {floor['push_tls_stack']:.2f}; over cached spool pages "
+                        f"{floor['push_stack_rewrite']:.2f} and {floor['push_tls_stack_rewrite']:.2f}")
     return floor
 
 

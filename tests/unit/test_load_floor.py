@@ -54,3 +54,10 @@ def test_a_push_to_an_https_bucket_hashes_once_and_sends_its_parts_encrypted(tmp
     assert measured["push_tls_stack"] == measured["push_tls"] - steps["recv"] + measured["stack_cpu_seconds_per_gib"]
     assert list(tmp_path.iterdir()) == []  # its certificate and key are gone with its file
 
+
+def test_a_push_after_the_first_has_its_floors_with_the_spool_written_over_cached_pages(tmp_path: Path) -> None:
+    measured = floor.measure(tmp_path, SIZE)
+    write, rewrite = measured["steps_cpu_seconds_per_gib"]["write"], measured["rewrite_cpu_seconds_per_gib"]
+    assert measured["push_stack_rewrite"] == measured["push_stack"] - write + rewrite
+    assert measured["push_tls_stack_rewrite"] == measured["push_tls_stack"] - write + rewrite
+
