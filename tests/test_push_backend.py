@@ -132,8 +132,9 @@ def test_filesystem_multipart_round_trip(tmp_path: Path, size: int):
 
 
 def test_s3_parts_over_plain_http_are_signed_and_arrive_whole(seaweed, tmp_path: Path):
-    """A part read from a spool file (from the file's position on) is sent with its sha256 in the signature over
-    plain HTTP (the bucket's only check of the bytes there), and the bucket holds exactly those bytes."""
+    """A part read from a spool file (its `size` bytes from the file's position on: a reused spool holds an older
+    part's bytes after them) is sent with its sha256 in the signature over plain HTTP (the bucket's only check of
+    the bytes there), and the bucket holds exactly those bytes."""
     data = random.Random(11).randbytes(5 * MIB + 12345)
     root = f"unsigned-{uuid.uuid4().hex[:8]}"
     signed: list[bytes] = []
@@ -144,11 +145,11 @@ def test_s3_parts_over_plain_http_are_signed_and_arrive_whole(seaweed, tmp_path:
         )
         upload_id = await upstream.start_multipart("blob")
         with open(tmp_path / "spool", "w+b") as spool:
-            spool.write(b"before the part" + data)
+            spool.write(b"before the part" + data + b"an older part's bytes")
             spool.seek(len(b"before the part"))
             etag = await upstream.put_part("blob", upload_id, 1, spool, len(data))
         await upstream.complete_multipart("blob", upload_id, [(1, etag)])
-        return await upstream.read("blob", len(data))
+        return await upstream.read("blob", len(data) + 100)
 
     stored = asyncio.run(_with_s3(seaweed, root, work))
     assert signed == [hashlib.sha256(data).hexdigest().encode()]

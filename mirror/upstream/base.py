@@ -114,8 +114,9 @@ class Writer(Protocol):
         """Begin a multipart write of `key`; returns its upload id."""
 
     async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
-        """Write part `number` (1-based; all but the last ≥ 5 MiB) of `size` bytes from a file or bytes; returns
-        its ETag, which names the part's content. `NotFound` when the multipart upload is gone."""
+        """Write part `number` (1-based; all but the last ≥ 5 MiB) of `size` bytes from a file (the `size` bytes
+        from its position: a reused spool holds an older part's bytes after them) or bytes; returns its ETag, which
+        names the part's content. `NotFound` when the multipart upload is gone."""
 
     async def list_parts(self, key: str, upload_id: str) -> dict[int, str]:
         """The parts the backend holds now, number → ETag; `NotFound` when the multipart upload is gone."""

@@ -173,10 +173,17 @@ class FilesystemUpstream:
             source = io.BytesIO(body) if isinstance(body, bytes) else body
             staging = directory / f".{uuid.uuid4().hex}.tmp"
             digest = hashlib.md5(usedforsecurity=False)
-            with open(staging, "wb") as out:
-                while chunk := source.read(STREAM_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
+            try:
+                with open(staging, "wb") as out:
+                    for left in range(size, 0, -STREAM_CHUNK):  # `size` bytes: a reused spool holds more after them
+                        chunk = source.read(min(STREAM_CHUNK, left))
+                        if len(chunk) != min(STREAM_CHUNK, left):
+                            raise OSError(f"part {number} ended after {size - left + len(chunk)} of {size} bytes")
+                        digest.update(chunk)
+                        out.write(chunk)
+            except BaseException:
+                staging.unlink(missing_ok=True)
+                raise
             etag = digest.hexdigest()
             os.replace(staging, directory / f"{number:05d}-{etag}")
             for other in directory.glob(f"{number:05d}-*"):

@@ -4,6 +4,7 @@ and a delete_tree racing on one prefix never fail the way S3 never would."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from mirror.upstream.base import NotFound
@@ -60,3 +61,22 @@ def test_of_completions_racing_one_assembles_and_the_others_find_no_upload(tmp_p
         assert outcomes.count(None) == 1, outcomes
         assert all(isinstance(outcome, NotFound) for outcome in outcomes if outcome is not None), outcomes
         assert (tmp_path / "bucket" / "blob").read_bytes() == part * 3
+
+
+def test_a_part_is_the_size_bytes_from_the_files_position_and_not_what_lies_after(tmp_path: Path) -> None:
+    """A push's spool files are reused (`mirror.push.spool.SpoolPool`): a shorter part in a longer file is
+    followed by an older part's bytes, which must not reach the object."""
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    backend = FilesystemUpstream(tmp_path / "bucket")
+
+    async def put() -> bytes:
+        upload_id = await backend.start_multipart("blob")
+        with open(tmp_path / "spool", "w+b") as spool:
+            spool.write(b"before the part" + data + b"an older part's bytes")
+            spool.seek(len(b"before the part"))
+            etag = await backend.put_part("blob", upload_id, 1, spool, len(data))
+        await backend.complete_multipart("blob", upload_id, [(1, etag)])
+        return await backend.read("blob", len(data) + 100)
+
+    assert asyncio.run(put()) == data
+

@@ -207,12 +207,12 @@ def test_a_body_in_small_pieces_reaches_the_spool_in_writes_of_about_a_mib(tmp_p
     assert len(writes) <= len(data) // MIB + 2 * parts + 2  # a write per MiB, a part's end splitting one
 
 
-async def _spooled(root: Path, pool: SpoolPool, data: bytes, parallel_parts: int) -> bytes:
-    """`data` taken as one request's body (5 MiB parts) into the filesystem backend at `root`: the bytes the
-    backend assembled, followed by the chunk's remainder."""
+async def _spooled(root: Path, pool: SpoolPool, data: bytes, parallel_parts: int, part_size: int = 5 * MIB) -> bytes:
+    """`data` taken as one request's body into the filesystem backend at `root`: the bytes the backend assembled,
+    followed by the chunk's remainder."""
     upstream = FilesystemUpstream(root)
     await upstream.start()
-    chunk = await PartSpooler(upstream, KEY, None, 1, 5 * MIB, pool, parallel_parts).take(
+    chunk = await PartSpooler(upstream, KEY, None, 1, part_size, pool, parallel_parts).take(
         _body(data), None, 1 << 40, _too_large, lambda _: None)
     assert chunk.multipart_id is not None
     await upstream.complete_multipart(KEY, chunk.multipart_id, [(n, e) for n, e, _ in chunk.parts])
@@ -235,15 +235,16 @@ def test_a_spool_whose_part_was_acknowledged_gathers_a_later_part(tmp_path: Path
 
 def test_a_later_request_writes_its_parts_over_the_spools_an_earlier_request_left(tmp_path: Path):
     """The spools outlive their request: a second push of three parts in flight creates no file, and its bytes
-    (shorter than what the kept files hold) still assemble exactly."""
-    first, second = random.Random(8).randbytes(6 * 5 * MIB), random.Random(9).randbytes(4 * 5 * MIB + 5)
+    still assemble exactly, its last part (shorter than a whole part) included: the kept file it was spooled to
+    holds an older part's bytes after it."""
+    first, second = random.Random(8).randbytes(6 * 6 * MIB), random.Random(9).randbytes(3 * 6 * MIB + 5 * MIB + 5)
     spool = tmp_path / "spool"
     spool.mkdir()
     pool = SpoolPool(spool, keep=4)
 
-    asyncio.run(_spooled(tmp_path / "first", pool, first, parallel_parts=3))
+    asyncio.run(_spooled(tmp_path / "first", pool, first, parallel_parts=3, part_size=6 * MIB))
     created = pool.created
-    assembled = asyncio.run(_spooled(tmp_path / "second", pool, second, parallel_parts=3))
+    assembled = asyncio.run(_spooled(tmp_path / "second", pool, second, parallel_parts=3, part_size=6 * MIB))
     assert created >= 2
     assert pool.created == created
     assert hashlib.sha256(assembled).digest() == hashlib.sha256(second).digest()
