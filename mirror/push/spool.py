@@ -56,8 +56,8 @@ class SpoolPool:
     part of a 512 MiB push took a new file, and its spool writes were a quarter of the edge's CPU for the push
     (py-spy, ``load`` full mode); see ``load/floor.py``'s ``write`` against ``rewrite``. Taken last-kept first:
     the most recently written pages are the likeliest to be cached still. Kept files are anonymous (unlinked at
-    creation), so they hold disk only while the process runs; each holds at most one part's bytes, and what an
-    earlier part left beyond a later, shorter one is never read (parts and remainders are read by their size).
+    creation), so they hold disk only while the process runs, and at most one part's bytes each: a shorter part
+    cuts its file at its end when it is sent (`PartSpooler._send`), and a remainder is read by its size.
     """
 
     def __init__(self, directory: Path, keep: int) -> None:
@@ -180,7 +180,9 @@ class PartSpooler:
         return self._next_number - 1
 
     async def _send(self, spool: BinaryIO) -> None:
-        """Hand a full spool to a sending task, after waiting for a free slot."""
+        """Hand a full spool to a sending task, after waiting for a free slot. The spool is cut at its part's end:
+        a kept file held an older, longer part, whose bytes must never go out with this one (or lie in the file)."""
+        spool.truncate()
         number = self._next_number
         if number > MAX_PARTS:
             spool.close()

@@ -261,3 +261,36 @@ def test_the_spools_kept_between_requests_are_at_most_the_pools_keep(tmp_path: P
     assert pool.created > 1
     assert pool.idle == 1
     assert _open_spools(spool) == 1
+
+
+class FileSizes(FilesystemUpstream):
+    """The filesystem backend, recording for each part the size of the spool file it is sent from, and its own."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.sizes: list[tuple[int, int]] = []
+
+    async def put_part(self, key: str, upload_id: str, number: int, body: BinaryIO | bytes, size: int) -> str:
+        assert not isinstance(body, bytes)
+        self.sizes.append((os.fstat(body.fileno()).st_size, size))
+        return await super().put_part(key, upload_id, number, body, size)
+
+
+def test_a_part_goes_out_in_a_spool_file_that_holds_exactly_its_bytes(tmp_path: Path):
+    """A short last part spooled over a kept, longer part cuts the file at its end: no older bytes go out with it
+    to a backend that reads to the end, or stay lying in the file."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    pool = SpoolPool(spool, keep=2)
+
+    async def push(root: Path, data: bytes) -> list[tuple[int, int]]:
+        upstream = FileSizes(root)
+        await upstream.start()
+        await PartSpooler(upstream, KEY, None, 1, 6 * MIB, pool, 1).take(_body(data), None, 1 << 40, _too_large,
+                                                                           lambda _: None)
+        return upstream.sizes
+
+    asyncio.run(push(tmp_path / "first", random.Random(11).randbytes(2 * 6 * MIB)))
+    sizes = asyncio.run(push(tmp_path / "second", random.Random(12).randbytes(6 * MIB + 5 * MIB + 5)))
+    assert sizes == [(6 * MIB, 6 * MIB), (5 * MIB + 5, 5 * MIB + 5)]
+
