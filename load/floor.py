@@ -75,16 +75,21 @@ def _send(port: int, size: int) -> None:
             left -= min(left, CHUNK)
 
 
+def _drop(sock: socket.socket, size: int) -> None:
+    """Read `size` bytes from `sock` into one reused buffer, keeping none of them."""
+    buffer = bytearray(CHUNK)
+    received = 0
+    while received < size:
+        count = sock.recv_into(buffer)
+        if not count:
+            raise RuntimeError(f"the floor's sender stopped after {received} of {size} bytes")
+        received += count
+
+
 def _drain(port: int, size: int) -> None:
     """The peer that stands for the client: reads `size` bytes and drops them."""
-    buffer = bytearray(CHUNK)
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        received = 0
-        while received < size:
-            count = sock.recv_into(buffer)
-            if not count:
-                raise RuntimeError(f"the floor's sender stopped after {received} of {size} bytes")
-            received += count
+        _drop(sock, size)
 
 
 def _drain_tls(certificate: Path, key: Path, port: int, size: int) -> None:
@@ -93,14 +98,8 @@ def _drain_tls(certificate: Path, key: Path, port: int, size: int) -> None:
     context.maximum_version = ssl.TLSVersion.TLSv1_2  # TLS 1.3's suites cannot be chosen from Python; 1.2's can
     context.set_ciphers("ECDHE+AESGCM+AES128")
     context.load_cert_chain(certificate, key)
-    buffer = bytearray(CHUNK)
     with socket.create_connection(("127.0.0.1", port)) as raw, context.wrap_socket(raw, server_side=True) as sock:
-        received = 0
-        while received < size:
-            count = sock.recv_into(buffer)
-            if not count:
-                raise RuntimeError(f"the floor's TLS sender stopped after {received} of {size} bytes")
-            received += count
+        _drop(sock, size)
 
 
 def _connected(peer: Callable[[int, int], None], size: int) -> tuple[socket.socket, multiprocessing.process.BaseProcess]:
