@@ -16,6 +16,7 @@ from mirror.config import S3Config
 from mirror.upstream import s3 as s3_module
 from mirror.upstream.filesystem import FilesystemUpstream
 from mirror.upstream.s3 import S3Upstream
+from tests.support.spooled_parts import part_from_the_middle_of_a_spool
 
 MIB = 1024 * 1024
 BUCKET = "registry"
@@ -143,13 +144,7 @@ def test_s3_parts_over_plain_http_are_signed_and_arrive_whole(seaweed, tmp_path:
         upstream._client.meta.events.register(
             "before-send.s3.UploadPart", lambda request, **_: signed.append(request.headers["X-Amz-Content-SHA256"])
         )
-        upload_id = await upstream.start_multipart("blob")
-        with open(tmp_path / "spool", "w+b") as spool:
-            spool.write(b"before the part" + data + b"an older part's bytes")
-            spool.seek(len(b"before the part"))
-            etag = await upstream.put_part("blob", upload_id, 1, spool, len(data))
-        await upstream.complete_multipart("blob", upload_id, [(1, etag)])
-        return await upstream.read("blob", len(data) + 100)
+        return await part_from_the_middle_of_a_spool(upstream, tmp_path / "spool", "blob", data)
 
     stored = asyncio.run(_with_s3(seaweed, root, work))
     assert signed == [hashlib.sha256(data).hexdigest().encode()]

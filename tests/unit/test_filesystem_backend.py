@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mirror.upstream.base import NotFound
 from mirror.upstream.filesystem import FilesystemUpstream
+from tests.support.spooled_parts import part_from_the_middle_of_a_spool
 
 ROUNDS = 200
 
@@ -69,14 +70,5 @@ def test_a_part_is_the_size_bytes_from_the_files_position_and_not_what_lies_afte
     data = os.urandom(3 * 1024 * 1024 + 7)
     backend = FilesystemUpstream(tmp_path / "bucket")
 
-    async def put() -> bytes:
-        upload_id = await backend.start_multipart("blob")
-        with open(tmp_path / "spool", "w+b") as spool:
-            spool.write(b"before the part" + data + b"an older part's bytes")
-            spool.seek(len(b"before the part"))
-            etag = await backend.put_part("blob", upload_id, 1, spool, len(data))
-        await backend.complete_multipart("blob", upload_id, [(1, etag)])
-        return await backend.read("blob", len(data) + 100)
-
-    assert asyncio.run(put()) == data
+    assert asyncio.run(part_from_the_middle_of_a_spool(backend, tmp_path / "spool", "blob", data)) == data
 
